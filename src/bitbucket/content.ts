@@ -1,0 +1,85 @@
+import { z } from "zod";
+import { API, Endpoints, type ListOptions } from "./endpoints.ts";
+import type { CallOptions } from "./http.ts";
+import { type Commit, CommitSchema, PathTypeSchema } from "./schemas.ts";
+import { type RepositoryRef, repositoryPath, segment, withSubPath } from "./url.ts";
+
+export interface AtOptions extends CallOptions {
+  /** Commit id or ref; Bitbucket uses the default branch when absent. */
+  at?: string;
+}
+
+export interface RawOptions extends AtOptions {
+  /** Larger files fail with ResponseTooLargeError. Default 1 MiB. */
+  maxBytes?: number;
+}
+
+export type PathType = "FILE" | "DIRECTORY" | "SUBMODULE";
+
+const DEFAULT_RAW_LIMIT = 1024 * 1024;
+
+/** Repository content at a commit; everything here needs REPO_READ. */
+export class ContentApi extends Endpoints {
+  /** File paths under `path` (recursive), relative to it. 400 if `path` is a file, 404 if absent. */
+  iterateFiles(repo: RepositoryRef, path: string, options: AtOptions & ListOptions = {}) {
+    return this.paged(this.#filesSpec(repo, path, options), z.string(), options);
+  }
+
+  listFiles(repo: RepositoryRef, path: string, options: AtOptions & ListOptions = {}): Promise<string[]> {
+    return this.listAll(this.#filesSpec(repo, path, options), z.string(), options);
+  }
+
+  /** The file's bytes. */
+  async raw(repo: RepositoryRef, path: string, options: RawOptions = {}): Promise<Buffer> {
+    const res = await this.http.send(
+      {
+        group: "content",
+        method: "GET",
+        path: withSubPath(`${API}${repositoryPath(repo)}/raw`, path),
+        query: { at: options.at },
+        maxBytes: options.maxBytes ?? DEFAULT_RAW_LIMIT,
+        needs: "REPO_READ",
+      },
+      options,
+    );
+    return res.body;
+  }
+
+  /** The file decoded as UTF-8. */
+  async rawText(repo: RepositoryRef, path: string, options: RawOptions = {}): Promise<string> {
+    return (await this.raw(repo, path, options)).toString("utf8");
+  }
+
+  /** Whether `path` is a file, directory or submodule; NotFoundError when it does not exist. */
+  async pathType(repo: RepositoryRef, path: string, options: AtOptions = {}): Promise<PathType> {
+    const spec = {
+      group: "content",
+      method: "GET",
+      path: withSubPath(`${API}${repositoryPath(repo)}/browse`, path),
+      query: { at: options.at, type: true },
+      needs: "REPO_READ",
+    } as const;
+    return (await this.http.json(spec, PathTypeSchema, options)).data.type;
+  }
+
+  /** A commit by id (not by ref name). */
+  async commit(repo: RepositoryRef, commitId: string, call?: CallOptions): Promise<Commit> {
+    const spec = {
+      group: "content",
+      method: "GET",
+      path: `${API}${repositoryPath(repo)}/commits/${segment(commitId)}`,
+      needs: "REPO_READ",
+    } as const;
+    return (await this.http.json(spec, CommitSchema, call)).data;
+  }
+
+  #filesSpec(repo: RepositoryRef, path: string, options: AtOptions) {
+    return {
+      group: "content",
+      method: "GET",
+      path: withSubPath(`${API}${repositoryPath(repo)}/files`, path),
+      query: { at: options.at },
+      needs: "REPO_READ",
+    } as const;
+  }
+}

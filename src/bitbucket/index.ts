@@ -1,0 +1,74 @@
+export type { AccessTokensApi, CreateAccessTokenRequest, TokenPermission } from "./access-tokens.ts";
+export type { AuthProvider, AuthSource, BitbucketAuth } from "./auth.ts";
+export { type BudgetClock, RequestBudget, type RequestBudgetOptions } from "./budget.ts";
+export type { BuildStatusApi, BuildStatusInput } from "./build-status.ts";
+export { BitbucketClient, type BitbucketClientOptions } from "./client.ts";
+export type { AtOptions, ContentApi, PathType, RawOptions } from "./content.ts";
+export type { ListOptions } from "./endpoints.ts";
+export {
+  BadRequestError,
+  BitbucketError,
+  BitbucketSchemaError,
+  ConflictError,
+  type EndpointGroup,
+  ForbiddenError,
+  type HttpMethod,
+  InvalidCredentialsError,
+  isNotFound,
+  NetworkError,
+  NotFoundError,
+  RateLimitedError,
+  type RequestContext,
+  ResponseTooLargeError,
+  ServerError,
+  TimeoutError,
+  TooManyResultsError,
+  UnauthorizedError,
+} from "./errors.ts";
+export type {
+  CallOptions,
+  RateLimitOptions,
+  RequestBudgetLike,
+  ResponseEvent,
+  RetryOptions,
+  TransportOptions,
+} from "./http.ts";
+export type { PageOptions } from "./paging.ts";
+export type {
+  ChangesOptions,
+  FileChange,
+  OpenPullRequestOptions,
+  PullRequestChanges,
+  PullRequestsApi,
+} from "./pull-requests.ts";
+export { browseUrl, cloneUrl, type ReposApi } from "./repos.ts";
+export type {
+  AccessToken,
+  ApplicationProperties,
+  BuildCapabilities,
+  BuildState,
+  BuildStatus,
+  Comment,
+  Commit,
+  CreatedAccessToken,
+  Project,
+  PullRequest,
+  Ref,
+  Repository,
+  User,
+  Webhook,
+} from "./schemas.ts";
+export type { ServerApi } from "./server.ts";
+export type { ProjectRef, RepositoryRef, ScopeRef } from "./url.ts";
+export type { HasPermissionRequest, PermissionFilter, UserSearchOptions, UsersApi } from "./users.ts";
+export {
+  atLeast,
+  compareVersions,
+  FEATURE_SINCE,
+  type Feature,
+  type Features,
+  featuresOf,
+  parseVersion,
+  type Version,
+} from "./version.ts";
+export type { WebhookInput, WebhookListOptions, WebhooksApi } from "./webhooks.ts";

@@ -1,0 +1,77 @@
+import type { TokenPermission } from "./access-tokens.ts";
+import { API, Endpoints, type ListOptions } from "./endpoints.ts";
+import { TooManyResultsError } from "./errors.ts";
+import type { CallOptions, RequestSpec } from "./http.ts";
+import { type User, UserSchema } from "./schemas.ts";
+
+export interface PermissionFilter {
+  permission: TokenPermission;
+  project: string;
+  /** Required for REPO_* permissions. */
+  repository?: string;
+}
+
+export interface UserSearchOptions extends ListOptions {
+  /** Substring of username, display name or e-mail address. */
+  filter: string;
+  permission?: PermissionFilter;
+}
+
+export interface HasPermissionRequest extends PermissionFilter {
+  /** The user's slug or username, as webhook payloads give it. */
+  user: string;
+}
+
+function searchSpec(options: UserSearchOptions): RequestSpec {
+  const { permission } = options;
+  const query = {
+    filter: options.filter,
+    permission: permission?.permission,
+    "permission.projectKey": permission?.project,
+    "permission.repositorySlug": permission?.repository,
+  };
+  return { group: "users", method: "GET", path: `${API}/users`, query };
+}
+
+// A filter matching many users is paged through up to this many before giving up.
+const MAX_CANDIDATES = 1000;
+
+/**
+ * The user search any authenticated caller may use, even a project token without admin rights; Baton's way to
+ * ask "may this pull-request author run CI?" without the admin-only permission endpoints.
+ */
+export class UsersApi extends Endpoints {
+  iterateSearch(options: UserSearchOptions): AsyncGenerator<User, void, undefined> {
+    return this.paged(searchSpec(options), UserSchema, options);
+  }
+
+  search(options: UserSearchOptions): Promise<User[]> {
+    return this.listAll(searchSpec(options), UserSchema, options);
+  }
+
+  /**
+   * True when `user` holds `permission` on the project or repository. The filter is a substring match, so only
+   * an exact slug or username in the results counts (case-insensitive, as Bitbucket usernames are).
+   */
+  async hasPermission(request: HasPermissionRequest, call?: CallOptions): Promise<boolean> {
+    const wanted = request.user.toLowerCase();
+    let seen = 0;
+    for await (const user of this.iterateSearch({
+      ...call,
+      filter: request.user,
+      permission: request,
+      pageSize: 100,
+    })) {
+      if (user.slug.toLowerCase() === wanted || user.name.toLowerCase() === wanted) return true;
+      if (++seen >= MAX_CANDIDATES) {
+        throw new TooManyResultsError(
+          `GET ${this.http.basePath}${API}/users (users) matched more than ${MAX_CANDIDATES} users for ` +
+            `"${request.user}" without an exact match; cannot decide the permission.`,
+          { group: "users", method: "GET", path: `${this.http.basePath}${API}/users` },
+          { limit: MAX_CANDIDATES },
+        );
+      }
+    }
+    return false;
+  }
+}
