@@ -30,6 +30,9 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 	"golang.org/x/sys/unix"
 	"k8s.io/component-base/cli"
+	"k8s.io/component-base/logs"
+	kubectlcmd "k8s.io/kubectl/pkg/cmd"
+	kubectlutil "k8s.io/kubectl/pkg/cmd/util"
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 )
@@ -38,15 +41,34 @@ import (
 const controllers = "garbagecollector,namespace,serviceaccount,serviceaccount-token"
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "controller-manager" {
-		// Child mode: the parent passes fully formed kube-controller-manager flags.
-		os.Args = append([]string{"kube-controller-manager"}, os.Args[2:]...)
-		os.Exit(cli.Run(controllermanager.NewControllerManagerCommand()))
+	// kubectl is built in too, so tests and the demo use the real kubectl of the same Kubernetes release
+	// without relying on whatever the machine has; `bin/kubectl` is a link to this binary.
+	if filepath.Base(os.Args[0]) == "kubectl" {
+		runKubectl(os.Args[1:])
+	}
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "kubectl":
+			runKubectl(os.Args[2:])
+		case "controller-manager":
+			// Child mode: the parent passes fully formed kube-controller-manager flags.
+			os.Args = append([]string{"kube-controller-manager"}, os.Args[2:]...)
+			os.Exit(cli.Run(controllermanager.NewControllerManagerCommand()))
+		}
 	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "testenv:", err)
 		os.Exit(1)
 	}
+}
+
+func runKubectl(args []string) {
+	os.Args = append([]string{"kubectl"}, args...)
+	logs.GlogSetter(kubectlcmd.GetLogVerbosity(os.Args)) //nolint:errcheck
+	if err := cli.RunNoErrOutput(kubectlcmd.NewDefaultKubectlCommand()); err != nil {
+		kubectlutil.CheckErr(err)
+	}
+	os.Exit(0)
 }
 
 type options struct {
@@ -182,6 +204,8 @@ func apiserverArgs(dir string, pki *pki, port int, etcdURL string) []string {
 		"--allow-privileged=true",
 		"--shutdown-delay-duration=0s",
 		"--profiling=false",
+		// The kubernetes Service cannot point at loopback; nothing in tests needs its endpoints.
+		"--endpoint-reconciler-type=none",
 		// Load tests create thousands of objects quickly; the defaults are sized for a shared production server.
 		"--max-requests-inflight=1000",
 		"--max-mutating-requests-inflight=500",

@@ -1,0 +1,170 @@
+// Starts and stops the real control plane built by hack/testenv (etcd + kube-apiserver + kube-controller-manager),
+// and installs Baton's and Tekton's CRDs into it. Shared by the test harness, `make cluster-up` and the demo.
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { createWriteStream, existsSync } from "node:fs";
+import { mkdir, mkdtemp, readdir, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { promisify } from "node:util";
+import { KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
+import { parseAllDocuments } from "yaml";
+
+const run = promisify(execFile);
+
+export const repoRoot = resolve(import.meta.dirname, "../..");
+export const binDir = join(repoRoot, "bin");
+export const kubectlPath = join(binDir, "kubectl");
+
+export interface ControlPlane {
+  dir: string;
+  kubeconfigPath: string;
+  server: string;
+  etcdUrl: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Where certificates, etcd data, logs and the kubeconfig go; a fresh temporary directory by default. */
+  dir?: string;
+  /** Kill the control plane when this process exits, however it exits (test runs). */
+  dieWithParent?: boolean;
+}
+
+/** Builds bin/testenv if it is missing or stale; a no-op when it is up to date. */
+export async function buildTestenv(): Promise<void> {
+  await run("make", ["-s", "-C", repoRoot, "testenv"], { maxBuffer: 64 * 1024 * 1024 });
+}
+
+export async function startControlPlane(options: StartOptions = {}): Promise<ControlPlane> {
+  await buildTestenv();
+  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), "baton-testenv-")));
+  await mkdir(dir, { recursive: true });
+  const args = ["--dir", dir];
+  if (options.dieWithParent) args.push("--die-with-parent");
+  const log = createWriteStream(join(dir, "kube-apiserver.log"));
+  const child = spawn(join(binDir, "testenv"), args, {
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: !options.dieWithParent,
+  });
+  child.stderr.pipe(log);
+  const ready = await waitForReadyLine(child, dir);
+  const info = JSON.parse(await readFile(join(dir, "testenv.json"), "utf8")) as { etcd: string; pid: number };
+  if (!options.dieWithParent) child.unref();
+  return {
+    dir,
+    kubeconfigPath: ready.kubeconfig,
+    server: ready.server,
+    etcdUrl: info.etcd,
+    pid: info.pid,
+    stop: () => stopProcess(child),
+  };
+}
+
+function waitForReadyLine(child: ChildProcess, dir: string): Promise<{ kubeconfig: string; server: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    const onExit = (code: number | null) =>
+      reject(new Error(`testenv exited (code ${code}) before it was ready; see ${join(dir, "kube-apiserver.log")}`));
+    child.once("exit", onExit);
+    child.once("error", reject);
+    lines.on("line", (line) => {
+      const match = /^ready kubeconfig=(\S+) server=(\S+)$/.exec(line);
+      if (!match?.[1] || !match[2]) return;
+      child.off("exit", onExit);
+      lines.close();
+      resolvePromise({ kubeconfig: match[1], server: match[2] });
+    });
+  });
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Stops a control plane started by another process, found by its testenv.json. */
+export async function stopControlPlaneAt(dir: string): Promise<boolean> {
+  const file = join(dir, "testenv.json");
+  if (!existsSync(file)) return false;
+  const { pid } = JSON.parse(await readFile(file, "utf8")) as { pid: number };
+  try {
+    process.kill(pid, "SIGTERM");
+  } catch {
+    return false;
+  }
+  for (let i = 0; i < 150; i++) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return true;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  process.kill(pid, "SIGKILL");
+  return true;
+}
+
+export function kubeConfigFrom(path: string): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromFile(path);
+  return kc;
+}
+
+/** The verified directory of the pinned Tekton Pipelines module's CRDs (hack/tekton/go.mod). */
+export async function tektonCrdDir(): Promise<string> {
+  const { stdout } = await run("go", ["mod", "download", "-json", "github.com/tektoncd/pipeline"], {
+    cwd: join(repoRoot, "hack/tekton"),
+  });
+  const { Dir, Error: error } = JSON.parse(stdout) as { Dir?: string; Error?: string };
+  if (!Dir) throw new Error(`cannot locate the Tekton module: ${error ?? "no directory"}`);
+  return join(Dir, "config/300-crds");
+}
+
+async function readCrds(dir: string): Promise<KubernetesObject[]> {
+  const files = (await readdir(dir)).filter((f) => f.endsWith(".yaml")).sort();
+  const crds: KubernetesObject[] = [];
+  for (const file of files) {
+    for (const doc of parseAllDocuments(await readFile(join(dir, file), "utf8"))) {
+      const obj = doc.toJS() as KubernetesObject | null;
+      if (obj?.kind === "CustomResourceDefinition") crds.push(obj);
+    }
+  }
+  return crds;
+}
+
+/**
+ * Installs Baton's CRDs (crds/) and Tekton's real CRDs with the real kubectl's server-side apply: three Tekton CRDs
+ * exceed the 256 KiB annotation limit of client-side apply, and client-node's generic object API serialises
+ * CustomResourceDefinitions through typed models that silently drop `x-kubernetes-*` keys (the CEL rules among
+ * them). Tekton's conversion webhook does not run here, so conversion is set to None; v1 is their storage version
+ * and the only one Baton writes.
+ */
+export async function installCrds(kubeconfigPath: string): Promise<string[]> {
+  const tekton = (await readCrds(await tektonCrdDir())).map((crd) => {
+    (crd as KubernetesObject & { spec: Record<string, unknown> }).spec.conversion = { strategy: "None" };
+    return crd;
+  });
+  const crds = [...(await readCrds(join(repoRoot, "crds"))), ...tekton];
+  const list = JSON.stringify({ apiVersion: "v1", kind: "List", items: crds });
+  const kubectl = (args: string[], input?: string) =>
+    new Promise<void>((resolvePromise, reject) => {
+      const child = execFile(
+        kubectlPath,
+        ["--kubeconfig", kubeconfigPath, ...args],
+        { maxBuffer: 16 * 1024 * 1024 },
+        (error, _stdout, stderr) =>
+          error ? reject(new Error(`kubectl ${args[0]}: ${stderr || error.message}`)) : resolvePromise(),
+      );
+      if (input !== undefined) child.stdin?.end(input);
+    });
+  await kubectl(["apply", "--server-side", "--force-conflicts", "--field-manager=baton-testenv", "-f", "-"], list);
+  const names = crds.map((crd) => crd.metadata?.name ?? "");
+  await kubectl(["wait", "--for=condition=Established", "--timeout=60s", ...names.map((n) => `crd/${n}`)]);
+  return names;
+}

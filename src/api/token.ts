@@ -1,0 +1,157 @@
+// BitbucketProjectToken: one Bitbucket HTTP access token, issued, tracked and rotated the way cert-manager
+// treats a Certificate. DESIGN §2.
+import { z } from "zod";
+import {
+  apiVersion,
+  Conditions,
+  Duration,
+  durationRule,
+  LocalObjectReference,
+  matching,
+  ObjectMeta,
+  Timestamp,
+} from "./common.ts";
+import { Permission, permissionRules } from "./permissions.ts";
+
+export const kind = "BitbucketProjectToken";
+
+export const ServerURL = matching(
+  /^https?:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?(\/[^\s?#]*)?$/,
+  "must be the Bitbucket base URL, e.g. https://bitbucket.example.com or https://example.com/bitbucket",
+)
+  .max(2048)
+  .meta({ description: "Base URL of the Bitbucket Data Center server, e.g. https://bitbucket.example.com." });
+
+export const ProjectKey = matching(
+  /^[A-Za-z][A-Za-z0-9_]*$/,
+  "must be a Bitbucket project key: a letter, then letters, digits or _",
+).max(128);
+
+export const RepositorySlug = matching(
+  /^[A-Za-z0-9._-]+$/,
+  "must be a Bitbucket repository slug: letters, digits, '.', '_' or '-'",
+).max(128);
+
+export const DNSName = matching(
+  /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
+  "must be a valid Kubernetes object name (lowercase letters, digits, '-' and '.')",
+).max(253);
+
+export const defaultLifetime = "2160h";
+export const defaultRevocationGracePeriod = "2h";
+
+export const TokenSpec = z
+  .object({
+    server: ServerURL,
+    project: ProjectKey.meta({ description: "Key of the project that owns the token." }),
+    repository: RepositorySlug.optional().meta({
+      description: "Slug of a repository: makes the token repository-scoped instead of project-scoped.",
+    }),
+    permissions: z
+      .array(Permission)
+      .min(1)
+      .max(6)
+      .meta({
+        description:
+          "Permissions of the token. The repository level must be at least the project level; " +
+          "repository tokens take no PROJECT_* permission.",
+        "x-kubernetes-list-type": "set",
+      }),
+    lifetime: Duration.default(defaultLifetime).meta({
+      description:
+        "How long each issued token is valid, in whole days (Bitbucket's expiryDays), e.g. 2160h for 90 days. " +
+        "Clamped to the server's maximum expiry when an administrator set one.",
+    }),
+    renewBefore: Duration.optional().meta({
+      description: "How long before expiry a new token is issued. Default: a third of the lifetime.",
+    }),
+    revocationGracePeriod: Duration.default(defaultRevocationGracePeriod).meta({
+      description: "How long the previous token stays valid after a rotation, so running PipelineRuns finish with it.",
+    }),
+    adminCredentialsRef: LocalObjectReference.optional().meta({
+      description:
+        "Secret with `username` and `password` of a project (or repository) admin, used only for Bitbucket's " +
+        "access-tokens API (a token cannot create tokens). Without it the token is externally managed: put it " +
+        "in the Secret named by secretName, with its expiry in the baton.dev/expires-at annotation.",
+    }),
+    secretName: DNSName.meta({ description: "The Secret that holds the token under the key `token`." }),
+    secretTemplate: z
+      .object({
+        labels: z.record(z.string(), z.string()).optional(),
+        annotations: z.record(z.string(), z.string()).optional(),
+      })
+      .optional()
+      .meta({ description: "Labels and annotations added to the managed Secret." }),
+    deletionPolicy: z.enum(["Revoke", "Retain"]).default("Revoke").meta({
+      description: "Revoke (default) revokes the tokens in Bitbucket when this object is deleted; Retain keeps them.",
+    }),
+  })
+  .meta({
+    "x-kubernetes-validations": [
+      ...permissionRules,
+      {
+        rule: durationRule(["lifetime"], "int(duration(self.lifetime).getSeconds()) % 86400 == 0"),
+        message: "lifetime must be a whole number of days (Bitbucket issues tokens for expiryDays), e.g. 720h",
+        fieldPath: ".lifetime",
+      },
+      {
+        rule: durationRule(
+          ["lifetime"],
+          "duration(self.lifetime) >= duration('24h') && duration(self.lifetime) <= duration('8760h')",
+        ),
+        message: "lifetime must be between 24h (1 day) and 8760h (365 days)",
+        fieldPath: ".lifetime",
+      },
+      {
+        rule: durationRule(["renewBefore", "lifetime"], "duration(self.renewBefore) < duration(self.lifetime)"),
+        message: "renewBefore must be shorter than lifetime, or the token would be renewed as soon as it is issued",
+        fieldPath: ".renewBefore",
+      },
+      {
+        rule: durationRule(["renewBefore"], "duration(self.renewBefore) >= duration('5m')"),
+        message: "renewBefore must be at least 5m",
+        fieldPath: ".renewBefore",
+      },
+      {
+        rule: durationRule(["revocationGracePeriod"], "duration(self.revocationGracePeriod) <= duration('168h')"),
+        message: "revocationGracePeriod must be at most 168h (7 days)",
+        fieldPath: ".revocationGracePeriod",
+      },
+    ],
+  });
+export type TokenSpec = z.infer<typeof TokenSpec>;
+
+export const TokenStatus = z.object({
+  observedGeneration: z.int().min(0).optional(),
+  conditions: Conditions.optional(),
+  tokenId: z.string().optional().meta({ description: "Bitbucket's id of the current token." }),
+  tokenName: z.string().optional(),
+  tokenUser: z.string().optional().meta({ description: "The user Bitbucket acts as with this token." }),
+  notBefore: Timestamp.optional(),
+  notAfter: Timestamp.optional().meta({ description: "When the current token expires." }),
+  renewalTime: Timestamp.optional().meta({ description: "When Baton will issue the next token." }),
+  revision: z.int().min(0).optional().meta({ description: "Incremented each time a token is issued." }),
+  previousToken: z
+    .object({ id: z.string(), revokeAt: Timestamp })
+    .optional()
+    .meta({ description: "The token replaced by the last rotation, revoked at revokeAt." }),
+  failedIssueAttempts: z.int().min(0).optional(),
+  lastFailureTime: Timestamp.optional(),
+});
+export type TokenStatus = z.infer<typeof TokenStatus>;
+
+export const BitbucketProjectToken = z.object({
+  apiVersion: z.literal(apiVersion),
+  kind: z.literal(kind),
+  metadata: ObjectMeta,
+  spec: TokenSpec,
+  status: TokenStatus.optional(),
+});
+export type BitbucketProjectToken = z.infer<typeof BitbucketProjectToken>;
+
+/** Annotations Baton writes on the token Secret (and reads from it for externally managed tokens). */
+export const secretAnnotations = {
+  tokenId: "baton.dev/token-id",
+  expiresAt: "baton.dev/expires-at",
+  revision: "baton.dev/revision",
+} as const;
