@@ -33,7 +33,10 @@ typecheck: install
 lint: install
 	npm run lint
 
+# Everything CI runs: static checks, unit tests, and integration tests against the real control plane.
 test: install testenv
+	npm run typecheck
+	npm run lint
 	npm test
 
 test-unit: install

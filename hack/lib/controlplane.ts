@@ -1,11 +1,10 @@
 // Starts and stops the real control plane built by hack/testenv (etcd + kube-apiserver + kube-controller-manager),
 // and installs Baton's and Tekton's CRDs into it. Shared by the test harness, `make cluster-up` and the demo.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { createWriteStream, existsSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, readFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, open, readdir, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { createInterface } from "node:readline";
 import { promisify } from "node:util";
 import { KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
@@ -43,12 +42,14 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
   await mkdir(dir, { recursive: true });
   const args = ["--dir", dir];
   if (options.dieWithParent) args.push("--die-with-parent");
-  const log = createWriteStream(join(dir, "kube-apiserver.log"));
+  // Files, not pipes: a control plane that outlives this process must not depend on it to drain its output.
+  const out = await open(join(dir, "testenv.out"), "w");
+  const log = await open(join(dir, "kube-apiserver.log"), "w");
   const child = spawn(join(binDir, "testenv"), args, {
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: ["ignore", out.fd, log.fd],
     detached: !options.dieWithParent,
   });
-  child.stderr.pipe(log);
+  await Promise.all([out.close(), log.close()]);
   const ready = await waitForReadyLine(child, dir);
   const info = JSON.parse(await readFile(join(dir, "testenv.json"), "utf8")) as { etcd: string; pid: number };
   if (!options.dieWithParent) child.unref();
@@ -62,21 +63,21 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
   };
 }
 
-function waitForReadyLine(child: ChildProcess, dir: string): Promise<{ kubeconfig: string; server: string }> {
-  return new Promise((resolvePromise, reject) => {
-    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-    const onExit = (code: number | null) =>
-      reject(new Error(`testenv exited (code ${code}) before it was ready; see ${join(dir, "kube-apiserver.log")}`));
-    child.once("exit", onExit);
-    child.once("error", reject);
-    lines.on("line", (line) => {
-      const match = /^ready kubeconfig=(\S+) server=(\S+)$/.exec(line);
-      if (!match?.[1] || !match[2]) return;
-      child.off("exit", onExit);
-      lines.close();
-      resolvePromise({ kubeconfig: match[1], server: match[2] });
-    });
-  });
+async function waitForReadyLine(child: ChildProcess, dir: string): Promise<{ kubeconfig: string; server: string }> {
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    const text = await readFile(join(dir, "testenv.out"), "utf8").catch(() => "");
+    const match = /^ready kubeconfig=(\S+) server=(\S+)$/m.exec(text);
+    if (match?.[1] && match[2]) return { kubeconfig: match[1], server: match[2] };
+    if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
+      child.kill("SIGKILL");
+      const log = join(dir, "kube-apiserver.log");
+      throw new Error(
+        `the test control plane did not become ready (exit ${child.exitCode ?? child.signalCode}); see ${log}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 async function stopProcess(child: ChildProcess): Promise<void> {

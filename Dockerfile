@@ -1,0 +1,22 @@
+# Baton operator image: Node 24 on Debian slim, non-root, works with a read-only root file system.
+# Node runs Baton's TypeScript directly (type stripping), so there is no build step beyond installing dependencies.
+FROM node:24-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+# Production dependencies only; the `node` devDependency (Node for developers' machines) is not needed here.
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+FROM node:24-bookworm-slim
+# git is used to check pull-request refs before a run is created.
+RUN apt-get update && apt-get install -y --no-install-recommends git ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json ./
+COPY src ./src
+ENV NODE_ENV=production \
+    NODE_OPTIONS="--disable-warning=ExperimentalWarning" \
+    HOME=/tmp
+USER 65532:65532
+EXPOSE 8080 8081
+ENTRYPOINT ["node", "src/main.ts"]
