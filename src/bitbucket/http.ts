@@ -186,7 +186,8 @@ export class HttpTransport {
       const started = this.#now();
       const result = await this.#attempt(spec, ctx, auth, secrets, timeoutMs, call.signal);
       const status = "response" in result ? result.response.status : 0;
-      this.#emit({ ...ctx, status, durationMs: this.#now() - started, attempt, rateLimited: status === 429 });
+      const durationMs = this.#now() - started;
+      this.#emit({ group: ctx.group, method: ctx.method, status, durationMs, attempt, rateLimited: status === 429 });
 
       if ("response" in result) {
         const res = result.response;
@@ -315,9 +316,23 @@ type AttemptFailure =
   | { kind: "timeout"; fatal: false }
   | { kind: "network"; fatal: boolean; code: string | undefined; detail: string };
 
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
 function describe(ctx: RequestContext): string {
   return `${ctx.method} ${ctx.path} (${ctx.group})`;
 }
+
+// Codes raised before a connection exists, so the request certainly did not reach Bitbucket.
+const NOT_SENT_CODES = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "UND_ERR_CONNECT_TIMEOUT",
+]);
 
 // Codes that say the request can never succeed as configured; retrying them only delays the report.
 const FATAL_CODES = new Set(["ENOTFOUND", "ERR_INVALID_URL", "UND_ERR_INVALID_ARG", "CERT_HAS_EXPIRED"]);
@@ -338,7 +353,9 @@ function finalError(
   idempotent: boolean,
 ): BitbucketError {
   const tries = attempts > 1 ? ` after ${attempts} attempts` : "";
-  const unsure = idempotent ? "" : " The request may or may not have been applied; check before repeating it.";
+  const unsent = failure.kind === "network" && failure.code !== undefined && NOT_SENT_CODES.has(failure.code);
+  const unsure =
+    idempotent || unsent ? "" : " The request may or may not have been applied; check before repeating it.";
   if (failure.kind === "timeout") {
     return new TimeoutError(
       `${describe(ctx)} timed out after ${timeoutMs} ms${tries}. Bitbucket at ${origin} is slow or unreachable; ` +
@@ -405,7 +422,7 @@ function rateLimitedError(
   waitedMs: number,
 ): RateLimitedError {
   return new RateLimitedError(
-    `${describe(ctx)} is still rate limited by Bitbucket after ${attempts} attempts and ${Math.round(waitedMs / 1000)} s ` +
+    `${describe(ctx)} is still rate limited by Bitbucket after ${plural(attempts, "attempt")} and ${Math.round(waitedMs / 1000)} s ` +
       `of waiting; Bitbucket asks to retry in ${Math.ceil(waitMs / 1000)} s. Lower the request budget, or ask a ` +
       "Bitbucket admin to raise or exempt this user's rate limit.",
     ctx,
