@@ -1,0 +1,204 @@
+import { existsSync, readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { parseArgs } from "node:util";
+import { z } from "zod";
+
+// Operator configuration. Every setting can come from a flag or an environment variable (flags win), so the same
+// image runs from a Deployment's env block or a developer's command line.
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Parses Go-style durations ("500ms", "30s", "10m", "1h30m") into milliseconds; undefined when malformed. */
+export function parseDuration(text: string): number | undefined {
+  const s = text.trim();
+  if (s === "0") return 0;
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/y;
+  let total = 0;
+  let pos = 0;
+  while (pos < s.length) {
+    re.lastIndex = pos;
+    const m = re.exec(s);
+    if (!m) return undefined;
+    total += Number(m[1]) * (UNITS[m[2] ?? ""] ?? Number.NaN);
+    pos = re.lastIndex;
+  }
+  return pos === 0 || !Number.isFinite(total) ? undefined : Math.round(total);
+}
+
+/** Formats milliseconds the way parseDuration reads them. */
+export function formatDuration(ms: number): string {
+  if (ms % 3_600_000 === 0 && ms > 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0 && ms > 0) return `${ms / 60_000}m`;
+  if (ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}
+
+function duration(min: number, max: number) {
+  return z.string().transform((text, ctx) => {
+    const ms = parseDuration(text);
+    if (ms === undefined) {
+      ctx.addIssue({ code: "custom", message: `"${text}" is not a duration; write it like 30s, 10m or 1h30m` });
+      return z.NEVER;
+    }
+    if (ms < min || ms > max) {
+      ctx.addIssue({
+        code: "custom",
+        message: `${text} is out of range; use between ${formatDuration(min)} and ${formatDuration(max)}`,
+      });
+      return z.NEVER;
+    }
+    return ms;
+  });
+}
+
+const port = z.coerce.number().int().min(0).max(65535);
+const k8sName = z
+  .string()
+  .max(253)
+  .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, "must be a lowercase DNS name (letters, digits, '-' and '.')");
+
+export const configSchema = z
+  .object({
+    /** Path of a kubeconfig file; when absent Baton uses the in-cluster service account. */
+    kubeconfig: z.string().min(1).optional(),
+    /** Namespace to watch; empty means every namespace. */
+    watchNamespace: z.union([z.literal(""), k8sName]).prefault(""),
+    /** Address the health/metrics server binds to. */
+    metricsBindAddress: z.string().min(1).prefault("0.0.0.0"),
+    /** Port of /healthz, /readyz and /metrics. */
+    metricsPort: port.prefault(8080),
+    /** Port of the webhook intake server. */
+    intakePort: port.prefault(8090),
+    /** The URL Bitbucket reaches the intake at (what webhooks are registered with). */
+    intakeUrl: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
+    /** Budget of Bitbucket REST calls per second, shared by every reconciler. */
+    bitbucketRequestsPerSecond: z.coerce.number().positive().max(1000).prefault(5),
+    /** How often managed webhooks are compared with what is declared, to repair drift. */
+    driftInterval: duration(30_000, 24 * 3_600_000).prefault("10m"),
+    /** Run controllers only in the replica holding the lease. */
+    leaderElection: z.stringbool().prefault("true"),
+    leaseNamespace: k8sName.optional(),
+    leaseName: k8sName.prefault("baton-leader"),
+    leaseDuration: duration(1000, 600_000).prefault("15s"),
+    renewDeadline: duration(500, 600_000).prefault("10s"),
+    retryPeriod: duration(100, 600_000).prefault("2s"),
+    logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).prefault("info"),
+    /** Link shown in Bitbucket build statuses; {{namespace}} and {{name}} are replaced with the PipelineRun's. */
+    consoleUrlTemplate: z
+      .string()
+      .refine((t) => URL.canParse(t.replaceAll(/\{\{\s*[a-zA-Z.]+\s*\}\}/g, "x")), {
+        message: "must be a URL once its {{placeholders}} are filled in",
+      })
+      .optional(),
+    /** Identity of this replica: the pod name (or host name outside a cluster). */
+    podName: z.string().min(1),
+    podNamespace: k8sName.optional(),
+    /** How long a graceful shutdown waits for in-flight reconciles. */
+    shutdownTimeout: duration(0, 600_000).prefault("30s"),
+  })
+  .superRefine((c, ctx) => {
+    if (c.leaderElection && !(c.leaseDuration > c.renewDeadline && c.renewDeadline > c.retryPeriod)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["leaseDuration"],
+        message: "leader election needs leaseDuration > renewDeadline > retryPeriod",
+      });
+    }
+  })
+  .transform((c) => ({ ...c, leaseNamespace: c.leaseNamespace ?? c.podNamespace ?? "default" }));
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+
+interface Source {
+  flag: string;
+  env: string[];
+}
+
+// Where each setting is read from, in order of precedence after the flag.
+const SOURCES: Record<keyof ConfigInput, Source> = {
+  kubeconfig: { flag: "kubeconfig", env: ["BATON_KUBECONFIG", "KUBECONFIG"] },
+  watchNamespace: { flag: "watch-namespace", env: ["BATON_WATCH_NAMESPACE"] },
+  metricsBindAddress: { flag: "metrics-bind-address", env: ["BATON_METRICS_BIND_ADDRESS"] },
+  metricsPort: { flag: "metrics-port", env: ["BATON_METRICS_PORT"] },
+  intakePort: { flag: "intake-port", env: ["BATON_INTAKE_PORT"] },
+  intakeUrl: { flag: "intake-url", env: ["BATON_INTAKE_URL"] },
+  bitbucketRequestsPerSecond: { flag: "bitbucket-rps", env: ["BATON_BITBUCKET_RPS"] },
+  driftInterval: { flag: "drift-interval", env: ["BATON_DRIFT_INTERVAL"] },
+  leaderElection: { flag: "leader-elect", env: ["BATON_LEADER_ELECT"] },
+  leaseNamespace: { flag: "lease-namespace", env: ["BATON_LEASE_NAMESPACE"] },
+  leaseName: { flag: "lease-name", env: ["BATON_LEASE_NAME"] },
+  leaseDuration: { flag: "lease-duration", env: ["BATON_LEASE_DURATION"] },
+  renewDeadline: { flag: "renew-deadline", env: ["BATON_RENEW_DEADLINE"] },
+  retryPeriod: { flag: "retry-period", env: ["BATON_RETRY_PERIOD"] },
+  logLevel: { flag: "log-level", env: ["BATON_LOG_LEVEL"] },
+  consoleUrlTemplate: { flag: "console-url-template", env: ["BATON_CONSOLE_URL_TEMPLATE"] },
+  podName: { flag: "pod-name", env: ["POD_NAME"] },
+  podNamespace: { flag: "pod-namespace", env: ["POD_NAMESPACE"] },
+  shutdownTimeout: { flag: "shutdown-timeout", env: ["BATON_SHUTDOWN_TIMEOUT"] },
+};
+
+export class ConfigError extends Error {
+  readonly issues: string[];
+  constructor(issues: string[]) {
+    super(`invalid configuration:\n  ${issues.join("\n  ")}`);
+    this.name = "ConfigError";
+    this.issues = issues;
+  }
+}
+
+export interface LoadConfigOptions {
+  argv?: string[];
+  env?: Record<string, string | undefined>;
+  /** Where the in-cluster namespace file is read; overridable for tests. */
+  serviceAccountNamespaceFile?: string;
+}
+
+const SA_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+/** Reads flags and environment, validates them, and returns the configuration or throws a ConfigError. */
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const argv = options.argv ?? process.argv.slice(2);
+  const keys = Object.keys(SOURCES) as Array<keyof ConfigInput>;
+
+  let flags: Record<string, string | undefined>;
+  try {
+    const parsed = parseArgs({
+      args: argv,
+      options: Object.fromEntries(keys.map((k) => [SOURCES[k].flag, { type: "string" as const }])),
+      strict: true,
+      allowPositionals: false,
+    });
+    flags = parsed.values as Record<string, string | undefined>;
+  } catch (err) {
+    throw new ConfigError([(err as Error).message]);
+  }
+
+  const raw: Record<string, string> = {};
+  for (const key of keys) {
+    const source = SOURCES[key];
+    const fromFlag = flags[source.flag];
+    const fromEnv = source.env.map((name) => env[name]).find((v) => v !== undefined && v !== "");
+    const value = fromFlag ?? fromEnv;
+    if (value !== undefined) raw[key] = value;
+  }
+  raw.podName ??= hostname();
+  if (raw.podNamespace === undefined) {
+    const file = options.serviceAccountNamespaceFile ?? SA_NAMESPACE_FILE;
+    if (existsSync(file)) raw.podNamespace = readFileSync(file, "utf8").trim();
+  }
+
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) => {
+        const key = issue.path[0] as keyof ConfigInput | undefined;
+        const source = key ? SOURCES[key] : undefined;
+        const where = source ? `--${source.flag} (${source.env.join(" or ")})` : "configuration";
+        return `${where}: ${issue.message}`;
+      }),
+    );
+  }
+  return result.data;
+}
