@@ -304,7 +304,8 @@ export class HttpTransport {
       return { response: { status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) } };
     } catch (err) {
       if (err instanceof BitbucketError) throw err;
-      if (timer.signal.aborted && !signal?.aborted) return { kind: "timeout", fatal: false };
+      if (signal?.aborted) return networkFailure(err, secrets);
+      if (timer.signal.aborted || isLibraryTimeout(err)) return { kind: "timeout", fatal: false };
       return networkFailure(err, secrets);
     } finally {
       clearTimeout(timeout);
@@ -336,6 +337,12 @@ const NOT_SENT_CODES = new Set([
 
 // Codes that say the request can never succeed as configured; retrying them only delays the report.
 const FATAL_CODES = new Set(["ENOTFOUND", "ERR_INVALID_URL", "UND_ERR_INVALID_ARG", "CERT_HAS_EXPIRED"]);
+
+// undici's own header/body timers are set to the same value and may win the race against ours.
+function isLibraryTimeout(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT";
+}
 
 function networkFailure(err: unknown, secrets: readonly string[]): AttemptFailure {
   const e = err as { code?: unknown; message?: unknown; cause?: { code?: unknown; message?: unknown } };

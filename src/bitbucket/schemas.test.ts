@@ -121,6 +121,13 @@ describe("parsed values", () => {
     assert.equal("properties" in (prs.values[0] ?? {}), false);
   });
 
+  test("explicit nulls in optional fields read as absent", () => {
+    const user = UserSchema.parse({ name: "svc", slug: "svc", emailAddress: null, displayName: null });
+    assert.equal(user.emailAddress, undefined);
+    const hook = WebhookSchema.parse({ ...(fixture("rest-webhook-get.go-scm.json") as object), configuration: null });
+    assert.equal(hook.configuration, undefined);
+  });
+
   test("changes with `links.self: [null]` parse", () => {
     const changes = ChangesPageSchema.parse(fixture("rest-pr-changes-paged.go-scm.json"));
     assert.deepEqual(

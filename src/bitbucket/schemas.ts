@@ -5,6 +5,14 @@ import { z } from "zod";
 // the captures in test/fixtures/bitbucket-dc.
 
 /**
+ * Optional fields: absent or null (some DC versions write explicit nulls) both read as undefined, so callers
+ * check one thing.
+ */
+function opt<T extends z.ZodType>(schema: T) {
+  return schema.nullish().transform((value) => value ?? undefined);
+}
+
+/**
  * Entity timestamps are epoch milliseconds up to DC 9.x and ISO-8601 strings in some DC 10.x responses;
  * both become epoch milliseconds.
  */
@@ -20,21 +28,21 @@ export const TimestampSchema = z.union([
   }),
 ]);
 
-const LinkSchema = z.object({ href: z.string(), name: z.string().optional() });
+const LinkSchema = z.object({ href: z.string(), name: opt(z.string()) });
 // `links.self` is `[null]` on some change entries, so null links are dropped rather than rejected.
 const LinkListSchema = z
   .array(LinkSchema.nullable())
   .transform((links) => links.filter((l): l is z.infer<typeof LinkSchema> => l !== null));
-const LinksSchema = z.object({ self: LinkListSchema.optional(), clone: LinkListSchema.optional() });
+const LinksSchema = z.object({ self: opt(LinkListSchema), clone: opt(LinkListSchema) });
 
 export const UserSchema = z.object({
   name: z.string(),
   slug: z.string(),
-  id: z.number().optional(),
-  displayName: z.string().optional(),
-  emailAddress: z.string().optional(),
-  active: z.boolean().optional(),
-  type: z.string().optional(),
+  id: opt(z.number()),
+  displayName: opt(z.string()),
+  emailAddress: opt(z.string()),
+  active: opt(z.boolean()),
+  type: opt(z.string()),
 });
 export type User = z.infer<typeof UserSchema>;
 
@@ -42,10 +50,10 @@ export const ProjectSchema = z.object({
   key: z.string(),
   id: z.number(),
   name: z.string(),
-  description: z.string().optional(),
-  public: z.boolean().optional(),
-  type: z.string().optional(),
-  links: LinksSchema.optional(),
+  description: opt(z.string()),
+  public: opt(z.boolean()),
+  type: opt(z.string()),
+  links: opt(LinksSchema),
 });
 export type Project = z.infer<typeof ProjectSchema>;
 
@@ -54,23 +62,23 @@ const RepositoryBaseSchema = z.object({
   id: z.number(),
   name: z.string(),
   project: ProjectSchema,
-  hierarchyId: z.string().optional(),
-  scmId: z.string().optional(),
-  state: z.string().optional(),
-  forkable: z.boolean().optional(),
-  public: z.boolean().optional(),
-  archived: z.boolean().optional(),
-  links: LinksSchema.optional(),
+  hierarchyId: opt(z.string()),
+  scmId: opt(z.string()),
+  state: opt(z.string()),
+  forkable: opt(z.boolean()),
+  public: opt(z.boolean()),
+  archived: opt(z.boolean()),
+  links: opt(LinksSchema),
 });
 /** `origin` is set on forks and names the repository it was forked from. */
-export const RepositorySchema = RepositoryBaseSchema.extend({ origin: RepositoryBaseSchema.optional() });
+export const RepositorySchema = RepositoryBaseSchema.extend({ origin: opt(RepositoryBaseSchema) });
 export type Repository = z.infer<typeof RepositorySchema>;
 
 export const RefSchema = z.object({
   id: z.string(),
   displayId: z.string(),
   latestCommit: z.string(),
-  type: z.string().optional(),
+  type: opt(z.string()),
   repository: RepositorySchema,
 });
 export type Ref = z.infer<typeof RefSchema>;
@@ -78,8 +86,8 @@ export type Ref = z.infer<typeof RefSchema>;
 export const ParticipantSchema = z.object({
   user: UserSchema,
   role: z.string(),
-  approved: z.boolean().optional(),
-  status: z.string().optional(),
+  approved: opt(z.boolean()),
+  status: opt(z.string()),
 });
 
 export const PullRequestStateSchema = z.enum(["OPEN", "MERGED", "DECLINED"]);
@@ -88,40 +96,40 @@ export const PullRequestSchema = z.object({
   id: z.number(),
   version: z.number(),
   title: z.string(),
-  description: z.string().optional(),
+  description: opt(z.string()),
   state: PullRequestStateSchema,
   open: z.boolean(),
   closed: z.boolean(),
-  draft: z.boolean().optional(),
-  locked: z.boolean().optional(),
+  draft: opt(z.boolean()),
+  locked: opt(z.boolean()),
   createdDate: TimestampSchema,
   updatedDate: TimestampSchema,
-  closedDate: TimestampSchema.optional(),
+  closedDate: opt(TimestampSchema),
   fromRef: RefSchema,
   toRef: RefSchema,
   author: ParticipantSchema,
   reviewers: z.array(ParticipantSchema).default([]),
   participants: z.array(ParticipantSchema).default([]),
-  links: LinksSchema.optional(),
+  links: opt(LinksSchema),
 });
 export type PullRequest = z.infer<typeof PullRequestSchema>;
 
 const ChangePathSchema = z.object({
   components: z.array(z.string()),
   name: z.string(),
-  parent: z.string().optional(),
-  extension: z.string().optional(),
+  parent: opt(z.string()),
+  extension: opt(z.string()),
   toString: z.string(),
 });
 
 export const ChangeSchema = z.object({
   path: ChangePathSchema,
-  srcPath: ChangePathSchema.optional(),
+  srcPath: opt(ChangePathSchema),
   type: z.string(),
-  nodeType: z.string().optional(),
-  contentId: z.string().optional(),
-  fromContentId: z.string().optional(),
-  executable: z.boolean().optional(),
+  nodeType: opt(z.string()),
+  contentId: opt(z.string()),
+  fromContentId: opt(z.string()),
+  executable: opt(z.boolean()),
 });
 
 /** Pull-request and commit changes: one page with the compared hashes alongside. */
@@ -130,22 +138,22 @@ export const ChangesPageSchema = z.object({
   toHash: z.string().nullish(),
   values: z.array(ChangeSchema),
   isLastPage: z.boolean(),
-  limit: z.number().optional(),
+  limit: opt(z.number()),
   nextPageStart: z.number().nullish(),
 });
 
 /** Commit authors need not be Bitbucket users, so only `name` is certain. */
-const PersonSchema = z.object({ name: z.string(), emailAddress: z.string().optional() });
+const PersonSchema = z.object({ name: z.string(), emailAddress: opt(z.string()) });
 
 export const CommitSchema = z.object({
   id: z.string(),
   displayId: z.string(),
   author: PersonSchema,
   authorTimestamp: TimestampSchema,
-  committer: PersonSchema.optional(),
-  committerTimestamp: TimestampSchema.optional(),
+  committer: opt(PersonSchema),
+  committerTimestamp: opt(TimestampSchema),
   message: z.string(),
-  parents: z.array(z.object({ id: z.string(), displayId: z.string().optional() })).default([]),
+  parents: z.array(z.object({ id: z.string(), displayId: opt(z.string()) })).default([]),
 });
 export type Commit = z.infer<typeof CommitSchema>;
 
@@ -153,14 +161,14 @@ export const CommentSchema = z.object({
   id: z.number(),
   version: z.number(),
   text: z.string(),
-  author: UserSchema.optional(),
-  createdDate: TimestampSchema.optional(),
+  author: opt(UserSchema),
+  createdDate: opt(TimestampSchema),
 });
 export type Comment = z.infer<typeof CommentSchema>;
 
 // `configuration` keeps unknown keys: PUT replaces the whole webhook, so a caller copying a webhook must be able
 // to send back keys it does not know about (e.g. `createdBy`).
-const WebhookConfigurationSchema = z.looseObject({ secret: z.string().optional() });
+const WebhookConfigurationSchema = z.looseObject({ secret: opt(z.string()) });
 
 export const WebhookSchema = z.object({
   id: z.number(),
@@ -168,12 +176,12 @@ export const WebhookSchema = z.object({
   url: z.string(),
   active: z.boolean(),
   events: z.array(z.string()),
-  configuration: WebhookConfigurationSchema.optional(),
-  credentials: z.object({ username: z.string().optional() }).optional(),
-  sslVerificationRequired: z.boolean().optional(),
-  scopeType: z.string().optional(),
-  createdDate: TimestampSchema.optional(),
-  updatedDate: TimestampSchema.optional(),
+  configuration: opt(WebhookConfigurationSchema),
+  credentials: opt(z.object({ username: opt(z.string()) })),
+  sslVerificationRequired: opt(z.boolean()),
+  scopeType: opt(z.string()),
+  createdDate: opt(TimestampSchema),
+  updatedDate: opt(TimestampSchema),
 });
 export type Webhook = z.infer<typeof WebhookSchema>;
 
@@ -182,11 +190,11 @@ export const AccessTokenSchema = z.object({
   id: z.union([z.string(), z.number().transform(String)]),
   name: z.string(),
   createdDate: TimestampSchema,
-  permissions: z.array(z.string()).optional(),
-  expiryDays: z.number().optional(),
-  expiryDate: TimestampSchema.optional(),
-  lastAuthenticated: TimestampSchema.optional(),
-  user: UserSchema.optional(),
+  permissions: opt(z.array(z.string())),
+  expiryDays: opt(z.number()),
+  expiryDate: opt(TimestampSchema),
+  lastAuthenticated: opt(TimestampSchema),
+  user: opt(UserSchema),
 });
 export type AccessToken = z.infer<typeof AccessTokenSchema>;
 
@@ -201,14 +209,14 @@ export const BuildStatusSchema = z.object({
   key: z.string(),
   state: BuildStateSchema,
   url: z.string(),
-  name: z.string().optional(),
-  description: z.string().optional(),
-  buildNumber: z.string().optional(),
-  ref: z.string().optional(),
-  parent: z.string().optional(),
-  duration: z.number().optional(),
-  createdDate: TimestampSchema.optional(),
-  updatedDate: TimestampSchema.optional(),
+  name: opt(z.string()),
+  description: opt(z.string()),
+  buildNumber: opt(z.string()),
+  ref: opt(z.string()),
+  parent: opt(z.string()),
+  duration: opt(z.number()),
+  createdDate: opt(TimestampSchema),
+  updatedDate: opt(TimestampSchema),
 });
 export type BuildStatus = z.infer<typeof BuildStatusSchema>;
 
@@ -219,8 +227,8 @@ export const PathTypeSchema = z.object({ type: z.enum(["FILE", "DIRECTORY", "SUB
 
 export const ApplicationPropertiesSchema = z.object({
   version: z.string(),
-  buildNumber: z.string().optional(),
-  displayName: z.string().optional(),
+  buildNumber: opt(z.string()),
+  displayName: opt(z.string()),
 });
 export type ApplicationProperties = z.infer<typeof ApplicationPropertiesSchema>;
 
@@ -240,8 +248,8 @@ export function pageOf<T extends z.ZodType>(item: T) {
     values: z.array(item),
     isLastPage: z.boolean(),
     nextPageStart: z.number().nullish(),
-    start: z.number().optional(),
-    limit: z.number().optional(),
-    size: z.number().optional(),
+    start: opt(z.number()),
+    limit: opt(z.number()),
+    size: opt(z.number()),
   });
 }
