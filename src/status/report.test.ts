@@ -115,7 +115,7 @@ suite("statusKey", () => {
 
 test("runUrl fills the console template", () => {
   assert.equal(
-    runUrl("https://tekton.example.com/#/namespaces/{namespace}/pipelineruns/{name}", "ci", "pr-1 x"),
+    runUrl("https://tekton.example.com/#/namespaces/{{namespace}}/pipelineruns/{{ name }}", "ci", "pr-1 x"),
     "https://tekton.example.com/#/namespaces/ci/pipelineruns/pr-1%20x",
   );
 });

@@ -129,9 +129,8 @@ export function statusKey(instance: string, namespace: string, repository: strin
   return `${head}-${hash}`;
 }
 
-/** Fills a console URL template's {namespace} and {name} (URL-encoded). */
+/** Fills a console URL template's {{namespace}} and {{name}} (URL-encoded), the operator's consoleUrlTemplate. */
 export function runUrl(template: string, namespace: string, name: string): string {
-  return template
-    .replaceAll("{namespace}", encodeURIComponent(namespace))
-    .replaceAll("{name}", encodeURIComponent(name));
+  const values: Record<string, string> = { namespace, name };
+  return template.replace(/\{\{\s*(namespace|name)\s*\}\}/g, (_, key: string) => encodeURIComponent(values[key] ?? ""));
 }
