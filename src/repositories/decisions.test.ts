@@ -1,0 +1,156 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { type Webhook, WebhookSchema } from "../bitbucket/schemas.ts";
+import {
+  desiredWebhook,
+  jittered,
+  parseRepositoryUrl,
+  planWebhook,
+  pullRequestsToCatchUp,
+  repositoryIdentity,
+  webhookDrift,
+} from "./decisions.ts";
+
+describe("parseRepositoryUrl", () => {
+  const cases: [string, ReturnType<typeof parseRepositoryUrl>][] = [
+    [
+      "https://bitbucket.example.com/projects/PLATFORM/repos/payments-api",
+      { server: "https://bitbucket.example.com", project: "PLATFORM", slug: "payments-api" },
+    ],
+    [
+      "https://bitbucket.example.com/projects/PLATFORM/repos/payments-api/browse",
+      { server: "https://bitbucket.example.com", project: "PLATFORM", slug: "payments-api" },
+    ],
+    [
+      "https://example.com:8443/bitbucket/projects/P_1/repos/api.v2/",
+      { server: "https://example.com:8443/bitbucket", project: "P_1", slug: "api.v2" },
+    ],
+    [
+      "https://bitbucket.example.com/scm/platform/payments-api.git",
+      { server: "https://bitbucket.example.com", project: "PLATFORM", slug: "payments-api" },
+    ],
+    [
+      "http://127.0.0.1:7990/ctx/scm/demo/hello",
+      { server: "http://127.0.0.1:7990/ctx", project: "DEMO", slug: "hello" },
+    ],
+    ["https://bitbucket.example.com/users/alice/repos/fork", undefined],
+    ["bitbucket.example.com/projects/P/repos/x", undefined],
+    ["https://bitbucket.example.com/projects/P", undefined],
+  ];
+  for (const [url, expected] of cases) test(url, () => assert.deepEqual(parseRepositoryUrl(url), expected));
+
+  test("browse and clone URLs of one repository have one identity", () => {
+    const a = parseRepositoryUrl("https://Bitbucket.example.com/projects/PLATFORM/repos/api");
+    const b = parseRepositoryUrl("https://bitbucket.example.com/scm/platform/api.git");
+    assert.ok(a && b);
+    assert.equal(repositoryIdentity(a), repositoryIdentity(b));
+  });
+});
+
+// Built through the client's schema, so the test data has exactly the shape the client hands over.
+const hook = (over: Record<string, unknown> = {}): Webhook =>
+  WebhookSchema.parse({
+    id: 10,
+    name: "baton",
+    url: "https://baton.example.com/hooks/bitbucket",
+    active: true,
+    events: ["pr:opened", "repo:refs_changed"],
+    configuration: { secret: "s3cret" },
+    ...over,
+  });
+
+describe("webhooks", () => {
+  const desired = desiredWebhook({
+    name: "baton",
+    intakeUrl: "https://baton.example.com/hooks/bitbucket",
+    secret: "s3cret",
+    events: ["repo:refs_changed", "pr:opened"],
+  });
+
+  test("the desired webhook subscribes to every handled event by default", () => {
+    const all = desiredWebhook({ name: "baton", intakeUrl: "https://x/hooks", secret: "s" });
+    assert.deepEqual(all.events, [
+      "pr:comment:added",
+      "pr:declined",
+      "pr:deleted",
+      "pr:from_ref_updated",
+      "pr:merged",
+      "pr:modified",
+      "pr:opened",
+      "repo:refs_changed",
+    ]);
+    assert.equal(all.active, true);
+  });
+
+  test("missing → create", () =>
+    assert.deepEqual(planWebhook([hook({ name: "jenkins" })], desired), { action: "create" }));
+  test("matching → none", () => assert.equal(planWebhook([hook()], desired).action, "none"));
+  test("event order does not matter", () =>
+    assert.equal(planWebhook([hook({ events: ["repo:refs_changed", "pr:opened"] })], desired).action, "none"));
+
+  const drifts: [string, Record<string, unknown>, string[]][] = [
+    ["url changed", { url: "https://elsewhere/hooks" }, ["url"]],
+    ["deactivated", { active: false }, ["active"]],
+    ["an event removed", { events: ["pr:opened"] }, ["events"]],
+    ["secret cleared by a PUT without configuration", { configuration: undefined }, ["secret"]],
+    ["secret changed", { configuration: { secret: "other" } }, ["secret"]],
+    ["everything", { url: "x", active: false, events: [], configuration: {} }, ["url", "active", "events", "secret"]],
+  ];
+  for (const [name, change, fields] of drifts) {
+    test(`${name} → replace, naming ${fields.join(", ")}`, () => {
+      const plan = planWebhook([hook(change)], desired);
+      assert.equal(plan.action, "replace");
+      assert.deepEqual(plan.action === "replace" ? plan.drift : [], fields);
+    });
+  }
+
+  test("drift never carries the secret's value", () =>
+    assert.ok(
+      !webhookDrift(hook({ configuration: { secret: "leaked?" } }), desired)
+        .join()
+        .includes("leaked"),
+    ));
+
+  test("other tools' webhooks are never considered, even at the same URL", () => {
+    const plan = planWebhook([hook({ id: 1, name: "someone-else" }), hook({ id: 2 })], desired);
+    assert.deepEqual(plan, { action: "none", webhook: hook({ id: 2 }) });
+  });
+
+  test("duplicates with Baton's name → keep the oldest, remove the rest", () => {
+    const plan = planWebhook([hook({ id: 12 }), hook({ id: 11 }), hook({ id: 13 })], desired);
+    assert.equal(plan.action, "deduplicate");
+    if (plan.action === "deduplicate") {
+      assert.equal(plan.keep.id, 11);
+      assert.deepEqual(
+        plan.remove.map((w) => w.id),
+        [12, 13],
+      );
+    }
+  });
+});
+
+test("catch-up picks open pull requests whose head has neither a run nor a status", () => {
+  const open = [
+    { id: 1, headSha: "a".repeat(40) },
+    { id: 2, headSha: "b".repeat(40) },
+    { id: 3, headSha: "c".repeat(40) },
+  ];
+  assert.deepEqual(pullRequestsToCatchUp(open, new Set(["a".repeat(40)]), new Set(["b".repeat(40)])), [
+    { id: 3, headSha: "c".repeat(40) },
+  ]);
+});
+
+test("jitter stays within ±10% of the interval", () => {
+  assert.equal(
+    jittered(600_000, () => 0),
+    540_000,
+  );
+  assert.equal(
+    jittered(600_000, () => 1),
+    660_000,
+  );
+  assert.equal(
+    jittered(600_000, () => 0.5),
+    600_000,
+  );
+});

@@ -1,0 +1,110 @@
+// The Repository reconciler's decisions as pure functions: where a repository is, what its webhook should look
+// like, whether the one Bitbucket has drifted, and which open pull requests a lost delivery left without a build.
+
+import { type RepositorySpec, WebhookEvent } from "../api/repository.ts";
+import type { Webhook, WebhookInput } from "../bitbucket/index.ts";
+
+export interface RepositoryLocation {
+  /** Origin plus context path, no trailing slash: what the Bitbucket client is built from. */
+  server: string;
+  /** Project key, upper case as Bitbucket shows it. */
+  project: string;
+  slug: string;
+}
+
+const browse =
+  /^(https?:\/\/[^/]+(?:\/[^?#]*?)?)\/projects\/([A-Za-z0-9_]+)\/repos\/([A-Za-z0-9._-]+)(?:\/browse)?\/?$/;
+const clone = /^(https?:\/\/[^/]+(?:\/[^?#]*?)?)\/scm\/([A-Za-z0-9_]+)\/([A-Za-z0-9._-]+?)(?:\.git)?\/?$/;
+
+/**
+ * Reads server, project and slug from a browse URL (what Pipelines-as-Code uses) or an HTTP clone URL. Clone URLs
+ * spell the project key in lower case; Bitbucket keys are upper case, so it is normalised.
+ */
+export function parseRepositoryUrl(url: string): RepositoryLocation | undefined {
+  const match = browse.exec(url) ?? clone.exec(url);
+  if (!match?.[1] || !match[2] || !match[3]) return undefined;
+  return { server: match[1], project: match[2].toUpperCase(), slug: match[3].toLowerCase() };
+}
+
+/** Identity of a repository across the cluster, for the one-Repository-per-repository rule and intake routing. */
+export function repositoryIdentity(location: RepositoryLocation): string {
+  return `${location.server.toLowerCase()}|${location.project}|${location.slug}`;
+}
+
+export function projectIdentity(location: Pick<RepositoryLocation, "server" | "project">): string {
+  return `${location.server.toLowerCase()}|${location.project}`;
+}
+
+export const defaultEvents: readonly WebhookEvent[] = WebhookEvent.options;
+
+export interface DesiredWebhookInput {
+  /** The name that marks a webhook as Baton's (and this instance's) own. */
+  name: string;
+  intakeUrl: string;
+  secret: string;
+  events?: RepositorySpec["webhook"]["events"];
+}
+
+/** What the webhook must be. PUT replaces the whole object, so this is complete. */
+export function desiredWebhook(input: DesiredWebhookInput): WebhookInput {
+  return {
+    name: input.name,
+    url: input.intakeUrl,
+    events: [...new Set(input.events ?? defaultEvents)].sort(),
+    active: true,
+    configuration: { secret: input.secret },
+  };
+}
+
+export type WebhookAction =
+  | { action: "none"; webhook: Webhook }
+  | { action: "create" }
+  | { action: "replace"; webhook: Webhook; drift: string[] }
+  /** Extra copies with Baton's name (a crash between create and status write, or a human's copy). */
+  | { action: "deduplicate"; keep: Webhook; remove: Webhook[] };
+
+/**
+ * Compares Bitbucket's webhooks with the desired one. Only webhooks carrying Baton's name are considered, so other
+ * tools' and people's hooks are never touched.
+ */
+export function planWebhook(existing: readonly Webhook[], desired: WebhookInput): WebhookAction {
+  const ours = existing.filter((w) => w.name === desired.name).sort((a, b) => a.id - b.id);
+  const [first, ...extra] = ours;
+  if (!first) return { action: "create" };
+  if (extra.length > 0) return { action: "deduplicate", keep: first, remove: extra };
+  const drift = webhookDrift(first, desired);
+  return drift.length === 0 ? { action: "none", webhook: first } : { action: "replace", webhook: first, drift };
+}
+
+/** The fields that differ, named for an Event message. Never the secret's value, only that it differs. */
+export function webhookDrift(actual: Webhook, desired: WebhookInput): string[] {
+  const drift: string[] = [];
+  if (actual.url !== desired.url) drift.push("url");
+  if (!actual.active) drift.push("active");
+  const actualEvents = [...new Set(actual.events)].sort().join(",");
+  if (actualEvents !== [...desired.events].sort().join(",")) drift.push("events");
+  if ((actual.configuration?.secret ?? "") !== (desired.configuration?.secret ?? "")) drift.push("secret");
+  return drift;
+}
+
+export interface OpenPullRequest {
+  id: number;
+  headSha: string;
+}
+
+/**
+ * Catch-up: Bitbucket never retries a failed delivery, so an open pull request whose head commit has neither a
+ * Baton PipelineRun nor a Baton build status has lost its event. Those get a synthetic pull_request event.
+ */
+export function pullRequestsToCatchUp(
+  open: readonly OpenPullRequest[],
+  shasWithRuns: ReadonlySet<string>,
+  shasWithStatuses: ReadonlySet<string>,
+): OpenPullRequest[] {
+  return open.filter((pr) => !shasWithRuns.has(pr.headSha) && !shasWithStatuses.has(pr.headSha));
+}
+
+/** Spreads periodic checks so a thousand Repositories do not all call Bitbucket in the same second. */
+export function jittered(interval: number, random: () => number = Math.random): number {
+  return Math.round(interval * (0.9 + 0.2 * random()));
+}
