@@ -1,0 +1,203 @@
+import { createHmac, randomUUID } from "node:crypto";
+import { request } from "undici";
+import type { Webhook } from "./state.ts";
+
+/**
+ * Webhook deliveries: one POST per (event, webhook), signed when the webhook has a secret, never retried
+ * (Bitbucket does not retry). Each webhook has its own queue so a receiver sees its events in the order they
+ * happened; settled() waits for every queue to drain.
+ */
+
+export interface DeliveryRecord {
+  seq: number;
+  /** Sim-clock time the event happened. */
+  time: number;
+  webhookId: number | null;
+  scope: "repository" | "project" | "test";
+  eventKey: string;
+  url: string;
+  requestId: string;
+  /** Request headers as sent, except Authorization (its presence is in `authorization`). */
+  headers: Record<string, string>;
+  authorization: boolean;
+  signature: string | null;
+  /** The exact bytes signed and sent. */
+  body: string;
+  /** The receiver's status, or null when it was not reached. */
+  status: number | null;
+  /** Why it failed (connection refused, timeout…), or null. */
+  error: string | null;
+  /** True when dropped on purpose by dropNextDeliveries(): never sent. */
+  dropped: boolean;
+  /** Receiver's response body (first 4 KiB). */
+  responseBody: string | null;
+  done: boolean;
+}
+
+export interface DeliveryFilter {
+  eventKey?: string;
+  url?: string;
+  webhookId?: number;
+  since?: number;
+}
+
+export interface DispatchTarget {
+  hook: Pick<Webhook, "id" | "url" | "configuration" | "credentials"> & {
+    scope: { kind: "repository" | "project" } | { kind: "test" };
+  };
+}
+
+export function signBody(secret: string, body: string): string {
+  return `sha256=${createHmac("sha256", secret).update(body, "utf8").digest("hex")}`;
+}
+
+export function webhookSecret(configuration: Record<string, unknown>): string | null {
+  const secret = configuration.secret;
+  return typeof secret === "string" && secret !== "" ? secret : null;
+}
+
+export class Deliveries {
+  private readonly log: DeliveryRecord[] = [];
+  private readonly queues = new Map<string, Promise<void>>();
+  private readonly pending = new Set<Promise<unknown>>();
+  private seq = 0;
+  private toDrop = 0;
+  private readonly now: () => number;
+  private readonly timeoutMs: number;
+  private readonly userAgent: () => string | null;
+
+  constructor(options: { now: () => number; timeoutMs: number; userAgent: () => string | null }) {
+    this.now = options.now;
+    this.timeoutMs = options.timeoutMs;
+    this.userAgent = options.userAgent;
+  }
+
+  /** The next `count` deliveries are recorded as dropped and never sent: "lost" events. */
+  dropNext(count: number): void {
+    this.toDrop += Math.max(0, Math.floor(count));
+  }
+
+  get dropping(): number {
+    return this.toDrop;
+  }
+
+  records(filter: DeliveryFilter = {}): DeliveryRecord[] {
+    return this.log
+      .filter(
+        (d) =>
+          (filter.eventKey === undefined || d.eventKey === filter.eventKey) &&
+          (filter.url === undefined || d.url === filter.url) &&
+          (filter.webhookId === undefined || d.webhookId === filter.webhookId) &&
+          (filter.since === undefined || d.seq > filter.since),
+      )
+      .map((d) => ({ ...d, headers: { ...d.headers } }));
+  }
+
+  clear(): void {
+    this.log.length = 0;
+  }
+
+  get lastSeq(): number {
+    return this.seq;
+  }
+
+  /** Keeps something (a push being processed) counted by settled(). */
+  track<T>(work: Promise<T>): Promise<T> {
+    this.pending.add(work);
+    const remove = (): void => {
+      this.pending.delete(work);
+    };
+    work.then(remove, remove);
+    return work;
+  }
+
+  async settled(): Promise<void> {
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+  }
+
+  /**
+   * Queues one delivery. `signWith` overrides the secret (the test endpoint); null means unsigned.
+   * Returns the record, completed once the delivery is done.
+   */
+  enqueue(
+    target: DispatchTarget,
+    eventKey: string,
+    body: string,
+    options: { signWith?: string | null; credentials?: { username: string; password: string | null } | null } = {},
+  ): Promise<DeliveryRecord> {
+    const hook = target.hook;
+    const secret = options.signWith !== undefined ? options.signWith : webhookSecret(hook.configuration);
+    const credentials = options.credentials !== undefined ? options.credentials : hook.credentials;
+    const requestId = randomUUID();
+    const headers: Record<string, string> = {
+      "Content-Type": "application/json; charset=utf-8",
+      "X-Event-Key": eventKey,
+      "X-Request-Id": requestId,
+    };
+    const signature = secret ? signBody(secret, body) : null;
+    if (signature) headers["X-Hub-Signature"] = signature;
+    const ua = this.userAgent();
+    if (ua) headers["User-Agent"] = ua;
+    const record: DeliveryRecord = {
+      seq: ++this.seq,
+      time: this.now(),
+      webhookId: hook.scope.kind === "test" ? (hook.id > 0 ? hook.id : null) : hook.id,
+      scope: hook.scope.kind,
+      eventKey,
+      url: hook.url,
+      requestId,
+      headers: { ...headers },
+      authorization: credentials !== null && credentials !== undefined,
+      signature,
+      body,
+      status: null,
+      error: null,
+      dropped: false,
+      responseBody: null,
+      done: false,
+    };
+    this.log.push(record);
+    if (credentials)
+      headers.Authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password ?? ""}`).toString("base64")}`;
+
+    if (this.toDrop > 0) {
+      this.toDrop--;
+      record.dropped = true;
+      record.done = true;
+      return Promise.resolve(record);
+    }
+
+    const queueKey = hook.scope.kind === "test" ? `test:${record.seq}` : `${hook.scope.kind}:${hook.id}`;
+    const previous = this.queues.get(queueKey) ?? Promise.resolve();
+    const run = previous.then(() => this.send(record, headers));
+    this.queues.set(
+      queueKey,
+      run.then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
+    this.track(run);
+    return run.then(() => record);
+  }
+
+  private async send(record: DeliveryRecord, headers: Record<string, string>): Promise<void> {
+    try {
+      const res = await request(record.url, {
+        method: "POST",
+        headers,
+        body: record.body,
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+      record.status = res.statusCode;
+      const text = await res.body.text();
+      record.responseBody = text.slice(0, 4096);
+    } catch (err) {
+      record.error = err instanceof Error ? err.message : String(err);
+    } finally {
+      record.done = true;
+    }
+  }
+}

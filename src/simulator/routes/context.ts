@@ -1,0 +1,97 @@
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { z } from "zod";
+import { canViewProject, type Principal, projectLevel, repoLevel } from "../access.ts";
+import type { SimCore } from "../core.ts";
+import { badRequest, noSuchProject, noSuchRepository, notPermitted, SimError } from "../errors.ts";
+import type { Level } from "../permissions.ts";
+import type { RequestGroup } from "../request-log.ts";
+import type { Project, Repository } from "../state.ts";
+
+declare module "fastify" {
+  interface FastifyContextConfig {
+    /** Endpoint family recorded in the request log. */
+    group?: RequestGroup;
+    /** Route of the `/_sim/` control API: no auth, not logged. */
+    control?: boolean;
+  }
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+}
+
+export type Req = FastifyRequest;
+export type Reply = FastifyReply;
+
+export type Params = Record<string, string | undefined>;
+export type Query = Record<string, string | string[] | undefined>;
+
+export function params(request: Req): Params {
+  return (request.params ?? {}) as Params;
+}
+
+export function query(request: Req): Query {
+  return (request.query ?? {}) as Query;
+}
+
+/** First value of a query parameter. */
+export function q(request: Req, name: string): string | undefined {
+  const v = query(request)[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+export function param(request: Req, name: string): string {
+  const v = params(request)[name];
+  if (v === undefined) throw new Error(`internal: route has no :${name}`);
+  return v;
+}
+
+export function requireAuthenticated(request: Req): Principal {
+  if (!request.principal) throw notPermitted();
+  return request.principal;
+}
+
+/** Unknown project → 404; known but unreadable → 401 (reference §7.2: 401 covers "not permitted"). */
+export function projectFor(core: SimCore, request: Req, minimum: Level | "view"): Project {
+  const key = param(request, "projectKey");
+  const project = core.state.findProject(key);
+  if (!project) {
+    if (!request.principal) throw notPermitted();
+    throw noSuchProject(key);
+  }
+  const ok =
+    minimum === "view"
+      ? canViewProject(core.state, request.principal, project)
+      : projectLevel(core.state, request.principal, project) >= minimum;
+  if (!ok) throw notPermitted();
+  return project;
+}
+
+export function repoFor(core: SimCore, request: Req, minimum: Level): Repository {
+  const key = param(request, "projectKey");
+  const slug = param(request, "repositorySlug");
+  const project = core.state.findProject(key);
+  const repo = project ? core.state.findRepository(project.key, slug) : undefined;
+  if (!project || !repo) {
+    // Anonymous callers learn nothing about what exists.
+    if (!request.principal) throw notPermitted();
+    throw project ? noSuchRepository(project.key, slug) : noSuchProject(key);
+  }
+  if (repoLevel(core.state, request.principal, repo) < minimum) throw notPermitted();
+  return repo;
+}
+
+/** Validates a JSON body; the first problem becomes a 400 naming the field in `context`. */
+export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
+  const result = schema.safeParse(body ?? {});
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const path = issue?.path.join(".") || null;
+  throw badRequest(issue ? `${path ? `${path}: ` : ""}${issue.message}` : "Invalid request body.", path);
+}
+
+export function intParam(request: Req, name: string): number {
+  const raw = param(request, name);
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new SimError(404, `${name} ${raw} does not exist.`, null);
+  return n;
+}

@@ -1,0 +1,181 @@
+import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
+import { authenticate } from "./auth.ts";
+import type { SimCore } from "./core.ts";
+import { authenticationFailed, SimError } from "./errors.ts";
+import { accessTokenRoutes } from "./routes/access-tokens.ts";
+import { buildRoutes } from "./routes/builds.ts";
+import { contentRoutes } from "./routes/content.ts";
+import { type ControlTarget, controlRoutes } from "./routes/control.ts";
+import { GIT_CHALLENGE, gitRoutes } from "./routes/git.ts";
+import { projectRoutes } from "./routes/projects.ts";
+import { pullRequestRoutes } from "./routes/pull-requests.ts";
+import { systemRoutes } from "./routes/system.ts";
+import { KNOWN_EVENT_KEYS, webhookRoutes } from "./routes/webhooks.ts";
+
+const XSRF_TYPES = /^(application\/x-www-form-urlencoded|multipart\/form-data|text\/plain)/i;
+
+/** Builds the Fastify app: Bitbucket's REST API, git over HTTP, and (optionally) the `/_sim/` control API. */
+export function buildServer(core: SimCore, control: ControlTarget): FastifyInstance {
+  const app = Fastify({
+    logger: core.options.log ? { level: "info", redact: ["req.headers.authorization", "req.headers.cookie"] } : false,
+    // Bitbucket's clone URLs and some REST paths contain "~"; keep the default decoding.
+    routerOptions: { ignoreDuplicateSlashes: true },
+    bodyLimit: 10 * 1024 * 1024,
+  });
+  const rateLimited = new WeakSet<FastifyRequest>();
+  app.decorateRequest("principal", null);
+
+  // DELETEs and POSTs often carry `Content-Type: application/json` and no body; Bitbucket accepts that.
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (_req, body, done) => {
+    const text = typeof body === "string" ? body : body.toString("utf8");
+    if (text.trim() === "") return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(
+        new SimError(400, "The request body is not valid JSON.", "com.atlassian.bitbucket.rest.BadRequestException"),
+        undefined,
+      );
+    }
+  });
+  // git request bodies stay unread: the git route streams them into git http-backend.
+  app.addContentTypeParser(
+    ["application/x-git-upload-pack-request", "application/x-git-receive-pack-request"],
+    (_req, _payload, done) => done(null),
+  );
+
+  const isControl = (request: FastifyRequest): boolean =>
+    request.routeOptions.config?.control === true || request.url.startsWith("/_sim/");
+
+  const logRequest = (request: FastifyRequest, status: number): void => {
+    if (isControl(request)) return;
+    const principal = request.principal;
+    const url = new URL(request.url, "http://sim");
+    core.requests.add({
+      time: core.clock.now(),
+      method: request.method,
+      path: url.pathname,
+      query: url.search.replace(/^\?/, ""),
+      route: request.routeOptions.url ?? null,
+      group: request.routeOptions.config?.group ?? "unknown",
+      principal: principal?.user.name ?? null,
+      authKind: principal?.authKind ?? "none",
+      credential: principal?.credential ?? null,
+      tokenId: principal?.token?.id ?? null,
+      status,
+      rateLimited: rateLimited.has(request),
+    });
+  };
+
+  app.addHook("onRequest", async (request, reply) => {
+    if (isControl(request)) return;
+    const isGit = request.routeOptions.config?.group === "git";
+    const outcome = authenticate(core.state, request.headers.authorization, core.switches, core.clock.now());
+    if (outcome.kind === "failed") {
+      if (isGit) throw new SimError(401, "Authentication failed", null, null, GIT_CHALLENGE);
+      throw authenticationFailed();
+    }
+    if (outcome.kind === "authenticated") {
+      const { principal } = outcome;
+      request.principal = principal;
+      const decision = core.limiter.take(`user:${principal.user.id}`);
+      if (!decision.allowed) {
+        rateLimited.add(request);
+        const headers: Record<string, string> = { "Retry-After": String(decision.retryAfterSeconds) };
+        if (core.switches.rateLimitExtraHeaders) {
+          headers["X-RateLimit-Limit"] = String(core.limiter.current.capacity);
+          headers["X-RateLimit-Remaining"] = "0";
+        }
+        throw new SimError(
+          429,
+          "You have exceeded the rate limit for your user account. Wait a moment and try again.",
+          "com.atlassian.bitbucket.ratelimit.RateLimitedException",
+          null,
+          headers,
+        );
+      }
+      reply.header("X-AUSERNAME", principal.user.name);
+      reply.header("X-AUSERID", String(principal.user.id));
+    }
+    const type = request.headers["content-type"] ?? "";
+    if (
+      !isGit &&
+      ["POST", "PUT", "PATCH", "DELETE"].includes(request.method) &&
+      XSRF_TYPES.test(type) &&
+      request.headers["x-atlassian-token"] !== "no-check"
+    )
+      throw new SimError(403, "XSRF check failed", "com.atlassian.bitbucket.XsrfProtectionException");
+  });
+
+  app.addHook("onSend", async (request, reply, payload) => {
+    logRequest(request, reply.statusCode);
+    return payload;
+  });
+
+  app.setErrorHandler((err, request, reply) => {
+    let error: SimError;
+    if (err instanceof SimError) error = err;
+    else {
+      const status = (err as { statusCode?: number }).statusCode;
+      if (typeof status === "number" && status >= 400 && status < 500)
+        error = new SimError(status, (err as Error).message, null);
+      else {
+        request.log.error({ err }, "unhandled error");
+        error = new SimError(500, "An unexpected error occurred in the simulator.", (err as Error).name ?? null);
+      }
+    }
+    for (const [k, v] of Object.entries(error.headers)) reply.header(k, v);
+    reply.code(error.status);
+    if (request.routeOptions.config?.group === "git")
+      return reply.type("text/plain; charset=utf-8").send(`${error.message}\n`);
+    return reply.send(error.toEnvelope());
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send(new SimError(404, `null for uri: ${core.baseUrl}${request.url}`, null).toEnvelope());
+  });
+
+  for (const version of ["1.0", "latest"]) {
+    app.register(
+      async (api) => {
+        await api.register(systemRoutes(core));
+        await api.register(projectRoutes(core));
+        await api.register(contentRoutes(core));
+        await api.register(pullRequestRoutes(core));
+        await api.register(webhookRoutes(core));
+        await api.register(buildRoutes(core));
+      },
+      { prefix: `/rest/api/${version}` },
+    );
+    app.register(accessTokenRoutes(core), { prefix: `/rest/access-tokens/${version}` });
+  }
+
+  app.get("/rest/capabilities", { config: { group: "capabilities" } }, async () => ({
+    links: { self: `${core.baseUrl}/rest/capabilities` },
+    application: "stash",
+    buildDate: "2024-01-01T00:00:00Z",
+    capabilities: {
+      webhooks: `${core.baseUrl}/rest/webhooks/latest/capabilities`,
+      "build-status": `${core.baseUrl}/rest/api/latest/build/capabilities`,
+    },
+  }));
+
+  app.get("/rest/webhooks/latest/capabilities", { config: { group: "capabilities" } }, async () => {
+    const skip = new Set<string>([
+      core.switches.changesRequestedEventKey === "pr:reviewer:needs_work"
+        ? "pr:reviewer:changes_requested"
+        : "pr:reviewer:needs_work",
+      core.switches.projectModifiedEventKey === "project:modified" ? "proj:modified" : "project:modified",
+    ]);
+    return { "application-webhooks": KNOWN_EVENT_KEYS.filter((k) => !skip.has(k)) };
+  });
+
+  app.get("/plugins/servlet/applinks/whoami", { config: { group: "users" } }, async (request, reply) =>
+    reply.type("text/plain").send(request.principal?.user.name ?? ""),
+  );
+
+  app.register(gitRoutes(core, logRequest));
+  if (core.options.controlApi) app.register(controlRoutes(control), { prefix: "/_sim" });
+  return app;
+}
