@@ -53,11 +53,11 @@ export class AccessTokensApi extends Endpoints {
     }
   }
 
-  iterate(scope: ScopeRef, options?: ListOptions): AsyncGenerator<AccessToken, void, undefined> {
-    return this.paged(this.#spec(scope), AccessTokenSchema, options);
+  async *iterate(scope: ScopeRef, options?: ListOptions): AsyncGenerator<AccessToken, void, undefined> {
+    yield* this.paged(this.#spec(scope), AccessTokenSchema, options);
   }
 
-  list(scope: ScopeRef, options?: ListOptions): Promise<AccessToken[]> {
+  async list(scope: ScopeRef, options?: ListOptions): Promise<AccessToken[]> {
     return this.listAll(this.#spec(scope), AccessTokenSchema, options);
   }
 
@@ -66,7 +66,7 @@ export class AccessTokensApi extends Endpoints {
   }
 
   /** Revokes a token. False when it did not exist (already revoked, or removed by someone else). */
-  delete(scope: ScopeRef, tokenId: string, call?: CallOptions): Promise<boolean> {
+  async delete(scope: ScopeRef, tokenId: string, call?: CallOptions): Promise<boolean> {
     return this.remove({ ...this.#spec(scope, tokenId), method: "DELETE" }, call);
   }
 

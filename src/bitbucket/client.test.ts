@@ -425,6 +425,14 @@ describe("endpoint behaviour", () => {
     assert.equal(req?.query.get("permission.repositorySlug"), "my-repo");
   });
 
+  test("a REPO_* permission filter without a repository is refused before any request", async () => {
+    await assert.rejects(
+      client.users.search({ filter: "bob", permission: { permission: "REPO_WRITE", project: "PRJ" } }),
+      /needs a repository/,
+    );
+    assert.equal(server.requests.length, 0);
+  });
+
   test("hasPermission gives up with an error when the filter matches too many users", async () => {
     const many = Array.from({ length: 100 }, (_, i) => ({ ...USER, name: `bob${i}`, slug: `bob${i}` }));
     script = Array.from({ length: 11 }, (_, i) => ({ body: page(many, (i + 1) * 100, i * 100) }));

@@ -21,11 +21,15 @@ const DEFAULT_RAW_LIMIT = 1024 * 1024;
 /** Repository content at a commit; everything here needs REPO_READ. */
 export class ContentApi extends Endpoints {
   /** File paths under `path` (recursive), relative to it. 400 if `path` is a file, 404 if absent. */
-  iterateFiles(repo: RepositoryRef, path: string, options: AtOptions & ListOptions = {}) {
-    return this.paged(this.#filesSpec(repo, path, options), z.string(), options);
+  async *iterateFiles(
+    repo: RepositoryRef,
+    path: string,
+    options: AtOptions & ListOptions = {},
+  ): AsyncGenerator<string, void, undefined> {
+    yield* this.paged(this.#filesSpec(repo, path, options), z.string(), options);
   }
 
-  listFiles(repo: RepositoryRef, path: string, options: AtOptions & ListOptions = {}): Promise<string[]> {
+  async listFiles(repo: RepositoryRef, path: string, options: AtOptions & ListOptions = {}): Promise<string[]> {
     return this.listAll(this.#filesSpec(repo, path, options), z.string(), options);
   }
 

@@ -43,11 +43,14 @@ export class PullRequestsApi extends Endpoints {
     return (await this.http.json(this.#spec(repo, `/${segment(String(id))}`), PullRequestSchema, call)).data;
   }
 
-  iterateOpen(repo: RepositoryRef, options: OpenPullRequestOptions = {}): AsyncGenerator<PullRequest, void, undefined> {
-    return this.paged(this.#openSpec(repo, options), PullRequestSchema, options);
+  async *iterateOpen(
+    repo: RepositoryRef,
+    options: OpenPullRequestOptions = {},
+  ): AsyncGenerator<PullRequest, void, undefined> {
+    yield* this.paged(this.#openSpec(repo, options), PullRequestSchema, options);
   }
 
-  listOpen(repo: RepositoryRef, options: OpenPullRequestOptions = {}): Promise<PullRequest[]> {
+  async listOpen(repo: RepositoryRef, options: OpenPullRequestOptions = {}): Promise<PullRequest[]> {
     return this.listAll(this.#openSpec(repo, options), PullRequestSchema, options);
   }
 

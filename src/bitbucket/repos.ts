@@ -11,11 +11,11 @@ export class ReposApi extends Endpoints {
   }
 
   /** The repositories of a project these credentials can see. */
-  iterate(project: ProjectRef, options?: ListOptions): AsyncGenerator<Repository, void, undefined> {
-    return this.paged(listSpec(project), RepositorySchema, options);
+  async *iterate(project: ProjectRef, options?: ListOptions): AsyncGenerator<Repository, void, undefined> {
+    yield* this.paged(listSpec(project), RepositorySchema, options);
   }
 
-  list(project: ProjectRef, options?: ListOptions): Promise<Repository[]> {
+  async list(project: ProjectRef, options?: ListOptions): Promise<Repository[]> {
     return this.listAll(listSpec(project), RepositorySchema, options);
   }
 }

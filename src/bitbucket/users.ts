@@ -24,6 +24,10 @@ export interface HasPermissionRequest extends PermissionFilter {
 
 function searchSpec(options: UserSearchOptions): RequestSpec {
   const { permission } = options;
+  // Bitbucket answers 400 otherwise; failing here names the caller's mistake instead.
+  if (permission?.permission.startsWith("REPO_") && !permission.repository) {
+    throw new TypeError(`a ${permission.permission} filter needs a repository as well as a project`);
+  }
   const query = {
     filter: options.filter,
     permission: permission?.permission,
@@ -41,11 +45,11 @@ const MAX_CANDIDATES = 1000;
  * ask "may this pull-request author run CI?" without the admin-only permission endpoints.
  */
 export class UsersApi extends Endpoints {
-  iterateSearch(options: UserSearchOptions): AsyncGenerator<User, void, undefined> {
-    return this.paged(searchSpec(options), UserSchema, options);
+  async *iterateSearch(options: UserSearchOptions): AsyncGenerator<User, void, undefined> {
+    yield* this.paged(searchSpec(options), UserSchema, options);
   }
 
-  search(options: UserSearchOptions): Promise<User[]> {
+  async search(options: UserSearchOptions): Promise<User[]> {
     return this.listAll(searchSpec(options), UserSchema, options);
   }
 

@@ -41,11 +41,11 @@ export function webhookBody(input: WebhookInput): Record<string, unknown> {
 
 /** Repository webhooks need REPO_ADMIN; project webhooks (DC 8.9+) need PROJECT_ADMIN. */
 export class WebhooksApi extends Endpoints {
-  iterate(scope: ScopeRef, options: WebhookListOptions = {}): AsyncGenerator<Webhook, void, undefined> {
-    return this.paged(this.#listSpec(scope, options), WebhookSchema, options);
+  async *iterate(scope: ScopeRef, options: WebhookListOptions = {}): AsyncGenerator<Webhook, void, undefined> {
+    yield* this.paged(this.#listSpec(scope, options), WebhookSchema, options);
   }
 
-  list(scope: ScopeRef, options: WebhookListOptions = {}): Promise<Webhook[]> {
+  async list(scope: ScopeRef, options: WebhookListOptions = {}): Promise<Webhook[]> {
     return this.listAll(this.#listSpec(scope, options), WebhookSchema, options);
   }
 
@@ -65,7 +65,7 @@ export class WebhooksApi extends Endpoints {
   }
 
   /** False when the webhook was already gone. */
-  delete(scope: ScopeRef, id: number, call?: CallOptions): Promise<boolean> {
+  async delete(scope: ScopeRef, id: number, call?: CallOptions): Promise<boolean> {
     return this.remove(this.#spec(scope, "DELETE", id), call);
   }
 
