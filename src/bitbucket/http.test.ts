@@ -14,7 +14,8 @@ import {
   TimeoutError,
   UnauthorizedError,
 } from "./errors.ts";
-import { HttpTransport, type RequestSpec, type ResponseEvent, retryAfterMs, type TransportOptions } from "./http.ts";
+import { retryAfterMs } from "./failures.ts";
+import { HttpTransport, type RequestSpec, type ResponseEvent, type TransportOptions } from "./http.ts";
 import { ApplicationPropertiesSchema } from "./schemas.ts";
 import { type Reply, startServer, type TestServer } from "./test-server.ts";
 

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import { z } from "zod";
 import { BitbucketSchemaError } from "./errors.ts";
-import { parseBody } from "./http.ts";
+import { parseBody } from "./parse.ts";
 import {
   AccessTokenSchema,
   ApplicationPropertiesSchema,
