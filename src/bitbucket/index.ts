@@ -1,3 +1,11 @@
+// Typed client for the Bitbucket Data Center REST endpoints Baton uses.
+//
+//   const budget = new RequestBudget({ ratePerSecond: 5 });          // one per Bitbucket, shared by reconcilers
+//   const bitbucket = new BitbucketClient({ baseUrl, auth: () => readTokenSecret(), budget, onResponse });
+//   for await (const hook of bitbucket.webhooks.iterate({ project: "PRJ" })) …
+//   await bitbucket.accessTokens.create({ project: "PRJ" }, request, { auth: { kind: "basic", username, password } });
+//
+// Every failure is a BitbucketError subclass whose message, JSON form and stack never contain a credential.
 export type { AccessTokensApi, CreateAccessTokenRequest, TokenPermission } from "./access-tokens.ts";
 export type { AuthProvider, AuthSource, BitbucketAuth } from "./auth.ts";
 export { type BudgetClock, RequestBudget, type RequestBudgetOptions } from "./budget.ts";
