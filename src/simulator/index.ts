@@ -38,6 +38,7 @@ export { signBody } from "./deliveries.ts";
 export type { SimulatorOptions, SimulatorSwitches } from "./options.ts";
 export type { RefChange } from "./payloads.ts";
 export type { RateLimitSettings } from "./ratelimit.ts";
+export { type ReceivedRequest, startWebhookReceiver, type WebhookReceiver } from "./receiver.ts";
 export type { RequestFilter, RequestGroup, RequestLogEntry } from "./request-log.ts";
 export { type DemoSeed, seedDemo } from "./seed.ts";
 
