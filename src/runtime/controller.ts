@@ -26,6 +26,7 @@ export interface ReconcileContext {
 }
 
 /** Brings one object's world in line with its spec. Throw to retry with back-off. */
+// biome-ignore lint/suspicious/noConfusingVoidType: lets a reconciler with nothing to ask for simply return
 export type Reconcile = (request: ObjectKey, ctx: ReconcileContext) => Promise<ReconcileResult | undefined | void>;
 
 /** Filters informer events before they become keys. */
