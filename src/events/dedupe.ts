@@ -1,0 +1,158 @@
+// Deduplication: which deliveries and which runs count as "the same", and a bounded memory of the ones seen.
+//
+// Two layers, both keyed by strings the intake stores in a `SeenSet`:
+//
+// 1. Delivery: the same `X-Request-Id` for the same repository is a re-delivery (a "Resend" in the webhook
+//    settings, a proxy retry). The whole delivery is dropped.
+//
+// 2. Run: a key per (event scope, pipeline) that the intake checks once matching has decided which pipelines an
+//    event starts. A pipeline is dropped only when the same pipeline already started for the same scope; a
+//    pipeline that only one of two events matches is never dropped. Scopes:
+//
+//    | event                                   | scope                                   |
+//    |-----------------------------------------|-----------------------------------------|
+//    | push of ref R at commit S               | repo · S · R                            |
+//    | PR opened/updated, source R in the repo | repo · S · R   (the same as the push!)  |
+//    | PR opened/updated from a fork           | repo · S · pr:N                         |
+//    | PR retargeted                           | repo · S · pr:N · retarget:<request id> |
+//    | comment command                         | repo · comment:<comment id>             |
+//    | PR closed, ping                         | none (they start no runs)               |
+//
+//    So exactly these pairs collapse:
+//    - `repo:refs_changed` for branch B at S and `pr:opened` / `pr:from_ref_updated` whose source is B of the same
+//      repository at S (Bitbucket sends both for one `git push` to a PR branch): a pipeline matching both (e.g.
+//      `on-event: "[push, pull_request]"` with a target-branch glob matching both) runs once, for whichever event
+//      arrived first; a pipeline matching only `[push]` or only `[pull_request]` still runs for its event.
+//    - Two PRs from the same branch at S (to different targets): a pipeline matching both runs once. Bitbucket
+//      keys build statuses by commit, so both PRs show that one run's status; a second run would overwrite it.
+//    - Re-deliveries of any of the above (same scope, same pipeline).
+//    And these deliberately do not collapse: a retarget (the user changed what the PR is compared against) and
+//    comment commands (`/test`, `/retest` exist to run again); each is deduplicated only against its own
+//    re-delivery.
+//
+// The in-memory set forgets on restart; the durable record is the PipelineRun itself (labels `baton.dev/sha`,
+// `baton.dev/pipeline` and the hashed run key `runKeyLabel`), which the intake checks before creating.
+import { createHash } from "node:crypto";
+import type { BatonEvent, EventRepository } from "./model.ts";
+
+/** A repository's identity across events, independent of URL spelling (project keys are case-insensitive). */
+export function repositoryKey(repository: Pick<EventRepository, "server" | "project" | "slug">): string {
+  return `${(repository.server ?? "").toLowerCase()}|${repository.project.toUpperCase()}|${repository.slug.toLowerCase()}`;
+}
+
+/** Key of one delivery, or undefined when the request carried no `X-Request-Id` (then only run keys apply). */
+export function deliveryKey(event: BatonEvent): string | undefined {
+  if (event.requestId === undefined || event.requestId === "") return undefined;
+  const repo = event.type === "ping" ? "" : repositoryKey(event.repository);
+  return `delivery|${repo}|${event.requestId}`;
+}
+
+/** The scope within which each pipeline starts at most once (see the table above); undefined: starts no runs. */
+export function runScope(event: BatonEvent): string | undefined {
+  switch (event.type) {
+    case "ping":
+    case "pull_request_closed":
+      return undefined;
+    case "push":
+      return `run|${repositoryKey(event.repository)}|${event.sha}|${event.ref}`;
+    case "comment":
+      return `run|${repositoryKey(event.repository)}|comment:${event.comment.id}`;
+    case "pull_request": {
+      const repo = repositoryKey(event.repository);
+      const pr = event.pullRequest;
+      if (event.action === "retargeted") {
+        return `run|${repo}|${event.sha}|pr:${pr.number}|retarget:${event.requestId ?? event.deliveredAt}`;
+      }
+      if (pr.fromRepository.fork) return `run|${repo}|${event.sha}|pr:${pr.number}`;
+      return `run|${repo}|${event.sha}|${pr.sourceRef}`;
+    }
+  }
+}
+
+/** Key of one pipeline's run for an event; undefined when the event starts no runs. */
+export function runKey(event: BatonEvent, pipeline: string): string | undefined {
+  const scope = runScope(event);
+  return scope === undefined ? undefined : `${scope}|${pipeline}`;
+}
+
+/**
+ * A label-safe digest of a run key (40 hex characters), for the PipelineRun so that a restarted intake can find
+ * an earlier run of the same key with a label selector.
+ */
+export function runKeyLabel(key: string): string {
+  return createHash("sha256").update(key).digest("hex").slice(0, 40);
+}
+
+export interface SeenSetOptions {
+  /** How long a key is remembered, in milliseconds. */
+  ttlMs: number;
+  /** At most this many keys; the oldest are forgotten first. */
+  maxSize: number;
+  /** Milliseconds since the epoch; injectable so tests move time by hand. */
+  now?: () => number;
+}
+
+/**
+ * A set of recently seen keys with a time-to-live and a size cap, so a flood of distinct keys cannot grow memory
+ * without bound. Keys are remembered from the first time they are added (re-adding does not extend their life).
+ */
+export class SeenSet {
+  readonly #ttlMs: number;
+  readonly #maxSize: number;
+  readonly #now: () => number;
+  /** Insertion-ordered; expiry times only grow along the order because the TTL is fixed. */
+  readonly #expiry = new Map<string, number>();
+
+  constructor(options: SeenSetOptions) {
+    if (!(options.ttlMs > 0)) throw new RangeError(`SeenSet ttlMs must be positive, got ${options.ttlMs}`);
+    if (!(Number.isInteger(options.maxSize) && options.maxSize > 0)) {
+      throw new RangeError(`SeenSet maxSize must be a positive integer, got ${options.maxSize}`);
+    }
+    this.#ttlMs = options.ttlMs;
+    this.#maxSize = options.maxSize;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Whether `key` was added and has not expired. */
+  has(key: string): boolean {
+    const now = this.#now();
+    this.#evictExpired(now);
+    const expiry = this.#expiry.get(key);
+    return expiry !== undefined && expiry > now;
+  }
+
+  /**
+   * Adds `key` and says whether it is new: true the first time, false while it is remembered. The check and the
+   * insert are one step, so two concurrent deliveries cannot both see "new".
+   */
+  add(key: string): boolean {
+    const now = this.#now();
+    this.#evictExpired(now);
+    const expiry = this.#expiry.get(key);
+    if (expiry !== undefined && expiry > now) return false;
+    this.#expiry.delete(key);
+    while (this.#expiry.size >= this.#maxSize) {
+      const oldest = this.#expiry.keys().next().value as string;
+      this.#expiry.delete(oldest);
+    }
+    this.#expiry.set(key, now + this.#ttlMs);
+    return true;
+  }
+
+  /** Forgets `key`, e.g. when creating the run failed and a re-delivery must be allowed to try again. */
+  delete(key: string): boolean {
+    return this.#expiry.delete(key);
+  }
+
+  get size(): number {
+    this.#evictExpired(this.#now());
+    return this.#expiry.size;
+  }
+
+  #evictExpired(now: number): void {
+    for (const [key, expiry] of this.#expiry) {
+      if (expiry > now) break;
+      this.#expiry.delete(key);
+    }
+  }
+}

@@ -1,0 +1,297 @@
+// Who may make Baton run pipelines, decided without admin rights (DESIGN §3 "Trust without admin").
+//
+// Rule: pushes are trusted (pushing needs write access), and so is a pull request whose source branch lives in
+// the repository itself (its author could have pushed). A pull request from a fork is trusted when its author is
+// listed in spec.policy.trustedUsers, is in one of spec.policy.trustedGroups (when the caller could learn the
+// author's groups), has REPO_WRITE on the target repository (asked through the user search any authenticated
+// caller may use), or when a user with REPO_WRITE vouched for the current head commit with /ok-to-test. Comment
+// commands are judged on the commenter first: a REPO_WRITE commenter's /test or /retest runs the PR's current head
+// (the comment is the vouching); otherwise the pull request's own trust applies.
+//
+// Untrusted events start nothing. The caller still reads the `.tekton` definitions, but from the target branch
+// (`definitionsFrom`), never from the untrusted head: that tells which pipelines are waiting (for a build status)
+// without parsing or evaluating anything the untrusted author wrote.
+//
+// Missing facts count as "no", so a failed lookup can only withhold runs, never grant them; `nextFactToFetch`
+// says which lookup is worth making next, so a same-repository pull request costs no call at all.
+
+import { parseComment } from "./comments.ts";
+import type { BatonEvent, CommentEvent, PullRequestScopedEvent } from "./model.ts";
+
+export interface TrustPolicy {
+  trustedUsers?: readonly string[] | undefined;
+  trustedGroups?: readonly string[] | undefined;
+}
+
+/** Facts only the caller can fetch. Undefined means not asked, which counts as "no". */
+export interface TrustFacts {
+  /** The pull request's author has REPO_WRITE on the target repository (user search with a permission filter). */
+  authorHasWrite?: boolean;
+  /** For comment events: the commenter has REPO_WRITE on the target repository. */
+  commenterHasWrite?: boolean;
+  /** The author's Bitbucket groups, when the caller could learn them (group lookups usually need admin rights). */
+  authorGroups?: readonly string[];
+  /** A REPO_WRITE user's /ok-to-test covering the current head (see `okToTestFor`); null: looked, none found. */
+  okToTest?: { by: string } | null;
+}
+
+export type TrustReason =
+  | "push"
+  | "no-run"
+  | "same-repository"
+  | "trusted-user"
+  | "trusted-group"
+  | "author-has-write"
+  | "ok-to-test"
+  | "commenter-has-write"
+  | "commenter-is-author";
+
+export type UntrustedReason = "fork-author-not-trusted" | "commenter-not-allowed" | "ok-to-test-other-commit";
+
+/** Where to read `.tekton` for this event: the event's head commit, or the target branch of a pull request. */
+export interface DefinitionsSource {
+  from: "head" | "target";
+  /** A commit id, or a full ref when the payload gave no target commit. */
+  at: string;
+}
+
+export type TrustDecision =
+  | { trusted: true; reason: TrustReason; detail: string; definitionsFrom: DefinitionsSource }
+  | {
+      trusted: false;
+      reason: UntrustedReason;
+      detail: string;
+      /** User-facing: what must happen for the runs to start (for a build status description or a comment). */
+      whatIsNeeded: string;
+      definitionsFrom: DefinitionsSource;
+    };
+
+export type TrustFact = "authorHasWrite" | "commenterHasWrite" | "okToTest";
+
+const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+const short = (sha: string) => sha.slice(0, 11);
+
+function inList(list: readonly string[] | undefined, value: string | undefined): boolean {
+  return value !== undefined && (list ?? []).some((entry) => same(entry, value));
+}
+
+function userId(user: { slug?: string | undefined; name: string }): string {
+  return user.slug ?? user.name;
+}
+
+function head(event: BatonEvent): DefinitionsSource {
+  return { from: "head", at: "sha" in event ? event.sha : "" };
+}
+
+function target(event: PullRequestScopedEvent): DefinitionsSource {
+  return { from: "target", at: event.pullRequest.targetCommit ?? event.pullRequest.targetRef };
+}
+
+/** The pull request's own trust, independent of any comment. */
+function pullRequestTrust(event: PullRequestScopedEvent, facts: TrustFacts, policy: TrustPolicy): TrustDecision {
+  const pr = event.pullRequest;
+  const repo = `${event.repository.project}/${event.repository.slug}`;
+  if (!pr.fromRepository.fork) {
+    return {
+      trusted: true,
+      reason: "same-repository",
+      detail: `pull request #${pr.number} comes from a branch of ${repo}, so its author could push`,
+      definitionsFrom: head(event),
+    };
+  }
+  const author = userId(pr.author);
+  if (inList(policy.trustedUsers, author)) {
+    return {
+      trusted: true,
+      reason: "trusted-user",
+      detail: `${author} is listed in spec.policy.trustedUsers`,
+      definitionsFrom: head(event),
+    };
+  }
+  const group = (facts.authorGroups ?? []).find((g) => inList(policy.trustedGroups, g));
+  if (group !== undefined) {
+    return {
+      trusted: true,
+      reason: "trusted-group",
+      detail: `${author} is in group ${group}, listed in spec.policy.trustedGroups`,
+      definitionsFrom: head(event),
+    };
+  }
+  if (facts.authorHasWrite === true) {
+    return {
+      trusted: true,
+      reason: "author-has-write",
+      detail: `${author} has write access to ${repo}`,
+      definitionsFrom: head(event),
+    };
+  }
+  if (facts.okToTest) {
+    return {
+      trusted: true,
+      reason: "ok-to-test",
+      detail: `${facts.okToTest.by} vouched for commit ${short(event.sha)} with /ok-to-test`,
+      definitionsFrom: head(event),
+    };
+  }
+  const fork = `${pr.fromRepository.project}/${pr.fromRepository.slug}`;
+  return {
+    trusted: false,
+    reason: "fork-author-not-trusted",
+    detail: `pull request #${pr.number} comes from the fork ${fork} and ${author} has no write access to ${repo}`,
+    whatIsNeeded:
+      `Pull request #${pr.number} comes from the fork ${fork}, and its author ${author} has no write access to ` +
+      `${repo}. Someone with write access can comment /ok-to-test to run the pipelines for commit ${short(event.sha)}.`,
+    definitionsFrom: target(event),
+  };
+}
+
+function commentTrust(event: CommentEvent, facts: TrustFacts, policy: TrustPolicy): TrustDecision {
+  const command = event.comment.command;
+  const commenter = userId(event.comment.author);
+  const repo = `${event.repository.project}/${event.repository.slug}`;
+  const pr = event.pullRequest;
+
+  if (command.kind === "cancel") {
+    if (facts.commenterHasWrite === true) {
+      return {
+        trusted: true,
+        reason: "commenter-has-write",
+        detail: `${commenter} has write access to ${repo}`,
+        definitionsFrom: head(event),
+      };
+    }
+    if (same(commenter, userId(pr.author))) {
+      return {
+        trusted: true,
+        reason: "commenter-is-author",
+        detail: `${commenter} wrote pull request #${pr.number}`,
+        definitionsFrom: head(event),
+      };
+    }
+    return {
+      trusted: false,
+      reason: "commenter-not-allowed",
+      detail: `${commenter} neither wrote pull request #${pr.number} nor has write access to ${repo}`,
+      whatIsNeeded: `Only the author of pull request #${pr.number} or a user with write access to ${repo} can cancel its runs.`,
+      definitionsFrom: head(event),
+    };
+  }
+
+  if (command.kind === "ok-to-test") {
+    if (facts.commenterHasWrite !== true) {
+      return {
+        trusted: false,
+        reason: "commenter-not-allowed",
+        detail: `${commenter} has no write access to ${repo}, so their /ok-to-test vouches for nothing`,
+        whatIsNeeded: `Only a user with write access to ${repo} can vouch for a pull request with /ok-to-test.`,
+        definitionsFrom: pr.fromRepository.fork ? target(event) : head(event),
+      };
+    }
+    if (command.sha !== undefined && !event.sha.toLowerCase().startsWith(command.sha)) {
+      return {
+        trusted: false,
+        reason: "ok-to-test-other-commit",
+        detail: `/ok-to-test names commit ${command.sha}, but the head of pull request #${pr.number} is ${short(event.sha)}`,
+        whatIsNeeded:
+          `The /ok-to-test names commit ${command.sha}, but pull request #${pr.number} is now at ${short(event.sha)}. ` +
+          `Review the new commits and comment /ok-to-test again.`,
+        definitionsFrom: pr.fromRepository.fork ? target(event) : head(event),
+      };
+    }
+    return {
+      trusted: true,
+      reason: "ok-to-test",
+      detail: `${commenter} (write access) vouched for commit ${short(event.sha)}`,
+      definitionsFrom: head(event),
+    };
+  }
+
+  // /test and /retest: a REPO_WRITE commenter vouches for the current head by asking.
+  if (facts.commenterHasWrite === true) {
+    return {
+      trusted: true,
+      reason: "commenter-has-write",
+      detail: `${commenter} has write access to ${repo}`,
+      definitionsFrom: head(event),
+    };
+  }
+  const own = pullRequestTrust(event, facts, policy);
+  if (own.trusted) return own;
+  return {
+    ...own,
+    reason: "commenter-not-allowed",
+    whatIsNeeded: `${commenter} cannot start runs for this pull request. ${own.whatIsNeeded}`,
+  };
+}
+
+/** The trust decision for an event, from facts the caller fetched (see `nextFactToFetch`). */
+export function decideTrust(event: BatonEvent, facts: TrustFacts, policy: TrustPolicy = {}): TrustDecision {
+  switch (event.type) {
+    case "push":
+      return { trusted: true, reason: "push", detail: "a push needs write access", definitionsFrom: head(event) };
+    case "ping":
+    case "pull_request_closed":
+      return {
+        trusted: true,
+        reason: "no-run",
+        detail: `a ${event.type} event starts no runs`,
+        definitionsFrom: head(event),
+      };
+    case "pull_request":
+      return pullRequestTrust(event, facts, policy);
+    case "comment":
+      return commentTrust(event, facts, policy);
+  }
+}
+
+/**
+ * The next lookup that could change the decision, or undefined when none can (decide now). Lookups are ordered by
+ * cost: the commenter's and author's permission are one user search each; /ok-to-test needs the PR's activities.
+ */
+export function nextFactToFetch(event: BatonEvent, facts: TrustFacts, policy: TrustPolicy = {}): TrustFact | undefined {
+  if (event.type === "comment" && facts.commenterHasWrite === undefined) return "commenterHasWrite";
+  if (decideTrust(event, facts, policy).trusted) return undefined;
+  if (event.type === "comment" && event.comment.command.kind !== "test" && event.comment.command.kind !== "retest") {
+    return undefined;
+  }
+  if (event.type !== "pull_request" && event.type !== "comment") return undefined;
+  if (facts.authorHasWrite === undefined) return "authorHasWrite";
+  if (facts.okToTest === undefined) return "okToTest";
+  return undefined;
+}
+
+export interface PullRequestComment {
+  /** Slug (or name) of the comment's author. */
+  author: string;
+  /** The author has REPO_WRITE on the target repository. */
+  authorHasWrite: boolean;
+  text: string;
+  /** Server time of the comment, epoch ms. */
+  at: number;
+}
+
+/**
+ * The /ok-to-test that covers `headSha`, if any: written by a REPO_WRITE user, and either naming this commit
+ * (`/ok-to-test <sha>`) or written at or after `headSince`.
+ *
+ * `headSince` must be a server time: when Bitbucket recorded the head moving to `headSha` (the PR's RESCOPED
+ * activity, the `pr:from_ref_updated` delivery date, or the PR's creation when it never moved). Never a commit's
+ * author or committer date: the untrusted author sets those, and a back-dated commit would inherit an earlier
+ * /ok-to-test.
+ */
+export function okToTestFor(
+  headSha: string,
+  headSince: number,
+  comments: readonly PullRequestComment[],
+): { by: string } | undefined {
+  const sha = headSha.toLowerCase();
+  for (const comment of comments) {
+    if (!comment.authorHasWrite) continue;
+    const command = parseComment(comment.text);
+    if (command?.kind !== "ok-to-test") continue;
+    if (command.sha !== undefined ? sha.startsWith(command.sha) : comment.at >= headSince) {
+      return { by: comment.author };
+    }
+  }
+  return undefined;
+}
