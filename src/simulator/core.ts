@@ -243,7 +243,6 @@ export class SimCore {
   readonly dataDir: string;
   readonly reposRoot: string;
   private readonly locks = new KeyedMutex();
-  private tmpSeq = 0;
   baseUrl: string;
 
   constructor(options: ResolvedOptions, clock: SimClock, dataDir: string, baseUrl: string) {
@@ -288,10 +287,6 @@ export class SimCore {
 
   lockRepo<T>(repo: Repository, work: () => Promise<T>): Promise<T> {
     return this.locks.run(`repo:${repo.id}`, work);
-  }
-
-  tempIndexFile(): string {
-    return join(this.dataDir, `index-${process.pid}-${++this.tmpSeq}`);
   }
 
   // ---- lookups ------------------------------------------------------------------------------------------------
@@ -486,14 +481,13 @@ export class SimCore {
           throw badRequest(`Start point ${input.startPoint} does not exist.`, "startPoint");
       }
       const sha = await this.git.commitFiles(repo.gitPath, {
+        ref,
         parent,
         files: input.files,
         message: input.message ?? `Update ${Object.keys(input.files).join(", ")}`,
         author: this.personOf(actor),
         timestamp: this.clock.now(),
-        indexFile: this.tempIndexFile(),
       });
-      await this.git.updateRef(repo.gitPath, ref, sha, old ?? ZERO_SHA);
       const change: RefChange = { refId: ref, fromHash: old ?? ZERO_SHA, toHash: sha, type: old ? "UPDATE" : "ADD" };
       return { sha, parent, ref, changes: [change] };
     });
@@ -608,22 +602,15 @@ export class SimCore {
   ): Promise<{ toCommit: CommitInfo; parents: Map<string, CommitInfo>; commits: CommitInfo[] } | null> {
     const change = changes.length === 1 ? changes[0] : undefined;
     if (!change || change.type === "DELETE") return null;
-    const head = await this.git.resolveCommit(repo.gitPath, change.toHash);
-    if (!head) return null;
-    const toCommit = await this.git.commit(repo.gitPath, head);
+    // `^{commit}` peels annotated tags: toCommit is the tagged commit, as in the annotated-tag capture.
+    const range = [`${change.toHash}^{commit}`, ...(change.type === "UPDATE" ? [`^${change.fromHash}^{commit}`] : [])];
+    const commits = (await this.git.log(repo.gitPath, ["--max-count=5", ...range])) ?? [];
+    const toCommit = commits[0] ?? (await this.git.commit(repo.gitPath, change.toHash));
     if (!toCommit) return null;
     const parents = new Map<string, CommitInfo>();
-    for (const p of toCommit.parents) {
-      const info = await this.git.commit(repo.gitPath, p);
-      if (info) parents.set(p, info);
-    }
-    const exclude = change.type === "UPDATE" ? await this.git.resolveCommit(repo.gitPath, change.fromHash) : null;
-    const ids = await this.git.revList(repo.gitPath, head, exclude, 5);
-    const commits: CommitInfo[] = [];
-    for (const id of ids) {
-      const info = await this.git.commit(repo.gitPath, id);
-      if (info) commits.push(info);
-    }
+    if (toCommit.parents.length > 0)
+      for (const info of (await this.git.log(repo.gitPath, ["--no-walk=unsorted", ...toCommit.parents])) ?? [])
+        parents.set(info.id, info);
     return { toCommit, parents, commits };
   }
 
