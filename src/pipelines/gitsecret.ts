@@ -1,0 +1,198 @@
+// The per-run git credentials Secret, and the fork-PR ref helpers. Pure builders: the caller creates the Secret
+// (after the PipelineRun, with the run as owner, so the Secret is deleted with it).
+//
+// Bitbucket project and repository tokens work for git only as `Authorization: Bearer` (reference §2.2), so the
+// Secret carries a `.gitconfig` with git's per-URL `http.<url>.extraHeader`, scoped to the server's base URL
+// (context path included, ending in `/`, so it covers every clone URL under `<base>/scm/` and nothing on another
+// host or path). The Tekton catalog `git-clone` task copies both `.gitconfig` and `.git-credentials` from its
+// `basic-auth` workspace (a missing key fails its `cp`), so `.git-credentials` is present but empty: a
+// `https://user:token@host` line would be Basic auth, which Bitbucket refuses for these tokens, and would only
+// put the token in a second place.
+import { z } from "zod";
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
+}
+
+/** The owner reference making a Secret die with its PipelineRun. */
+export function pipelineRunOwnerReference(run: { apiVersion: string; name: string; uid: string }): OwnerReference {
+  return { apiVersion: run.apiVersion, kind: "PipelineRun", name: run.name, uid: run.uid, controller: true };
+}
+
+export const gitSecretLabel = "baton.dev/git-auth";
+
+/** `baton-git-<suffix>`; the caller supplies randomness (e.g. 5 random bytes in hex) so this stays pure. */
+export function gitAuthSecretName(suffix: string): string {
+  const clean = suffix
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, "")
+    .slice(0, 40);
+  if (clean === "") throw new Error("gitAuthSecretName needs a non-empty suffix of letters, digits or dashes");
+  return `baton-git-${clean}`;
+}
+
+/**
+ * The base URL as git's `http.<url>.*` wants it: scheme, host, port and context path, lower-case host, ending in
+ * `/` so the match stops at a path boundary (`/bitbucket/` does not cover `/bitbucket-other/`).
+ */
+export function gitConfigUrl(serverUrl: string): string {
+  let url: URL;
+  try {
+    url = new URL(serverUrl);
+  } catch {
+    throw new Error(`the Bitbucket server URL ${JSON.stringify(serverUrl)} is not a valid URL`);
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    throw new Error(`the Bitbucket server URL must be http or https, got ${url.protocol}`);
+  }
+  if (url.username || url.password || url.search || url.hash) {
+    throw new Error("the Bitbucket server URL must not carry credentials, a query or a fragment");
+  }
+  const path = url.pathname.replace(/\/+$/, "");
+  return `${url.protocol}//${url.host}${path}/`;
+}
+
+/** A git config value in double quotes: only `\` and `"` need escaping once control characters are excluded. */
+function quoted(value: string): string {
+  return `"${value.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`;
+}
+
+/** The `.gitconfig` for a run: an Authorization header for every URL under the server. */
+export function gitConfig(serverUrl: string, token: string): string {
+  // Printable ASCII without spaces: a newline would end the config line and let the value write more config.
+  if (!/^[\x21-\x7e]+$/.test(token)) {
+    throw new Error("the clone token contains characters a git header cannot carry (whitespace or non-ASCII)");
+  }
+  const url = gitConfigUrl(serverUrl);
+  return `[http ${quoted(url)}]\n\textraHeader = ${quoted(`Authorization: Bearer ${token}`)}\n`;
+}
+
+export interface GitSecretInput {
+  name: string;
+  namespace: string;
+  /** The Bitbucket base URL (with context path) the clone URLs live under. */
+  serverUrl: string;
+  /** The clone token (spec.cloneTokenRef, else the Repository's token). */
+  token: string;
+  /** The PipelineRun, once created (`pipelineRunOwnerReference`). */
+  owner?: OwnerReference;
+  /** Labels to find it by, e.g. the run's `baton.dev/repository` and `baton.dev/sha`. */
+  labels?: Readonly<Record<string, string>>;
+}
+
+export const SecretObject = z.object({
+  apiVersion: z.literal("v1"),
+  kind: z.literal("Secret"),
+  type: z.literal("Opaque"),
+  metadata: z.object({
+    name: z.string(),
+    namespace: z.string(),
+    labels: z.record(z.string(), z.string()),
+    ownerReferences: z
+      .array(
+        z.object({
+          apiVersion: z.string(),
+          kind: z.string(),
+          name: z.string(),
+          uid: z.string(),
+          controller: z.boolean().optional(),
+          blockOwnerDeletion: z.boolean().optional(),
+        }),
+      )
+      .optional(),
+  }),
+  stringData: z.record(z.string(), z.string()),
+});
+export type SecretObject = z.infer<typeof SecretObject>;
+
+/** The Secret for the `basic-auth` workspace of the catalog `git-clone` task (mount it as that workspace). */
+export function buildGitSecret(input: GitSecretInput): SecretObject {
+  return {
+    apiVersion: "v1",
+    kind: "Secret",
+    type: "Opaque",
+    metadata: {
+      name: input.name,
+      namespace: input.namespace,
+      labels: { ...input.labels, [gitSecretLabel]: "true", "app.kubernetes.io/managed-by": "baton" },
+      ...(input.owner === undefined ? {} : { ownerReferences: [input.owner] }),
+    },
+    stringData: {
+      ".gitconfig": gitConfig(input.serverUrl, input.token),
+      ".git-credentials": "",
+    },
+  };
+}
+
+/** Where a pull request's head lives in the target repository, also for fork PRs (reference §10). */
+export function pullRequestFromRef(number: number): string {
+  if (!Number.isInteger(number) || number <= 0) throw new Error(`invalid pull request number ${number}`);
+  return `refs/pull-requests/${number}/from`;
+}
+
+/** A refspec fetching that ref into a local name, e.g. for git-clone's `refspec` parameter. */
+export function pullRequestFetchRefspec(number: number): string {
+  return `+${pullRequestFromRef(number)}:refs/remotes/origin/pull-requests/${number}/from`;
+}
+
+/**
+ * Refs and their object ids from either `git ls-remote` output (`<sha>\t<ref>` lines) or a smart-HTTP
+ * `info/refs?service=git-upload-pack` body (pkt-lines; the first ref carries capabilities after a NUL).
+ * Peeled tags keep their `^{}` suffix. Malformed lines are skipped.
+ */
+export function parseRefAdvertisement(text: string): Map<string, string> {
+  const refs = new Map<string, string>();
+  const add = (line: string) => {
+    const withoutCaps = line.split("\0")[0] ?? "";
+    const match = /^([0-9a-f]{40}|[0-9a-f]{64})[ \t]+(\S+)$/.exec(withoutCaps.trim());
+    if (match && !refs.has(match[2] as string)) refs.set(match[2] as string, match[1] as string);
+  };
+  if (/^[0-9a-f]{4}#/.test(text) || /^[0-9a-f]{4}[0-9a-f]{40} /.test(text)) {
+    let i = 0;
+    while (i + 4 <= text.length) {
+      const length = Number.parseInt(text.slice(i, i + 4), 16);
+      if (Number.isNaN(length)) break;
+      if (length === 0) {
+        i += 4; // flush-pkt
+        continue;
+      }
+      if (length < 4) break;
+      const payload = text.slice(i + 4, i + length);
+      if (!payload.startsWith("#")) add(payload.replace(/\n$/, ""));
+      i += length;
+    }
+    return refs;
+  }
+  for (const line of text.split("\n")) add(line);
+  return refs;
+}
+
+export type PullRequestRefCheck =
+  | { ok: true }
+  | { ok: false; reason: "missing" | "stale"; actual?: string; message: string };
+
+/**
+ * Whether `refs/pull-requests/<n>/from` in the target repository points at the event's head commit. Bitbucket
+ * updates that ref lazily, so a stale one means "try again shortly", not "build what is there".
+ */
+export function checkPullRequestRef(advertisement: string, number: number, headSha: string): PullRequestRefCheck {
+  const ref = pullRequestFromRef(number);
+  const actual = parseRefAdvertisement(advertisement).get(ref);
+  if (actual === undefined) {
+    return { ok: false, reason: "missing", message: `${ref} is not advertised by the target repository yet` };
+  }
+  if (actual.toLowerCase() !== headSha.toLowerCase()) {
+    return {
+      ok: false,
+      reason: "stale",
+      actual,
+      message: `${ref} points at ${actual.slice(0, 11)}, not the pull request's head ${headSha.slice(0, 11)}; Bitbucket updates it lazily, retry shortly`,
+    };
+  }
+  return { ok: true };
+}
