@@ -397,7 +397,9 @@ export class SimCore {
   }
 
   async createRepository(input: CreateRepositoryInput): Promise<Repository> {
-    const project = this.projectKeyed(input.project);
+    // `~user` names a personal project, which exists as soon as its owner does.
+    const owner = input.project.startsWith("~") ? this.state.findUser(input.project.slice(1)) : undefined;
+    const project = owner ? this.state.personalProjectOf(owner) : this.projectKeyed(input.project);
     const name = input.name ?? input.slug;
     if (!name) throw badRequest("A repository needs a name or a slug.", "name");
     const slug = input.slug ?? repositorySlug(name);

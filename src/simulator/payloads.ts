@@ -254,7 +254,7 @@ export class Presenter {
       message: info.message,
       parents: info.parents.map((p) => {
         const parent = options.parents?.get(p);
-        return parent ? this.commit(parent, { iso }) : { id: p, displayId: p.slice(0, 11) };
+        return parent ? this.commit(parent, { iso, enrich: options.enrich }) : { id: p, displayId: p.slice(0, 11) };
       }),
     };
   }
@@ -336,8 +336,9 @@ export class Presenter {
       type: c.type,
     }));
     if (commits) {
-      out.toCommit = this.commit(commits.toCommit, { iso, parents: commits.parents });
-      out.commits = commits.commits.map((c) => this.commit(c, { iso }));
+      // Authors that are Bitbucket users appear as users, as in the DC 9 captures.
+      out.toCommit = this.commit(commits.toCommit, { iso, parents: commits.parents, enrich: true });
+      out.commits = commits.commits.map((c) => this.commit(c, { iso, enrich: true }));
     }
     return out;
   }
