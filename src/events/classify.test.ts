@@ -495,6 +495,15 @@ describe("classification details", () => {
     assert.equal(event.deliveredAt, "2019-03-21T12:52:20.000Z");
   });
 
+  it("a push carries its head commit's title when the payload has it (DC 8+), not otherwise", () => {
+    const [event] = classifyFixture("webhook-refs-changed-branch-add-dc10-iso-dates.bbs-plugin.json").events;
+    assert.ok(event?.type === "push");
+    assert.equal(event.commitTitle, "Suppress echo command part");
+    const [old] = classifyFixture("webhook-refs-changed-branch-update.go-scm.json").events;
+    assert.ok(old?.type === "push");
+    assert.equal(old.commitTitle, undefined);
+  });
+
   it("a PR opened from a tag keeps the tag ref", () => {
     const [event] = classifyFixture("webhook-pr-opened-from-tag-dc9.bbs-plugin.json").events;
     assert.ok(event?.type === "pull_request");

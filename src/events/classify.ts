@@ -182,18 +182,21 @@ export function classify(
         // An annotated tag's toHash is the tag object; `toCommit` is the peeled commit, but the payload says so
         // only for the first change, so it is trusted when it is the only one.
         const peeled = kind === "tag" && p.changes.length === 1 && p.toCommit ? p.toCommit.id : undefined;
+        const sha = peeled ?? change.toHash;
+        const message = [p.toCommit, ...(p.commits ?? [])].find((c) => c?.id === sha)?.message;
         const event: PushEvent = {
           ...base,
           type: "push",
           action: change.type === "ADD" || isZeroSha(change.fromHash) ? "created" : "updated",
           repository,
           sender,
-          sha: peeled ?? change.toHash,
+          sha,
           shaMayBeTagObject: kind === "tag" && peeled === undefined,
           ...(isZeroSha(change.fromHash) ? {} : { previousSha: change.fromHash }),
           ref,
           refKind: kind,
           refName: shortRef(ref),
+          ...(message === undefined ? {} : { commitTitle: message.split("\n")[0] as string }),
         };
         events.push(event);
       }

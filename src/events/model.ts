@@ -105,6 +105,8 @@ export const PushEvent = z.object({
   refKind: RefKind,
   /** Branch name for branch pushes, tag name for tags. */
   refName: z.string(),
+  /** First line of the head commit's message, when the payload carries it (DC 8+ `toCommit`/`commits`). */
+  commitTitle: z.string().optional(),
 });
 export type PushEvent = z.infer<typeof PushEvent>;
 

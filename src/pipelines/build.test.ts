@@ -127,6 +127,13 @@ describe("buildPipelineRun", () => {
     assert.equal(comment.metadata.labels["baton.dev/event"], "comment");
   });
 
+  it("a push run's sha-title is its commit title; it has no pull-request label", () => {
+    const run = build({ event: { ...pushEvent(), commitTitle: "Fix the build" } });
+    assert.equal(run.metadata.annotations["pipelinesascode.tekton.dev/sha-title"], "Fix the build");
+    assert.equal(run.metadata.labels["baton.dev/pull-request"], undefined);
+    assert.equal(run.metadata.labels["baton.dev/event"], "push");
+  });
+
   it("templates the spec, removes the file's status, and sets Pending when the concurrency limit says wait", () => {
     const run = build();
     assert.equal(run.spec.status, undefined);

@@ -197,6 +197,8 @@ export function buildPipelineRun(input: BuildInput): BuildResult {
   if (pr !== undefined) {
     runAnnotations[pac.pullRequest] = String(pr.number);
     runAnnotations[pac.shaTitle] = pr.title;
+  } else if (event.type === "push" && event.commitTitle !== undefined) {
+    runAnnotations[pac.shaTitle] = event.commitTitle;
   }
 
   const spec = record(templated.spec);
@@ -215,13 +217,14 @@ export function buildPipelineRun(input: BuildInput): BuildResult {
   }
 
   const timeout = repository.spec.pipelines?.timeout;
-  if (timeout !== undefined) {
+  const timeoutMs = durationMs(timeout);
+  if (timeout !== undefined && timeoutMs !== undefined) {
     const timeouts = record(spec.timeouts);
     const legacy = definition.apiVersion === "tekton.dev/v1beta1" && spec.timeout !== undefined;
     if (timeouts.pipeline === undefined && !legacy) {
       // Tekton rejects timeouts.tasks + timeouts.finally > timeouts.pipeline; such a file keeps Tekton's default.
       const inner = (durationMs(timeouts.tasks) ?? 0) + (durationMs(timeouts.finally) ?? 0);
-      if (inner <= parseDuration(timeout)) spec.timeouts = { ...timeouts, pipeline: timeout };
+      if (inner <= timeoutMs) spec.timeouts = { ...timeouts, pipeline: timeout };
     }
   }
 

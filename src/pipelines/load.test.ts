@@ -69,6 +69,18 @@ spec: {}
     assert.deepEqual((def.pipelineRun.metadata as { labels: unknown }).labels, { tier: "1" });
   });
 
+  it("YAML anchors and << merge keys work as in PAC (Go's YAML parser)", () => {
+    const text = `${run("anchored", "  params:\n    - &rev\n      name: revision\n      value: abc\n    - <<: *rev\n      name: copy\n")}`;
+    const result = loadPipelineRuns({ ".tekton/a.yaml": text }, { namespace: ns });
+    assert.deepEqual(result.errors, []);
+    const [def] = result.pipelineRuns;
+    assert.ok(def);
+    assert.deepEqual((def.pipelineRun.spec as { params: unknown }).params, [
+      { name: "revision", value: "abc" },
+      { name: "copy", value: "abc" },
+    ]);
+  });
+
   it("reads an unquoted {{ placeholder }} value as the placeholder text, as PAC (which substitutes first) does", () => {
     const text = `${run("pr")}  params:\n    - name: revision\n      value: {{ revision }}\n    - name: list\n      value: [{{ a }}, b]\n`;
     const [def] = loadPipelineRuns({ ".tekton/p.yaml": text }, { namespace: ns }).pipelineRuns;

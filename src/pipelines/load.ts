@@ -237,7 +237,8 @@ function loadFile(
   const docs = parseAllDocuments(text, {
     uniqueKeys: true,
     prettyErrors: true,
-    merge: false,
+    // `<<: *defaults` merge keys work in PAC (Go's YAML 1.1 parser); aliases stay bounded by maxAliasCount.
+    merge: true,
     strict: true,
   });
   if (!Array.isArray(docs)) return; // an empty stream: nothing to load

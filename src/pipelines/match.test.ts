@@ -146,6 +146,12 @@ describe("on-cel-expression", () => {
       "match",
     ],
     ["event_title", 'event_title.contains("feature")', prToMain, "no: on-cel-expression is false for this event"],
+    [
+      "event_title of a push is its commit title",
+      'event_title == "Fix the build"',
+      { ...pushMain, commitTitle: "Fix the build" },
+      "match",
+    ],
     ["files.all", 'files.all.exists(f, f.endsWith(".go"))', prToMain, "match", files(["cmd/main.go"])],
     ["pathChanged()", '"docs/**".pathChanged()', prToMain, "match", files(["docs/a/b.md"])],
     [

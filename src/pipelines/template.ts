@@ -100,7 +100,7 @@ export function celVariables(
   return {
     event: triggerTarget(event),
     event_type: eventTypeOf(event),
-    event_title: event.type === "push" ? "" : event.pullRequest.title,
+    event_title: event.type === "push" ? (event.commitTitle ?? "") : event.pullRequest.title,
     target_branch: branches.target,
     source_branch: branches.source,
     target_url: event.repository.browseUrl ?? "",
