@@ -38,6 +38,9 @@ const sim = await startSimulator({
   baseUrl: values["base-url"],
   version: values.version,
   log: values.log,
+}).catch((err: unknown) => {
+  console.error(`Cannot start the simulator: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
 });
 
 console.log(`Bitbucket Data Center simulator ${sim.version} listening on ${sim.url}`);
