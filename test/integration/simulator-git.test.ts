@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { gzipSync } from "node:zlib";
 import {
   type CreatedToken,
   type Simulator,
@@ -130,6 +131,34 @@ describe("authentication", () => {
     const anonymous = await run(["ls-remote", cloneUrl]);
     assert.equal(anonymous.code, 128);
     assert.match(anonymous.stderr, /could not read Username|Authentication failed/);
+  });
+});
+
+describe("smart HTTP details", () => {
+  test("gzip request bodies (as git sends large negotiations) are inflated; protocol v2 works", async () => {
+    const res = await fetch(`${cloneUrl}/git-upload-pack`, {
+      method: "POST",
+      headers: {
+        Authorization: bearerAuth(tokens.projectRead?.token ?? ""),
+        "Content-Type": "application/x-git-upload-pack-request",
+        "Content-Encoding": "gzip",
+        "Git-Protocol": "version=2",
+      },
+      body: gzipSync(Buffer.from("0014command=ls-refs\n00010000")),
+    });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("content-type"), "application/x-git-upload-pack-result");
+    assert.match(await res.text(), new RegExp(`${initial} refs/heads/main\\n`));
+  });
+
+  test("an unknown repository is 404 for someone signed in, 401 with a challenge for anonymous", async () => {
+    const known = await fetch(`${sim.url}/scm/prj/ghost.git/info/refs?service=git-upload-pack`, {
+      headers: { Authorization: bearerAuth(tokens.projectRead?.token ?? "") },
+    });
+    assert.equal(known.status, 404);
+    const anonymous = await fetch(`${sim.url}/scm/prj/ghost.git/info/refs?service=git-upload-pack`);
+    assert.equal(anonymous.status, 401);
+    assert.equal(anonymous.headers.get("www-authenticate"), 'Basic realm="Atlassian Bitbucket"');
   });
 });
 
