@@ -5,8 +5,10 @@
 // listed in spec.policy.trustedUsers, is in one of spec.policy.trustedGroups (when the caller could learn the
 // author's groups), has REPO_WRITE on the target repository (asked through the user search any authenticated
 // caller may use), or when a user with REPO_WRITE vouched for the current head commit with /ok-to-test. Comment
-// commands are judged on the commenter first: a REPO_WRITE commenter's /test or /retest runs the PR's current head
-// (the comment is the vouching); otherwise the pull request's own trust applies.
+// commands are judged on the commenter: a REPO_WRITE commenter's /test, /retest or /ok-to-test vouches for the
+// current head; the pull request's author may /test and /retest as far as the pull request is trusted on its own;
+// anyone else is refused (a read-only user cannot make the cluster run things, even trusted code). /cancel needs
+// REPO_WRITE or being the author.
 //
 // Untrusted events start nothing. The caller still reads the `.tekton` definitions, but from the target branch
 // (`definitionsFrom`), never from the untrusted head: that tells which pipelines are waiting (for a build status)
@@ -177,17 +179,12 @@ function commentTrust(event: CommentEvent, facts: TrustFacts, policy: TrustPolic
     };
   }
 
-  if (command.kind === "ok-to-test") {
-    if (facts.commenterHasWrite !== true) {
-      return {
-        trusted: false,
-        reason: "commenter-not-allowed",
-        detail: `${commenter} has no write access to ${repo}, so their /ok-to-test vouches for nothing`,
-        whatIsNeeded: `Only a user with write access to ${repo} can vouch for a pull request with /ok-to-test.`,
-        definitionsFrom: pr.fromRepository.fork ? target(event) : head(event),
-      };
-    }
-    if (command.sha !== undefined && !event.sha.toLowerCase().startsWith(command.sha)) {
+  if (facts.commenterHasWrite === true) {
+    if (
+      command.kind === "ok-to-test" &&
+      command.sha !== undefined &&
+      !event.sha.toLowerCase().startsWith(command.sha)
+    ) {
       return {
         trusted: false,
         reason: "ok-to-test-other-commit",
@@ -198,29 +195,34 @@ function commentTrust(event: CommentEvent, facts: TrustFacts, policy: TrustPolic
         definitionsFrom: pr.fromRepository.fork ? target(event) : head(event),
       };
     }
+    // The comment is the vouching: a REPO_WRITE user asked for this head to run.
     return {
       trusted: true,
-      reason: "ok-to-test",
-      detail: `${commenter} (write access) vouched for commit ${short(event.sha)}`,
+      reason: command.kind === "ok-to-test" ? "ok-to-test" : "commenter-has-write",
+      detail: `${commenter} (write access to ${repo}) asked with /${command.kind} for commit ${short(event.sha)}`,
       definitionsFrom: head(event),
     };
   }
 
-  // /test and /retest: a REPO_WRITE commenter vouches for the current head by asking.
-  if (facts.commenterHasWrite === true) {
+  // The author may re-run their own pull request, as far as it is trusted on its own.
+  const own = pullRequestTrust(event, facts, policy);
+  if (same(commenter, userId(pr.author))) {
+    if (own.trusted || command.kind !== "ok-to-test") return own;
     return {
-      trusted: true,
-      reason: "commenter-has-write",
-      detail: `${commenter} has write access to ${repo}`,
-      definitionsFrom: head(event),
+      ...own,
+      reason: "commenter-not-allowed",
+      whatIsNeeded: `An author cannot vouch for their own pull request; ${own.whatIsNeeded}`,
     };
   }
-  const own = pullRequestTrust(event, facts, policy);
-  if (own.trusted) return own;
   return {
-    ...own,
+    trusted: false,
     reason: "commenter-not-allowed",
-    whatIsNeeded: `${commenter} cannot start runs for this pull request. ${own.whatIsNeeded}`,
+    detail: `${commenter} neither wrote pull request #${pr.number} nor has write access to ${repo}`,
+    whatIsNeeded:
+      command.kind === "ok-to-test"
+        ? `Only a user with write access to ${repo} can vouch for a pull request with /ok-to-test.`
+        : `Only the author of pull request #${pr.number} or a user with write access to ${repo} can start its runs with /${command.kind}.`,
+    definitionsFrom: own.trusted ? head(event) : own.definitionsFrom,
   };
 }
 
@@ -249,12 +251,16 @@ export function decideTrust(event: BatonEvent, facts: TrustFacts, policy: TrustP
  * cost: the commenter's and author's permission are one user search each; /ok-to-test needs the PR's activities.
  */
 export function nextFactToFetch(event: BatonEvent, facts: TrustFacts, policy: TrustPolicy = {}): TrustFact | undefined {
-  if (event.type === "comment" && facts.commenterHasWrite === undefined) return "commenterHasWrite";
   if (decideTrust(event, facts, policy).trusted) return undefined;
-  if (event.type === "comment" && event.comment.command.kind !== "test" && event.comment.command.kind !== "retest") {
+  if (event.type === "comment") {
+    if (facts.commenterHasWrite === undefined) return "commenterHasWrite";
+    // Beyond the commenter's own permission, only the author's /test or /retest depends on the PR's trust.
+    const command = event.comment.command.kind;
+    const byAuthor = same(userId(event.comment.author), userId(event.pullRequest.author));
+    if (!byAuthor || command === "cancel" || command === "ok-to-test") return undefined;
+  } else if (event.type !== "pull_request") {
     return undefined;
   }
-  if (event.type !== "pull_request" && event.type !== "comment") return undefined;
   if (facts.authorHasWrite === undefined) return "authorHasWrite";
   if (facts.okToTest === undefined) return "okToTest";
   return undefined;
