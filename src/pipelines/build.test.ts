@@ -224,6 +224,40 @@ spec:
   });
 });
 
+describe("another run's git Secret", () => {
+  it("is refused; the run's own is fine", () => {
+    const other = definition(`metadata:
+  name: other
+spec:
+  workspaces:
+    - name: a
+      secret:
+        secretName: "{{ git_auth_secret }}"
+    - name: b
+      secret:
+        secretName: baton-git-zz999
+`);
+    const result = buildPipelineRun({
+      definition: other,
+      event: pullRequestEvent(),
+      repository,
+      gitAuthSecret: "baton-git-k3y9q",
+    });
+    assert.equal(result.ok, false);
+    assert.match(
+      result.ok ? "" : result.error,
+      /references Secret baton-git-zz999 at \$\.spec\.workspaces\[1\]\.secret\.secretName, another run's git credentials/,
+    );
+    const own = buildPipelineRun({
+      definition: other,
+      event: pullRequestEvent(),
+      repository,
+      gitAuthSecret: "baton-git-zz999",
+    });
+    assert.equal(own.ok, true);
+  });
+});
+
 describe("labelValue and generateNamePrefix", () => {
   const labels: [string, string][] = [
     ["main", "main"],

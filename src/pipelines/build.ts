@@ -5,7 +5,8 @@ import { durationPattern, parseDuration } from "../api/common.ts";
 import type { RepositorySpec } from "../api/repository.ts";
 import { runKeyLabel } from "../events/dedupe.ts";
 import type { BatonEvent, ChangedFiles } from "../events/model.ts";
-import { forbiddenSecretProblems, type PipelineRunDefinition, pacPrefix } from "./load.ts";
+import { gitAuthSecretPrefix } from "./gitsecret.ts";
+import { findSecretReferences, forbiddenSecretProblems, type PipelineRunDefinition, pacPrefix } from "./load.ts";
 import { annotationKeys } from "./match.ts";
 import { eventTypeOf, pacBranches, templateObject } from "./template.ts";
 
@@ -136,6 +137,16 @@ export function buildPipelineRun(input: BuildInput): BuildResult {
 
   const secrets = forbiddenSecretProblems(templated, input.forbiddenSecrets ?? []);
   if (secrets.length > 0) return { ok: false, error: `${where} ${secrets.join("; ")}` };
+  // Another run's git Secret may hold another Repository's clone token (same namespace, different repository).
+  const foreign = findSecretReferences(templated).find(
+    (ref) => ref.name.startsWith(gitAuthSecretPrefix) && ref.name !== input.gitAuthSecret,
+  );
+  if (foreign !== undefined) {
+    return {
+      ok: false,
+      error: `${where} references Secret ${foreign.name} at ${foreign.path}, another run's git credentials; use {{ git_auth_secret }}`,
+    };
+  }
 
   const metadata = record(templated.metadata);
   const name =

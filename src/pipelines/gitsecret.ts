@@ -26,6 +26,9 @@ export function pipelineRunOwnerReference(run: { apiVersion: string; name: strin
 
 export const gitSecretLabel = "baton.dev/git-auth";
 
+/** Every run's git Secret is named with this prefix; a run may reference only its own. */
+export const gitAuthSecretPrefix = "baton-git-";
+
 /** `baton-git-<suffix>`; the caller supplies randomness (e.g. 5 random bytes in hex) so this stays pure. */
 export function gitAuthSecretName(suffix: string): string {
   const clean = suffix
@@ -33,7 +36,7 @@ export function gitAuthSecretName(suffix: string): string {
     .replace(/[^a-z0-9-]/g, "")
     .slice(0, 40);
   if (clean === "") throw new Error("gitAuthSecretName needs a non-empty suffix of letters, digits or dashes");
-  return `baton-git-${clean}`;
+  return `${gitAuthSecretPrefix}${clean}`;
 }
 
 /**
