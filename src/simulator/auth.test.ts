@@ -38,7 +38,7 @@ test("who is authenticated with which header", () => {
   const state = world();
   const cases: [string | undefined, typeof off, string][] = [
     [undefined, off, "anonymous"],
-    ["Basic " + Buffer.from("alice:alice-pw").toString("base64"), off, "alice/password/basic"],
+    [basic("alice", "alice-pw"), off, "alice/password/basic"],
     [basic("ALICE", "alice-pw"), off, "alice/password/basic"],
     [basic("alice", "wrong"), off, "failed"],
     ["Bearer personal-secret", off, "alice/user-token/bearer"],
