@@ -84,7 +84,8 @@ async function stopProcess(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
   child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+  // Test data is disposable: a few seconds of graceful shutdown, then no more waiting.
+  const timer = setTimeout(() => child.kill("SIGKILL"), 3_000);
   await exited;
   clearTimeout(timer);
 }

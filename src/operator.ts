@@ -1,0 +1,149 @@
+// The composition root: one runtime Manager with Baton's controllers registered on it. `npm start` runs it; the
+// integration tests and the demo run it in-process, scoped to a namespace.
+import type { KubeConfig } from "@kubernetes/client-node";
+import { BitbucketClient, RequestBudget, type ResponseEvent } from "./bitbucket/index.ts";
+import { type Clock, realClock } from "./runtime/clock.ts";
+import type { Config } from "./runtime/config.ts";
+import { mapped, objects, specChanged } from "./runtime/controller.ts";
+import { type KubeClientOptions, Secrets } from "./runtime/kube.ts";
+import type { Logger } from "./runtime/logger.ts";
+import { Manager } from "./runtime/manager.ts";
+import type { Metrics } from "./runtime/metrics.ts";
+import { TokenMetrics } from "./tokens/metrics.ts";
+import { TokenReconciler, Tokens } from "./tokens/reconciler.ts";
+import { watchedLabel } from "./tokens/secret.ts";
+
+export interface OperatorOptions {
+  config: Config;
+  kubeConfig?: KubeConfig;
+  /** Tests inject a transport here to cut the operator off mid-way, as a crash would. */
+  kubeClientOptions?: KubeClientOptions;
+  logger?: Logger;
+  metrics?: Metrics;
+  /**
+   * The clock the domain decides by (renewal, expiry, grace periods). Tests pass the Bitbucket simulator's so
+   * that advancing it ages tokens on both sides; the runtime's own timers stay on real time.
+   */
+  domainClock?: Clock;
+  healthServer?: boolean;
+  /** Instance name: prefix of issued token names and status keys; keeps clusters sharing a project apart. */
+  instance?: string;
+  /** How often a token in use is re-checked against Bitbucket. */
+  tokenValidationInterval?: number;
+}
+
+/** One client per Bitbucket server, all drawing on one request budget so Baton as a whole stays within it. */
+export class BitbucketClients {
+  readonly #clients = new Map<string, BitbucketClient>();
+  readonly #budget: RequestBudget;
+  readonly #onResponse: (event: ResponseEvent) => void;
+
+  constructor(requestsPerSecond: number, onResponse: (event: ResponseEvent) => void) {
+    this.#budget = new RequestBudget({
+      ratePerSecond: requestsPerSecond,
+      burst: Math.max(1, Math.ceil(requestsPerSecond)),
+    });
+    this.#onResponse = onResponse;
+  }
+
+  for(server: string): BitbucketClient {
+    const base = server.replace(/\/+$/, "");
+    let client = this.#clients.get(base);
+    if (!client) {
+      client = new BitbucketClient({
+        baseUrl: base,
+        budget: this.#budget,
+        onResponse: this.#onResponse,
+        userAgent: "baton",
+      });
+      this.#clients.set(base, client);
+    }
+    return client;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#clients.values()].map((c) => c.close()));
+    this.#clients.clear();
+  }
+}
+
+export interface Operator {
+  manager: Manager;
+  bitbucket: BitbucketClients;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function createOperator(options: OperatorOptions): Operator {
+  const manager = new Manager({
+    config: options.config,
+    kubeConfig: options.kubeConfig,
+    kubeClientOptions: options.kubeClientOptions,
+    logger: options.logger,
+    metrics: options.metrics,
+    healthServer: options.healthServer,
+  });
+  const requests = manager.metrics.counter({
+    name: "baton_bitbucket_requests_total",
+    help: "Bitbucket REST calls by endpoint group and HTTP status (0: no response).",
+    labelNames: ["group", "code"],
+  });
+  const durations = manager.metrics.histogram({
+    name: "baton_bitbucket_request_duration_seconds",
+    help: "Duration of Bitbucket REST calls by endpoint group.",
+    labelNames: ["group"],
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  });
+  const rateLimited = manager.metrics.counter({
+    name: "baton_bitbucket_rate_limited_total",
+    help: "Bitbucket answers of 429 Too Many Requests.",
+    labelNames: ["group"],
+  });
+  const bitbucket = new BitbucketClients(options.config.bitbucketRequestsPerSecond, (event) => {
+    requests.inc({ group: event.group, code: String(event.status ?? 0) });
+    durations.observe({ group: event.group }, event.durationMs / 1000);
+    if (event.rateLimited) rateLimited.inc({ group: event.group });
+  });
+  const clock = options.domainClock ?? realClock;
+  const instance = options.instance ?? "baton";
+
+  // BitbucketProjectTokens, woken by their own changes and by changes to the Secrets they read or write.
+  const tokens = manager.informer(Tokens);
+  const secrets = manager.informer(Secrets, { labelSelector: `${watchedLabel}=true` });
+  tokens.addIndex("secretName", (t) => [
+    `${t.metadata?.namespace}/${t.spec.secretName}`,
+    `${t.metadata?.namespace}/${t.spec.adminCredentialsRef?.name ?? ""}`,
+  ]);
+  const tokenReconciler = new TokenReconciler({
+    kube: manager.kube,
+    clock,
+    events: manager.events,
+    metrics: new TokenMetrics(manager.metrics),
+    bitbucket: (server) => bitbucket.for(server),
+    instance,
+    validationInterval: options.tokenValidationInterval ?? 10 * 60_000,
+  });
+  manager.addController({
+    name: "bitbucketprojecttoken",
+    reconcile: tokenReconciler.reconcile,
+    sources: [
+      objects(tokens, specChanged),
+      mapped(secrets, (secret) =>
+        tokens
+          .byIndex("secretName", `${secret.metadata?.namespace}/${secret.metadata?.name}`)
+          .map((t) => ({ namespace: t.metadata?.namespace, name: t.metadata?.name ?? "" })),
+      ),
+    ],
+    workers: 4,
+  });
+
+  return {
+    manager,
+    bitbucket,
+    start: () => manager.start(),
+    stop: async () => {
+      await manager.stop();
+      await bitbucket.close();
+    },
+  };
+}
