@@ -1,0 +1,79 @@
+// How Baton reaches Repository objects and where each secret a Repository needs is found. Shared by the
+// Repository controller, the webhook intake and the pipeline runner, so they can never disagree.
+import { createHash } from "node:crypto";
+import { kind, type Repository } from "../api/repository.ts";
+import type { BitbucketProjectToken } from "../api/token.ts";
+import { defineResource, type KubeClient, Secrets } from "../runtime/kube.ts";
+import type { Secret } from "../runtime/kube-types.ts";
+import { Tokens } from "../tokens/reconciler.ts";
+import { tokenIn } from "../tokens/secret.ts";
+
+export const Repositories = defineResource<Repository>({
+  apiVersion: "baton.dev/v1alpha1",
+  kind,
+  plural: "repositories",
+});
+
+/** The generated webhook secret of a repository-scope webhook: a Secret owned by the Repository, key `secret`. */
+export function webhookSecretName(repository: Pick<Repository, "metadata">): string {
+  return `${repository.metadata.name}-webhook`.slice(0, 253);
+}
+
+/**
+ * The shared secret of a project-scope webhook lives in the operator's namespace: several Repositories, possibly
+ * in several namespaces, share the one webhook, so no single Repository can own it.
+ */
+export function projectWebhookSecretName(server: string, project: string): string {
+  const hash = createHash("sha256")
+    .update(`${server.replace(/\/+$/, "").toLowerCase()}|${project.toUpperCase()}`)
+    .digest("hex");
+  return `baton-project-webhook-${project
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, "-")
+    .slice(0, 30)}-${hash.slice(0, 10)}`;
+}
+
+export type Resolved = { token: string; source: string } | { problem: string; reason: string };
+
+/**
+ * The token Baton itself uses for REST calls on this repository: spec.tokenRef (a BitbucketProjectToken → its
+ * Secret) or spec.secretRef (a plain Secret). Read fresh each time, so a rotated token takes effect at once.
+ */
+export async function operatorToken(kube: KubeClient, repository: Repository): Promise<Resolved> {
+  const namespace = repository.metadata.namespace ?? "";
+  if (repository.spec.tokenRef) return tokenFromBitbucketProjectToken(kube, namespace, repository.spec.tokenRef.name);
+  const ref = repository.spec.secretRef;
+  if (!ref) return { reason: "TokenNotConfigured", problem: "set spec.tokenRef or spec.secretRef" };
+  return tokenFromSecret(kube, namespace, ref.name, ref.key);
+}
+
+/** The token handed to PipelineRuns for git: spec.cloneTokenRef, else the operator's own token. */
+export async function cloneToken(kube: KubeClient, repository: Repository): Promise<Resolved> {
+  const ref = repository.spec.cloneTokenRef;
+  if (!ref) return operatorToken(kube, repository);
+  const namespace = repository.metadata.namespace ?? "";
+  return ref.kind === "Secret"
+    ? tokenFromSecret(kube, namespace, ref.name, ref.key)
+    : tokenFromBitbucketProjectToken(kube, namespace, ref.name);
+}
+
+async function tokenFromBitbucketProjectToken(kube: KubeClient, namespace: string, name: string): Promise<Resolved> {
+  const token = (await kube.get(Tokens, { namespace, name })) as BitbucketProjectToken | undefined;
+  if (!token) return { reason: "TokenNotFound", problem: `the BitbucketProjectToken ${name} does not exist` };
+  const resolved = await tokenFromSecret(kube, namespace, token.spec.secretName, "token");
+  if ("problem" in resolved) {
+    return {
+      reason: "TokenNotReady",
+      problem: `the BitbucketProjectToken ${name} has no token yet (${resolved.problem})`,
+    };
+  }
+  return { token: resolved.token, source: `BitbucketProjectToken ${name}` };
+}
+
+async function tokenFromSecret(kube: KubeClient, namespace: string, name: string, key: string): Promise<Resolved> {
+  const secret: Secret | undefined = await kube.get(Secrets, { namespace, name });
+  if (!secret) return { reason: "SecretNotFound", problem: `the Secret ${name} does not exist` };
+  const token = tokenIn(secret, key);
+  if (!token) return { reason: "SecretKeyMissing", problem: `the Secret ${name} has no key "${key}"` };
+  return { token, source: `Secret ${name}` };
+}
