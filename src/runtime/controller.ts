@@ -142,6 +142,7 @@ export class Controller {
   #workers: Promise<void>[] = [];
   #starting: Promise<void> | undefined;
   #stopping = false;
+  #stopped: Promise<void> | undefined;
   #abort = new AbortController();
   #inFlight = new Set<string>();
 
@@ -168,8 +169,10 @@ export class Controller {
   }
 
   /** Subscribes to the sources and, once their caches have synced, starts the workers. */
-  start(): Promise<void> {
-    if (this.#queue && !this.#stopping) return this.#starting ?? Promise.resolve();
+  async start(): Promise<void> {
+    // A restart waits for the previous stop to finish, so old workers never share the new queue.
+    if (this.#stopped) await this.#stopped;
+    if (this.#queue && !this.#stopping) return this.#starting;
     this.#stopping = false;
     this.#abort = new AbortController();
     const queue = new WorkQueue<string>({
@@ -195,10 +198,17 @@ export class Controller {
    * Stops taking keys, lets in-flight reconciles finish within `deadlineMs`, then aborts their signal.
    * Resolves when the workers are gone or the deadline has passed.
    */
-  async stop(deadlineMs = 30_000): Promise<void> {
-    const queue = this.#queue;
-    if (!queue || this.#stopping) return;
+  stop(deadlineMs = 30_000): Promise<void> {
+    if (!this.#queue) return Promise.resolve();
+    if (this.#stopping && this.#stopped) return this.#stopped;
     this.#stopping = true;
+    this.#stopped = this.#stop(this.#queue, deadlineMs).finally(() => {
+      this.#stopped = undefined;
+    });
+    return this.#stopped;
+  }
+
+  async #stop(queue: WorkQueue<string>, deadlineMs: number): Promise<void> {
     for (const unsubscribe of this.#unsubscribe.splice(0)) unsubscribe();
     queue.shutdown();
     const workers = Promise.all(this.#workers);

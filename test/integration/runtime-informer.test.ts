@@ -226,6 +226,23 @@ describe("informer", { timeout: 120_000 }, () => {
     assert.deepEqual(informer.healthy(), { ok: true });
   });
 
+  test("delivers every cached object again on each resync period", async (t) => {
+    const { kubeConfig } = await useCluster();
+    const ns = await createNamespace(t);
+    const kube = new KubeClient(kubeConfig);
+    await kube.create(ConfigMaps, { metadata: { name: "steady", namespace: ns } });
+    const informer = new Informer<ConfigMap>(kube, ConfigMaps, { namespace: ns, resyncPeriodMs: 100 });
+    let resyncs = 0;
+    informer.addHandlers({
+      update: (old, obj) => {
+        if (old === obj && obj.metadata?.name === "steady") resyncs++;
+      },
+    });
+    informer.start();
+    t.after(() => informer.stop());
+    await waitFor(() => resyncs >= 2, { message: "two resyncs of an unchanged object" });
+  });
+
   test("keeps retrying through an outage and resumes without losing changes", async (t) => {
     const { kubeConfig } = await useCluster();
     const ns = await createNamespace(t);
