@@ -1,7 +1,8 @@
 // Baton's entry point (`npm start`): reads the configuration, builds the manager and runs it until SIGTERM.
+
+import { createOperator } from "./operator.ts";
 import { ConfigError, loadConfig } from "./runtime/config.ts";
 import { createLogger } from "./runtime/logger.ts";
-import { Manager } from "./runtime/manager.ts";
 
 function configOrExit() {
   try {
@@ -24,10 +25,13 @@ process.on("unhandledRejection", (err) => {
 });
 
 try {
-  const manager = new Manager({ config, logger });
-  // Domain modules register their controllers and runnables on the manager here (tokens, repositories,
-  // pipelines, status, webhook intake), before it starts.
-  await manager.run();
+  // The composition root registers the domain controllers; the manager runs them until SIGTERM/SIGINT.
+  const operator = createOperator({ config, logger });
+  try {
+    await operator.manager.run();
+  } finally {
+    await operator.stop();
+  }
 } catch (err) {
   logger.fatal({ err }, "baton stopped with an error");
   process.exit(1);

@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import { STATUS_CODES } from "node:http";
 import type { RequestOptions } from "node:https";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -69,8 +70,11 @@ export class KubeApiError extends Error {
   readonly target: string;
 
   constructor(method: string, target: string, statusCode: number, status: Status | undefined, text?: string) {
-    const reason = status?.reason ?? (statusCode === 0 ? "NetworkError" : String(statusCode));
-    const detail = scrub(status?.message ?? text ?? "").slice(0, 2000);
+    const reason = status?.reason ?? reasonFor(statusCode);
+    // An object that does not exist comes with a Status body; a bare 404 means the kind itself is not served.
+    const hint =
+      statusCode === 404 && !status ? "the API server does not serve this resource; is its CRD installed?" : undefined;
+    const detail = scrub(status?.message ?? hint ?? text ?? "").slice(0, 2000);
     super(`${method} ${target}: ${statusCode} ${reason}${detail ? `: ${detail}` : ""}`);
     this.name = "KubeApiError";
     this.statusCode = statusCode;
@@ -79,6 +83,11 @@ export class KubeApiError extends Error {
     this.method = method;
     this.target = target;
   }
+}
+
+function reasonFor(statusCode: number): string {
+  if (statusCode === 0) return "NetworkError";
+  return (STATUS_CODES[statusCode] ?? String(statusCode)).replaceAll(/[^A-Za-z]/g, "") || String(statusCode);
 }
 
 function apiError(err: unknown): KubeApiError | undefined {
