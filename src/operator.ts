@@ -9,6 +9,8 @@ import { type KubeClientOptions, Secrets } from "./runtime/kube.ts";
 import type { Logger } from "./runtime/logger.ts";
 import { Manager } from "./runtime/manager.ts";
 import type { Metrics } from "./runtime/metrics.ts";
+import { LastRunRecorder } from "./status/last-run.ts";
+import { batonRunSelector, PipelineRuns, StatusReporter } from "./status/reporter.ts";
 import { TokenMetrics } from "./tokens/metrics.ts";
 import { TokenReconciler, Tokens } from "./tokens/reconciler.ts";
 import { watchedLabel } from "./tokens/secret.ts";
@@ -30,6 +32,8 @@ export interface OperatorOptions {
   instance?: string;
   /** How often a token in use is re-checked against Bitbucket. */
   tokenValidationInterval?: number;
+  /** Each Repository's status.lastRun is written at most this often (default 10 s). */
+  lastRunInterval?: number;
 }
 
 /** One client per Bitbucket server, all drawing on one request budget so Baton as a whole stays within it. */
@@ -137,12 +141,27 @@ export function createOperator(options: OperatorOptions): Operator {
     workers: 4,
   });
 
+  // Build status: every change of a Baton PipelineRun may be news for Bitbucket (and for Repository lastRun).
+  const runs = manager.informer(PipelineRuns, { labelSelector: batonRunSelector });
+  const lastRuns = new LastRunRecorder(manager.kube, realClock, manager.logger, options.lastRunInterval);
+  const reporter = new StatusReporter({
+    kube: manager.kube,
+    clock,
+    metrics: manager.metrics,
+    bitbucket: (server) => bitbucket.for(server),
+    instance,
+    consoleUrlTemplate: options.config.consoleUrlTemplate,
+    lastRun: (repository, summary) => lastRuns.record(repository, summary),
+  });
+  manager.addController({ name: "buildstatus", reconcile: reporter.reconcile, sources: [objects(runs)], workers: 4 });
+
   return {
     manager,
     bitbucket,
     start: () => manager.start(),
     stop: async () => {
       await manager.stop();
+      lastRuns.stop();
       await bitbucket.close();
     },
   };

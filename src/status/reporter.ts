@@ -1,0 +1,225 @@
+// Watches Baton's PipelineRuns and tells Bitbucket about them: INPROGRESS when created (queued or running), then
+// SUCCESSFUL / FAILED / CANCELLED. What was reported is recorded on the PipelineRun itself, so each state is
+// reported exactly once, also across operator restarts and leader changes.
+
+import type { BitbucketClient } from "../bitbucket/index.ts";
+import { labels } from "../pipelines/build.ts";
+import { parseRepositoryUrl, type RepositoryLocation } from "../repositories/decisions.ts";
+import { operatorToken, Repositories } from "../repositories/resource.ts";
+import type { Clock } from "../runtime/clock.ts";
+import type { ReconcileContext, ReconcileResult } from "../runtime/controller.ts";
+import { defineResource, type KubeClient, type KubeObject } from "../runtime/kube.ts";
+import type { ObjectKey } from "../runtime/logger.ts";
+import type { Metrics } from "../runtime/metrics.ts";
+import {
+  type BuildState,
+  bitbucketState,
+  buildState,
+  describe,
+  durationOf,
+  isFinal,
+  PipelineRunView,
+  runUrl,
+  statusKey,
+  type TaskRunView,
+} from "./report.ts";
+
+export const PipelineRuns = defineResource<KubeObject>({
+  apiVersion: "tekton.dev/v1",
+  kind: "PipelineRun",
+  plural: "pipelineruns",
+});
+export const TaskRuns = defineResource<KubeObject>({
+  apiVersion: "tekton.dev/v1",
+  kind: "TaskRun",
+  plural: "taskruns",
+});
+
+/** The build state last reported to Bitbucket for this run; absent until the first report. */
+export const reportedAnnotation = "baton.dev/reported-state";
+
+/** Selects the runs Baton created (and only those). */
+export const batonRunSelector = `${labels.managedBy}=baton`;
+
+export const defaultConsoleUrlTemplate =
+  "http://tekton-dashboard.tekton-pipelines.svc:9097/#/namespaces/{{namespace}}/pipelineruns/{{name}}";
+
+export interface ReporterDeps {
+  kube: KubeClient;
+  clock: Clock;
+  metrics: Metrics;
+  bitbucket(server: string): BitbucketClient;
+  instance: string;
+  consoleUrlTemplate?: string | undefined;
+  /** Receives each run's summary for the Repository's status.lastRun (coalesced there, not written per run). */
+  lastRun?: (repository: ObjectKey, summary: RunSummary) => void;
+}
+
+export interface RunSummary {
+  name: string;
+  pipeline?: string | undefined;
+  sha?: string | undefined;
+  pullRequest?: number | undefined;
+  status: "Pending" | "Running" | "Succeeded" | "Failed" | "Cancelled";
+  startTime?: string | undefined;
+  completionTime?: string | undefined;
+}
+
+const summaryStatus: Record<BuildState, RunSummary["status"]> = {
+  queued: "Pending",
+  running: "Running",
+  succeeded: "Succeeded",
+  failed: "Failed",
+  cancelled: "Cancelled",
+};
+
+export class StatusReporter {
+  readonly #deps: ReporterDeps;
+  /** server → whether its build-status API accepts CANCELLED, learnt once per hour. */
+  readonly #capabilities = new Map<string, { cancelled: boolean; at: number }>();
+  readonly #durations;
+  readonly #reports;
+
+  constructor(deps: ReporterDeps) {
+    this.#deps = deps;
+    this.#durations = deps.metrics.histogram({
+      name: "baton_pipelinerun_duration_seconds",
+      help: "Duration of finished Baton PipelineRuns, by result.",
+      labelNames: ["result"],
+      buckets: [10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200],
+    });
+    this.#reports = deps.metrics.counter({
+      name: "baton_build_status_reports_total",
+      help: "Build statuses sent to Bitbucket, by state and result.",
+      labelNames: ["state", "result"],
+    });
+  }
+
+  readonly reconcile = async (key: ObjectKey, ctx: ReconcileContext): Promise<ReconcileResult> => {
+    const { kube } = this.#deps;
+    const run = await kube.get(PipelineRuns, key, ctx.signal);
+    if (!run) return {};
+    const view = PipelineRunView.parse(run);
+    const state = buildState(view);
+    const runLabels = view.metadata.labels ?? {};
+    const repositoryName = runLabels[labels.repository];
+    const sha = runLabels[labels.sha];
+    const pipeline = runLabels[labels.pipeline] ?? view.metadata.name;
+    const namespace = key.namespace ?? "";
+    if (!repositoryName || !sha) return {};
+    this.#deps.lastRun?.(
+      { namespace, name: repositoryName },
+      {
+        name: view.metadata.name,
+        pipeline,
+        sha,
+        pullRequest: toNumber(runLabels[labels.pullRequest]),
+        status: summaryStatus[state],
+        startTime: view.status?.startTime,
+        completionTime: view.status?.completionTime,
+      },
+    );
+
+    const reported = run.metadata?.annotations?.[reportedAnnotation];
+    if (reported === state || (reported !== undefined && isFinal(reported as BuildState))) return {};
+
+    const repository = await kube.get(Repositories, { namespace, name: repositoryName }, ctx.signal);
+    if (!repository) {
+      ctx.log.info({ repository: repositoryName }, "the run's Repository is gone; nothing to report to");
+      return {};
+    }
+    const location = parseRepositoryUrl(repository.spec.url);
+    const token = await operatorToken(kube, repository);
+    if (!location || "problem" in token) {
+      // The Repository's own conditions say what is wrong; retry with back-off until it is fixed.
+      throw new Error(
+        `cannot report the status of ${view.metadata.name}: ${location ? (token as { problem: string }).problem : "the Repository's URL is invalid"}`,
+      );
+    }
+    const client = this.#deps.bitbucket(location.server);
+    const auth = { kind: "bearer", token: token.token } as const;
+    const cancelled = await this.#supportsCancelled(location, client, auth);
+    const bbState = bitbucketState(state, cancelled);
+    const taskRuns = state === "failed" ? await this.#taskRuns(namespace, view.metadata.name) : [];
+    const template = this.#deps.consoleUrlTemplate ?? defaultConsoleUrlTemplate;
+    const duration = durationOf(view);
+    try {
+      await client.buildStatus.set(
+        { project: location.project, repository: location.slug },
+        sha,
+        {
+          key: statusKey(this.#deps.instance, namespace, repositoryName, pipeline),
+          state: bbState,
+          name: pipeline,
+          url: runUrl(template, namespace, view.metadata.name),
+          description: describe(state, taskRuns, view),
+          buildNumber: view.metadata.name,
+          ref: refOf(run),
+          ...(duration === undefined ? {} : { duration }),
+        },
+        { auth, signal: ctx.signal },
+      );
+      this.#reports.inc({ state: bbState, result: "success" });
+    } catch (error) {
+      this.#reports.inc({ state: bbState, result: "failure" });
+      throw error;
+    }
+    // Recorded after Bitbucket accepted it: a crash in between reports the same state again, which Bitbucket
+    // absorbs (same key, same state) — the reverse order could lose a report.
+    await kube.patch(PipelineRuns, key, { metadata: { annotations: { [reportedAnnotation]: state } } });
+    if (isFinal(state) && duration !== undefined) this.#durations.observe({ result: state }, duration / 1000);
+    ctx.log.info({ state: bbState, sha }, "reported the build status");
+    return {};
+  };
+
+  async #supportsCancelled(
+    location: RepositoryLocation,
+    client: BitbucketClient,
+    auth: { kind: "bearer"; token: string },
+  ): Promise<boolean> {
+    const now = this.#deps.clock.now();
+    const known = this.#capabilities.get(location.server);
+    if (known && now - known.at < 3_600_000) return known.cancelled;
+    const capabilities = await client.buildStatus.capabilities({ auth }).catch(() => undefined);
+    const cancelled = capabilities?.buildStatus?.includes("cancelledStatus") ?? false;
+    this.#capabilities.set(location.server, { cancelled, at: now });
+    return cancelled;
+  }
+
+  async #taskRuns(namespace: string, pipelineRun: string): Promise<TaskRunView[]> {
+    const list = await this.#deps.kube.list(TaskRuns, {
+      namespace,
+      labelSelector: `tekton.dev/pipelineRun=${pipelineRun}`,
+    });
+    return list.items.map((tr) => {
+      const t = tr as KubeObject & {
+        status?: {
+          completionTime?: string;
+          conditions?: { type: string; status: string; reason?: string; message?: string }[];
+        };
+      };
+      const succeeded = t.status?.conditions?.find((c) => c.type === "Succeeded");
+      return {
+        pipelineTask: t.metadata?.labels?.["tekton.dev/pipelineTask"] ?? t.metadata?.name ?? "task",
+        succeeded: succeeded?.status as TaskRunView["succeeded"],
+        reason: succeeded?.reason,
+        message: succeeded?.message,
+        completionTime: t.status?.completionTime,
+      };
+    });
+  }
+}
+
+function toNumber(value: string | undefined): number | undefined {
+  const n = Number(value);
+  return value !== undefined && Number.isInteger(n) ? n : undefined;
+}
+
+/** The ref Bitbucket shows the status under: the PR's source branch, or the pushed branch or tag. */
+function refOf(run: KubeObject): string | undefined {
+  const annotations = run.metadata?.annotations ?? {};
+  const branch =
+    annotations["pipelinesascode.tekton.dev/source-branch"] ?? annotations["pipelinesascode.tekton.dev/branch"];
+  if (!branch) return undefined;
+  return branch.startsWith("refs/") ? branch : `refs/heads/${branch}`;
+}

@@ -1,0 +1,196 @@
+// Build status back to Bitbucket: what a developer sees on the pull request while Baton's PipelineRuns run.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { TektonStandIn } from "../../hack/lib/tekton-standin.ts";
+import type { Repository } from "../../src/api/repository.ts";
+import { Repositories } from "../../src/repositories/resource.ts";
+import type { KubeClient, KubeObject } from "../../src/runtime/kube.ts";
+import { Secrets } from "../../src/runtime/kube.ts";
+import type { Simulator } from "../../src/simulator/index.ts";
+import { statusKey } from "../../src/status/report.ts";
+import { PipelineRuns, reportedAnnotation } from "../../src/status/reporter.ts";
+import { createNamespace } from "../support/cluster.ts";
+import { startOperator, testKube, useSimulator } from "../support/operator.ts";
+import { waitFor } from "../support/wait.ts";
+
+interface World {
+  ns: string;
+  sim: Simulator;
+  kube: KubeClient;
+  sha: string;
+  tekton: TektonStandIn;
+}
+
+async function world(
+  t: Parameters<typeof createNamespace>[0],
+  simOptions: Parameters<typeof useSimulator>[1] = {},
+): Promise<World> {
+  const ns = await createNamespace(t);
+  const sim = await useSimulator(t, simOptions);
+  sim.createUser({ name: "root", password: "root-password", admin: true });
+  sim.createProject({ key: "PLATFORM" });
+  await sim.createRepository({ project: "PLATFORM", slug: "api", files: { "README.md": "api\n" } });
+  const sha = (await sim.resolve({ project: "PLATFORM", repo: "api", rev: "main" })) ?? "";
+  const token = sim.createToken({
+    scope: { kind: "project", project: "PLATFORM" },
+    name: "ci",
+    permissions: ["REPO_READ"],
+  });
+  const kube = await testKube();
+  await kube.create(Secrets, {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name: "bb-token", namespace: ns },
+    stringData: { token: token.token },
+  });
+  await kube.create(Repositories, {
+    apiVersion: "baton.dev/v1alpha1",
+    kind: "Repository",
+    metadata: { name: "api", namespace: ns },
+    spec: {
+      url: `${sim.url}/projects/PLATFORM/repos/api`,
+      secretRef: { name: "bb-token", key: "token" },
+      webhook: { managed: false, scope: "repository" },
+      pipelines: { path: ".tekton" },
+    },
+  } as Repository);
+  return { ns, sim, kube, sha, tekton: new TektonStandIn(kube) };
+}
+
+/** A PipelineRun as Baton's runner creates it (labels are what the reporter reads). */
+async function createRun(w: World, pipeline: string, options: { pending?: boolean } = {}): Promise<string> {
+  const run = await w.kube.create(PipelineRuns, {
+    apiVersion: "tekton.dev/v1",
+    kind: "PipelineRun",
+    metadata: {
+      generateName: `${pipeline}-`,
+      namespace: w.ns,
+      labels: {
+        "app.kubernetes.io/managed-by": "baton",
+        "baton.dev/repository": "api",
+        "baton.dev/sha": w.sha,
+        "baton.dev/pipeline": pipeline,
+        "baton.dev/event": "pull_request",
+        "baton.dev/pull-request": "7",
+      },
+      annotations: { "pipelinesascode.tekton.dev/source-branch": "feature/x" },
+    },
+    spec: {
+      ...(options.pending ? { status: "PipelineRunPending" } : {}),
+      pipelineSpec: {
+        tasks: [{ name: "unit", taskSpec: { steps: [{ name: "run", image: "alpine", script: "true" }] } }],
+      },
+    },
+  } as KubeObject);
+  return run.metadata?.name ?? "";
+}
+
+const key = (w: World, pipeline: string) => statusKey("baton", w.ns, "api", pipeline);
+
+function statusOf(w: World, pipeline: string) {
+  return w.sim.buildStatuses({ project: "PLATFORM", repo: "api", commit: w.sha, key: key(w, pipeline) })[0];
+}
+
+async function waitForStatus(w: World, pipeline: string, state: string, description?: RegExp) {
+  return waitFor(
+    () => {
+      const status = statusOf(w, pipeline);
+      return status?.state === state && (!description || description.test(status.description ?? ""))
+        ? status
+        : undefined;
+    },
+    { message: `build status ${state} ${description ?? ""} for ${pipeline}`, timeout: 20_000 },
+  );
+}
+
+const statusPosts = (w: World) => w.sim.requestCount({ method: "POST", group: "build-status" });
+
+describe("build status", () => {
+  test("queued → running → SUCCESSFUL, one stable key, with duration, ref and a link to the run", async (t) => {
+    const w = await world(t);
+    await startOperator(t, w.ns, { lastRunInterval: 200 });
+    const name = await createRun(w, "pull-request", { pending: true });
+
+    await waitForStatus(w, "pull-request", "INPROGRESS", /^queued/);
+    // Released from the queue, as Baton's concurrency control does when a slot frees up; then Tekton starts it.
+    await w.kube.patch(PipelineRuns, { namespace: w.ns, name }, { spec: { status: null } });
+    await w.tekton.start(w.ns, name);
+    await waitForStatus(w, "pull-request", "INPROGRESS", /^running/);
+    const started = Date.now();
+    await w.tekton.finish(w.ns, name, "Succeeded", { startedAt: started - 90_000, at: started });
+    const final = await waitForStatus(w, "pull-request", "SUCCESSFUL");
+    assert.equal(final.duration, 90_000);
+    assert.equal(final.ref, "refs/heads/feature/x");
+    assert.equal(final.name, "pull-request");
+    assert.match(final.url, new RegExp(`/namespaces/${w.ns}/pipelineruns/${name}$`));
+    assert.equal(w.sim.buildStatuses({ commit: w.sha }).length, 1, "one status per pipeline, not one per transition");
+
+    // Repository status.lastRun summarises the run, written once the flurry settles.
+    const repo = await waitFor(
+      async () => {
+        const r = await w.kube.get(Repositories, { namespace: w.ns, name: "api" });
+        return r?.status?.lastRun?.status === "Succeeded" ? r : undefined;
+      },
+      { message: "lastRun Succeeded" },
+    );
+    assert.equal(repo.status?.lastRun?.name, name);
+    assert.equal(repo.status?.lastRun?.pullRequest, 7);
+  });
+
+  test("each state is reported once, also across an operator restart", async (t) => {
+    const w = await world(t);
+    const first = await startOperator(t, w.ns);
+    const name = await createRun(w, "lint");
+    await w.tekton.start(w.ns, name);
+    await waitForStatus(w, "lint", "INPROGRESS", /^running/);
+    await w.tekton.finish(w.ns, name, "Succeeded");
+    await waitForStatus(w, "lint", "SUCCESSFUL");
+    await waitFor(
+      async () =>
+        (await w.kube.get(PipelineRuns, { namespace: w.ns, name }))?.metadata?.annotations?.[reportedAnnotation] ===
+        "succeeded",
+      {
+        message: "reported state recorded on the run",
+      },
+    );
+    const posts = statusPosts(w);
+    await first.stop();
+
+    const second = await startOperator(t, w.ns);
+    // The new operator reconciles every existing run at start; only after it has done so for this one do we count.
+    await waitFor(
+      () => second.logs.some((l) => l.msg === "reconciled" && l.controller === "buildstatus" && l.name === name),
+      {
+        message: "the restarted operator reconciled the finished run",
+      },
+    );
+    assert.equal(statusPosts(w), posts, "no state reported twice");
+  });
+
+  test("a failure names the first failed task; a re-run replaces the red status under the same key", async (t) => {
+    const w = await world(t);
+    await startOperator(t, w.ns);
+    const name = await createRun(w, "unit-tests");
+    await w.tekton.finish(w.ns, name, "Failed", { failedTask: "unit" });
+    const failed = await waitForStatus(w, "unit-tests", "FAILED");
+    assert.match(failed.description ?? "", /task unit Failed/);
+
+    const rerun = await createRun(w, "unit-tests");
+    await w.tekton.finish(w.ns, rerun, "Succeeded");
+    await waitForStatus(w, "unit-tests", "SUCCESSFUL");
+    assert.equal(w.sim.buildStatuses({ commit: w.sha }).length, 1, "the re-run replaced the failed status");
+  });
+
+  for (const supportsCancelled of [true, false]) {
+    test(`a cancelled run is ${supportsCancelled ? "CANCELLED" : "FAILED with 'cancelled'"} when the server ${supportsCancelled ? "supports" : "lacks"} cancelledStatus`, async (t) => {
+      const w = await world(t, {
+        buildCapabilities: supportsCancelled ? ["richBuildStatus", "cancelledStatus"] : ["richBuildStatus"],
+      });
+      await startOperator(t, w.ns);
+      const name = await createRun(w, "deploy");
+      await w.tekton.finish(w.ns, name, "Cancelled");
+      const status = await waitForStatus(w, "deploy", supportsCancelled ? "CANCELLED" : "FAILED");
+      assert.match(status.description ?? "", /cancelled/);
+    });
+  }
+});
