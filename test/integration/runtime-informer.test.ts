@@ -17,33 +17,50 @@ function faultyTransport() {
   const transport: Fetch = async (url, init) => {
     if (partitioned) throw new TypeError("fetch failed", { cause: new Error("connect ECONNREFUSED (injected)") });
     const res = await undiciFetch(url, init);
-    if (!url.includes("watch=true") || !res.body) return res;
+    const source = res.body;
+    if (!url.includes("watch=true") || !source) return res;
+    const reader = source.getReader();
     let muted = false;
-    let controller: TransformStreamDefaultController<Uint8Array> | undefined;
+    let stream: ReadableStreamDefaultController<Uint8Array> | undefined;
     const handle = {
       mute: () => {
         muted = true;
       },
-      cut: () => controller?.error(new TypeError("terminated (injected)")),
+      cut: () => {
+        open.delete(handle);
+        stream?.error(new TypeError("terminated (injected)"));
+        void reader.cancel().catch(() => undefined);
+      },
     };
     open.add(handle);
-    const body = res.body.pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        start(c) {
-          controller = c;
-        },
-        transform(chunk, c) {
-          if (!muted) c.enqueue(chunk);
-        },
-        flush() {
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        stream = c;
+      },
+      async pull(c) {
+        try {
+          const chunk = await reader.read();
+          if (chunk.done) {
+            open.delete(handle);
+            c.close();
+          } else if (!muted) {
+            c.enqueue(chunk.value);
+          }
+        } catch (err) {
           open.delete(handle);
-        },
-      }),
-    );
+          c.error(err);
+        }
+      },
+      cancel(reason) {
+        open.delete(handle);
+        return reader.cancel(reason);
+      },
+    });
     return new Response(body, { status: res.status, headers: res.headers });
   };
   return {
     fetch: transport,
+    /** Watch responses still streaming. */
     openWatches: () => open.size,
     /** Open watches stay connected but deliver nothing more: a half-open connection. */
     muteOpenWatches: () => {
@@ -51,8 +68,7 @@ function faultyTransport() {
     },
     partition: () => {
       partitioned = true;
-      for (const w of open) w.cut();
-      open.clear();
+      for (const w of [...open]) w.cut();
     },
     heal: () => {
       partitioned = false;
@@ -195,6 +211,8 @@ describe("informer", { timeout: 120_000 }, () => {
     );
     assert.ok((await counter(metrics, "informerWatchRestarts", { resource: "events", reason: "expired" })) >= 1);
     assert.ok(Number(informer.resourceVersion) >= compactedAt, "it resumes watching from the fresh list");
+    await informer.stop();
+    assert.equal(net.openWatches(), 0, "stopping the informer closes its watch");
   });
 
   test("reopens a watch that went silent (half-open connection) and catches up", async (t) => {
@@ -224,6 +242,8 @@ describe("informer", { timeout: 120_000 }, () => {
     });
     assert.ok((await counter(metrics, "informerWatchRestarts", { resource: "configmaps", reason: "watchdog" })) >= 1);
     assert.deepEqual(informer.healthy(), { ok: true });
+    await informer.stop();
+    assert.equal(net.openWatches(), 0, "stopping the informer closes its watch, including the silenced one");
   });
 
   test("delivers every cached object again on each resync period", async (t) => {
