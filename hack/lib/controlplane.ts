@@ -2,12 +2,12 @@
 // and installs Baton's and Tekton's CRDs into it. Shared by the test harness, `make cluster-up` and the demo.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, open, readdir, readFile } from "node:fs/promises";
+import { mkdir, mkdtemp, open, readdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
-import { parseAllDocuments } from "yaml";
+import { parse, parseAllDocuments, stringify } from "yaml";
 
 const run = promisify(execFile);
 
@@ -169,4 +169,46 @@ export async function installCrds(kubeconfigPath: string): Promise<string[]> {
   const names = crds.map((crd) => crd.metadata?.name ?? "");
   await kubectl(["wait", "--for=condition=Established", "--timeout=60s", ...names.map((n) => `crd/${n}`)]);
   return names;
+}
+
+/**
+ * A kubeconfig for the identity the operator runs as in a real installation: the ServiceAccount baton in
+ * baton-system, bound to exactly the RBAC in config/rbac. The integration tests run the operator with it, so a
+ * verb missing from the role fails a test, and the role can be checked against what the tests exercise.
+ */
+export async function operatorKubeconfig(adminKubeconfig: string): Promise<string> {
+  const kubectl = (args: string[]) =>
+    new Promise<string>((resolvePromise, reject) => {
+      execFile(kubectlPath, ["--kubeconfig", adminKubeconfig, ...args], (error, stdout, stderr) =>
+        error ? reject(new Error(`kubectl ${args.join(" ")}: ${stderr || error.message}`)) : resolvePromise(stdout),
+      );
+    });
+  await kubectl(["create", "namespace", "baton-system"]).catch((error: Error) => {
+    if (!/AlreadyExists/.test(error.message)) throw error;
+  });
+  await kubectl([
+    "apply",
+    "--server-side",
+    "--field-manager=baton-testenv",
+    "-n",
+    "baton-system",
+    "-k",
+    join(repoRoot, "config/rbac"),
+  ]);
+  const token = (await kubectl(["create", "token", "baton", "-n", "baton-system", "--duration=48h"])).trim();
+  // Same server and CA as the admin kubeconfig (which embeds its CA data); only the user differs.
+  const admin = parse(await readFile(adminKubeconfig, "utf8")) as { clusters: { cluster: Record<string, string> }[] };
+  const cluster = admin.clusters[0]?.cluster;
+  if (!cluster) throw new Error(`no cluster in ${adminKubeconfig}`);
+  const path = join(dirname(adminKubeconfig), "operator.kubeconfig");
+  const config = {
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: [{ name: "testenv", cluster }],
+    users: [{ name: "baton", user: { token } }],
+    contexts: [{ name: "baton", context: { cluster: "testenv", user: "baton", namespace: "baton-system" } }],
+    "current-context": "baton",
+  };
+  await writeFile(path, stringify(config), { mode: 0o600 });
+  return path;
 }

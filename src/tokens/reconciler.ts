@@ -147,12 +147,8 @@ export class TokenReconciler {
       const retryAt = Date.parse(status.lastFailureTime ?? "") + issueBackoff(status.failedIssueAttempts ?? 0);
       if ((status.failedIssueAttempts ?? 0) > 0 && now < retryAt) {
         requeueAt = retryAt;
-        conditions.push({
-          type: "Issuing",
-          status: "True",
-          reason: "BackingOff",
-          message: `${issueReason}; next attempt at ${iso(retryAt)}`,
-        });
+        // The Issuing condition written by the failed attempt stays as it is: it names the error and the next
+        // attempt, which is what someone looking at a stuck token needs to read.
       } else if ("problem" in admin) {
         this.#recordFailure(status, now);
         requeueAt = now + issueBackoff(status.failedIssueAttempts ?? 1);

@@ -4,7 +4,13 @@ import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { dirname } from "node:path";
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
-import { installCrds, kubeConfigFrom, kubectlPath, startControlPlane } from "../../hack/lib/controlplane.ts";
+import {
+  installCrds,
+  kubeConfigFrom,
+  kubectlPath,
+  operatorKubeconfig,
+  startControlPlane,
+} from "../../hack/lib/controlplane.ts";
 
 export interface TestCluster {
   kubeconfigPath: string;
@@ -14,6 +20,8 @@ export interface TestCluster {
   etcdUrl: string;
   /** Where the control plane keeps its logs. */
   dir: string;
+  /** The operator's own identity: ServiceAccount baton-system/baton bound to exactly config/rbac. */
+  operatorKubeconfigPath: string;
 }
 
 let shared: Promise<TestCluster> | undefined;
@@ -33,6 +41,7 @@ async function connect(): Promise<TestCluster> {
       server: kubeConfig.getCurrentCluster()?.server ?? "",
       etcdUrl: process.env.BATON_TEST_ETCD ?? "",
       dir: process.env.BATON_TEST_DIR ?? dirname(kubeconfigPath),
+      operatorKubeconfigPath: process.env.BATON_TEST_OPERATOR_KUBECONFIG ?? (await operatorKubeconfig(kubeconfigPath)),
     };
   }
   const controlPlane = await startControlPlane({ dieWithParent: true });
@@ -45,6 +54,7 @@ async function connect(): Promise<TestCluster> {
     server: controlPlane.server,
     etcdUrl: controlPlane.etcdUrl,
     dir: controlPlane.dir,
+    operatorKubeconfigPath: await operatorKubeconfig(controlPlane.kubeconfigPath),
   };
 }
 

@@ -24,7 +24,8 @@ export async function startOperator(
   namespace: string,
   overrides: Partial<Omit<OperatorOptions, "config">> & { config?: Record<string, string> } = {},
 ): Promise<TestOperator> {
-  const { kubeconfigPath } = await useCluster();
+  // As the ServiceAccount of a real installation, bound to exactly config/rbac: a missing verb fails the test.
+  const { operatorKubeconfigPath } = await useCluster();
   const logs: Record<string, unknown>[] = [];
   const destination = new Writable({
     write(chunk, _encoding, done) {
@@ -35,7 +36,7 @@ export async function startOperator(
     },
   });
   const config = configSchema.parse({
-    kubeconfig: kubeconfigPath,
+    kubeconfig: operatorKubeconfigPath,
     watchNamespace: namespace,
     podName: `baton-test-${namespace}`,
     leaderElection: "false",
