@@ -4,7 +4,7 @@ KUBE_VERSION := v1.36.3
 GO_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) \
 	-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=36
 
-.PHONY: all install testenv tekton-crds generate typecheck lint test test-unit demo cluster-up cluster-down image clean
+.PHONY: all install testenv check-rules tekton-crds generate typecheck lint test test-unit demo cluster-up cluster-down image clean
 
 all: install testenv generate typecheck lint test
 
@@ -19,6 +19,13 @@ bin/testenv: $(wildcard hack/testenv/*.go) hack/testenv/go.mod hack/testenv/go.s
 	cd hack/testenv && go build -mod=readonly -trimpath -ldflags "$(GO_LDFLAGS)" -o ../../bin/testenv .
 bin/kubectl: bin/testenv
 	ln -sf testenv bin/kubectl
+
+# Prometheus's own rule parser, to check config/monitoring/prometheusrule.yaml (see hack/promcheck).
+bin/promcheck: hack/promcheck/main.go hack/promcheck/go.mod hack/promcheck/go.sum
+	cd hack/promcheck && go build -mod=readonly -trimpath -o ../../bin/promcheck .
+
+check-rules: bin/promcheck
+	bin/promcheck config/monitoring/prometheusrule.yaml
 
 # Prints the verified directory of the pinned Tekton Pipelines module (its config/300-crds/ are installed in tests).
 tekton-crds:

@@ -1,0 +1,92 @@
+// What Prometheus and Grafana see: /metrics exposes every series the dashboards and alerts use, the dashboard
+// is up to date, and the alert rules pass Prometheus's own rule parser.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { test } from "node:test";
+import { promisify } from "node:util";
+import { parse } from "yaml";
+import { dashboard, dashboardQueries } from "../../hack/lib/dashboard.ts";
+import { createNamespace } from "../support/cluster.ts";
+import { startOperator } from "../support/operator.ts";
+
+const root = join(import.meta.dirname, "../..");
+const run = promisify(execFile);
+
+/** The series every issue names, and Node's default process metrics. */
+const required = [
+  "baton_token_expiration_timestamp_seconds",
+  "baton_token_renewal_timestamp_seconds",
+  "baton_token_ready_status",
+  "baton_token_rotations_total",
+  "baton_webhook_sync_total",
+  "baton_bitbucket_requests_total",
+  "baton_bitbucket_request_duration_seconds",
+  "baton_bitbucket_rate_limited_total",
+  "baton_catchup_events_total",
+  "baton_webhook_events_total",
+  "baton_event_to_pipelinerun_seconds",
+  "baton_pipelineruns_created_total",
+  "baton_pipelinerun_duration_seconds",
+  "baton_reconcile_total",
+  "baton_reconcile_duration_seconds",
+  "baton_workqueue_depth",
+  "process_resident_memory_bytes",
+  "nodejs_heap_size_used_bytes",
+];
+
+/** Metric names used by a PromQL expression (histogram suffixes folded onto their family). */
+function seriesIn(expr: string): string[] {
+  return [...expr.matchAll(/\b(baton_[a-z_]+)/g)].map((m) => (m[1] ?? "").replace(/_(bucket|count|sum)$/, ""));
+}
+
+async function exposition(t: Parameters<typeof createNamespace>[0]): Promise<Set<string>> {
+  const ns = await createNamespace(t);
+  const operator = await startOperator(t, ns, { healthServer: true, config: { metricsBindAddress: "127.0.0.1" } });
+  const res = await fetch(`http://127.0.0.1:${operator.manager.healthPort}/metrics`);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type") ?? "", /text\/plain/);
+  const text = await res.text();
+  return new Set([...text.matchAll(/^# HELP (\S+)/gm)].map((m) => m[1] ?? ""));
+}
+
+test("/metrics exposes every named series, and the dashboard and alerts use only those", async (t) => {
+  const names = await exposition(t);
+  const missing = required.filter((n) => !names.has(n));
+  assert.deepEqual(missing, [], "series missing from /metrics");
+
+  for (const expr of dashboardQueries()) {
+    for (const series of seriesIn(expr))
+      assert.ok(names.has(series), `dashboard query uses ${series}, which Baton does not export: ${expr}`);
+  }
+  const rule = parse(await readFile(join(root, "config/monitoring/prometheusrule.yaml"), "utf8")) as {
+    spec: { groups: { rules: { alert: string; expr: string }[] }[] };
+  };
+  for (const r of rule.spec.groups.flatMap((g) => g.rules)) {
+    for (const series of seriesIn(r.expr))
+      assert.ok(names.has(series), `alert ${r.alert} uses ${series}, which Baton does not export`);
+  }
+});
+
+test("the committed Grafana dashboard is the generated one (run npm run generate)", async () => {
+  const committed = JSON.parse(await readFile(join(root, "config/monitoring/baton-dashboard.json"), "utf8"));
+  assert.deepEqual(committed, dashboard());
+});
+
+test("the alert rules pass Prometheus's rule parser", async () => {
+  await run("make", ["-s", "-C", root, "bin/promcheck"]);
+  const { stdout } = await run(join(root, "bin/promcheck"), [join(root, "config/monitoring/prometheusrule.yaml")]);
+  assert.match(stdout, /SUCCESS: \d+ rules found/);
+});
+
+test("the rule checker refuses a broken expression (it can fail)", async () => {
+  await run("make", ["-s", "-C", root, "bin/promcheck"]);
+  const broken = join(root, ".cache/broken-rule.yaml");
+  await mkdir(join(root, ".cache"), { recursive: true });
+  await writeFile(
+    broken,
+    "apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata: {name: x}\nspec:\n  groups:\n    - name: g\n      rules:\n        - alert: Broken\n          expr: sum(rate(baton_token_rotations_total[5m]) > \n",
+  );
+  await assert.rejects(run(join(root, "bin/promcheck"), [broken]), /invalid rules/);
+});
