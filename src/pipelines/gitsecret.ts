@@ -199,3 +199,55 @@ export function checkPullRequestRef(advertisement: string, number: number, headS
   }
   return { ok: true };
 }
+
+/** Workspace names that receive the run's git Secret when a PipelineRun leaves them unbound (catalog git-clone). */
+export const gitAuthWorkspaces: readonly string[] = ["basic-auth", "git-auth"];
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+/** Keys of a workspace binding that name where its data comes from. */
+const bindingSources = [
+  "secret",
+  "configMap",
+  "emptyDir",
+  "persistentVolumeClaim",
+  "volumeClaimTemplate",
+  "projected",
+  "csi",
+];
+
+/**
+ * Binds the run's git Secret to a `basic-auth` or `git-auth` workspace the PipelineRun declares but leaves
+ * without a source: a binding with only a name, or a workspace of an embedded `pipelineSpec` that `spec.workspaces`
+ * does not bind at all. Bindings the author wrote (usually `secret: {secretName: "{{ git_auth_secret }}"}`, PAC's
+ * way) are kept as they are. Returns a new object; the input is not changed.
+ */
+export function bindGitAuthWorkspace<T extends { spec: Record<string, unknown> }>(run: T, secretName: string): T {
+  const spec = { ...run.spec };
+  const bindings = Array.isArray(spec.workspaces) ? [...(spec.workspaces as unknown[])] : [];
+  let changed = false;
+  const bound = new Set<string>();
+  for (let i = 0; i < bindings.length; i++) {
+    const binding = bindings[i];
+    if (!isRecord(binding) || typeof binding.name !== "string") continue;
+    bound.add(binding.name);
+    if (!gitAuthWorkspaces.includes(binding.name)) continue;
+    if (bindingSources.some((key) => binding[key] !== undefined)) continue;
+    bindings[i] = { ...binding, secret: { secretName } };
+    changed = true;
+  }
+  const pipelineSpec = isRecord(spec.pipelineSpec) ? spec.pipelineSpec : undefined;
+  const declared = Array.isArray(pipelineSpec?.workspaces) ? (pipelineSpec.workspaces as unknown[]) : [];
+  for (const workspace of declared) {
+    if (!isRecord(workspace) || typeof workspace.name !== "string") continue;
+    if (!gitAuthWorkspaces.includes(workspace.name) || bound.has(workspace.name)) continue;
+    bindings.push({ name: workspace.name, secret: { secretName } });
+    bound.add(workspace.name);
+    changed = true;
+  }
+  if (!changed) return run;
+  spec.workspaces = bindings;
+  return { ...run, spec };
+}

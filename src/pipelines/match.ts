@@ -49,6 +49,8 @@ export interface MatchError {
   definition: PipelineRunDefinition;
   /** For a build status or a comment: `invalid on-cel-expression in .tekton/pr.yaml (build): …`. */
   message: string;
+  /** The definition filters on changed paths and the caller could not tell them: not the author's mistake. */
+  filesUnknown?: boolean;
 }
 
 export interface MatchResult {
@@ -163,6 +165,7 @@ export function matchPipelineRuns(definitions: readonly PipelineRunDefinition[],
         result.errors.push({
           definition: d,
           message: `on-cel-expression in ${where(d)} uses changed files, but they are not known for this event`,
+          filesUnknown: true,
         });
         continue;
       }
@@ -222,6 +225,7 @@ export function matchPipelineRuns(definitions: readonly PipelineRunDefinition[],
       result.errors.push({
         definition: d,
         message: `${where(d)} filters on changed paths, but they are not known for this event`,
+        filesUnknown: true,
       });
       continue;
     }

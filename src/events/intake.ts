@@ -1,0 +1,423 @@
+// The webhook intake: `POST /hooks/bitbucket` → find the Repository → verify the signature → parse and classify →
+// deduplicate → hand each event to the dispatcher (the pipeline runner) → answer. Runs in every replica.
+//
+// Bitbucket never retries a delivery, so the answer is 2xx only once the runs exist: a success means nothing was
+// lost, and a failure shows in the webhook's delivery history (and the Repository controller's catch-up repairs a
+// lost pull request). Every outcome is counted in `baton_webhook_events_total{event,outcome}`; no request can
+// crash the process, and no answer, log line or Event carries a secret.
+import type { AddressInfo } from "node:net";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import type { Repository } from "../api/repository.ts";
+import { parseRepositoryUrl, repositoryIdentity } from "../repositories/decisions.ts";
+import { projectWebhookSecretName, Repositories, webhookSecretName } from "../repositories/resource.ts";
+import type { Clock } from "../runtime/clock.ts";
+import type { Informer } from "../runtime/informer.ts";
+import { type KubeClient, Secrets } from "../runtime/kube.ts";
+import type { Logger } from "../runtime/logger.ts";
+import type { Manager } from "../runtime/manager.ts";
+import type { Metrics } from "../runtime/metrics.ts";
+import { scrub } from "../runtime/redact.ts";
+import { classifyDelivery } from "./classify.ts";
+import { deliveryKey, SeenSet } from "./dedupe.ts";
+import type { BatonEvent } from "./model.ts";
+import { payloadSchemas } from "./payloads.ts";
+import { deliveryTarget, eventLabel, looseIdentity, oldest, targetIdentities } from "./route.ts";
+import { verifySignature } from "./signature.ts";
+
+export const intakePath = "/hooks/bitbucket";
+
+/** What the intake needs from the pipeline runner. */
+export interface EventDispatcher {
+  handle(repository: Repository, event: BatonEvent): Promise<{ outcome: string; runs: string[]; detail: string }>;
+}
+
+export type IntakeOutcome =
+  | "accepted"
+  | "ignored"
+  | "duplicate"
+  | "ping"
+  | "unsigned"
+  | "bad-signature"
+  | "unknown-repository"
+  | "malformed"
+  | "too-large"
+  | "not-ready"
+  | "error";
+
+export interface IntakeOptions {
+  dispatcher: EventDispatcher;
+  kube: KubeClient;
+  repositories: Informer<Repository>;
+  logger: Logger;
+  metrics: Metrics;
+  clock: Clock;
+  /** Where project-scope webhook secrets live (the operator's namespace). */
+  operatorNamespace: string;
+  port: number;
+  host?: string;
+  /** Largest body accepted, in bytes (default 1 MiB). */
+  bodyLimit?: number;
+  /** Deliveries dated longer ago than this are replays and start nothing (default 6 h, the dedupe window). */
+  maxAgeMs?: number;
+  /** How often one Repository's status.lastEvent may be written (default 5 s). */
+  lastEventIntervalMs?: number;
+}
+
+export interface IntakeAnswer {
+  outcome: IntakeOutcome;
+  detail: string;
+  /** Per event: what the dispatcher did. */
+  results?: { type: string; outcome: string; runs: string[]; detail: string }[];
+  ignored?: { reason: string; detail: string }[];
+}
+
+const identityIndex = "baton.dev/intake-identity";
+const knownEvents = Object.keys(payloadSchemas);
+const secretCacheMs = 10_000;
+
+class HttpFailure extends Error {
+  readonly status: number;
+  readonly outcome: IntakeOutcome;
+  constructor(status: number, outcome: IntakeOutcome, message: string) {
+    super(message);
+    this.status = status;
+    this.outcome = outcome;
+  }
+}
+
+export class Intake {
+  readonly #o: IntakeOptions;
+  readonly #log: Logger;
+  readonly #app: FastifyInstance;
+  readonly #deliveries = new SeenSet({ ttlMs: 6 * 3_600_000, maxSize: 50_000 });
+  readonly #secrets = new Map<string, { value: string | undefined; at: number }>();
+  readonly #lastEvent = new Map<string, { written: number; timer?: ReturnType<Clock["setTimeout"]>; next?: object }>();
+  readonly #events;
+  readonly #duration;
+  #port: number | undefined;
+
+  constructor(options: IntakeOptions) {
+    this.#o = options;
+    this.#log = options.logger.child({ part: "intake" });
+    this.#events = options.metrics.counter({
+      name: "baton_webhook_events_total",
+      help: "Webhook deliveries by event key and outcome (accepted, ignored, duplicate, unsigned, bad-signature, …).",
+      labelNames: ["event", "outcome"],
+    });
+    this.#duration = options.metrics.histogram({
+      name: "baton_webhook_duration_seconds",
+      help: "Time from a delivery's arrival to the answer, by outcome.",
+      labelNames: ["outcome"],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    });
+    options.repositories.addIndex(identityIndex, (repo) => {
+      const location = parseRepositoryUrl(repo.spec?.url ?? "");
+      return location ? [repositoryIdentity(location), looseIdentity(location)] : [];
+    });
+    this.#app = this.#server(options.bodyLimit ?? 1024 * 1024);
+  }
+
+  /** The bound port, once listening. */
+  get port(): number | undefined {
+    return this.#port;
+  }
+
+  async listen(): Promise<number> {
+    await this.#app.listen({ host: this.#o.host ?? "0.0.0.0", port: this.#o.port });
+    this.#port = (this.#app.server.address() as AddressInfo).port;
+    this.#log.info({ port: this.#port, path: intakePath }, "webhook intake listening");
+    return this.#port;
+  }
+
+  /** Stops accepting, lets in-flight deliveries finish, writes pending lastEvent records. */
+  async close(): Promise<void> {
+    await this.#app.close();
+    for (const [key, entry] of this.#lastEvent) {
+      entry.timer?.cancel();
+      if (entry.next) await this.#writeLastEvent(key, entry.next);
+    }
+    this.#lastEvent.clear();
+  }
+
+  #server(bodyLimit: number): FastifyInstance {
+    const app = Fastify({ logger: false, bodyLimit, return503OnClosing: true });
+    app.removeAllContentTypeParsers();
+    // The raw bytes are what the signature covers: keep them, parse JSON only after the signature is checked.
+    app.addContentTypeParser("*", { parseAs: "buffer", bodyLimit }, (_req, body, done) => done(null, body));
+    app.setErrorHandler((error: { statusCode?: number; code?: string }, request, reply) => {
+      const eventKey = headerValue(request.headers["x-event-key"]) ?? "";
+      const tooLarge = error.statusCode === 413 || error.code === "FST_ERR_CTP_BODY_TOO_LARGE";
+      const outcome: IntakeOutcome = tooLarge ? "too-large" : (error.statusCode ?? 500) < 500 ? "malformed" : "error";
+      const status = tooLarge ? 413 : (error.statusCode ?? 500);
+      const detail = tooLarge
+        ? `the body is larger than ${bodyLimit} bytes`
+        : scrub((error as { message?: string }).message ?? "request failed");
+      this.#count(eventKey, outcome, reply);
+      void reply.code(status).send({ outcome, detail } satisfies IntakeAnswer);
+    });
+    app.post(intakePath, async (request, reply) => this.#deliver(request, reply));
+    return app;
+  }
+
+  #count(eventKey: string, outcome: IntakeOutcome, reply?: FastifyReply): void {
+    this.#events.inc({ event: eventLabel(eventKey, knownEvents), outcome });
+    if (reply) this.#duration.observe({ outcome }, reply.elapsedTime / 1000);
+  }
+
+  async #deliver(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const eventKey = headerValue(request.headers["x-event-key"]) ?? "";
+    const requestId = headerValue(request.headers["x-request-id"]);
+    const answer = (status: number, body: IntakeAnswer) => {
+      this.#count(eventKey, body.outcome, reply);
+      const level = status >= 500 ? "warn" : status >= 400 ? "info" : "debug";
+      this.#log[level]({ eventKey, requestId, status, outcome: body.outcome, detail: body.detail }, "webhook delivery");
+      return reply.code(status).send(body);
+    };
+    const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+    try {
+      if (eventKey === "diagnostics:ping") {
+        return answer(200, { outcome: "ping", detail: "Baton's webhook intake is reachable" });
+      }
+      const signature = request.headers["x-hub-signature"];
+      if (signature === undefined || (typeof signature === "string" && signature.trim() === "")) {
+        throw new HttpFailure(401, "unsigned", "the delivery carries no X-Hub-Signature; give the webhook a secret");
+      }
+      let body: unknown;
+      try {
+        body = JSON.parse(raw.toString("utf8"));
+      } catch {
+        throw new HttpFailure(400, "malformed", "the body is not JSON");
+      }
+      const target = deliveryTarget(body);
+      if (target === undefined) {
+        throw new HttpFailure(400, "malformed", `the ${eventKey || "webhook"} body names no repository`);
+      }
+      // Right after start the cache may still be filling: an unknown repository must mean unknown, not "not yet".
+      if (!this.#o.repositories.hasSynced()) await this.#o.repositories.waitForSync();
+      const repository = this.#find(targetIdentities(target));
+      if (repository === undefined) {
+        throw new HttpFailure(
+          404,
+          "unknown-repository",
+          `no Repository watches ${target.project}/${target.slug}${target.server ? ` on ${target.server}` : ""}`,
+        );
+      }
+      await this.#verify(repository, raw, signature);
+
+      const location = parseRepositoryUrl(repository.spec.url);
+      const classified = classifyDelivery(eventKey, body, request.headers, {
+        receivedAt: new Date(this.#o.clock.now()),
+        ...(location ? { serverUrl: location.server } : {}),
+        maxAgeMs: this.#o.maxAgeMs ?? 6 * 3_600_000,
+      });
+      if (!classified.ok) throw new HttpFailure(400, "malformed", classified.error);
+      const ignored = classified.ignored.map((i) => ({ reason: i.reason, detail: i.detail }));
+      const first = classified.events[0];
+      const delivery = first === undefined ? undefined : deliveryKey(first);
+      if (delivery !== undefined && !this.#deliveries.add(delivery)) {
+        return answer(200, { outcome: "duplicate", detail: `request ${requestId} was already handled` });
+      }
+      this.#recordLastEvent(repository, eventKey, requestId, classified.events[0]);
+      const results: NonNullable<IntakeAnswer["results"]> = [];
+      try {
+        for (const event of classified.events) {
+          const result = await this.#o.dispatcher.handle(repository, event);
+          results.push({ type: event.type, ...result });
+        }
+      } catch (err) {
+        // A re-delivery ("Resend" in Bitbucket) may try again.
+        if (delivery !== undefined) this.#deliveries.delete(delivery);
+        throw err;
+      }
+      if (results.length === 0) {
+        return answer(200, {
+          outcome: "ignored",
+          detail: ignored.map((i) => i.detail).join("; ") || "nothing to do",
+          ignored,
+        });
+      }
+      const duplicate = results.every((r) => r.outcome === "duplicate");
+      return answer(200, {
+        outcome: duplicate ? "duplicate" : "accepted",
+        detail: results.map((r) => r.detail).join("; "),
+        results,
+        ...(ignored.length > 0 ? { ignored } : {}),
+      });
+    } catch (err) {
+      if (err instanceof HttpFailure) return answer(err.status, { outcome: err.outcome, detail: err.message });
+      const notReady = (err as Error).name === "RepositoryNotReady";
+      const detail = scrub((err as Error).message ?? String(err)).slice(0, 1000);
+      if (!notReady) this.#log.error({ err: detail, eventKey, requestId }, "webhook delivery failed");
+      return answer(notReady ? 503 : 500, { outcome: notReady ? "not-ready" : "error", detail });
+    }
+  }
+
+  /** The oldest Repository for the first identity that has one (a second Repository is a Duplicate). */
+  #find(identities: readonly string[]): Repository | undefined {
+    for (const identity of identities) {
+      // Deleting Repositories still count, as for the webhook's owner: the next one takes over once it is gone.
+      const found = oldest(this.#o.repositories.byIndex(identityIndex, identity));
+      if (found) return found;
+    }
+    return undefined;
+  }
+
+  /** Either the Repository's own webhook secret or its project hook's may have signed the delivery. */
+  async #verify(repository: Repository, raw: Buffer, header: string | string[]): Promise<void> {
+    const refs = this.#secretRefs(repository);
+    let secrets = await Promise.all(refs.map((ref) => this.#secret(ref, false)));
+    let check = verifySignature(
+      raw,
+      header,
+      secrets.filter((s): s is string => s !== undefined),
+    );
+    if (check.ok) return;
+    if (check.reason === "mismatch") {
+      // Maybe the secret was just rotated: read it again (at most once a second per Secret).
+      secrets = await Promise.all(refs.map((ref) => this.#secret(ref, true)));
+      check = verifySignature(
+        raw,
+        header,
+        secrets.filter((s): s is string => s !== undefined),
+      );
+      if (check.ok) return;
+    }
+    if (secrets.every((s) => s === undefined)) {
+      throw new HttpFailure(
+        401,
+        "bad-signature",
+        `Repository ${repository.metadata.namespace}/${repository.metadata.name} has no webhook secret yet`,
+      );
+    }
+    throw new HttpFailure(
+      401,
+      "bad-signature",
+      check.reason === "malformed"
+        ? "X-Hub-Signature is not sha256= followed by 64 hex digits"
+        : `the signature does not match the webhook secret of Repository ${repository.metadata.namespace}/${repository.metadata.name}`,
+    );
+  }
+
+  #secretRefs(repository: Repository): { namespace: string; name: string; key: string }[] {
+    const namespace = repository.metadata.namespace ?? "";
+    const own = repository.spec.webhook?.secretRef;
+    const refs = [
+      own
+        ? { namespace, name: own.name, key: own.key }
+        : { namespace, name: webhookSecretName(repository), key: "secret" },
+    ];
+    const location = parseRepositoryUrl(repository.spec.url);
+    if (location) {
+      refs.push({
+        namespace: this.#o.operatorNamespace,
+        name: projectWebhookSecretName(location.server, location.project),
+        key: "secret",
+      });
+    }
+    return refs;
+  }
+
+  async #secret(ref: { namespace: string; name: string; key: string }, fresh: boolean): Promise<string | undefined> {
+    const cacheKey = `${ref.namespace}/${ref.name}/${ref.key}`;
+    const cached = this.#secrets.get(cacheKey);
+    const now = this.#o.clock.now();
+    if (cached && now - cached.at < (fresh ? 1_000 : secretCacheMs)) return cached.value;
+    let value: string | undefined;
+    try {
+      const secret = await this.#o.kube.get(Secrets, { namespace: ref.namespace, name: ref.name });
+      const data = secret?.data?.[ref.key];
+      value = data === undefined ? secret?.stringData?.[ref.key] : Buffer.from(data, "base64").toString("utf8");
+      if (value !== undefined) value = value.replace(/\r?\n$/, "");
+      if (value === "") value = undefined;
+    } catch (err) {
+      // The operator may not be allowed to read Secrets in its own namespace (no project hooks): not a failure.
+      this.#log.debug({ secret: `${ref.namespace}/${ref.name}`, err: scrub(String(err)) }, "webhook secret unreadable");
+      value = undefined;
+    }
+    if (this.#secrets.size > 10_000) this.#secrets.clear();
+    this.#secrets.set(cacheKey, { value, at: now });
+    return value;
+  }
+
+  /** status.lastEvent, written at most once per interval per Repository; the latest event wins. */
+  #recordLastEvent(repository: Repository, eventKey: string, requestId: string | undefined, event?: BatonEvent) {
+    const key = `${repository.metadata.namespace}/${repository.metadata.name}`;
+    const now = this.#o.clock.now();
+    const pullRequest = event && "pullRequest" in event ? event.pullRequest.number : undefined;
+    const record = {
+      type: eventKey,
+      ...(requestId === undefined ? {} : { requestId }),
+      ...(event && "sha" in event ? { sha: event.sha } : {}),
+      ...(pullRequest === undefined ? {} : { pullRequest }),
+      receivedTime: new Date(now).toISOString().replace(/\.\d{3}Z$/, "Z"),
+    };
+    const interval = this.#o.lastEventIntervalMs ?? 5_000;
+    const entry = this.#lastEvent.get(key) ?? { written: 0 };
+    this.#lastEvent.set(key, entry);
+    const wait = entry.written + interval - now;
+    if (wait <= 0 && entry.timer === undefined) {
+      entry.written = now;
+      void this.#writeLastEvent(key, record);
+      return;
+    }
+    entry.next = record;
+    entry.timer ??= this.#o.clock.setTimeout(
+      () => {
+        const next = entry.next;
+        entry.timer = undefined;
+        entry.next = undefined;
+        entry.written = this.#o.clock.now();
+        if (next) void this.#writeLastEvent(key, next);
+      },
+      Math.max(wait, 0),
+    );
+  }
+
+  async #writeLastEvent(key: string, record: object): Promise<void> {
+    const [namespace, name] = key.split("/") as [string, string];
+    try {
+      await this.#o.kube.patchStatus(Repositories, { namespace, name }, { lastEvent: record });
+    } catch (err) {
+      this.#log.debug({ repository: key, err: scrub(String(err)) }, "could not record status.lastEvent");
+    }
+  }
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+export interface RegisterIntakeOptions {
+  dispatcher: EventDispatcher;
+  host?: string;
+  bodyLimit?: number;
+}
+
+/** The intake as a runnable of every replica (not only the leader), listening on config.intakePort. */
+export function registerIntake(manager: Manager, options: RegisterIntakeOptions): Intake {
+  const intake = new Intake({
+    dispatcher: options.dispatcher,
+    kube: manager.kube,
+    repositories: manager.informer(Repositories),
+    logger: manager.logger,
+    metrics: manager.metrics,
+    clock: manager.clock,
+    operatorNamespace: manager.config.podNamespace ?? manager.config.leaseNamespace,
+    port: manager.config.intakePort,
+    ...(options.host === undefined ? {} : { host: options.host }),
+    ...(options.bodyLimit === undefined ? {} : { bodyLimit: options.bodyLimit }),
+  });
+  manager.addRunnable({
+    name: "webhook-intake",
+    needLeaderElection: false,
+    start: async (signal) => {
+      await intake.listen();
+      await new Promise<void>((resolve) => {
+        if (signal.aborted) resolve();
+        else signal.addEventListener("abort", () => resolve(), { once: true });
+      });
+      await intake.close();
+    },
+  });
+  return intake;
+}

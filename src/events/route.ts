@@ -1,0 +1,73 @@
+// Which Repository a delivery is for, read from the JSON body before anything else is trusted about it (the
+// signature can only be checked once the Repository, and so its secret, is known). Pure.
+//
+// A payload names its repository by project key and slug, and its server only through links (`links.clone`,
+// `links.self`), which payloads from old servers lack. Repositories are therefore indexed twice: by their full
+// identity (server, project, slug) and by project and slug alone; a payload without links is routed by the second.
+// Routing decides only whose secret is tried: a delivery reaches a Repository only if it is signed with that
+// Repository's (or its project hook's) secret.
+import { type RepositoryLocation, repositoryIdentity } from "../repositories/decisions.ts";
+import { serverFromLinks } from "./classify.ts";
+import type { Repository as PayloadRepository } from "./payloads.ts";
+import { Repository } from "./payloads.ts";
+
+export interface DeliveryTarget {
+  /** Base URL from the payload's links, when it has any. */
+  server?: string;
+  project: string;
+  slug: string;
+}
+
+/** The repository a delivery is about: the pushed repository, or the pull request's target. */
+export function deliveryTarget(body: unknown): DeliveryTarget | undefined {
+  if (body === null || typeof body !== "object" || Array.isArray(body)) return undefined;
+  const b = body as Record<string, unknown>;
+  const pr = b.pullRequest as Record<string, unknown> | undefined;
+  const candidate =
+    pr !== null && typeof pr === "object"
+      ? (pr.toRef as Record<string, unknown> | undefined)?.repository
+      : b.repository;
+  const parsed = Repository.safeParse(candidate);
+  if (!parsed.success) return undefined;
+  const repo: PayloadRepository = parsed.data;
+  const server = serverFromLinks(repo);
+  return {
+    ...(server === undefined ? {} : { server }),
+    project: repo.project.key.toUpperCase(),
+    slug: repo.slug.toLowerCase(),
+  };
+}
+
+/** Index value of a repository without its server, for payloads that carry no links. */
+export function looseIdentity(location: Pick<RepositoryLocation, "project" | "slug">): string {
+  return `|${location.project.toUpperCase()}|${location.slug.toLowerCase()}`;
+}
+
+/** The index values a delivery target is looked up by, most specific first. */
+export function targetIdentities(target: DeliveryTarget): string[] {
+  const loose = looseIdentity(target);
+  if (target.server === undefined) return [loose];
+  return [
+    repositoryIdentity({ server: target.server.replace(/\/+$/, ""), project: target.project, slug: target.slug }),
+    loose,
+  ];
+}
+
+/** Of several Repositories for one repository, the oldest wins (the others are Duplicates); ties by name. */
+export function oldest<T extends { metadata?: { creationTimestamp?: string; name?: string; namespace?: string } }>(
+  candidates: readonly T[],
+): T | undefined {
+  return [...candidates].sort((a, b) => {
+    const ta = Date.parse(a.metadata?.creationTimestamp ?? "") || 0;
+    const tb = Date.parse(b.metadata?.creationTimestamp ?? "") || 0;
+    if (ta !== tb) return ta - tb;
+    const ka = `${a.metadata?.namespace}/${a.metadata?.name}`;
+    const kb = `${b.metadata?.namespace}/${b.metadata?.name}`;
+    return ka < kb ? -1 : ka > kb ? 1 : 0;
+  })[0];
+}
+
+/** A bounded label for `baton_webhook_events_total{event}`: known keys as they are, anything else `other`. */
+export function eventLabel(eventKey: string, known: readonly string[]): string {
+  return known.includes(eventKey) ? eventKey : eventKey === "" ? "none" : "other";
+}

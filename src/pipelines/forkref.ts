@@ -1,0 +1,87 @@
+// Before a fork pull request's run is created: does the target repository's `refs/pull-requests/<id>/from` point
+// at the event's head commit? Bitbucket moves that ref lazily (reference §10), and the run fetches it with the
+// clone token (which cannot read the personal fork), so building before it caught up would build another commit.
+//
+// The check reads git's smart-HTTP ref advertisement with the clone token (exactly what the run will see), asks
+// Bitbucket to rescope the pull request by reading it through REST when the ref lags (what viewing it does on a
+// real server), and retries briefly.
+import { checkPullRequestRef, type PullRequestRefCheck } from "./gitsecret.ts";
+
+export type FetchLike = (
+  url: string,
+  init: { headers: Record<string, string>; signal?: AbortSignal },
+) => Promise<{ status: number; text(): Promise<string> }>;
+
+export interface RefWaitInput {
+  /** The target repository's HTTP clone URL (`…/scm/prj/repo.git`). */
+  cloneUrl: string;
+  token: string;
+  number: number;
+  sha: string;
+  /** Makes the server rescope the pull request (a REST GET of it). */
+  refresh: () => Promise<void>;
+  /** Waits between attempts, after the refresh; default 200 ms, 500 ms, 1 s, 2 s. */
+  delaysMs?: readonly number[];
+  fetch?: FetchLike;
+  sleep?: (ms: number) => Promise<void>;
+  signal?: AbortSignal;
+}
+
+export type RefWaitResult = PullRequestRefCheck & { attempts: number };
+
+const maxAdvertisementBytes = 64 * 1024 * 1024;
+
+/** Reads the ref advertisement; a failure is a check result (`missing`), never a thrown token-bearing error. */
+async function advertisement(
+  input: RefWaitInput,
+): Promise<{ ok: true; text: string } | { ok: false; message: string }> {
+  const doFetch = input.fetch ?? (globalThis.fetch as unknown as FetchLike);
+  const url = `${input.cloneUrl.replace(/\/+$/, "")}/info/refs?service=git-upload-pack`;
+  try {
+    const res = await doFetch(url, {
+      headers: { authorization: `Bearer ${input.token}`, "user-agent": "baton" },
+      ...(input.signal ? { signal: input.signal } : {}),
+    });
+    if (res.status !== 200) {
+      return {
+        ok: false,
+        message: `the git server answered ${res.status} to the ref advertisement${res.status === 401 || res.status === 403 ? " (does the clone token have REPO_READ?)" : ""}`,
+      };
+    }
+    const text = await res.text();
+    if (text.length > maxAdvertisementBytes) return { ok: false, message: "the ref advertisement is too large" };
+    return { ok: true, text };
+  } catch (err) {
+    // Only the error's class and code: undici's messages can quote the request.
+    const code =
+      (err as { code?: unknown; cause?: { code?: unknown } }).cause?.code ?? (err as { code?: unknown }).code;
+    return { ok: false, message: `the ref advertisement could not be read (${String(code ?? (err as Error).name)})` };
+  }
+}
+
+/** Checks the ref, rescoping and retrying while it lags. */
+export async function waitForPullRequestRef(input: RefWaitInput): Promise<RefWaitResult> {
+  const delays = input.delaysMs ?? [200, 500, 1000, 2000];
+  const sleep = input.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  let attempts = 0;
+  let last: PullRequestRefCheck = { ok: false, reason: "missing", message: "not checked" };
+  for (let i = 0; i <= delays.length; i++) {
+    if (input.signal?.aborted) break;
+    attempts++;
+    const advertised = await advertisement(input);
+    last = advertised.ok
+      ? checkPullRequestRef(advertised.text, input.number, input.sha)
+      : { ok: false, reason: "missing", message: advertised.message };
+    if (last.ok) return { ...last, attempts };
+    if (i === delays.length) break;
+    if (i === 0) {
+      try {
+        await input.refresh();
+      } catch {
+        // The retry below says whether it helped; a failed refresh is not worse than a lagging ref.
+      }
+    }
+    await sleep(delays[i] ?? 0);
+  }
+  return { ...last, attempts };
+}

@@ -1,0 +1,940 @@
+// The pipeline runner: a neutral event for one Repository → trust → `.tekton` at the commit → matching → Tekton
+// PipelineRuns with a per-run git Secret, an INPROGRESS build status, and what users need to hear when nothing
+// runs. Also cancels runs (/cancel, closed pull requests), and, as a small leader-only controller, starts pending
+// runs when slots free up and prunes completed ones.
+//
+// Every decision comes from the pure modules (events/trust, events/dedupe, pipelines/load, match, build,
+// gitsecret, tekton); this file fetches, decides by calling them, and writes. Order of writes for a run: the
+// PipelineRun first (generateName), then its git Secret owned by it, so the Secret is garbage-collected with the
+// run and never exists without one; then the build status.
+import { randomBytes } from "node:crypto";
+import type { Repository } from "../api/repository.ts";
+import type { BitbucketAuth, BitbucketClient, PullRequest as RestPullRequest } from "../bitbucket/index.ts";
+import { isNotFound as isBitbucketNotFound, ResponseTooLargeError } from "../bitbucket/index.ts";
+import { runKey, runKeyLabel, SeenSet } from "../events/dedupe.ts";
+import {
+  type BatonEvent,
+  type CommentEvent,
+  changedFilesFromBitbucket,
+  type EventUser,
+  type PullRequestScopedEvent,
+} from "../events/model.ts";
+import { pullRequestEventFromRest } from "../events/rest.ts";
+import { decideTrust, nextFactToFetch, type TrustDecision, type TrustFacts } from "../events/trust.ts";
+import { parseRepositoryUrl, type RepositoryLocation, repositoryIdentity } from "../repositories/decisions.ts";
+import { cloneToken, operatorToken, Repositories, webhookSecretName } from "../repositories/resource.ts";
+import type { Clock } from "../runtime/clock.ts";
+import type { ReconcileResult } from "../runtime/controller.ts";
+import { mapped } from "../runtime/controller.ts";
+import type { Informer } from "../runtime/informer.ts";
+import { isNotFound, type KubeClient, Secrets } from "../runtime/kube.ts";
+import type { Logger } from "../runtime/logger.ts";
+import type { Manager } from "../runtime/manager.ts";
+import type { Metrics } from "../runtime/metrics.ts";
+import { scrub } from "../runtime/redact.ts";
+import { describe as describeState, runUrl, statusKey } from "../status/report.ts";
+import { Tokens } from "../tokens/reconciler.ts";
+import {
+  admit,
+  buildPipelineRun,
+  labels,
+  labelValue,
+  type PipelineRunObject,
+  pruneCandidates,
+  releasable,
+} from "./build.ts";
+import { DefinitionCache, FileTooLarge, type TektonSource } from "./definitions.ts";
+import { type FetchLike, waitForPullRequestRef } from "./forkref.ts";
+import { bindGitAuthWorkspace, buildGitSecret, gitAuthSecretName, pipelineRunOwnerReference } from "./gitsecret.ts";
+import { loadPipelineRuns, type PipelineRunDefinition } from "./load.ts";
+import { annotationKeys, matchPipelineRuns, needsChangedFiles, withoutSucceeded } from "./match.ts";
+import {
+  approvalComment,
+  approvalDescription,
+  approvalPipeline,
+  type DefinitionProblem,
+  definitionsComment,
+  definitionsPipeline,
+  oneLine,
+  problemDescription,
+  staleRefDescription,
+} from "./notices.ts";
+import {
+  batonRunSelector,
+  completionTimeOf,
+  type PipelineRun,
+  PipelineRuns,
+  PipelineRunsV1beta1,
+  pipelineOf,
+  repositoryKeyOf,
+  retestable,
+  runPhase,
+  runSucceeded,
+} from "./tekton.ts";
+
+export type DispatchOutcome =
+  | "created"
+  | "duplicate"
+  | "ignored"
+  | "no-pipelines"
+  | "no-match"
+  | "untrusted"
+  | "invalid"
+  | "stale-ref"
+  | "cancelled";
+
+export interface DispatchResult {
+  outcome: DispatchOutcome;
+  /** Names of the PipelineRuns created (or cancelled, for closing events and /cancel). */
+  runs: string[];
+  /** One sentence for logs and the HTTP answer; never a secret. */
+  detail: string;
+}
+
+/** Events on the Repository, so `kubectl describe` tells what happened to its events. */
+export interface RepositoryEvents {
+  normal(obj: Repository, reason: string, message: string): void;
+  warning(obj: Repository, reason: string, message: string): void;
+}
+
+export interface PipelineRunnerOptions {
+  kube: KubeClient;
+  bitbucket(server: string): BitbucketClient;
+  events: RepositoryEvents;
+  logger: Logger;
+  metrics: Metrics;
+  clock: Clock;
+  /** Prefix of build status keys (operator option `instance`). */
+  instance: string;
+  /** Link of build statuses; {{namespace}} and {{name}} are the PipelineRun's. */
+  consoleUrlTemplate?: string | undefined;
+  /** Baton's PipelineRuns (label `app.kubernetes.io/managed-by=baton`). */
+  runs: Informer<PipelineRun>;
+  /** How the fork ref check reads git and waits (tests shorten it). */
+  refWait?: { delaysMs?: readonly number[]; fetch?: FetchLike };
+  /** How long a resolved token is reused before it is read again (a rotation takes effect within this). */
+  tokenCacheMs?: number;
+}
+
+interface Context {
+  repository: Repository;
+  name: string;
+  namespace: string;
+  location: RepositoryLocation;
+  identity: string;
+  /** The value of the runs' `baton.dev/repository` label. */
+  label: string;
+  client: BitbucketClient;
+  ref: { project: string; repository: string };
+  auth: BitbucketAuth;
+  cloneToken: string;
+  forbiddenSecrets: string[];
+}
+
+interface Credentials {
+  operator: string;
+  clone: string;
+  forbidden: string[];
+  at: number;
+}
+
+const runIndex = "baton.dev/run-key";
+const repositoryIndex = "baton.dev/repository";
+
+/** A Kubernetes-style error class name and a scrubbed message: safe for logs, Events and HTTP answers. */
+function safeMessage(err: unknown): string {
+  return scrub(err instanceof Error ? err.message : String(err)).slice(0, 500);
+}
+
+export class PipelineRunner {
+  readonly #o: PipelineRunnerOptions;
+  readonly #log: Logger;
+  readonly #cache = new DefinitionCache();
+  /** Run keys started by this process (events/dedupe.ts); the runs' run-key label makes it survive restarts. */
+  readonly #seen: SeenSet;
+  /** Notices already given (approval, invalid definitions) per head, so re-deliveries do not repeat them. */
+  readonly #noticed: SeenSet;
+  readonly #credentials = new Map<string, Credentials>();
+  readonly #permissions = new Map<string, { value: boolean; at: number }>();
+  /** Runs this process created that the informer has not shown yet, per repository key: for admission counts. */
+  readonly #recent = new Map<string, Map<string, "pending" | "active">>();
+  readonly #locks = new Map<string, Promise<unknown>>();
+  readonly #created;
+  readonly #duplicates;
+
+  constructor(options: PipelineRunnerOptions) {
+    this.#o = options;
+    this.#log = options.logger.child({ part: "pipelines" });
+    this.#seen = new SeenSet({ ttlMs: 6 * 3_600_000, maxSize: 50_000 });
+    this.#noticed = new SeenSet({ ttlMs: 24 * 3_600_000, maxSize: 20_000 });
+    this.#created = options.metrics.counter({
+      name: "baton_pipelineruns_created_total",
+      help: "PipelineRuns Baton created, by event type and whether they wait for a free slot.",
+      labelNames: ["event", "pending"],
+    });
+    this.#duplicates = options.metrics.counter({
+      name: "baton_pipelineruns_deduplicated_total",
+      help: "Pipelines not started because the same pipeline already started for the same commit and scope.",
+      labelNames: ["event"],
+    });
+    options.runs.addIndex(runIndex, (run) => {
+      const key = run.metadata?.labels?.[labels.runKey];
+      return key ? [key] : [];
+    });
+    options.runs.addIndex(repositoryIndex, (run) => {
+      const key = repositoryKeyOf(run);
+      return key ? [key] : [];
+    });
+    options.runs.addHandlers({
+      add: (run) => this.#forgetRecent(run),
+      update: (_old, run) => this.#forgetRecent(run),
+    });
+  }
+
+  /** Runs one event for one Repository: creates runs, cancels runs, or says why nothing happens. */
+  async handle(repository: Repository, event: BatonEvent): Promise<DispatchResult> {
+    if (event.type === "ping") return { outcome: "ignored", runs: [], detail: "a ping starts nothing" };
+    await this.#o.runs.waitForSync();
+    const ctx = await this.#context(repository);
+    if (event.type === "pull_request_closed") {
+      const runs = await this.#cancel(ctx, event.pullRequest.number);
+      return {
+        outcome: "cancelled",
+        runs,
+        detail: `pull request #${event.pullRequest.number} was ${event.action}; ${runs.length} unfinished run(s) cancelled`,
+      };
+    }
+    if (event.type === "comment" && event.comment.command.kind === "cancel") {
+      const decision = await this.#trust(ctx, event);
+      if (!decision.trusted) {
+        this.#o.events.normal(repository, "CancelRefused", decision.detail);
+        return { outcome: "untrusted", runs: [], detail: decision.detail };
+      }
+      const runs = await this.#cancel(ctx, event.pullRequest.number, event.comment.command.pipeline);
+      return { outcome: "cancelled", runs, detail: `/cancel: ${runs.length} unfinished run(s) cancelled` };
+    }
+    return this.#start(ctx, event);
+  }
+
+  /**
+   * Catch-up for the Repository controller: an open pull request found through REST whose head has neither a run
+   * nor a status goes through the same path as its lost delivery would have (dedupe included).
+   */
+  async catchUp(repository: Repository, pullRequest: RestPullRequest): Promise<DispatchResult> {
+    const location = this.#location(repository);
+    const converted = pullRequestEventFromRest(pullRequest, {
+      serverUrl: location.server,
+      receivedAt: new Date(this.#o.clock.now()),
+    });
+    if (!converted.ok) return { outcome: "ignored", runs: [], detail: converted.error };
+    return this.handle(repository, converted.event);
+  }
+
+  // ---- starting runs --------------------------------------------------------------------------------------------
+
+  async #start(
+    ctx: Context,
+    event: Exclude<BatonEvent, { type: "ping" | "pull_request_closed" }>,
+  ): Promise<DispatchResult> {
+    const decision = await this.#trust(ctx, event);
+    if (!decision.trusted) {
+      await this.#notifyUntrusted(ctx, event, decision);
+      return { outcome: "untrusted", runs: [], detail: decision.detail };
+    }
+
+    const folder = (ctx.repository.spec.pipelines?.path ?? ".tekton").replace(/^\/+|\/+$/g, "");
+    const fetched = await this.#cache.fetch(ctx.identity, folder, event.sha, this.#source(ctx));
+    if (!fetched.folderExists) {
+      return { outcome: "no-pipelines", runs: [], detail: `${folder}/ does not exist at ${event.sha.slice(0, 11)}` };
+    }
+    const loaded = loadPipelineRuns(fetched.files, {
+      namespace: ctx.namespace,
+      forbiddenSecrets: ctx.forbiddenSecrets,
+    });
+    const problems: DefinitionProblem[] = [...fetched.problems, ...loaded.errors];
+
+    let changedFiles: ReturnType<typeof changedFilesFromBitbucket> | undefined;
+    if (event.type !== "push" && needsChangedFiles(loaded.pipelineRuns, event)) {
+      const changes = await ctx.client.pullRequests.changes(ctx.ref, event.pullRequest.number, { auth: ctx.auth });
+      changedFiles = changedFilesFromBitbucket(
+        changes.changes.map((c) => ({
+          path: { toString: c.path },
+          srcPath: c.srcPath === undefined ? null : { toString: c.srcPath },
+          type: c.type,
+        })),
+      );
+    }
+    const params = Object.fromEntries((ctx.repository.spec.params ?? []).map((p) => [p.name, p.value]));
+    const match = matchPipelineRuns(loaded.pipelineRuns, { event, ...(changedFiles ? { changedFiles } : {}), params });
+    for (const error of match.errors) {
+      if (error.filesUnknown) {
+        // Not the author's mistake: Baton cannot tell a push's changed files (no commit-changes call yet).
+        this.#log.info({ repository: ctx.name, pipeline: error.definition.name }, error.message);
+        continue;
+      }
+      problems.push({ file: error.definition.file, name: error.definition.name, message: error.message });
+    }
+
+    let matched = match.matched;
+    if (event.type === "comment") {
+      const command = event.comment.command;
+      if (match.unknownName !== undefined) {
+        await this.#commentOnce(
+          ctx,
+          event,
+          `unknown|${event.comment.id}`,
+          `**Baton:** no PipelineRun in \`${folder}/\` is named \`${match.unknownName}\` at commit ${event.sha.slice(0, 11)}.`,
+        );
+      }
+      if (command.kind === "retest" || command.kind === "ok-to-test") {
+        const forSha = this.#runsOf(ctx).filter((r) => r.metadata?.labels?.[labels.sha] === labelValue(event.sha));
+        if (command.kind === "retest") {
+          const allowed = retestable(
+            forSha,
+            matched.map((m) => m.definition.name),
+          );
+          matched = matched.filter((m) => allowed.has(m.definition.name));
+        } else {
+          const succeeded = new Set(forSha.filter((r) => runSucceeded(r) === true).map((r) => pipelineOf(r) ?? ""));
+          matched = withoutSucceeded(matched, succeeded);
+        }
+      }
+    }
+
+    // Dedupe: in this process first (atomic), then against runs that exist (earlier processes, other replicas).
+    const fresh: { definition: PipelineRunDefinition; key: string | undefined }[] = [];
+    let duplicates = 0;
+    for (const m of matched) {
+      const key = runKey(event, m.definition.name);
+      if (key !== undefined) {
+        const existing = this.#o.runs.byIndex(runIndex, runKeyLabel(key)).length > 0;
+        if (existing || !this.#seen.add(key)) {
+          duplicates++;
+          this.#duplicates.inc({ event: event.type });
+          continue;
+        }
+      }
+      fresh.push({ definition: m.definition, key });
+    }
+
+    const created: string[] = [];
+    try {
+      if (fresh.length > 0 && event.type !== "push" && event.pullRequest.fromRepository.fork) {
+        const stale = await this.#checkForkRef(ctx, event);
+        if (stale !== undefined) {
+          for (const f of fresh) {
+            if (f.key) this.#seen.delete(f.key);
+            await this.#postStatus(ctx, event, f.definition.name, {
+              state: "FAILED",
+              description: staleRefDescription(event.pullRequest.number, event.sha, stale),
+            });
+          }
+          this.#o.events.warning(
+            ctx.repository,
+            "PullRequestRefStale",
+            oneLine(`pull request #${event.pullRequest.number}: ${stale}; no run was created`, 1000),
+          );
+          await this.#reportProblems(ctx, event, problems);
+          return { outcome: "stale-ref", runs: [], detail: stale };
+        }
+      }
+      for (const f of fresh) {
+        const name = await this.#createRun(ctx, event, f.definition, f.key, problems);
+        if (name !== undefined) created.push(name);
+        else if (f.key) this.#seen.delete(f.key);
+      }
+    } catch (err) {
+      // Whatever was not created may be tried again by a re-delivery or catch-up.
+      for (const f of fresh) if (f.key) this.#seen.delete(f.key);
+      throw err;
+    }
+    await this.#reportProblems(ctx, event, problems);
+
+    if (created.length > 0) {
+      return { outcome: "created", runs: created, detail: `created ${created.join(", ")}` };
+    }
+    if (problems.length > 0) {
+      return { outcome: "invalid", runs: [], detail: problems.map(problemDescription).join("; ").slice(0, 1000) };
+    }
+    if (duplicates > 0) {
+      return { outcome: "duplicate", runs: [], detail: `${duplicates} pipeline(s) already started for this commit` };
+    }
+    return { outcome: "no-match", runs: [], detail: "no PipelineRun matches this event" };
+  }
+
+  /** Builds and creates one run, then its Secret and status. Undefined when it could not be built. */
+  async #createRun(
+    ctx: Context,
+    event: Exclude<BatonEvent, { type: "ping" | "pull_request_closed" }>,
+    definition: PipelineRunDefinition,
+    key: string | undefined,
+    problems: DefinitionProblem[],
+  ): Promise<string | undefined> {
+    const secretName = gitAuthSecretName(randomBytes(5).toString("hex"));
+    return this.#withLock(`${ctx.namespace}/${ctx.label}`, async () => {
+      const limit = ctx.repository.spec.pipelines?.concurrencyLimit;
+      const pending = limit !== undefined && admit(this.#activeCount(ctx), limit) === "pending";
+      const built = buildPipelineRun({
+        definition,
+        event,
+        repository: { name: ctx.name, namespace: ctx.namespace, spec: ctx.repository.spec },
+        gitAuthSecret: secretName,
+        pending,
+        ...(key === undefined ? {} : { runKey: key }),
+        forbiddenSecrets: ctx.forbiddenSecrets,
+      });
+      if (!built.ok) {
+        problems.push({ file: definition.file, name: definition.name, message: built.error });
+        return undefined;
+      }
+      const object: PipelineRunObject = bindGitAuthWorkspace(built.pipelineRun, secretName);
+      const resource = object.apiVersion === "tekton.dev/v1beta1" ? PipelineRunsV1beta1 : PipelineRuns;
+      let run: PipelineRun;
+      try {
+        run = await this.#o.kube.create(resource, object as PipelineRun);
+      } catch (err) {
+        // The API server validates against Tekton's schema: an invalid run is the author's to fix.
+        if (
+          (err as { statusCode?: number }).statusCode === 422 ||
+          (err as { statusCode?: number }).statusCode === 400
+        ) {
+          problems.push({
+            file: definition.file,
+            name: definition.name,
+            message: `Kubernetes refused the PipelineRun: ${safeMessage(err).replace(/^[A-Z]+ \S+ \S+: \d+ \w+: /, "")}`,
+          });
+          return undefined;
+        }
+        throw err;
+      }
+      const runName = run.metadata?.name ?? "";
+      this.#rememberRecent(ctx, runName, pending ? "pending" : "active");
+      this.#created.inc({ event: event.type, pending: String(pending) });
+
+      const secret = buildGitSecret({
+        name: secretName,
+        namespace: ctx.namespace,
+        serverUrl: ctx.location.server,
+        token: ctx.cloneToken,
+        owner: pipelineRunOwnerReference({
+          apiVersion: run.apiVersion ?? object.apiVersion,
+          name: runName,
+          uid: run.metadata?.uid ?? "",
+        }),
+        labels: { [labels.repository]: ctx.label, [labels.sha]: labelValue(event.sha) },
+      });
+      const secretWrite = this.#createSecret(secret).catch(async (err: unknown) => {
+        // Without its credentials the run cannot clone: remove it rather than leave a run that must fail.
+        await this.#o.kube.delete(resource, { namespace: ctx.namespace, name: runName }).catch(() => undefined);
+        throw new Error(
+          `creating the git Secret of PipelineRun ${ctx.namespace}/${runName} failed: ${safeMessage(err)}`,
+        );
+      });
+      const statusWrite = this.#postStatus(ctx, event, definition.name, {
+        state: "INPROGRESS",
+        description: describeState(pending ? "queued" : "running"),
+        runName,
+      });
+      await Promise.all([secretWrite, statusWrite]);
+      this.#log.info(
+        {
+          repository: `${ctx.namespace}/${ctx.name}`,
+          pipelineRun: runName,
+          pipeline: definition.name,
+          sha: event.sha,
+          event: event.type,
+          pending,
+        },
+        "PipelineRun created",
+      );
+      return runName;
+    });
+  }
+
+  async #createSecret(secret: ReturnType<typeof buildGitSecret>): Promise<void> {
+    let lastError: unknown;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        await this.#o.kube.create(Secrets, secret);
+        return;
+      } catch (err) {
+        lastError = err;
+        if ((err as { statusCode?: number }).statusCode === 409) return;
+        await this.#o.clock.sleep(100 * 2 ** attempt);
+      }
+    }
+    throw lastError;
+  }
+
+  /** Undefined when the fork PR's ref points at the head; otherwise why not (for a status and an Event). */
+  async #checkForkRef(ctx: Context, event: PullRequestScopedEvent): Promise<string | undefined> {
+    const cloneUrl = event.repository.cloneUrl;
+    if (cloneUrl === undefined) return "the target repository's clone URL is unknown";
+    const result = await waitForPullRequestRef({
+      cloneUrl,
+      token: ctx.cloneToken,
+      number: event.pullRequest.number,
+      sha: event.sha,
+      refresh: async () => {
+        await ctx.client.pullRequests.get(ctx.ref, event.pullRequest.number, { auth: ctx.auth });
+      },
+      ...(this.#o.refWait?.delaysMs ? { delaysMs: this.#o.refWait.delaysMs } : {}),
+      ...(this.#o.refWait?.fetch ? { fetch: this.#o.refWait.fetch } : {}),
+      sleep: (ms) => this.#o.clock.sleep(ms),
+    });
+    return result.ok ? undefined : result.message;
+  }
+
+  // ---- trust ----------------------------------------------------------------------------------------------------
+
+  async #trust(ctx: Context, event: Exclude<BatonEvent, { type: "ping" }>): Promise<TrustDecision> {
+    const policy = ctx.repository.spec.policy ?? {};
+    const facts: TrustFacts = {};
+    for (let i = 0; i < 4; i++) {
+      const fact = nextFactToFetch(event, facts, policy);
+      if (fact === undefined) break;
+      if (fact === "authorHasWrite" && event.type !== "push") {
+        facts.authorHasWrite = await this.#hasWrite(ctx, event.pullRequest.author);
+      } else if (fact === "commenterHasWrite" && event.type === "comment") {
+        facts.commenterHasWrite = await this.#hasWrite(ctx, event.comment.author);
+      } else {
+        // An earlier /ok-to-test would need the pull request's activities, which the client does not read; the
+        // /ok-to-test comment itself starts the runs for the head it vouches for, so nothing is lost but a replay.
+        facts.okToTest = null;
+      }
+    }
+    return decideTrust(event, facts, policy);
+  }
+
+  async #hasWrite(ctx: Context, user: EventUser): Promise<boolean> {
+    const who = user.slug ?? user.name;
+    const cacheKey = `${ctx.identity}|${who.toLowerCase()}`;
+    const cached = this.#permissions.get(cacheKey);
+    const now = this.#o.clock.now();
+    if (cached && now - cached.at < 30_000) return cached.value;
+    const value = await ctx.client.users.hasPermission(
+      { user: who, permission: "REPO_WRITE", project: ctx.location.project, repository: ctx.location.slug },
+      { auth: ctx.auth },
+    );
+    if (this.#permissions.size > 10_000) this.#permissions.clear();
+    this.#permissions.set(cacheKey, { value, at: now });
+    return value;
+  }
+
+  /** An untrusted pull request: one FAILED approval status and one comment per head, whatever is re-delivered. */
+  async #notifyUntrusted(
+    ctx: Context,
+    event: Exclude<BatonEvent, { type: "ping" | "pull_request_closed" }>,
+    decision: Extract<TrustDecision, { trusted: false }>,
+  ): Promise<void> {
+    if (event.type === "push") return;
+    this.#o.events.normal(ctx.repository, "WaitingForApproval", oneLine(decision.detail, 1000));
+    if (event.type === "comment") {
+      await this.#commentOnce(
+        ctx,
+        event,
+        `refused|${event.sha}|${decision.reason}`,
+        `**Baton:** ${decision.whatIsNeeded}`,
+      );
+      return;
+    }
+    const noticeKey = `approval|${ctx.identity}|${event.pullRequest.number}|${event.sha}`;
+    if (!this.#noticed.add(noticeKey)) return;
+    try {
+      const key = statusKey(this.#o.instance, ctx.namespace, ctx.name, approvalPipeline);
+      const description = approvalDescription(decision.whatIsNeeded);
+      // Durable "once per head": a status already there means an earlier process said it.
+      const existing = await ctx.client.buildStatus
+        .get(ctx.ref, event.sha, key, { auth: ctx.auth })
+        .catch((err: unknown) => (isBitbucketNotFound(err) ? undefined : Promise.reject(err)));
+      if (existing?.state === "FAILED") return;
+      await this.#postStatus(ctx, event, approvalPipeline, { state: "FAILED", description });
+      const waiting = await this.#waitingPipelines(ctx, event, decision);
+      await this.#comment(ctx, event, approvalComment(decision.whatIsNeeded, waiting));
+    } catch (err) {
+      this.#noticed.delete(noticeKey);
+      throw err;
+    }
+  }
+
+  /** Names of the pipelines that would run, read from the target branch (never from the untrusted head). */
+  async #waitingPipelines(ctx: Context, event: PullRequestScopedEvent, decision: TrustDecision): Promise<string[]> {
+    try {
+      const folder = (ctx.repository.spec.pipelines?.path ?? ".tekton").replace(/^\/+|\/+$/g, "");
+      const fetched = await this.#cache.fetch(ctx.identity, folder, decision.definitionsFrom.at, this.#source(ctx));
+      const loaded = loadPipelineRuns(fetched.files, { namespace: ctx.namespace });
+      return matchPipelineRuns(loaded.pipelineRuns, { event }).matched.map((m) => m.definition.name);
+    } catch (err) {
+      this.#log.debug({ err: safeMessage(err) }, "could not list the waiting pipelines");
+      return [];
+    }
+  }
+
+  // ---- notices --------------------------------------------------------------------------------------------------
+
+  async #reportProblems(
+    ctx: Context,
+    event: Exclude<BatonEvent, { type: "ping" | "pull_request_closed" }>,
+    problems: readonly DefinitionProblem[],
+  ): Promise<void> {
+    if (problems.length === 0) return;
+    const digest = problems.map(problemDescription).sort().join("\n");
+    const noticeKey = `invalid|${ctx.identity}|${event.sha}|${digest}`;
+    this.#o.events.warning(
+      ctx.repository,
+      "InvalidPipelineRun",
+      oneLine(problems.map(problemDescription).join("; "), 1000),
+    );
+    if (!this.#noticed.add(noticeKey)) return;
+    const byPipeline = new Map<string, DefinitionProblem>();
+    for (const p of problems) {
+      const pipeline = p.name ?? definitionsPipeline;
+      if (!byPipeline.has(pipeline)) byPipeline.set(pipeline, p);
+    }
+    for (const [pipeline, problem] of byPipeline) {
+      await this.#postStatus(ctx, event, pipeline, { state: "FAILED", description: problemDescription(problem) });
+    }
+    if (event.type !== "push") await this.#comment(ctx, event, definitionsComment(event.sha, problems));
+  }
+
+  async #commentOnce(ctx: Context, event: PullRequestScopedEvent | CommentEvent, key: string, text: string) {
+    if (!this.#noticed.add(`comment|${ctx.identity}|${event.pullRequest.number}|${key}`)) return;
+    await this.#comment(ctx, event, text);
+  }
+
+  async #comment(ctx: Context, event: PullRequestScopedEvent, text: string): Promise<void> {
+    try {
+      await ctx.client.pullRequests.comment(ctx.ref, event.pullRequest.number, text, { auth: ctx.auth });
+    } catch (err) {
+      this.#o.events.warning(
+        ctx.repository,
+        "CommentFailed",
+        `commenting on pull request #${event.pullRequest.number} failed: ${safeMessage(err)}`,
+      );
+    }
+  }
+
+  async #postStatus(
+    ctx: Context,
+    event: Exclude<BatonEvent, { type: "ping" | "pull_request_closed" }>,
+    pipeline: string,
+    status: { state: "INPROGRESS" | "FAILED"; description: string; runName?: string },
+  ): Promise<void> {
+    const browse =
+      event.repository.browseUrl ??
+      `${ctx.location.server}/projects/${ctx.location.project}/repos/${ctx.location.slug}`;
+    const url =
+      status.runName !== undefined && this.#o.consoleUrlTemplate
+        ? runUrl(this.#o.consoleUrlTemplate, ctx.namespace, status.runName)
+        : event.type === "push"
+          ? `${browse}/commits/${event.sha}`
+          : (event.pullRequest.url ?? `${browse}/pull-requests/${event.pullRequest.number}`);
+    const ref =
+      event.type === "push"
+        ? event.ref
+        : event.pullRequest.fromRepository.fork
+          ? undefined
+          : event.pullRequest.sourceRef;
+    try {
+      await ctx.client.buildStatus.set(
+        ctx.ref,
+        event.sha,
+        {
+          key: statusKey(this.#o.instance, ctx.namespace, ctx.name, pipeline),
+          state: status.state,
+          url: url.slice(0, 450),
+          name: oneLine(`${ctx.namespace}/${ctx.name} ${pipeline}`),
+          description: status.description,
+          ...(ref === undefined ? {} : { ref }),
+        },
+        { auth: ctx.auth },
+      );
+    } catch (err) {
+      // The run exists: a status Bitbucket refused is reported, not a reason to fail the delivery.
+      this.#o.events.warning(
+        ctx.repository,
+        "BuildStatusFailed",
+        `posting the ${pipeline} status for ${event.sha.slice(0, 11)} failed: ${safeMessage(err)}`,
+      );
+    }
+  }
+
+  // ---- cancelling -----------------------------------------------------------------------------------------------
+
+  async #cancel(ctx: Context, pullRequest: number, pipeline?: string): Promise<string[]> {
+    const selector = [
+      batonRunSelector,
+      `${labels.repository}=${ctx.label}`,
+      `${labels.pullRequest}=${pullRequest}`,
+      ...(pipeline === undefined ? [] : [`${labels.pipeline}=${labelValue(pipeline)}`]),
+    ].join(",");
+    // A fresh list, not the cache: a run created a moment ago must be cancelled too.
+    const { items } = await this.#o.kube.list(PipelineRuns, { namespace: ctx.namespace, labelSelector: selector });
+    const cancelled: string[] = [];
+    await this.#withLock(`${ctx.namespace}/${ctx.label}`, async () => {
+      for (const run of items) {
+        const phase = runPhase(run);
+        if (phase !== "pending" && phase !== "active") continue;
+        const name = run.metadata?.name ?? "";
+        try {
+          await this.#o.kube.patch(PipelineRuns, { namespace: ctx.namespace, name }, { spec: { status: "Cancelled" } });
+          cancelled.push(name);
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+        }
+      }
+    });
+    if (cancelled.length > 0) {
+      this.#o.events.normal(
+        ctx.repository,
+        "PipelineRunsCancelled",
+        oneLine(`pull request #${pullRequest}: cancelled ${cancelled.join(", ")}`, 1000),
+      );
+    }
+    return cancelled;
+  }
+
+  // ---- concurrency and pruning (leader) -------------------------------------------------------------------------
+
+  /** Starts pending runs while slots are free, oldest first, and deletes completed runs beyond max-keep-runs. */
+  async releaseAndPrune(repositoryKey: string, repository: Repository | undefined): Promise<ReconcileResult> {
+    const [namespace = ""] = repositoryKey.split("/", 1);
+    return this.#withLock(repositoryKey, async () => {
+      const runs = this.#o.runs.byIndex(repositoryIndex, repositoryKey);
+      if (repository === undefined) return {};
+      const limit = repository.spec.pipelines?.concurrencyLimit;
+      const pending = runs
+        .filter((r) => runPhase(r) === "pending")
+        .map((r) => ({ name: r.metadata?.name ?? "", createdAt: r.metadata?.creationTimestamp ?? 0 }));
+      const active = this.#activeCountOf(repositoryKey, runs);
+      for (const run of releasable(pending, active, limit)) {
+        try {
+          // A merge patch with null removes spec.status; Tekton then starts the run.
+          await this.#o.kube.patch(PipelineRuns, { namespace, name: run.name }, { spec: { status: null } });
+          this.#rememberRecentKey(repositoryKey, run.name, "active");
+          this.#log.info({ repository: repositoryKey, pipelineRun: run.name }, "pending PipelineRun started");
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+        }
+      }
+      const completed = runs
+        .filter((r) => runPhase(r) === "finished")
+        .map((r) => ({
+          name: r.metadata?.name ?? "",
+          pipeline: pipelineOf(r) ?? "",
+          completionTime: completionTimeOf(r) ?? r.metadata?.creationTimestamp ?? 0,
+          maxKeepRuns: r.metadata?.annotations?.[annotationKeys.maxKeepRuns],
+        }));
+      for (const name of pruneCandidates(completed, repository.spec.pipelines?.maxKeepRuns)) {
+        await this.#o.kube.delete(PipelineRuns, { namespace, name }, { propagationPolicy: "Background" });
+        this.#log.info({ repository: repositoryKey, pipelineRun: name }, "completed PipelineRun pruned");
+      }
+      return {};
+    });
+  }
+
+  #runsOf(ctx: Context): PipelineRun[] {
+    return this.#o.runs.byIndex(repositoryIndex, `${ctx.namespace}/${ctx.label}`);
+  }
+
+  #activeCount(ctx: Context): number {
+    const key = `${ctx.namespace}/${ctx.label}`;
+    return this.#activeCountOf(key, this.#o.runs.byIndex(repositoryIndex, key));
+  }
+
+  /** Active runs in the cache, plus runs this process created or released that the cache does not show yet. */
+  #activeCountOf(key: string, cached: readonly PipelineRun[]): number {
+    const recent = this.#recent.get(key);
+    const byName = new Map(cached.map((r) => [r.metadata?.name ?? "", r]));
+    let count = 0;
+    for (const run of cached) {
+      const phase = recent?.get(run.metadata?.name ?? "") === "active" ? "active" : runPhase(run);
+      if (phase === "active") count++;
+    }
+    for (const [name, phase] of recent ?? []) if (!byName.has(name) && phase === "active") count++;
+    return count;
+  }
+
+  #rememberRecent(ctx: Context, name: string, phase: "pending" | "active"): void {
+    this.#rememberRecentKey(`${ctx.namespace}/${ctx.label}`, name, phase);
+  }
+
+  #rememberRecentKey(key: string, name: string, phase: "pending" | "active"): void {
+    let map = this.#recent.get(key);
+    if (!map) {
+      map = new Map();
+      this.#recent.set(key, map);
+    }
+    map.set(name, phase);
+  }
+
+  /** The informer caught up with a run: its own phase is the truth from now on. */
+  #forgetRecent(run: PipelineRun): void {
+    const key = repositoryKeyOf(run);
+    const map = key === undefined ? undefined : this.#recent.get(key);
+    const name = run.metadata?.name ?? "";
+    const expected = map?.get(name);
+    if (!map || expected === undefined) return;
+    const phase = runPhase(run);
+    // A release is seen once spec.status is gone; a creation as soon as the run is there.
+    if (expected === "pending" || phase !== "pending") map.delete(name);
+    if (map.size === 0 && key !== undefined) this.#recent.delete(key);
+  }
+
+  async #withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.#locks.get(key) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(fn);
+    this.#locks.set(key, next);
+    try {
+      return await next;
+    } finally {
+      if (this.#locks.get(key) === next) this.#locks.delete(key);
+    }
+  }
+
+  // ---- context --------------------------------------------------------------------------------------------------
+
+  #location(repository: Repository): RepositoryLocation {
+    const location = parseRepositoryUrl(repository.spec.url);
+    if (!location) {
+      throw new Error(
+        `Repository ${repository.metadata.namespace}/${repository.metadata.name}: spec.url is not a Bitbucket repository URL`,
+      );
+    }
+    return location;
+  }
+
+  async #context(repository: Repository): Promise<Context> {
+    const location = this.#location(repository);
+    const name = repository.metadata.name ?? "";
+    const namespace = repository.metadata.namespace ?? "";
+    const credentials = await this.#resolveCredentials(repository);
+    return {
+      repository,
+      name,
+      namespace,
+      location,
+      identity: repositoryIdentity(location),
+      label: labelValue(name),
+      client: this.#o.bitbucket(location.server),
+      ref: { project: location.project, repository: location.slug },
+      auth: { kind: "bearer", token: credentials.operator },
+      cloneToken: credentials.clone,
+      forbiddenSecrets: credentials.forbidden,
+    };
+  }
+
+  /** The operator's and the clone token, and the Secrets no run may reference; reused briefly. */
+  async #resolveCredentials(repository: Repository): Promise<Credentials> {
+    const key = `${repository.metadata.namespace}/${repository.metadata.name}/${repository.metadata.resourceVersion ?? ""}`;
+    const cached = this.#credentials.get(key);
+    const now = this.#o.clock.now();
+    if (cached && now - cached.at < (this.#o.tokenCacheMs ?? 2_000)) return cached;
+    const spec = repository.spec;
+    const namespace = repository.metadata.namespace ?? "";
+    const [operator, clone, token] = await Promise.all([
+      operatorToken(this.#o.kube, repository),
+      spec.cloneTokenRef ? cloneToken(this.#o.kube, repository) : undefined,
+      spec.tokenRef ? this.#o.kube.get(Tokens, { namespace, name: spec.tokenRef.name }) : undefined,
+    ]);
+    if ("problem" in operator) {
+      throw new RepositoryNotReady(`Repository ${namespace}/${repository.metadata.name}: ${operator.problem}`);
+    }
+    const cloneResolved = clone ?? operator;
+    if ("problem" in cloneResolved) {
+      throw new RepositoryNotReady(
+        `Repository ${namespace}/${repository.metadata.name}: the clone token is not available: ${cloneResolved.problem}`,
+      );
+    }
+    const forbidden = [
+      webhookSecretName(repository),
+      spec.webhook?.secretRef?.name,
+      spec.secretRef?.name,
+      token?.spec.secretName,
+      token?.spec.adminCredentialsRef?.name,
+    ].filter((n): n is string => typeof n === "string" && n !== "");
+    const credentials = { operator: operator.token, clone: cloneResolved.token, forbidden, at: now };
+    if (this.#credentials.size > 5_000) this.#credentials.clear();
+    this.#credentials.set(key, credentials);
+    return credentials;
+  }
+
+  #source(ctx: Context): TektonSource {
+    return {
+      list: async (folder, commit) => {
+        try {
+          const files = await ctx.client.content.listFiles(ctx.ref, folder, {
+            at: commit,
+            auth: ctx.auth,
+            pageSize: 1000,
+          });
+          return files.map((path) => ({ path: `${folder}/${path}` }));
+        } catch (err) {
+          // 404: no such folder; 400: it is a file, not a folder. Either way there are no definitions.
+          if (isBitbucketNotFound(err) || (err as { status?: number }).status === 400) return undefined;
+          throw err;
+        }
+      },
+      read: async (path, commit, maxBytes) => {
+        try {
+          return await ctx.client.content.rawText(ctx.ref, path, { at: commit, auth: ctx.auth, maxBytes });
+        } catch (err) {
+          if (err instanceof ResponseTooLargeError) throw new FileTooLarge(path, maxBytes);
+          throw err;
+        }
+      },
+    };
+  }
+}
+
+/** The Repository cannot take events yet (no token…): the intake answers 503 and says why. */
+export class RepositoryNotReady extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "RepositoryNotReady";
+  }
+}
+
+export interface RegisterPipelineRunnerOptions {
+  bitbucket(server: string): BitbucketClient;
+  instance: string;
+  clock?: Clock;
+  refWait?: PipelineRunnerOptions["refWait"];
+}
+
+/**
+ * The runner, shared by the intake (every replica) and catch-up, plus the leader-only controller that starts
+ * pending runs and prunes completed ones.
+ */
+export function registerPipelineRunner(manager: Manager, options: RegisterPipelineRunnerOptions): PipelineRunner {
+  const runs = manager.informer(PipelineRuns, { labelSelector: batonRunSelector });
+  const repositories = manager.informer(Repositories);
+  const byLabel = "baton.dev/run-label";
+  repositories.addIndex(byLabel, (r) => [`${r.metadata.namespace ?? ""}/${labelValue(r.metadata.name ?? "")}`]);
+  const runner = new PipelineRunner({
+    kube: manager.kube,
+    bitbucket: options.bitbucket,
+    events: manager.events,
+    logger: manager.logger,
+    metrics: manager.metrics,
+    clock: options.clock ?? manager.clock,
+    instance: options.instance,
+    consoleUrlTemplate: manager.config.consoleUrlTemplate,
+    runs,
+    ...(options.refWait ? { refWait: options.refWait } : {}),
+  });
+  manager.addController({
+    name: "pipelinerun-queue",
+    sources: [
+      mapped(runs, (run) => repositoryKeyOf(run)),
+      mapped(repositories, (r) => `${r.metadata.namespace ?? ""}/${labelValue(r.metadata.name ?? "")}`),
+    ],
+    reconcile: async (key) => {
+      const repositoryKey = `${key.namespace ?? ""}/${key.name}`;
+      const [repository] = repositories.byIndex(byLabel, repositoryKey);
+      return runner.releaseAndPrune(repositoryKey, repository);
+    },
+    workers: 2,
+  });
+  return runner;
+}
