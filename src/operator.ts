@@ -1,7 +1,10 @@
 // The composition root: one runtime Manager with Baton's controllers registered on it. `npm start` runs it; the
 // integration tests and the demo run it in-process, scoped to a namespace.
 import type { KubeConfig } from "@kubernetes/client-node";
-import { BitbucketClient, RequestBudget, type ResponseEvent } from "./bitbucket/index.ts";
+import type { Repository } from "./api/repository.ts";
+import { BitbucketClient, type PullRequest, RequestBudget, type ResponseEvent } from "./bitbucket/index.ts";
+import { type Intake, registerIntake } from "./events/intake.ts";
+import { type PipelineRunner, registerPipelineRunner } from "./pipelines/runner.ts";
 import { type Clock, realClock } from "./runtime/clock.ts";
 import type { Config } from "./runtime/config.ts";
 import { mapped, objects, specChanged } from "./runtime/controller.ts";
@@ -14,6 +17,9 @@ import { batonRunSelector, PipelineRuns, StatusReporter } from "./status/reporte
 import { TokenMetrics } from "./tokens/metrics.ts";
 import { TokenReconciler, Tokens } from "./tokens/reconciler.ts";
 import { watchedLabel } from "./tokens/secret.ts";
+
+/** The Repository controller's catch-up: an open pull request whose head lost its event runs as if delivered. */
+export type CatchUp = (repository: Repository, pullRequest: PullRequest) => Promise<void>;
 
 export interface OperatorOptions {
   config: Config;
@@ -74,6 +80,10 @@ export class BitbucketClients {
 export interface Operator {
   manager: Manager;
   bitbucket: BitbucketClients;
+  /** Events → PipelineRuns; `pipelines.catchUp(repository, pullRequest)` is the Repository controller's catch-up. */
+  pipelines: PipelineRunner;
+  /** The webhook intake (every replica); `intake.port` once started. */
+  intake: Intake;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -155,9 +165,17 @@ export function createOperator(options: OperatorOptions): Operator {
   });
   manager.addController({ name: "buildstatus", reconcile: reporter.reconcile, sources: [objects(runs)], workers: 4 });
 
+  // Webhook intake (every replica) → pipeline runner; the runner's leader-only controller starts pending runs and
+  // prunes completed ones. The Repository controller's catch-up goes through the same runner, dedupe included:
+  // `const catchUp: CatchUp = async (repository, pr) => void (await pipelines.catchUp(repository, pr));`
+  const pipelines = registerPipelineRunner(manager, { bitbucket: (server) => bitbucket.for(server), instance, clock });
+  const intake = registerIntake(manager, { dispatcher: pipelines });
+
   return {
     manager,
     bitbucket,
+    pipelines,
+    intake,
     start: () => manager.start(),
     stop: async () => {
       await manager.stop();
