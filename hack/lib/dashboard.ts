@@ -169,6 +169,7 @@ export function dashboard(): Record<string, unknown> {
         type: panel.type,
         title: panel.title,
         description: panel.description,
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's own variable syntax, resolved by Grafana
         datasource: { type: "prometheus", uid: "${datasource}" },
         gridPos: { h, w, x, y },
         fieldConfig: { defaults: { unit: panel.unit ?? "short" }, overrides: [] },
