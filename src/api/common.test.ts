@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { formatDuration, parseDuration } from "./common.ts";
+import { formatDuration, parseDuration, tryParseDuration } from "./common.ts";
 
 const h = 3_600_000;
 for (const [text, ms] of [
@@ -24,3 +24,20 @@ test("formatDuration is the inverse for whole seconds", () => {
     assert.equal(formatDuration(parseDuration(text)), text);
   }
 });
+
+// Settings and flags (runtime config) read durations leniently: undefined instead of an error.
+for (const [input, expected] of [
+  ["0", 0],
+  ["500ms", 500],
+  ["30s", 30_000],
+  ["10m", 600_000],
+  ["1h30m", 5_400_000],
+  ["1.5s", 1500],
+  ["10", undefined],
+  ["ten minutes", undefined],
+  ["5d", undefined],
+  ["", undefined],
+] as const) {
+  test(`tryParseDuration(${JSON.stringify(input)}) → ${expected}`, () =>
+    assert.equal(tryParseDuration(input), expected));
+}

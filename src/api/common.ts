@@ -54,6 +54,13 @@ export function parseDuration(text: string): number {
   return Math.round(total);
 }
 
+/** Like parseDuration, but undefined for malformed text; also reads Go's bare "0". For flags and settings. */
+export function tryParseDuration(text: string): number | undefined {
+  const trimmed = text.trim();
+  if (trimmed === "0") return 0;
+  return durationPattern.test(trimmed) ? parseDuration(trimmed) : undefined;
+}
+
 /** Formats milliseconds as a Go duration, the way `kubectl` users read them ("720h0m0s" → "720h"). */
 export function formatDuration(ms: number): string {
   const hours = Math.floor(ms / 3_600_000);
@@ -77,7 +84,12 @@ export const SecretKeyReference = z.object({
 
 /** metav1.Condition, the shape `kubectl wait --for=condition=Ready` and every dashboard understand. */
 export const Condition = z.object({
-  type: z.string().min(1).max(316),
+  type: z
+    .string()
+    .max(316)
+    .regex(
+      /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$/,
+    ),
   status: z.enum(["True", "False", "Unknown"]),
   observedGeneration: z.int().min(0).optional(),
   lastTransitionTime: Timestamp,
@@ -85,7 +97,7 @@ export const Condition = z.object({
     .string()
     .min(1)
     .max(1024)
-    .regex(/^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/),
+    .regex(/^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/, "reason must be CamelCase"),
   message: z.string().max(32768),
 });
 export type Condition = z.infer<typeof Condition>;

@@ -1,16 +1,12 @@
+import type { Permission } from "../api/permissions.ts";
 import { Endpoints, type ListOptions } from "./endpoints.ts";
 import { BitbucketSchemaError } from "./errors.ts";
 import type { CallOptions } from "./http.ts";
 import { type AccessToken, AccessTokenSchema, type CreatedAccessToken, CreatedAccessTokenSchema } from "./schemas.ts";
 import { type ScopeRef, scopePath, segment } from "./url.ts";
 
-export type TokenPermission =
-  | "PROJECT_READ"
-  | "PROJECT_WRITE"
-  | "PROJECT_ADMIN"
-  | "REPO_READ"
-  | "REPO_WRITE"
-  | "REPO_ADMIN";
+/** Bitbucket's token permissions: one list, declared with the CRD's permission table. */
+export type TokenPermission = Permission;
 
 export interface CreateAccessTokenRequest {
   name: string;

@@ -1,31 +1,16 @@
-import { z } from "zod";
+import type { z } from "zod";
+import { Condition } from "../api/common.ts";
 import { scrub } from "./redact.ts";
 
 // Kubernetes status conditions (metav1.Condition): pure helpers, so reconcilers compute the new list and write
 // it once, and tests need no cluster.
 
-export const conditionStatusSchema = z.enum(["True", "False", "Unknown"]);
+// One schema, declared with the CRDs (metav1.Condition's own limits), so a condition that passes here is
+// accepted by the API server.
+export const conditionSchema = Condition;
+export const conditionStatusSchema = Condition.shape.status;
 export type ConditionStatus = z.infer<typeof conditionStatusSchema>;
-
-// Same limits as metav1.Condition's validation, so a condition that passes here is accepted by the API server.
-export const conditionSchema = z.object({
-  type: z
-    .string()
-    .max(316)
-    .regex(
-      /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$/,
-    ),
-  status: conditionStatusSchema,
-  observedGeneration: z.number().int().min(0).optional(),
-  lastTransitionTime: z.iso.datetime({ offset: true }),
-  reason: z
-    .string()
-    .min(1)
-    .max(1024)
-    .regex(/^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/, "reason must be CamelCase"),
-  message: z.string().max(32768),
-});
-export type Condition = z.infer<typeof conditionSchema>;
+export type { Condition };
 
 /** What a reconciler decides; the helper adds lastTransitionTime. */
 export interface ConditionUpdate {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ConfigError, loadConfig, parseDuration } from "./config.ts";
+import { ConfigError, loadConfig } from "./config.ts";
 
 const noFile = "/nonexistent/namespace";
 
@@ -17,24 +17,6 @@ function errorsOf(fn: () => unknown): string[] {
   }
   assert.fail("expected a ConfigError");
 }
-
-describe("parseDuration", () => {
-  const table: Array<[string, number | undefined]> = [
-    ["0", 0],
-    ["500ms", 500],
-    ["30s", 30_000],
-    ["10m", 600_000],
-    ["1h30m", 5_400_000],
-    ["1.5s", 1500],
-    ["10", undefined],
-    ["ten minutes", undefined],
-    ["5d", undefined],
-    ["", undefined],
-  ];
-  for (const [input, expected] of table) {
-    it(`${JSON.stringify(input)} → ${expected}`, () => assert.equal(parseDuration(input), expected));
-  }
-});
 
 describe("loadConfig", () => {
   it("has defaults that run an operator out of the box", () => {

@@ -2,40 +2,14 @@ import { existsSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { z } from "zod";
+import { formatDuration, tryParseDuration } from "../api/common.ts";
 
 // Operator configuration. Every setting can come from a flag or an environment variable (flags win), so the same
 // image runs from a Deployment's env block or a developer's command line.
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** Parses Go-style durations ("500ms", "30s", "10m", "1h30m") into milliseconds; undefined when malformed. */
-export function parseDuration(text: string): number | undefined {
-  const s = text.trim();
-  if (s === "0") return 0;
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/y;
-  let total = 0;
-  let pos = 0;
-  while (pos < s.length) {
-    re.lastIndex = pos;
-    const m = re.exec(s);
-    if (!m) return undefined;
-    total += Number(m[1]) * (UNITS[m[2] ?? ""] ?? Number.NaN);
-    pos = re.lastIndex;
-  }
-  return pos === 0 || !Number.isFinite(total) ? undefined : Math.round(total);
-}
-
-/** Formats milliseconds the way parseDuration reads them. */
-export function formatDuration(ms: number): string {
-  if (ms % 3_600_000 === 0 && ms > 0) return `${ms / 3_600_000}h`;
-  if (ms % 60_000 === 0 && ms > 0) return `${ms / 60_000}m`;
-  if (ms % 1000 === 0) return `${ms / 1000}s`;
-  return `${ms}ms`;
-}
-
 function duration(min: number, max: number) {
   return z.string().transform((text, ctx) => {
-    const ms = parseDuration(text);
+    const ms = tryParseDuration(text);
     if (ms === undefined) {
       ctx.addIssue({ code: "custom", message: `"${text}" is not a duration; write it like 30s, 10m or 1h30m` });
       return z.NEVER;
