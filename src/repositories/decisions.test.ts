@@ -3,12 +3,19 @@ import { describe, test } from "node:test";
 import { type Webhook, WebhookSchema } from "../bitbucket/schemas.ts";
 import {
   desiredWebhook,
+  duplicateWinner,
   jittered,
   parseRepositoryUrl,
   planWebhook,
+  projectWebhookEvents,
   pullRequestsToCatchUp,
   repositoryIdentity,
+  retryDelay,
+  syncTimeDue,
+  updatedSince,
   webhookDrift,
+  webhookFailure,
+  webhookName,
 } from "./decisions.ts";
 
 describe("parseRepositoryUrl", () => {
@@ -153,4 +160,96 @@ test("jitter stays within ±10% of the interval", () => {
     jittered(600_000, () => 0.5),
     600_000,
   );
+});
+
+test("webhook name: plain baton for the default instance, suffixed otherwise", () => {
+  assert.equal(webhookName("baton"), "baton");
+  assert.equal(webhookName("prod"), "baton-prod");
+});
+
+describe("duplicateWinner", () => {
+  const claimant = (namespace: string, name: string, creationTimestamp?: string) => ({
+    metadata: { namespace, name, ...(creationTimestamp ? { creationTimestamp } : {}) },
+  });
+  const cases: [string, ReturnType<typeof claimant>[], string][] = [
+    [
+      "the oldest wins",
+      [claimant("b", "x", "2030-01-01T00:00:02Z"), claimant("a", "y", "2030-01-01T00:00:01Z")],
+      "a/y",
+    ],
+    [
+      "same second: namespace/name decides",
+      [claimant("b", "x", "2030-01-01T00:00:01Z"), claimant("a", "z", "2030-01-01T00:00:01Z")],
+      "a/z",
+    ],
+    [
+      "not yet created (no timestamp) loses",
+      [claimant("a", "new"), claimant("z", "old", "2030-01-01T00:00:00Z")],
+      "z/old",
+    ],
+    ["alone", [claimant("a", "only", "2030-01-01T00:00:00Z")], "a/only"],
+  ];
+  for (const [name, claimants, expected] of cases)
+    test(name, () => {
+      const winner = duplicateWinner(claimants);
+      assert.equal(`${winner?.metadata.namespace}/${winner?.metadata.name}`, expected);
+    });
+});
+
+test("a project webhook subscribes to the union of its members' events; no events means every event", () => {
+  assert.deepEqual(projectWebhookEvents([["pr:opened"], ["repo:refs_changed", "pr:opened"]]), [
+    "pr:opened",
+    "repo:refs_changed",
+  ]);
+  assert.equal(projectWebhookEvents([["pr:opened"], undefined]).length, 8);
+});
+
+describe("syncTimeDue", () => {
+  const now = Date.parse("2030-01-01T12:00:00Z");
+  const cases: [string, string | undefined, boolean, boolean][] = [
+    ["never synced", undefined, false, true],
+    ["changed", "2030-01-01T11:59:00Z", true, true],
+    ["no-op check a minute later", "2030-01-01T11:59:00Z", false, false],
+    ["no-op check after an hour", "2030-01-01T11:00:00Z", false, true],
+  ];
+  for (const [name, previous, changed, expected] of cases)
+    test(name, () => assert.equal(syncTimeDue(previous, now, changed), expected));
+});
+
+describe("webhookFailure names what the user must do", () => {
+  test("401 on repository scope → InsufficientPermissions naming REPO_ADMIN", () => {
+    const f = webhookFailure("unauthorized", "repository", "PRJ/app", "401");
+    assert.equal(f.reason, "InsufficientPermissions");
+    assert.match(f.message, /REPO_ADMIN/);
+  });
+  test("401 on project scope → InsufficientPermissions naming PROJECT_ADMIN", () => {
+    const f = webhookFailure("unauthorized", "project", "project PRJ", "401");
+    assert.equal(f.reason, "InsufficientPermissions");
+    assert.match(f.message, /PROJECT_ADMIN/);
+  });
+  test("404", () => assert.equal(webhookFailure("notFound", "repository", "PRJ/app", "").reason, "RepositoryNotFound"));
+  test("429", () => assert.equal(webhookFailure("rateLimited", "repository", "PRJ/app", "").reason, "RateLimited"));
+  test("outage", () =>
+    assert.equal(webhookFailure("unavailable", "project", "PRJ", "").reason, "BitbucketUnavailable"));
+});
+
+test("retry delay doubles from 30 s and stops at the drift interval", () => {
+  assert.deepEqual(
+    [1, 2, 3, 4, 5, 50].map((n) => retryDelay(n, 600_000)),
+    [30_000, 60_000, 120_000, 240_000, 480_000, 600_000],
+  );
+});
+
+test("catch-up ignores pull requests last updated before the Repository existed", () => {
+  const since = Date.parse("2030-01-01T12:00:00Z");
+  const prs = [
+    { id: 1, headSha: "a", updatedDate: since - 3_600_000 },
+    { id: 2, headSha: "b", updatedDate: since - 60_000 },
+    { id: 3, headSha: "c", updatedDate: since + 60_000 },
+  ];
+  assert.deepEqual(
+    updatedSince(prs, since).map((p) => p.id),
+    [2, 3],
+  );
+  assert.equal(updatedSince(prs, Number.NaN).length, 3, "no creation time known: all of them");
 });

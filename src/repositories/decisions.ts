@@ -108,3 +108,112 @@ export function pullRequestsToCatchUp(
 export function jittered(interval: number, random: () => number = Math.random): number {
   return Math.round(interval * (0.9 + 0.2 * random()));
 }
+
+/**
+ * The name that marks a webhook as this Baton instance's own. The default instance keeps the plain `baton`; other
+ * instances (two clusters sharing a Bitbucket project) get `baton-<instance>` so neither touches the other's hook.
+ */
+export function webhookName(instance: string): string {
+  return instance === "baton" ? "baton" : `baton-${instance}`;
+}
+
+export interface Claimant {
+  metadata: { namespace?: string | undefined; name?: string | undefined; creationTimestamp?: string | undefined };
+}
+
+/**
+ * Who keeps a Bitbucket repository that several Repositories claim: the oldest, then by namespace and name (the API
+ * server's timestamps have whole seconds, so ties happen). Deleting claimants still count, so the next one takes
+ * over only once the first has let go of its webhook.
+ */
+export function duplicateWinner<T extends Claimant>(claimants: readonly T[]): T | undefined {
+  const key = (c: T) => [
+    Date.parse(c.metadata.creationTimestamp ?? "") || Number.MAX_SAFE_INTEGER,
+    `${c.metadata.namespace ?? ""}/${c.metadata.name ?? ""}`,
+  ];
+  return [...claimants].sort((a, b) => {
+    const [ta, na] = key(a) as [number, string];
+    const [tb, nb] = key(b) as [number, string];
+    return ta - tb || na.localeCompare(nb);
+  })[0];
+}
+
+/** A project webhook serves several Repositories: it subscribes to every event any of them asks for. */
+export function projectWebhookEvents(
+  members: readonly (RepositorySpec["webhook"]["events"] | undefined)[],
+): WebhookEvent[] {
+  const union = new Set<WebhookEvent>();
+  for (const events of members) for (const event of events ?? defaultEvents) union.add(event);
+  return [...union].sort();
+}
+
+/**
+ * Whether status.webhook.lastSyncTime moves: when something changed, or when the recorded time is older than
+ * `maxAge`. Rewriting it on every no-op check would wake every watcher of the object every drift interval.
+ */
+export function syncTimeDue(previous: string | undefined, now: number, changed: boolean, maxAge = 3_600_000): boolean {
+  if (changed) return true;
+  const at = Date.parse(previous ?? "");
+  return !Number.isFinite(at) || now - at >= maxAge;
+}
+
+/** What a failed Bitbucket call means for the user, by the kind of failure the client reported. */
+export type FailureKind = "unauthorized" | "notFound" | "rateLimited" | "unavailable" | "other";
+
+export interface WebhookFailure {
+  reason: string;
+  message: string;
+}
+
+/**
+ * The WebhookSynced condition for a failed webhook call. Bitbucket answers 401 both for bad credentials and for a
+ * missing permission; the caller has already ruled out bad credentials (the repository listing succeeded with the
+ * same token), so a 401 here names the permission.
+ */
+export function webhookFailure(
+  kind: FailureKind,
+  scope: "repository" | "project",
+  where: string,
+  detail: string,
+): WebhookFailure {
+  switch (kind) {
+    case "unauthorized":
+      return {
+        reason: "InsufficientPermissions",
+        message:
+          scope === "project"
+            ? `the token may not manage project webhooks of ${where}: it needs PROJECT_ADMIN (or set spec.webhook.scope: repository, or spec.webhook.managed: false and create the hook by hand)`
+            : `the token may not manage the webhooks of ${where}: it needs REPO_ADMIN (or set spec.webhook.managed: false and create the hook by hand)`,
+      };
+    case "notFound":
+      return { reason: scope === "project" ? "ProjectNotFound" : "RepositoryNotFound", message: `${where} not found` };
+    case "rateLimited":
+      return { reason: "RateLimited", message: `Bitbucket is rate limiting Baton; will retry: ${detail}` };
+    case "unavailable":
+      return { reason: "BitbucketUnavailable", message: `could not reach Bitbucket; will retry: ${detail}` };
+    default:
+      return { reason: "SyncFailed", message: detail };
+  }
+}
+
+/** Delay before retrying a failed sync: doubles from 30 s, never beyond the drift interval. */
+export function retryDelay(failures: number, driftInterval: number): number {
+  return Math.min(driftInterval, 30_000 * 2 ** Math.max(0, Math.min(failures - 1, 10)));
+}
+
+export interface CatchUpCandidate {
+  id: number;
+  headSha: string;
+  /** Epoch ms of the pull request's last update (a push to its source updates it). */
+  updatedDate: number;
+}
+
+/**
+ * Pull requests last updated before the Repository existed were never Baton's to build: catching them up would
+ * start a build for every open pull request of every repository on installation. `slack` absorbs clock skew
+ * between Bitbucket and the API server.
+ */
+export function updatedSince<T extends CatchUpCandidate>(open: readonly T[], since: number, slack = 300_000): T[] {
+  if (!Number.isFinite(since)) return [...open];
+  return open.filter((pr) => pr.updatedDate >= since - slack);
+}

@@ -77,3 +77,56 @@ async function tokenFromSecret(kube: KubeClient, namespace: string, name: string
   if (!token) return { reason: "SecretKeyMissing", problem: `the Secret ${name} has no key "${key}"` };
   return { token, source: `Secret ${name}` };
 }
+
+/** Where a Repository's webhook signing secret is read (and, when generated, written). */
+export interface WebhookSecretLocation {
+  namespace: string;
+  name: string;
+  /** Keys tried in order; the first one present holds the secret. */
+  keys: string[];
+  /** Baton creates it with a random value when it does not exist. */
+  generated: boolean;
+}
+
+/**
+ * The webhook secret of a Repository, shared by the Repository controller (which signs the hook with it) and the
+ * intake (which verifies deliveries with it). It follows spec.webhook.scope, not the scope the hook ended up with:
+ * on a server without project webhooks a project-scope Repository gets a repository hook signed with its project's
+ * shared secret, so the intake finds the secret from the spec alone.
+ *
+ * - scope project: the project's shared Secret in the operator's namespace (spec.webhook.secretRef is not used:
+ *   one hook cannot carry several Repositories' secrets).
+ * - scope repository with spec.webhook.secretRef: that Secret and key, exactly as the intake reads it (note the
+ *   CRD defaults the key to "token", SecretKeyReference's default).
+ * - otherwise: the generated Secret `webhookSecretName(repository)`, key "secret".
+ */
+export function webhookSecretLocation(
+  repository: Pick<Repository, "metadata" | "spec">,
+  operatorNamespace: string,
+  location: { server: string; project: string },
+): WebhookSecretLocation {
+  const namespace = repository.metadata.namespace ?? "";
+  const webhook = repository.spec.webhook;
+  if (webhook?.scope === "project") {
+    return {
+      namespace: operatorNamespace,
+      name: projectWebhookSecretName(location.server, location.project),
+      keys: ["secret"],
+      generated: true,
+    };
+  }
+  const ref = webhook?.secretRef;
+  if (ref) {
+    return { namespace, name: ref.name, keys: [ref.key], generated: false };
+  }
+  return { namespace, name: webhookSecretName(repository), keys: ["secret"], generated: true };
+}
+
+/** The secret value at `location` in `secret`, or undefined when none of its keys holds one. */
+export function webhookSecretIn(secret: Secret | undefined, location: WebhookSecretLocation): string | undefined {
+  for (const key of location.keys) {
+    const value = tokenIn(secret, key);
+    if (value) return value;
+  }
+  return undefined;
+}

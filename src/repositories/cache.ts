@@ -1,0 +1,252 @@
+// What the Repository controller remembers about Bitbucket between reconciles, so that a thousand Repositories cost
+// a handful of calls: one repository listing per (server, project, token) answers "is it reachable?" for every
+// Repository of that project, the server's version is asked once, and each webhook (one per repository, or one per
+// project) is synchronised by one caller at a time while the others reuse its result.
+import { atLeast, type BitbucketClient, FEATURE_SINCE } from "../bitbucket/index.ts";
+import { fingerprint } from "../tokens/secret.ts";
+import type { FailureKind } from "./decisions.ts";
+import { failureOf } from "./failures.ts";
+
+export type ListingResult =
+  | { ok: true; slugs: ReadonlySet<string>; fetchedAt: number }
+  | { ok: false; kind: FailureKind; detail: string; fetchedAt: number };
+
+interface ListingEntry {
+  result?: ListingResult;
+  /** Last time a webhook call with the same token proved the token still works on this project. */
+  confirmedAt: number;
+  inflight?: Promise<ListingResult>;
+}
+
+export interface ListingOptions {
+  now: () => number;
+  /**
+   * How long a listing answers for its project without being confirmed by another call with the same token. The
+   * webhook listing of every drift check confirms it, so in steady state a managed project is never listed again.
+   */
+  maxAge: number;
+  /** How long a failed listing is reused (coalesces the members of a project that all hit the same failure). */
+  failureAge?: number;
+  /** A repository missing from a listing younger than this is reported missing without listing again. */
+  missRefetchAge?: number;
+}
+
+/**
+ * Reachability by project: `GET /projects/{key}/repos` once per (server, project, token), shared by every Repository
+ * of the project. Concurrent lookups of one key wait for the same request.
+ */
+export class RepositoryListings {
+  readonly #entries = new Map<string, ListingEntry>();
+  readonly #options: Required<ListingOptions>;
+  #lastSweep = 0;
+
+  constructor(options: ListingOptions) {
+    this.#options = { failureAge: 30_000, missRefetchAge: 30_000, ...options };
+  }
+
+  async lookup(
+    client: BitbucketClient,
+    where: { server: string; project: string },
+    token: string,
+    slug: string,
+    signal?: AbortSignal,
+  ): Promise<ListingResult> {
+    const key = listingKey(where.server, where.project, token);
+    const now = this.#options.now();
+    this.#sweep(now);
+    const entry = this.#entries.get(key) ?? { confirmedAt: 0 };
+    this.#entries.set(key, entry);
+    const cached = entry.result;
+    if (cached && !entry.inflight) {
+      if (cached.ok) {
+        const fresh = now - Math.max(cached.fetchedAt, entry.confirmedAt) < this.#options.maxAge;
+        const known = cached.slugs.has(slug) || now - cached.fetchedAt < this.#options.missRefetchAge;
+        if (fresh && known) return cached;
+      } else if (now - cached.fetchedAt < this.#options.failureAge) {
+        return cached;
+      }
+    }
+    entry.inflight ??= this.#fetch(client, where.project, token, signal).finally(() => {
+      entry.inflight = undefined;
+    });
+    const result = await entry.inflight;
+    entry.result = result;
+    return result;
+  }
+
+  /** A webhook call with this token succeeded on this project: its listing still holds. */
+  confirm(server: string, project: string, token: string): void {
+    const entry = this.#entries.get(listingKey(server, project, token));
+    if (entry?.result?.ok) entry.confirmedAt = this.#options.now();
+  }
+
+  /** Bitbucket said something the listing contradicts (a 401 or 404): list again next time. */
+  invalidate(server: string, project: string, token: string): void {
+    this.#entries.delete(listingKey(server, project, token));
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  async #fetch(client: BitbucketClient, project: string, token: string, signal?: AbortSignal): Promise<ListingResult> {
+    const fetchedAt = this.#options.now();
+    try {
+      const repos = await client.repos.list(
+        { project },
+        { auth: { kind: "bearer", token }, pageSize: 1000, maxItems: 100_000, ...(signal ? { signal } : {}) },
+      );
+      return { ok: true, slugs: new Set(repos.map((r) => r.slug.toLowerCase())), fetchedAt };
+    } catch (error) {
+      return { ok: false, ...failureOf(error), fetchedAt };
+    }
+  }
+
+  // Rotated tokens leave entries behind; drop the ones nobody has used for two lifetimes.
+  #sweep(now: number): void {
+    if (now - this.#lastSweep < this.#options.maxAge) return;
+    this.#lastSweep = now;
+    for (const [key, entry] of this.#entries) {
+      const at = Math.max(entry.result?.fetchedAt ?? 0, entry.confirmedAt);
+      if (!entry.inflight && now - at > 2 * this.#options.maxAge) this.#entries.delete(key);
+    }
+  }
+}
+
+function listingKey(server: string, project: string, token: string): string {
+  return `${server.toLowerCase()}|${project.toUpperCase()}|${fingerprint(token)}`;
+}
+
+export interface ProjectWebhookSupport {
+  supported: boolean;
+  /** Why not, in words for a condition. */
+  reason?: string;
+}
+
+/**
+ * Whether a server has project webhooks (8.9+): `application-properties` once per server (it needs no credentials,
+ * so it costs no one's rate limit), remembered for `ttl`. A project webhook endpoint answering 404 on a server that
+ * claims a new enough version overrides it.
+ */
+export class ServerFeatures {
+  readonly #entries = new Map<string, { at: number; support?: ProjectWebhookSupport; inflight?: Promise<void> }>();
+  readonly #now: () => number;
+  readonly #ttl: number;
+
+  constructor(options: { now: () => number; ttl?: number }) {
+    this.#now = options.now;
+    this.#ttl = options.ttl ?? 6 * 3_600_000;
+  }
+
+  /** Throws the client's error when the server cannot be asked (the caller retries later). */
+  async projectWebhooks(client: BitbucketClient, signal?: AbortSignal): Promise<ProjectWebhookSupport> {
+    const key = client.baseUrl.toLowerCase();
+    let entry = this.#entries.get(key);
+    if (entry?.support && this.#now() - entry.at < this.#ttl) return entry.support;
+    if (!entry) {
+      entry = { at: 0 };
+      this.#entries.set(key, entry);
+    }
+    const current = entry;
+    current.inflight ??= (async () => {
+      try {
+        const version = await client.server.version(signal ? { signal } : {});
+        const supported = atLeast(version, FEATURE_SINCE.projectWebhooks);
+        current.support = supported
+          ? { supported }
+          : {
+              supported,
+              reason: `Bitbucket ${version.raw} has no project webhooks (they need ${FEATURE_SINCE.projectWebhooks} or later)`,
+            };
+        current.at = this.#now();
+      } finally {
+        current.inflight = undefined;
+      }
+    })();
+    await current.inflight;
+    return current.support ?? { supported: false, reason: "the server's version is unknown" };
+  }
+
+  markUnsupported(client: BitbucketClient, reason: string): void {
+    this.#entries.set(client.baseUrl.toLowerCase(), { at: this.#now(), support: { supported: false, reason } });
+  }
+}
+
+export interface SyncRecord<R> {
+  fingerprint: string;
+  /** Increases with every run of the key, so callers can tell a result they have already seen. */
+  seq: number;
+  finishedAt: number;
+  expiresAt: number;
+  result: R;
+}
+
+export interface SyncRun<R> {
+  fingerprint: string;
+  /** Brings Bitbucket in line; its result answers for the key for `ttl` milliseconds. */
+  execute: () => Promise<{ result: R; ttl: number }>;
+}
+
+/**
+ * One synchronisation at a time per key (a repository's webhook, or a project's shared webhook), and none at all
+ * while the last one is younger than its ttl and was made for the same desired state (the fingerprint). A thousand
+ * reconciles of one project's Repositories therefore cost one webhook listing: the first one runs, the others queue
+ * behind it on the key and then find its fresh result.
+ */
+export class SyncSlots<R> {
+  readonly #slots = new Map<string, { chain: Promise<unknown>; last?: SyncRecord<R>; seq: number }>();
+  readonly #now: () => number;
+
+  constructor(now: () => number) {
+    this.#now = now;
+  }
+
+  /**
+   * `prepare` runs inside the key's turn (so it sees what earlier turns did) and says what the desired state is;
+   * `execute` runs only when the last record does not already answer for it.
+   */
+  run(key: string, prepare: () => Promise<SyncRun<R>>): Promise<SyncRecord<R> & { reused: boolean }> {
+    let slot = this.#slots.get(key);
+    if (!slot) {
+      slot = { chain: Promise.resolve(), seq: 0 };
+      this.#slots.set(key, slot);
+    }
+    const current = slot;
+    const turn = current.chain.then(async () => {
+      const { fingerprint: print, execute } = await prepare();
+      const last = current.last;
+      if (last && last.fingerprint === print && this.#now() < last.expiresAt) return { ...last, reused: true };
+      const { result, ttl } = await execute();
+      const finishedAt = this.#now();
+      const record: SyncRecord<R> = {
+        fingerprint: print,
+        seq: ++current.seq,
+        finishedAt,
+        expiresAt: finishedAt + ttl,
+        result,
+      };
+      current.last = record;
+      return { ...record, reused: false };
+    });
+    current.chain = turn.catch(() => undefined);
+    return turn;
+  }
+
+  last(key: string): SyncRecord<R> | undefined {
+    return this.#slots.get(key)?.last;
+  }
+
+  /** Makes the next run of the key execute whatever its fingerprint (e.g. Bitbucket contradicted the record). */
+  expire(key: string): void {
+    const slot = this.#slots.get(key);
+    if (slot?.last) slot.last = { ...slot.last, expiresAt: 0 };
+  }
+
+  forget(key: string): void {
+    this.#slots.delete(key);
+  }
+
+  get size(): number {
+    return this.#slots.size;
+  }
+}

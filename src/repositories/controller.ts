@@ -1,0 +1,140 @@
+// Wires the Repository reconciler and catch-up onto the runtime: informers with the indexes the reconciler reads,
+// the event sources that wake a Repository (its own spec, the Secrets and BitbucketProjectTokens it reads, the
+// webhook Secret it owns, another Repository claiming the same repository), and the catch-up runnable.
+import type { Repository } from "../api/repository.ts";
+import type { BitbucketClient } from "../bitbucket/index.ts";
+import { type Controller, mapped, objects, ownedBy, specChanged } from "../runtime/controller.ts";
+import { keyOf, Secrets } from "../runtime/kube.ts";
+import type { Manager } from "../runtime/manager.ts";
+import { Tokens } from "../tokens/reconciler.ts";
+import { watchedLabel } from "../tokens/secret.ts";
+import { CatchUp, type CatchUpDispatch } from "./catchup.ts";
+import { projectIdentity, repositoryIdentity } from "./decisions.ts";
+import { RepositoryMetrics } from "./metrics.ts";
+import { indexes, locate, RepositoryReconciler } from "./reconciler.ts";
+import { Repositories } from "./resource.ts";
+
+export interface RepositoryControllerDeps {
+  /** One client per Bitbucket server, all on the operator's shared request budget. */
+  bitbucket(server: string): BitbucketClient;
+  /** Names Baton's webhooks and build-status keys. */
+  instance: string;
+  /** Default: config.driftInterval. */
+  driftInterval?: number;
+  /**
+   * Hands a pull request whose event was lost to the event pipeline. Without it catch-up does not run (and costs
+   * no Bitbucket calls).
+   */
+  catchUp?: CatchUpDispatch;
+  /** How often catch-up lists every Repository's open pull requests. Default: 3 × the drift interval. */
+  catchUpInterval?: number;
+  workers?: number;
+}
+
+export interface RepositoryController {
+  controller: Controller;
+  reconciler: RepositoryReconciler;
+  catchUp: CatchUp | undefined;
+}
+
+/** The secret index on BitbucketProjectTokens (the token controller keeps its own). */
+const tokenSecretIndex = "repositories.tokenSecret";
+
+export function registerRepositoryController(manager: Manager, deps: RepositoryControllerDeps): RepositoryController {
+  const config = manager.config;
+  const driftInterval = deps.driftInterval ?? config.driftInterval;
+  const metrics = new RepositoryMetrics(manager.metrics);
+
+  const repositories = manager.informer(Repositories);
+  const secrets = manager.informer(Secrets, { labelSelector: `${watchedLabel}=true` });
+  const tokens = manager.informer(Tokens);
+  repositories.addIndex(indexes.identity, (r) => {
+    const location = locate(r);
+    return location ? [repositoryIdentity(location)] : [];
+  });
+  repositories.addIndex(indexes.project, (r) => {
+    const location = locate(r);
+    return location ? [projectIdentity(location)] : [];
+  });
+  repositories.addIndex(indexes.secret, (r) => {
+    const namespace = r.metadata?.namespace ?? "";
+    return [r.spec?.secretRef?.name, r.spec?.webhook?.secretRef?.name]
+      .filter((name): name is string => !!name)
+      .map((name) => `${namespace}/${name}`);
+  });
+  repositories.addIndex(indexes.tokenRef, (r) =>
+    r.spec?.tokenRef?.name ? [`${r.metadata?.namespace ?? ""}/${r.spec.tokenRef.name}`] : [],
+  );
+  tokens.addIndex(tokenSecretIndex, (t) => [`${t.metadata?.namespace}/${t.spec?.secretName}`]);
+
+  const reconciler = new RepositoryReconciler({
+    kube: manager.kube,
+    clock: manager.clock,
+    events: manager.events,
+    metrics,
+    bitbucket: deps.bitbucket,
+    repositories,
+    instance: deps.instance,
+    intakeUrl: config.intakeUrl,
+    operatorNamespace: config.podNamespace ?? config.leaseNamespace,
+    driftInterval,
+  });
+
+  const byToken = (namespace: string | undefined, name: string | undefined) =>
+    repositories.byIndex(indexes.tokenRef, `${namespace ?? ""}/${name ?? ""}`).map(keyOf);
+
+  const controller = manager.addController({
+    name: "repository",
+    reconcile: reconciler.reconcile,
+    sources: [
+      objects(repositories, specChanged),
+      // Another Repository claiming the same repository (created, or deleted: the next oldest takes over).
+      mapped(
+        repositories,
+        (r) => {
+          const location = locate(r);
+          return location ? repositories.byIndex(indexes.identity, repositoryIdentity(location)).map(keyOf) : [];
+        },
+        specChanged,
+      ),
+      // A token or webhook Secret changed: directly (secretRef, webhook.secretRef) or through a token object.
+      mapped(secrets, (secret) => {
+        const id = `${secret.metadata?.namespace}/${secret.metadata?.name}`;
+        const direct = repositories.byIndex(indexes.secret, id).map(keyOf);
+        const viaTokens = tokens
+          .byIndex(tokenSecretIndex, id)
+          .flatMap((t) => byToken(t.metadata?.namespace, t.metadata?.name));
+        return [...direct, ...viaTokens];
+      }),
+      // The generated webhook Secret (deleted or emptied by someone: generated again, and the hook updated).
+      ownedBy(secrets, Repositories),
+      // A BitbucketProjectToken appearing or becoming ready.
+      mapped(tokens, (t) => byToken(t.metadata?.namespace, t.metadata?.name)),
+    ],
+    workers: deps.workers ?? 8,
+  });
+
+  let catchUp: CatchUp | undefined;
+  if (deps.catchUp) {
+    const dispatch = deps.catchUp;
+    catchUp = new CatchUp({
+      kube: manager.kube,
+      clock: manager.clock,
+      log: manager.logger.child({ part: "catch-up" }),
+      metrics,
+      bitbucket: deps.bitbucket,
+      repositories,
+      instance: deps.instance,
+      interval: deps.catchUpInterval ?? 3 * driftInterval,
+      dispatch,
+      idle: () => (controller.queue?.len() ?? 1) === 0 && reconciler.inFlight === 0,
+      unreachable: (repository: Repository, location, token) => {
+        reconciler.forgetReachability(location, token);
+        controller.enqueue(keyOf(repository));
+      },
+    });
+    const runner = catchUp;
+    manager.addRunnable({ name: "repository-catch-up", start: (signal) => runner.run(signal) });
+  }
+  return { controller, reconciler, catchUp };
+}
