@@ -5,6 +5,7 @@ import type { Repository } from "./api/repository.ts";
 import { BitbucketClient, type PullRequest, RequestBudget, type ResponseEvent } from "./bitbucket/index.ts";
 import { type Intake, registerIntake } from "./events/intake.ts";
 import { type PipelineRunner, registerPipelineRunner } from "./pipelines/runner.ts";
+import { registerRepositoryController } from "./repositories/controller.ts";
 import { type Clock, realClock } from "./runtime/clock.ts";
 import type { Config } from "./runtime/config.ts";
 import { mapped, objects, specChanged } from "./runtime/controller.ts";
@@ -40,6 +41,12 @@ export interface OperatorOptions {
   tokenValidationInterval?: number;
   /** Each Repository's status.lastRun is written at most this often (default 10 s). */
   lastRunInterval?: number;
+  /** Replaces the Repository controller's catch-up dispatch (default: the pipeline runner's). */
+  catchUp?: CatchUp;
+  /** How often catch-up lists every Repository's open pull requests (default 3 × the drift interval). */
+  catchUpInterval?: number;
+  /** Overrides config.driftInterval for Repository webhook checks (tests and benchmarks go below its 30 s floor). */
+  repositoryDriftInterval?: number;
 }
 
 /** One client per Bitbucket server, all drawing on one request budget so Baton as a whole stays within it. */
@@ -170,6 +177,15 @@ export function createOperator(options: OperatorOptions): Operator {
   // `const catchUp: CatchUp = async (repository, pr) => void (await pipelines.catchUp(repository, pr));`
   const pipelines = registerPipelineRunner(manager, { bitbucket: (server) => bitbucket.for(server), instance, clock });
   const intake = registerIntake(manager, { dispatcher: pipelines });
+
+  // Repositories: token resolution, webhooks kept in sync on the shared budget, catch-up of lost deliveries.
+  registerRepositoryController(manager, {
+    bitbucket: (server) => bitbucket.for(server),
+    instance,
+    catchUp: options.catchUp ?? (async (repository, pr) => void (await pipelines.catchUp(repository, pr))),
+    ...(options.catchUpInterval === undefined ? {} : { catchUpInterval: options.catchUpInterval }),
+    ...(options.repositoryDriftInterval === undefined ? {} : { driftInterval: options.repositoryDriftInterval }),
+  });
 
   return {
     manager,
