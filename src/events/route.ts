@@ -18,7 +18,10 @@ export interface DeliveryTarget {
   slug: string;
 }
 
-/** The repository a delivery is about: the pushed repository, or the pull request's target. */
+/**
+ * The repository a delivery is about: the pull request's target, the pushed (commented, forked) repository, or for
+ * `repo:modified` the repository as it is now (`new`).
+ */
 export function deliveryTarget(body: unknown): DeliveryTarget | undefined {
   if (body === null || typeof body !== "object" || Array.isArray(body)) return undefined;
   const b = body as Record<string, unknown>;
@@ -26,7 +29,7 @@ export function deliveryTarget(body: unknown): DeliveryTarget | undefined {
   const candidate =
     pr !== null && typeof pr === "object"
       ? (pr.toRef as Record<string, unknown> | undefined)?.repository
-      : b.repository;
+      : (b.repository ?? b.new);
   const parsed = Repository.safeParse(candidate);
   if (!parsed.success) return undefined;
   const repo: PayloadRepository = parsed.data;

@@ -33,6 +33,7 @@ import type { Manager } from "../runtime/manager.ts";
 import type { Metrics } from "../runtime/metrics.ts";
 import { scrub } from "../runtime/redact.ts";
 import { describe as describeState, runUrl, statusKey } from "../status/report.ts";
+import { defaultConsoleUrlTemplate, reportedAnnotation } from "../status/reporter.ts";
 import { Tokens } from "../tokens/reconciler.ts";
 import {
   admit,
@@ -388,6 +389,9 @@ export class PipelineRunner {
         return undefined;
       }
       const object: PipelineRunObject = bindGitAuthWorkspace(built.pipelineRun, secretName);
+      // The INPROGRESS status is posted below, on the event's path; the status reporter, which reports every later
+      // state, reads this annotation and does not post the same state again.
+      object.metadata.annotations[reportedAnnotation] = "queued";
       const resource = object.apiVersion === "tekton.dev/v1beta1" ? PipelineRunsV1beta1 : PipelineRuns;
       let run: PipelineRun;
       try {
@@ -432,8 +436,21 @@ export class PipelineRunner {
       });
       const statusWrite = this.#postStatus(ctx, event, definition.name, {
         state: "INPROGRESS",
-        description: describeState(pending ? "queued" : "running"),
+        description: describeState("queued"),
         runName,
+      }).then(async (posted) => {
+        // Not posted: let the status reporter try (it retries with back-off).
+        if (!posted) {
+          await this.#o.kube
+            .patch(
+              resource,
+              { namespace: ctx.namespace, name: runName },
+              {
+                metadata: { annotations: { [reportedAnnotation]: null } },
+              },
+            )
+            .catch(() => undefined);
+        }
       });
       await Promise.all([secretWrite, statusWrite]);
       this.#log.info(
@@ -541,7 +558,7 @@ export class PipelineRunner {
     const noticeKey = `approval|${ctx.identity}|${event.pullRequest.number}|${event.sha}`;
     if (!this.#noticed.add(noticeKey)) return;
     try {
-      const key = statusKey(this.#o.instance, ctx.namespace, ctx.name, approvalPipeline);
+      const key = statusKey(this.#o.instance, ctx.namespace, ctx.label, approvalPipeline);
       const description = approvalDescription(decision.whatIsNeeded);
       // Durable "once per head": a status already there means an earlier process said it.
       const existing = await ctx.client.buildStatus
@@ -619,36 +636,34 @@ export class PipelineRunner {
     event: Exclude<BatonEvent, { type: "ping" | "pull_request_closed" }>,
     pipeline: string,
     status: { state: "INPROGRESS" | "FAILED"; description: string; runName?: string },
-  ): Promise<void> {
+  ): Promise<boolean> {
     const browse =
       event.repository.browseUrl ??
       `${ctx.location.server}/projects/${ctx.location.project}/repos/${ctx.location.slug}`;
+    // The same key, name, link and ref as the status reporter's, so its later reports replace this one.
     const url =
-      status.runName !== undefined && this.#o.consoleUrlTemplate
-        ? runUrl(this.#o.consoleUrlTemplate, ctx.namespace, status.runName)
+      status.runName !== undefined
+        ? runUrl(this.#o.consoleUrlTemplate ?? defaultConsoleUrlTemplate, ctx.namespace, status.runName)
         : event.type === "push"
           ? `${browse}/commits/${event.sha}`
           : (event.pullRequest.url ?? `${browse}/pull-requests/${event.pullRequest.number}`);
-    const ref =
-      event.type === "push"
-        ? event.ref
-        : event.pullRequest.fromRepository.fork
-          ? undefined
-          : event.pullRequest.sourceRef;
+    const ref = event.type === "push" ? event.ref : event.pullRequest.sourceRef;
     try {
       await ctx.client.buildStatus.set(
         ctx.ref,
         event.sha,
         {
-          key: statusKey(this.#o.instance, ctx.namespace, ctx.name, pipeline),
+          key: statusKey(this.#o.instance, ctx.namespace, ctx.label, labelValue(pipeline)),
           state: status.state,
           url: url.slice(0, 450),
-          name: oneLine(`${ctx.namespace}/${ctx.name} ${pipeline}`),
+          name: labelValue(pipeline),
           description: status.description,
+          ...(status.runName === undefined ? {} : { buildNumber: status.runName }),
           ...(ref === undefined ? {} : { ref }),
         },
         { auth: ctx.auth },
       );
+      return true;
     } catch (err) {
       // The run exists: a status Bitbucket refused is reported, not a reason to fail the delivery.
       this.#o.events.warning(
@@ -656,6 +671,7 @@ export class PipelineRunner {
         "BuildStatusFailed",
         `posting the ${pipeline} status for ${event.sha.slice(0, 11)} failed: ${safeMessage(err)}`,
       );
+      return false;
     }
   }
 

@@ -1,0 +1,141 @@
+// The webhook intake over real HTTP: every real Bitbucket DC capture is accepted, and every bad request gets a
+// clear 4xx, is counted, and leaves the intake working.
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { describe, test } from "node:test";
+import type { Repository } from "../../src/api/repository.ts";
+import { deliveryTarget } from "../../src/events/route.ts";
+import { Repositories } from "../../src/repositories/resource.ts";
+import { answers, deliver, listRuns, pipelinesWorld } from "../support/pipelines-world.ts";
+
+const fixtures = new URL("../fixtures/bitbucket-dc/", import.meta.url);
+const captures = readdirSync(fixtures)
+  .filter((f) => f.startsWith("webhook-") && f.endsWith(".json"))
+  .sort();
+
+/** The capture's body, with a personal target project (`~user`, which no Repository can watch) made a team one. */
+function capture(file: string): { eventKey: string; body: string } {
+  const text = readFileSync(new URL(file, fixtures), "utf8");
+  const json = JSON.parse(text) as Record<string, unknown>;
+  const eventKey = typeof json.eventKey === "string" ? json.eventKey : "diagnostics:ping";
+  const pr = json.pullRequest as { toRef: { repository: Record<string, unknown> } } | undefined;
+  const target = (pr?.toRef.repository ?? json.repository ?? json.new) as
+    | { project: { key: string; type?: string } }
+    | undefined;
+  if (target?.project.key.startsWith("~")) {
+    target.project.key = target.project.key.slice(1).toUpperCase();
+    target.project.type = "NORMAL";
+    return { eventKey, body: JSON.stringify(json) };
+  }
+  return { eventKey, body: text };
+}
+
+describe("webhook intake", () => {
+  test("accepts every real capture in test/fixtures/bitbucket-dc, signed with the Repository's secret", async (t) => {
+    const w = await pipelinesWorld(t, { noWebhook: true });
+    // One Repository per repository the captures talk about, all on the simulator (so nothing leaves this machine).
+    const targets = new Map<string, { project: string; slug: string }>();
+    for (const file of captures) {
+      const target = deliveryTarget(JSON.parse(capture(file).body));
+      if (target) targets.set(`${target.project}/${target.slug}`, target);
+    }
+    let i = 0;
+    for (const target of targets.values()) {
+      await w.kube.create(Repositories, {
+        apiVersion: "baton.dev/v1alpha1",
+        kind: "Repository",
+        metadata: { name: `capture-${i++}`, namespace: w.ns },
+        spec: {
+          ...w.repository.spec,
+          url: `${w.sim.url}/projects/${target.project}/repos/${target.slug}`,
+        },
+      } as Repository);
+    }
+    assert.ok(captures.length >= 60, `found ${captures.length} captures`);
+    const outcomes = new Map<string, string>();
+    for (const file of captures) {
+      const { eventKey, body } = capture(file);
+      // The informer may take a moment to see the Repositories just created.
+      let res = await deliver(w, eventKey, body);
+      for (let attempt = 0; res.status === 404 && attempt < 40; attempt++) {
+        await new Promise((r) => setTimeout(r, 50));
+        res = await deliver(w, eventKey, body);
+      }
+      assert.equal(res.status, 200, `${file}: ${JSON.stringify(res.json)}`);
+      outcomes.set(file, String(res.json.outcome));
+    }
+    assert.equal(outcomes.get("webhook-diagnostics-ping.bbs-plugin.json"), "ping");
+    // Captures are years old: replays of them start nothing.
+    assert.equal(outcomes.get("webhook-pr-opened.go-scm.json"), "ignored");
+    assert.deepEqual(await listRuns(w), []);
+  });
+
+  test("refuses bad requests with clear 4xx answers, counts them, and keeps working", async (t) => {
+    const w = await pipelinesWorld(t);
+    const { body } = capture("webhook-pr-opened.nttd.json");
+    // The capture, moved to this test's repository (its links still name another server: routed by key and slug).
+    const moved = JSON.parse(body) as {
+      date: string;
+      pullRequest: { fromRef: { repository: Record<string, unknown> }; toRef: { repository: Record<string, unknown> } };
+    };
+    for (const repo of [moved.pullRequest.fromRef.repository, moved.pullRequest.toRef.repository]) {
+      (repo.project as { key: string }).key = "PRJ";
+      repo.slug = "app";
+      delete repo.links;
+    }
+    moved.date = new Date().toISOString();
+    const ours = JSON.stringify(moved);
+
+    const unsigned = await deliver(w, "pr:opened", ours, { secret: null });
+    assert.deepEqual([unsigned.status, unsigned.json.outcome], [401, "unsigned"]);
+    const wrong = await deliver(w, "pr:opened", ours, { secret: "not-the-secret" });
+    assert.deepEqual([wrong.status, wrong.json.outcome], [401, "bad-signature"]);
+    const garbled = await deliver(w, "pr:opened", ours, { signature: "sha256=zz" });
+    assert.deepEqual([garbled.status, garbled.json.outcome], [401, "bad-signature"]);
+    assert.ok(!JSON.stringify(wrong.json).includes(w.webhookSecret));
+
+    const notJson = await deliver(w, "pr:opened", "{not json");
+    assert.deepEqual([notJson.status, notJson.json.outcome], [400, "malformed"]);
+    const broken = JSON.parse(ours) as { pullRequest: { fromRef: Record<string, unknown> } };
+    delete broken.pullRequest.fromRef.latestCommit;
+    const invalid = await deliver(w, "pr:opened", JSON.stringify(broken));
+    assert.deepEqual([invalid.status, invalid.json.outcome], [400, "malformed"]);
+    assert.match(String(invalid.json.detail), /pullRequest\.fromRef\.latestCommit/);
+    const mismatched = await deliver(w, "pr:merged", ours);
+    assert.deepEqual([mismatched.status, mismatched.json.outcome], [400, "malformed"]);
+
+    const elsewhere = await deliver(w, "pr:opened", body);
+    assert.deepEqual([elsewhere.status, elsewhere.json.outcome], [404, "unknown-repository"]);
+
+    const huge = await deliver(w, "pr:opened", `{"pad":"${"x".repeat(1024 * 1024)}"}`);
+    assert.deepEqual([huge.status, huge.json.outcome], [413, "too-large"]);
+
+    const ping = await deliver(w, "diagnostics:ping", '{"test":true}', { secret: null });
+    assert.deepEqual([ping.status, ping.json.outcome], [200, "ping"]);
+
+    // Still serving: a real pull request from the simulator creates its run.
+    await w.sim.push({ project: "PRJ", repo: "app", branch: "feature", files: { "a.txt": "a\n" }, as: "dev" });
+    await w.sim.openPullRequest({ project: "PRJ", repo: "app", from: { branch: "feature" }, title: "A", as: "dev" });
+    await w.sim.settled();
+    assert.equal(answers(w, "pr:opened")[0]?.status, 200);
+    assert.equal((await listRuns(w)).length, 1);
+
+    const metrics = await w.op.manager.metrics.text();
+    for (const [event, outcome, count] of [
+      ["pr:opened", "unsigned", 1],
+      ["pr:opened", "bad-signature", 2],
+      ["pr:opened", "malformed", 2],
+      ["pr:merged", "malformed", 1],
+      ["pr:opened", "unknown-repository", 1],
+      ["pr:opened", "too-large", 1],
+      ["diagnostics:ping", "ping", 1],
+      ["pr:opened", "accepted", 1],
+    ] as const) {
+      assert.ok(
+        metrics.includes(`baton_webhook_events_total{event="${event}",outcome="${outcome}"} ${count}`),
+        `${event} ${outcome} ${count}`,
+      );
+    }
+    for (const line of w.op.logs) assert.ok(!JSON.stringify(line).includes(w.webhookSecret));
+  });
+});
