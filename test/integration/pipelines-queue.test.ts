@@ -1,0 +1,135 @@
+// Deduplication (re-deliveries, the push + pull-request pair Bitbucket sends for one `git push`, restarts) and
+// concurrency (Pending runs started in order as others finish) with pruning of completed runs.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { labels, pendingStatus } from "../../src/pipelines/build.ts";
+import { PipelineRuns } from "../../src/pipelines/tekton.ts";
+import { Secrets } from "../../src/runtime/kube.ts";
+import { startOperator } from "../support/operator.ts";
+import { answers, deliver, listRuns, pipelinesWorld } from "../support/pipelines-world.ts";
+import { tektonFinishRun } from "../support/tekton-standin.ts";
+import { waitFor } from "../support/wait.ts";
+
+const bothRun = `apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata:
+  name: both
+  annotations:
+    pipelinesascode.tekton.dev/on-event: "[push, pull_request]"
+    pipelinesascode.tekton.dev/on-target-branch: "[main, feature]"
+spec:
+  pipelineSpec:
+    tasks:
+      - name: noop
+        taskSpec:
+          steps:
+            - name: echo
+              image: alpine
+              script: echo both
+`;
+
+describe("deduplication", () => {
+  test("the same delivery twice, the push + PR pair for one commit, and a restart each run a pipeline once", async (t) => {
+    const w = await pipelinesWorld(t, { files: { ".tekton/both.yaml": bothRun } });
+    await w.sim.push({ project: "PRJ", repo: "app", branch: "feature", files: { "a.txt": "a\n" }, as: "dev" });
+    const pr = await w.sim.openPullRequest({
+      project: "PRJ",
+      repo: "app",
+      from: { branch: "feature" },
+      title: "A",
+      as: "dev",
+    });
+    await w.sim.settled();
+    // The push of `feature` and the pull request at the same commit: one run.
+    assert.equal((await listRuns(w)).length, 1);
+    assert.deepEqual(
+      answers(w, "pr:opened").map((a) => a.body.outcome),
+      ["duplicate"],
+    );
+
+    // Pushing to the pull request's branch: repo:refs_changed and pr:from_ref_updated, one run.
+    await w.sim.push({ project: "PRJ", repo: "app", branch: "feature", files: { "b.txt": "b\n" }, as: "dev" });
+    await w.sim.settled();
+    const head = w.sim.pullRequest({ project: "PRJ", repo: "app", id: pr.id }).fromRef.latestCommit;
+    const forHead = await listRuns(w, `${labels.sha}=${head}`);
+    assert.equal(forHead.length, 1);
+
+    // The same X-Request-Id again (a proxy retry): dropped before anything is looked at.
+    const delivery = w.sim.deliveries({ eventKey: "pr:from_ref_updated" })[0];
+    assert.ok(delivery);
+    const resend = await deliver(w, "pr:from_ref_updated", delivery.body, { requestId: delivery.requestId });
+    assert.deepEqual([resend.status, resend.json.outcome], [200, "duplicate"]);
+    assert.match(String(resend.json.detail), /already handled/);
+
+    // After a restart the memory is gone; the run's run-key label still says it ran.
+    await w.op.stop();
+    const op2 = await startOperator(t, w.ns);
+    const port = await waitFor(() => op2.intake.port, { message: "the new intake" });
+    const again = await deliver(
+      { intakeUrl: `http://127.0.0.1:${port}/hooks/bitbucket`, webhookSecret: w.webhookSecret },
+      "pr:from_ref_updated",
+      delivery.body,
+      { requestId: "a-new-request-id" },
+    );
+    assert.equal(again.status, 200, JSON.stringify(again.json));
+    assert.equal(again.json.outcome, "duplicate");
+    assert.equal((await listRuns(w)).length, 2);
+  });
+});
+
+describe("concurrency and pruning", () => {
+  test("runs beyond concurrencyLimit wait Pending and start in order; completed runs beyond maxKeepRuns go", async (t) => {
+    const w = await pipelinesWorld(t, {
+      spec: { pipelines: { path: ".tekton", concurrencyLimit: 1, maxKeepRuns: 1 } },
+    });
+    const prs: Awaited<ReturnType<typeof w.sim.openPullRequest>>[] = [];
+    for (const branch of ["one", "two", "three"]) {
+      await w.sim.push({ project: "PRJ", repo: "app", branch, files: { [`${branch}.txt`]: `${branch}\n` }, as: "dev" });
+      prs.push(
+        await w.sim.openPullRequest({ project: "PRJ", repo: "app", from: { branch }, title: branch, as: "dev" }),
+      );
+      await w.sim.settled();
+    }
+    const byPr = async () => {
+      const runs = await listRuns(w);
+      return prs.map((pr) => runs.find((r) => r.metadata?.labels?.[labels.pullRequest] === String(pr.id)));
+    };
+    let [a, b, c] = await byPr();
+    assert.ok(a && b && c);
+    assert.equal(a.spec?.status, undefined, "the first runs");
+    assert.equal(b.spec?.status, pendingStatus, "the second waits");
+    assert.equal(c.spec?.status, pendingStatus, "the third waits");
+    const [statusB] = w.sim.buildStatuses({ commit: prs[1]?.fromRef.latestCommit ?? "" });
+    assert.match(statusB?.description ?? "", /queued/);
+
+    const name = (run: typeof a) => run?.metadata?.name ?? "";
+    await tektonFinishRun(w.kube, w.ns, name(a), "Succeeded");
+    [a, b, c] = await waitFor(
+      async () => {
+        const now = await byPr();
+        return now[1]?.spec?.status === undefined ? now : undefined;
+      },
+      { message: "the second run to start" },
+    );
+    assert.equal(c?.spec?.status, pendingStatus, "the third still waits: one slot");
+    assert.ok(b?.metadata?.managedFields?.some((f) => f.manager === "baton" && f.operation === "Update"));
+
+    // The second finishes: the third starts, and the first (older, same pipeline) is pruned with its Secret.
+    const secretOfA = a?.metadata?.annotations?.["pipelinesascode.tekton.dev/git-auth-secret"] ?? "";
+    await tektonFinishRun(w.kube, w.ns, name(b), "Failed");
+    await waitFor(
+      async () => (await w.kube.get(PipelineRuns, { namespace: w.ns, name: name(c) }))?.spec?.status === undefined,
+      {
+        message: "the third run to start",
+      },
+    );
+    await waitFor(async () => (await w.kube.get(PipelineRuns, { namespace: w.ns, name: name(a) })) === undefined, {
+      message: "the older completed run to be pruned (maxKeepRuns 1)",
+    });
+    assert.ok(await w.kube.get(PipelineRuns, { namespace: w.ns, name: name(b) }), "the newest completed run stays");
+    await waitFor(async () => (await w.kube.get(Secrets, { namespace: w.ns, name: secretOfA })) === undefined, {
+      message: "the pruned run's git Secret to be garbage-collected",
+      timeout: 60_000,
+    });
+  });
+});
