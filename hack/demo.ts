@@ -1,12 +1,35 @@
-// `make demo`: Baton's story end to end on an embedded default — a local control plane with Tekton's real CRDs,
-// the Bitbucket simulator, and Baton — shown step by step. It leaves everything running for exploration until
-// Ctrl-C. `--ci` runs without pauses, asserts the final state and cleans up; `--cleanup` stops a previous demo.
+// `make demo`: Baton's whole story on an embedded default — a real Kubernetes control plane with Tekton's CRDs, the
+// Bitbucket Data Center simulator, and Baton itself (running as its own least-privilege ServiceAccount) — shown
+// step by step. Everything is left running for exploration until Ctrl-C. `--ci` runs without pauses, asserts the
+// final state and cleans up; `--cleanup` stops a previous demo.
 import { execFile } from "node:child_process";
-import { readFile, rm } from "node:fs/promises";
+import { createWriteStream } from "node:fs";
+import { mkdir, rm } from "node:fs/promises";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { parse, stringify } from "yaml";
-import { installCrds, kubectlPath, repoRoot, startControlPlane, stopControlPlaneAt } from "./lib/controlplane.ts";
+import { stringify } from "yaml";
+import type { Repository } from "../src/api/repository.ts";
+import type { BitbucketProjectToken } from "../src/api/token.ts";
+import { intakePath } from "../src/events/intake.ts";
+import { createOperator } from "../src/operator.ts";
+import { Repositories } from "../src/repositories/resource.ts";
+import { configSchema } from "../src/runtime/config.ts";
+import { KubeClient, Secrets } from "../src/runtime/kube.ts";
+import { createLogger } from "../src/runtime/logger.ts";
+import { seedDemo, startSimulator } from "../src/simulator/index.ts";
+import { PipelineRuns } from "../src/status/reporter.ts";
+import { Tokens } from "../src/tokens/reconciler.ts";
+import {
+  installCrds,
+  kubeConfigFrom,
+  kubectlPath,
+  operatorKubeconfig,
+  repoRoot,
+  startControlPlane,
+  stopControlPlaneAt,
+} from "./lib/controlplane.ts";
+import { TektonStandIn } from "./lib/tekton-standin.ts";
 
 const { values: flags } = parseArgs({
   options: { ci: { type: "boolean", default: false }, cleanup: { type: "boolean", default: false } },
@@ -14,93 +37,260 @@ const { values: flags } = parseArgs({
 const dir = join(repoRoot, ".cache/demo");
 const namespace = "ci";
 
-const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
-let stepNumber = 0;
-function step(title: string, why: string): void {
-  stepNumber++;
-  console.log(`\n${bold(`${stepNumber}. ${title}`)}\n   ${why}`);
-}
-
-function kubectl(kubeconfig: string, args: string[], input?: string): Promise<string> {
-  return new Promise((resolvePromise, reject) => {
-    const child = execFile(kubectlPath, ["--kubeconfig", kubeconfig, ...args], (error, stdout, stderr) =>
-      error ? reject(new Error(`kubectl ${args.join(" ")}: ${stderr || error.message}`)) : resolvePromise(stdout),
-    );
-    if (input !== undefined) child.stdin?.end(input);
-  });
-}
-
-async function show(kubeconfig: string, args: string[]): Promise<string> {
-  console.log(`   $ kubectl ${args.join(" ")}`);
-  const out = await kubectl(kubeconfig, args);
-  console.log(out.replace(/^/gm, "     ").trimEnd());
-  return out;
-}
-
 if (flags.cleanup) {
   console.log((await stopControlPlaneAt(dir)) ? "demo stopped" : "no demo was running");
   await rm(dir, { recursive: true, force: true });
   process.exit(0);
 }
 
+const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
+const dim = (s: string) => (process.stdout.isTTY ? `\x1b[2m${s}\x1b[0m` : s);
+let stepNumber = 0;
+function step(title: string, why: string): void {
+  stepNumber++;
+  console.log(`\n${bold(`${stepNumber}. ${title}`)}\n   ${dim(why)}`);
+}
+const say = (text: string) => console.log(`   ${text.replace(/\n/g, "\n   ")}`);
+
+async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeout = 60_000,
+): Promise<T> {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline)
+      throw new Error(`the demo waited ${timeout / 1000}s for ${what}; see ${join(dir, "baton.log")}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => resolvePort(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}
+
 await stopControlPlaneAt(dir);
 await rm(dir, { recursive: true, force: true });
+await mkdir(dir, { recursive: true });
+const cleanups: (() => Promise<void>)[] = [];
+const cleanUp = async () => {
+  for (const fn of cleanups.reverse()) await fn().catch(() => undefined);
+  await rm(dir, { recursive: true, force: true });
+};
 
+function kubectl(args: string[]): Promise<string> {
+  return new Promise((resolveOut, reject) => {
+    execFile(kubectlPath, ["--kubeconfig", kubeconfig, ...args], (error, stdout, stderr) =>
+      error ? reject(new Error(`kubectl ${args.join(" ")}: ${stderr || error.message}`)) : resolveOut(stdout),
+    );
+  });
+}
+async function show(args: string[]): Promise<string> {
+  console.log(`   $ kubectl ${args.join(" ")}`);
+  const out = await kubectl(args);
+  say(dim(out.trimEnd()));
+  return out;
+}
+
+// 1 ─ Kubernetes
 step(
-  "Start a real Kubernetes control plane",
+  "A real Kubernetes control plane",
   "etcd, kube-apiserver and kube-controller-manager 1.36, built from source by hack/testenv.",
 );
-const controlPlane = await startControlPlane({ dir, dieWithParent: flags.ci });
+const controlPlane = await startControlPlane({ dir: join(dir, "cluster"), dieWithParent: true });
+cleanups.push(() => controlPlane.stop());
 const kubeconfig = controlPlane.kubeconfigPath;
-console.log(`   API server at ${controlPlane.server}`);
-
-step(
-  "Install Baton's and Tekton's CRDs",
-  "Baton's are generated from its zod schemas; Tekton's come from tektoncd/pipeline v1.15.1.",
-);
 await installCrds(kubeconfig);
-await show(kubeconfig, ["get", "crds", "-o", "custom-columns=NAME:.metadata.name"]);
+const kube = new KubeClient(kubeConfigFrom(kubeconfig), { fieldManager: "demo" });
+say(`API server at ${controlPlane.server}, with Baton's CRDs and Tekton Pipelines v1.15.1's real CRDs installed.`);
 
+// 2 ─ Bitbucket
 step(
-  "Apply a BitbucketProjectToken and a Repository",
-  "What a platform team commits to Git; the CRD validates them on apply.",
+  "A Bitbucket Data Center (the simulator)",
+  "Project DEMO, repository hello with a .tekton/pull-request.yaml, a developer alice.",
 );
-await kubectl(kubeconfig, ["create", "namespace", namespace]);
-for (const file of ["bitbucketprojecttoken.yaml", "repository.yaml"]) {
-  const obj = parse(await readFile(join(repoRoot, "config/samples", file), "utf8"));
-  await kubectl(kubeconfig, ["apply", "-f", "-"], stringify(obj));
-}
-const tokens = await show(kubeconfig, ["get", "bbtoken,bbrepo", "-n", namespace]);
+const sim = await startSimulator({ dataDir: join(dir, "bitbucket") });
+cleanups.push(() => sim.close());
+const seed = await seedDemo(sim);
+sim.createUser({ name: "alice", password: "alice-password", displayName: "Alice Developer" });
+sim.grant({ permission: "REPO_WRITE", user: "alice", project: seed.project, repo: seed.repo });
+say(`Bitbucket at ${sim.url}; repository ${sim.url}/projects/${seed.project}/repos/${seed.repo}`);
 
+// 3 ─ Baton
 step(
-  "An invalid object is refused with a reason",
-  "Bitbucket's permission table is enforced by the API server itself.",
+  "Start Baton",
+  "As the ServiceAccount baton, bound to exactly config/rbac: the least privilege a real install gets.",
 );
-const invalid = {
+const intakePort = await freePort();
+const intakeUrl = `http://127.0.0.1:${intakePort}${intakePath}`;
+const metricsPort = await freePort();
+const operator = createOperator({
+  config: configSchema.parse({
+    kubeconfig: await operatorKubeconfig(kubeconfig),
+    podName: "baton-demo",
+    podNamespace: "baton-system",
+    leaderElection: "false",
+    intakePort: String(intakePort),
+    intakeUrl,
+    metricsPort: String(metricsPort),
+    metricsBindAddress: "127.0.0.1",
+    logLevel: "info",
+  }),
+  logger: createLogger({ level: "info", destination: createWriteStream(join(dir, "baton.log")) }),
+});
+await operator.start();
+cleanups.push(() => operator.stop());
+say(
+  `webhook intake ${intakeUrl}\nmetrics        http://127.0.0.1:${metricsPort}/metrics\nlogs           ${join(dir, "baton.log")}`,
+);
+
+// 4 ─ GitOps objects
+step("Commit a BitbucketProjectToken and a Repository", "What a platform team keeps in Git. Baton never writes spec.");
+await kube.create(
+  { apiVersion: "v1", kind: "Namespace", plural: "namespaces", namespaced: false },
+  { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } },
+);
+await kube.create(Secrets, {
+  apiVersion: "v1",
+  kind: "Secret",
+  metadata: { name: "bitbucket-project-admin", namespace },
+  stringData: { username: seed.admin.name, password: seed.admin.password },
+});
+const token: BitbucketProjectToken = {
   apiVersion: "baton.dev/v1alpha1",
   kind: "BitbucketProjectToken",
-  metadata: { name: "too-much", namespace },
+  metadata: { name: "demo-ci", namespace },
   spec: {
-    server: "https://bitbucket.example.com",
-    project: "PLATFORM",
-    permissions: ["PROJECT_ADMIN", "REPO_READ"],
-    secretName: "x",
+    server: sim.url,
+    project: seed.project,
+    permissions: ["PROJECT_READ", "REPO_ADMIN"],
+    lifetime: "720h",
+    revocationGracePeriod: "2h",
+    adminCredentialsRef: { name: "bitbucket-project-admin" },
+    secretName: "demo-ci-token",
+    deletionPolicy: "Revoke",
   },
 };
-const refused = await kubectl(kubeconfig, ["apply", "-f", "-"], stringify(invalid)).then(
-  () => "",
-  (error: Error) => error.message,
+const repository = {
+  apiVersion: "baton.dev/v1alpha1",
+  kind: "Repository",
+  metadata: { name: seed.repo, namespace },
+  spec: { url: `${sim.url}/projects/${seed.project}/repos/${seed.repo}`, tokenRef: { name: "demo-ci" } },
+} as Repository;
+say(dim(stringify(token.spec).trimEnd()));
+await kube.create(Tokens, token);
+await kube.create(Repositories, repository);
+
+// 5 ─ Token
+step(
+  "Baton issues the project token",
+  "Through Bitbucket's access-tokens API with the admin's credentials; stored in a Secret; renewed a third of the lifetime before expiry.",
 );
-console.log(`   ${refused.trim().split("\n").at(-1)}`);
+await until("the token to be Ready", async () => {
+  const t = await kube.get(Tokens, { namespace, name: "demo-ci" });
+  return t?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ? t : undefined;
+});
+const tokens = await show(["get", "bbtoken", "-n", namespace]);
+
+// 6 ─ Webhook
+step(
+  "Baton keeps the webhook in sync",
+  "Created with a generated signing secret; repaired if someone edits it; deleted with the Repository.",
+);
+await until("the webhook to be synced", async () => {
+  const r = await kube.get(Repositories, { namespace, name: seed.repo });
+  return r?.status?.conditions?.some((c) => c.type === "WebhookSynced" && c.status === "True") ? r : undefined;
+});
+const repos = await show(["get", "bbrepo", "-n", namespace]);
+const hook = sim.webhooks({ project: seed.project, repo: seed.repo })[0];
+say(`Bitbucket now has webhook #${hook?.id} → ${hook?.url}\n  events: ${hook?.events.join(", ")}`);
+
+// 7 ─ Pull request
+step(
+  "Alice opens a pull request",
+  "Bitbucket delivers pr:opened, signed; Baton verifies it, reads .tekton at the head commit and creates the PipelineRun.",
+);
+await sim.push({
+  project: seed.project,
+  repo: seed.repo,
+  branch: "feature/greeting",
+  files: { "greeting.txt": "hello, Baton\n" },
+  message: "Add a greeting",
+  as: "alice",
+});
+const pr = await sim.openPullRequest({
+  project: seed.project,
+  repo: seed.repo,
+  from: { branch: "feature/greeting" },
+  title: "Add a greeting",
+  as: "alice",
+});
+say(`pull request #${pr.id} "${pr.title}" from feature/greeting into main`);
+const run = await until("the PipelineRun", async () => {
+  const list = await kube.list(PipelineRuns, { namespace, labelSelector: `baton.dev/repository=${seed.repo}` });
+  return list.items[0];
+});
+const runName = run.metadata?.name ?? "";
+await show(["get", "pipelineruns", "-n", namespace, "-L", "baton.dev/pipeline,baton.dev/pull-request"]);
+const gitSecret = await until("the run's git Secret", async () => {
+  const list = await kube.list(Secrets, { namespace });
+  return list.items.find((s) =>
+    s.metadata?.ownerReferences?.some((o) => o.kind === "PipelineRun" && o.name === runName),
+  );
+});
+const gitconfig = Buffer.from(gitSecret.data?.[".gitconfig"] ?? "", "base64").toString();
+say(
+  `its git credentials: Secret ${gitSecret.metadata?.name} (owned by the run, garbage-collected with it), keys ${Object.keys(gitSecret.data ?? {}).join(", ")}`,
+);
+say(dim(gitconfig.replace(/Bearer [^\s"]+/, "Bearer ******").trimEnd()));
+say("A Bearer header, not Basic credentials: the only way git accepts a project token.");
+
+// 8 ─ Build status
+step(
+  "The run finishes; Bitbucket shows the result",
+  "INPROGRESS when created, SUCCESSFUL when done, under one key per pipeline.",
+);
+const tekton = new TektonStandIn(kube);
+say(dim("(No pods run here: a clearly named stand-in for Tekton's controller marks the run started, then succeeded.)"));
+await tekton.start(namespace, runName);
+await tekton.finish(namespace, runName, "Succeeded", { startedAt: Date.now() - 42_000 });
+const status = await until("the SUCCESSFUL build status", () =>
+  sim.buildStatuses({ project: seed.project, repo: seed.repo }).find((s) => s.state === "SUCCESSFUL"),
+);
+say(
+  `Bitbucket build status on ${status.commit.slice(0, 12)}: ${bold(status.state)} "${status.name}" — ${status.description} (${(status.duration ?? 0) / 1000}s)\n  link: ${status.url}`,
+);
+const lastRun = await until(
+  "the Repository's lastRun",
+  async () => {
+    const r = await kube.get(Repositories, { namespace, name: seed.repo });
+    return r?.status?.lastRun?.status === "Succeeded" ? r : undefined;
+  },
+  30_000,
+);
+await show(["get", "bbrepo", "-n", namespace]);
 
 if (flags.ci) {
   const failures: string[] = [];
-  if (!/platform-ci\s+PLATFORM/.test(tokens)) failures.push("the BitbucketProjectToken is not listed");
-  if (!/payments-api\s+https:\/\/bitbucket\.example\.com/.test(tokens)) failures.push("the Repository is not listed");
-  if (!/repository permission must be at least the project permission/.test(refused))
-    failures.push("the invalid token was not refused with the permission message");
-  await controlPlane.stop();
-  await rm(dir, { recursive: true, force: true });
+  if (!/demo-ci\s+DEMO\s+True\s+\d{4}-/.test(tokens))
+    failures.push("kubectl get bbtoken does not show demo-ci Ready with its expiry");
+  if (!/hello\s+http\S+\s+True\s+True/.test(repos))
+    failures.push("kubectl get bbrepo does not show hello Ready with its webhook synced");
+  // git writes the value quoted: extraHeader = "Authorization: Bearer <token>"
+  if (!/extraHeader = "?Authorization: Bearer [^\s"]+/i.test(gitconfig))
+    failures.push("the run's .gitconfig carries no Bearer header");
+  if (status.state !== "SUCCESSFUL") failures.push("Bitbucket did not receive SUCCESSFUL");
+  if (lastRun.status?.lastRun?.name !== runName) failures.push("the Repository's lastRun does not name the run");
+  await cleanUp();
   if (failures.length) {
     console.error(`\ndemo failed:\n - ${failures.join("\n - ")}`);
     process.exit(1);
@@ -110,16 +300,18 @@ if (flags.ci) {
 }
 
 console.log(`
-${bold("Everything is still running.")} Explore with:
+${bold("Everything is still running.")} Try:
 
   export KUBECONFIG=${kubeconfig}
-  ${kubectlPath} get baton -A
-  ${kubectlPath} describe bbtoken platform-ci -n ${namespace}
+  ${kubectlPath} describe bbtoken demo-ci -n ${namespace}      # the token's story, as Events
+  ${kubectlPath} get baton,pipelineruns -n ${namespace}
+  curl -s http://127.0.0.1:${metricsPort}/metrics | grep ^baton_token
+  ${seed.cloneCommand}
 
-Press Ctrl-C to stop and clean up (or run: npm run demo -- --cleanup).`);
+Edit or delete the webhook in Bitbucket (${sim.url}/_sim/webhooks) and watch Baton repair it; delete the Repository
+and watch the webhook go. Press Ctrl-C to stop and clean up (or run: npm run demo -- --cleanup).`);
 const stop = async () => {
-  await controlPlane.stop();
-  await rm(dir, { recursive: true, force: true });
+  await cleanUp();
   process.exit(0);
 };
 process.on("SIGINT", stop);
