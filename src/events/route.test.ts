@@ -1,0 +1,57 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { deliveryTarget, eventLabel, oldest, targetIdentities } from "./route.ts";
+import { loadFixture } from "./testdata.ts";
+
+describe("deliveryTarget", () => {
+  it("is the pull request's target repository, with the server from its links", () => {
+    const target = deliveryTarget(loadFixture("webhook-pr-opened-fork.zulip.json"));
+    assert.equal(target?.project, "SBOX");
+    assert.equal(target?.slug, "sandbox");
+    assert.match(target?.server ?? "", /^https?:\/\/[^/]+/);
+  });
+
+  it("is the pushed repository, and the repository as it is now for repo:modified", () => {
+    assert.equal(deliveryTarget(loadFixture("webhook-refs-changed-branch-update.nttd.json"))?.slug, "test-app");
+    assert.equal(deliveryTarget(loadFixture("webhook-repo-modified.go-playground.json"))?.slug, "webhook-test");
+  });
+
+  it("is undefined for a body without a repository", () => {
+    for (const body of [null, [], "x", { test: true }, { repository: { slug: "a" } }]) {
+      assert.equal(deliveryTarget(body), undefined, JSON.stringify(body));
+    }
+  });
+});
+
+describe("targetIdentities", () => {
+  it("tries the full identity first, then project and slug alone (old payloads carry no links)", () => {
+    assert.deepEqual(targetIdentities({ server: "https://BB.example.com/ctx/", project: "PRJ", slug: "app" }), [
+      "https://bb.example.com/ctx|PRJ|app",
+      "|PRJ|app",
+    ]);
+    assert.deepEqual(targetIdentities({ project: "prj", slug: "App" }), ["|PRJ|app"]);
+  });
+});
+
+describe("oldest", () => {
+  it("picks the oldest Repository, then by namespace and name", () => {
+    const r = (namespace: string, name: string, creationTimestamp: string) => ({
+      metadata: { namespace, name, creationTimestamp },
+    });
+    const picked = oldest([
+      r("b", "x", "2026-01-02T00:00:00Z"),
+      r("b", "a", "2026-01-01T00:00:00Z"),
+      r("a", "z", "2026-01-01T00:00:00Z"),
+    ]);
+    assert.deepEqual(picked?.metadata, { namespace: "a", name: "z", creationTimestamp: "2026-01-01T00:00:00Z" });
+    assert.equal(oldest([]), undefined);
+  });
+});
+
+describe("eventLabel", () => {
+  it("keeps the metric's label set bounded", () => {
+    assert.equal(eventLabel("pr:opened", ["pr:opened"]), "pr:opened");
+    assert.equal(eventLabel("anything:else", ["pr:opened"]), "other");
+    assert.equal(eventLabel("", ["pr:opened"]), "none");
+  });
+});
