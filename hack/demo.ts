@@ -241,8 +241,11 @@ const run = await until("the PipelineRun", async () => {
 });
 const runName = run.metadata?.name ?? "";
 await show(["get", "pipelineruns", "-n", namespace, "-L", "baton.dev/pipeline,baton.dev/pull-request"]);
+// Read the way a person would write it: kubernetes-fluent-client's fluent API, on the admin kubeconfig.
+process.env.KUBECONFIG = kubeconfig;
+const { K8s, kind } = await import("kubernetes-fluent-client");
 const gitSecret = await until("the run's git Secret", async () => {
-  const list = await kube.list(Secrets, { namespace });
+  const list = await K8s(kind.Secret).InNamespace(namespace).Get();
   return list.items.find((s) =>
     s.metadata?.ownerReferences?.some((o) => o.kind === "PipelineRun" && o.name === runName),
   );
