@@ -18,7 +18,9 @@ describe("bindGitAuthWorkspace", () => {
   });
 
   it("adds a binding for a git-auth workspace an embedded pipelineSpec declares", () => {
-    const run = { spec: { pipelineSpec: { workspaces: [{ name: "git-auth" }, { name: "other" }] } } };
+    const run: { spec: Record<string, unknown> } = {
+      spec: { pipelineSpec: { workspaces: [{ name: "git-auth" }, { name: "other" }] } },
+    };
     assert.deepEqual(bindGitAuthWorkspace(run, "baton-git-x").spec.workspaces, [
       { name: "git-auth", secret: { secretName: "baton-git-x" } },
     ]);
