@@ -21,6 +21,7 @@ import type {
   WebhookInput,
 } from "./core.ts";
 import type { DeliveryFilter, DeliveryRecord } from "./deliveries.ts";
+import { type FaultHandle, FaultInjector, type FaultSpec, type FaultView } from "./faults.ts";
 import { isSafeRevision } from "./git.ts";
 import type { SimulatorSwitches } from "./options.ts";
 import { switchesSchema } from "./options.ts";
@@ -120,9 +121,12 @@ export interface CreateWebhookInput extends WebhookInput {
  */
 export class SimulatorControl {
   protected readonly core: SimCore;
+  /** Shared with the server, which consults it for every request (see faults.ts). */
+  readonly faultInjector: FaultInjector;
 
-  constructor(core: SimCore) {
+  constructor(core: SimCore, faults: FaultInjector = new FaultInjector()) {
     this.core = core;
+    this.faultInjector = faults;
   }
 
   get clock(): SimClock {
@@ -379,6 +383,27 @@ export class SimulatorControl {
   /** The next `count` deliveries are lost: recorded with `dropped: true`, never sent. */
   dropNextDeliveries(count: number): void {
     this.core.deliveries.dropNext(count);
+  }
+
+  // ---- faults -------------------------------------------------------------------------------------------------
+
+  /**
+   * Makes matching REST (and, when `group` names "git", git) requests fail before authentication: a status
+   * (default 503; 429 with `Retry-After`), a delay, or a dropped connection, for `count` requests and/or
+   * `durationMs` of real time. Faulted requests are logged with `faulted: true`.
+   */
+  injectFaults(spec: FaultSpec = {}): FaultHandle {
+    return this.faultInjector.inject(spec);
+  }
+
+  /** Stops every injected fault. */
+  clearFaults(): void {
+    this.faultInjector.clear();
+  }
+
+  /** Faults still active, in the order they apply. */
+  faults(): FaultView[] {
+    return this.faultInjector.list();
   }
 
   // ---- observations -------------------------------------------------------------------------------------------

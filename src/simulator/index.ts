@@ -5,6 +5,7 @@ import { join, resolve } from "node:path";
 import { createClock } from "./clock.ts";
 import { SimulatorControl } from "./control.ts";
 import { SimCore } from "./core.ts";
+import { FaultInjector } from "./faults.ts";
 import { resolveOptions, type SimulatorOptions } from "./options.ts";
 import { buildServer } from "./server.ts";
 
@@ -35,6 +36,7 @@ export type {
 } from "./core.ts";
 export type { DeliveryFilter, DeliveryRecord } from "./deliveries.ts";
 export { signBody } from "./deliveries.ts";
+export type { FaultHandle, FaultSpec, FaultView } from "./faults.ts";
 export type { SimulatorOptions, SimulatorSwitches } from "./options.ts";
 export type { RefChange } from "./payloads.ts";
 export type { RateLimitSettings } from "./ratelimit.ts";
@@ -48,8 +50,8 @@ export class Simulator extends SimulatorControl {
   readonly url: string;
   private readonly closeServer: () => Promise<void>;
 
-  constructor(core: SimCore, url: string, closeServer: () => Promise<void>) {
-    super(core);
+  constructor(core: SimCore, url: string, closeServer: () => Promise<void>, faults?: FaultInjector) {
+    super(core, faults);
     this.url = url;
     this.closeServer = closeServer;
   }
@@ -84,19 +86,26 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   await prepareDataDir(dataDir);
   const clock = createClock(resolved.clock);
   const core = new SimCore(resolved, clock, dataDir, "http://placeholder.invalid");
-  const control = new SimulatorControl(core);
-  const app = buildServer(core, control);
+  const faults = new FaultInjector();
+  const control = new SimulatorControl(core, faults);
+  const app = buildServer(core, control, faults);
   await app.listen({ port: resolved.port, host: resolved.host });
   const address = app.server.address() as AddressInfo;
   const host = resolved.host.includes(":") ? `[${resolved.host}]` : resolved.host;
   core.baseUrl = (resolved.baseUrl ?? `http://${host}:${address.port}`).replace(/\/+$/, "");
   let closed: Promise<void> | null = null;
-  return new Simulator(core, core.baseUrl, () => {
-    closed ??= (async () => {
-      await core.deliveries.settled();
-      await app.close();
-      if (ownsDir) await rm(dataDir, { recursive: true, force: true });
-    })();
-    return closed;
-  });
+  return new Simulator(
+    core,
+    core.baseUrl,
+    () => {
+      closed ??= (async () => {
+        faults.clear();
+        await core.deliveries.settled();
+        await app.close();
+        if (ownsDir) await rm(dataDir, { recursive: true, force: true });
+      })();
+      return closed;
+    },
+    faults,
+  );
 }

@@ -40,6 +40,8 @@ export interface RequestLogEntry {
   status: number;
   /** Answered 429 by the rate limiter. */
   rateLimited: boolean;
+  /** Hit by an injected fault (faults.ts): `status` is what the fault answered, 0 for a dropped connection. */
+  faulted: boolean;
 }
 
 export interface RequestFilter {
@@ -50,6 +52,8 @@ export interface RequestFilter {
   principal?: string;
   tokenId?: string;
   status?: number;
+  /** Only faulted (true) or only unfaulted (false) requests. */
+  faulted?: boolean;
   /** Only entries with `seq` greater than this (see `mark()`). */
   since?: number;
 }
@@ -80,6 +84,7 @@ export class RequestLog {
           (filter.principal === undefined || e.principal === filter.principal) &&
           (filter.tokenId === undefined || e.tokenId === filter.tokenId) &&
           (filter.status === undefined || e.status === filter.status) &&
+          (filter.faulted === undefined || e.faulted === filter.faulted) &&
           (filter.since === undefined || e.seq > filter.since),
       )
       .map((e) => ({ ...e }));

@@ -1,7 +1,9 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import { authenticate } from "./auth.ts";
 import type { SimCore } from "./core.ts";
 import { authenticationFailed, SimError } from "./errors.ts";
+import { type FaultInjector, faultMessage } from "./faults.ts";
 import { accessTokenRoutes } from "./routes/access-tokens.ts";
 import { buildRoutes } from "./routes/builds.ts";
 import { contentRoutes } from "./routes/content.ts";
@@ -14,8 +16,11 @@ import { KNOWN_EVENT_KEYS, webhookRoutes } from "./routes/webhooks.ts";
 
 const XSRF_TYPES = /^(application\/x-www-form-urlencoded|multipart\/form-data|text\/plain)/i;
 
-/** Builds the Fastify app: Bitbucket's REST API, git over HTTP, and (optionally) the `/_sim/` control API. */
-export function buildServer(core: SimCore, control: ControlTarget): FastifyInstance {
+/**
+ * Builds the Fastify app: Bitbucket's REST API, git over HTTP, and (optionally) the `/_sim/` control API.
+ * `faults` (see faults.ts) is consulted for every request before authentication.
+ */
+export function buildServer(core: SimCore, control: ControlTarget, faults: FaultInjector): FastifyInstance {
   const app = Fastify({
     logger: core.options.log ? { level: "info", redact: ["req.headers.authorization", "req.headers.cookie"] } : false,
     // Bitbucket's clone URLs and some REST paths contain "~"; keep the default decoding.
@@ -23,6 +28,7 @@ export function buildServer(core: SimCore, control: ControlTarget): FastifyInsta
     bodyLimit: 10 * 1024 * 1024,
   });
   const rateLimited = new WeakSet<FastifyRequest>();
+  const faulted = new WeakSet<FastifyRequest>();
   app.decorateRequest("principal", null);
 
   // DELETEs and POSTs often carry `Content-Type: application/json` and no body; Bitbucket accepts that.
@@ -65,12 +71,33 @@ export function buildServer(core: SimCore, control: ControlTarget): FastifyInsta
       tokenId: principal?.token?.id ?? null,
       status,
       rateLimited: rateLimited.has(request),
+      faulted: faulted.has(request),
     });
   };
 
   app.addHook("onRequest", async (request, reply) => {
     if (isControl(request)) return;
     const isGit = request.routeOptions.config?.group === "git";
+    const fault = faults.take({
+      method: request.method,
+      path: new URL(request.url, "http://sim").pathname,
+      group: request.routeOptions.config?.group ?? "unknown",
+    });
+    if (fault) {
+      faulted.add(request);
+      if (fault.delayMs > 0) await sleep(fault.delayMs);
+      if (fault.reset) {
+        // No answer at all: the client sees the connection drop (status 0 in the request log).
+        logRequest(request, 0);
+        reply.hijack();
+        request.raw.socket.destroy();
+        return reply;
+      }
+      if (fault.status !== null) {
+        const { message, exceptionName } = faultMessage(fault.status);
+        throw new SimError(fault.status, message, exceptionName, null, fault.headers);
+      }
+    }
     const outcome = authenticate(core.state, request.headers.authorization, core.switches, core.clock.now());
     if (outcome.kind === "failed") {
       if (isGit) throw new SimError(401, "Authentication failed", null, null, GIT_CHALLENGE);

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import type { SimulatorControl } from "../control.ts";
+import { faultSpecSchema } from "../faults.ts";
 import { switchesSchema } from "../options.ts";
 import { PROJECT_PERMISSIONS, REPO_PERMISSIONS } from "../permissions.ts";
 import type { RequestGroup } from "../request-log.ts";
@@ -213,6 +214,7 @@ export function controlRoutes(sim: ControlTarget) {
         principal: q(r, "principal"),
         tokenId: q(r, "tokenId"),
         status: intQ(q(r, "status")),
+        faulted: q(r, "faulted") === undefined ? undefined : q(r, "faulted") === "true",
         since: intQ(q(r, "since")),
       });
     });
@@ -220,6 +222,20 @@ export function controlRoutes(sim: ControlTarget) {
     app.delete("/requests", cfg, async (_r, reply) => {
       sim.clearRequests();
       return reply.code(204).send();
+    });
+
+    app.post("/faults", cfg, async (r) => {
+      const handle = sim.injectFaults(parseBody(faultSpecSchema, r.body));
+      return sim.faults().find((f) => f.id === handle.id) ?? { id: handle.id, hits: 0, remaining: 0, active: false };
+    });
+    app.get("/faults", cfg, async () => sim.faults());
+    app.delete("/faults", cfg, async (_r, reply) => {
+      sim.clearFaults();
+      return reply.code(204).send();
+    });
+    app.delete("/faults/:id", cfg, async (r, reply) => {
+      const found = sim.faultInjector.clear(Number(param(r, "id")));
+      return reply.code(found ? 204 : 404).send();
     });
 
     app.get("/clock", cfg, async () => ({ now: sim.clock.now() }));
