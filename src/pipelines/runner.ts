@@ -372,8 +372,10 @@ export class PipelineRunner {
     problems: DefinitionProblem[],
   ): Promise<string | undefined> {
     const secretName = gitAuthSecretName(randomBytes(5).toString("hex"));
-    return this.#withLock(`${ctx.namespace}/${ctx.label}`, async () => {
-      const limit = ctx.repository.spec.pipelines?.concurrencyLimit;
+    const limit = ctx.repository.spec.pipelines?.concurrencyLimit;
+    // Admission (count, decide, create) is serialised per Repository only when there is a limit to keep; the
+    // git Secret and the status are written outside, so one slow write never holds up the next event.
+    const admitAndCreate = async () => {
       const pending = limit !== undefined && admit(this.#activeCount(ctx), limit) === "pending";
       const built = buildPipelineRun({
         definition,
@@ -414,7 +416,15 @@ export class PipelineRunner {
       const runName = run.metadata?.name ?? "";
       this.#rememberRecent(ctx, runName, pending ? "pending" : "active");
       this.#created.inc({ event: event.type, pending: String(pending) });
-
+      return { run, object, resource, runName, pending };
+    };
+    const created =
+      limit === undefined
+        ? await admitAndCreate()
+        : await this.#withLock(`${ctx.namespace}/${ctx.label}`, admitAndCreate);
+    if (created === undefined) return undefined;
+    const { run, object, resource, runName, pending } = created;
+    {
       const secret = buildGitSecret({
         name: secretName,
         namespace: ctx.namespace,
@@ -465,7 +475,7 @@ export class PipelineRunner {
         "PipelineRun created",
       );
       return runName;
-    });
+    }
   }
 
   async #createSecret(secret: ReturnType<typeof buildGitSecret>): Promise<void> {
