@@ -108,6 +108,27 @@ describe("FaultInjector", () => {
     assert.equal(faults.take(get("/scm/p/r.git/info/refs", "git"))?.status, 503);
     assert.equal(faults.take(get("/rest/api/latest/x", "content"))?.status, 503);
     assert.equal(faults.take(get("/rest/api/latest/x", "projects")), undefined);
+    faults.clear();
+    faults.inject({ group: "git", when: "after" });
+    assert.equal(faults.take(get("/scm/p/r.git/info/refs", "git")), undefined, "git answers cannot be replaced");
+  });
+
+  test('when: "after" is carried to the server, which lets the request run and replaces its answer', () => {
+    const faults = new FaultInjector(() => 0);
+    faults.inject({ count: 1, status: 500, when: "after" });
+    faults.inject({ count: 1, reset: true, when: "after" });
+    faults.inject({ count: 1 });
+    assert.deepEqual(
+      [1, 2, 3].map(() => {
+        const action = faults.take(get());
+        return [action?.when, action?.status, action?.reset];
+      }),
+      [
+        ["after", 500, false],
+        ["after", null, true],
+        ["before", 503, false],
+      ],
+    );
   });
 
   test("the first active matching fault applies, in installation order; clear(id) stops only that one", () => {

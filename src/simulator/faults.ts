@@ -3,9 +3,11 @@ import type { RequestGroup } from "./request-log.ts";
 
 /**
  * Fault injection: Bitbucket answering 5xx, rate-limiting with 429, answering slowly or dropping the connection,
- * for a number of requests or a stretch of time. Faults are decided before authentication (a load balancer or a
- * failing node answers before Bitbucket's own code runs), so a faulted request changes nothing in the model and
- * spends no rate-limit token. Every faulted request lands in the request log with `faulted: true`.
+ * for a number of requests or a stretch of time. By default a fault is decided before authentication (a load
+ * balancer or a failing node answers before Bitbucket's own code runs), so the request changes nothing in the model
+ * and spends no rate-limit token. With `when: "after"` the request is processed and only its answer is lost (a
+ * proxy timing out on a slow backend): the case where a client must not blindly repeat a request that creates
+ * something. Every faulted request lands in the request log with `faulted: true`.
  *
  * Durations are real time, not simulator time: clients back off on real timers, and tests usually freeze the
  * simulator clock.
@@ -40,6 +42,11 @@ export const faultSpecSchema = z
     delayMs: z.number().int().min(0).optional(),
     /** Drops the connection without an answer (after `delayMs`, if given). */
     reset: z.boolean().optional(),
+    /**
+     * "before" (default): answered before authentication, nothing happens. "after": the request is authenticated
+     * and processed as usual, then its answer is replaced by the fault (REST only: git requests are not matched).
+     */
+    when: z.enum(["before", "after"]).optional(),
     /** Only requests whose path starts with this. */
     pathPrefix: z.string().min(1).optional(),
     /** Only this HTTP method. */
@@ -57,6 +64,7 @@ export type FaultSpec = z.input<typeof faultSpecSchema>;
 /** What happens to one faulted request. */
 export interface FaultAction {
   faultId: number;
+  when: "before" | "after";
   delayMs: number;
   /** Drop the connection (no status); otherwise answer `status`, unless it is null (a delay only). */
   reset: boolean;
@@ -172,6 +180,7 @@ export class FaultInjector {
       const retryAfter = spec.retryAfterSeconds === undefined ? (status === 429 ? 1 : null) : spec.retryAfterSeconds;
       return {
         faultId: fault.id,
+        when: spec.when ?? "before",
         delayMs: spec.delayMs ?? 0,
         reset,
         status,
@@ -225,8 +234,9 @@ export class FaultInjector {
 
 function matches(fault: Fault, target: FaultTarget): boolean {
   const { spec } = fault;
-  if (target.group === "git" ? !fault.groups?.includes("git") : fault.groups && !fault.groups.includes(target.group))
-    return false;
+  if (target.group === "git") {
+    if (!fault.groups?.includes("git") || spec.when === "after") return false;
+  } else if (fault.groups && !fault.groups.includes(target.group)) return false;
   if (spec.method !== undefined && spec.method.toUpperCase() !== target.method.toUpperCase()) return false;
   if (spec.pathPrefix !== undefined && !target.path.startsWith(spec.pathPrefix)) return false;
   return true;

@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import { authenticate } from "./auth.ts";
 import type { SimCore } from "./core.ts";
 import { authenticationFailed, SimError } from "./errors.ts";
-import { type FaultInjector, faultMessage } from "./faults.ts";
+import { type FaultAction, type FaultInjector, faultMessage } from "./faults.ts";
 import { accessTokenRoutes } from "./routes/access-tokens.ts";
 import { buildRoutes } from "./routes/builds.ts";
 import { contentRoutes } from "./routes/content.ts";
@@ -29,6 +29,8 @@ export function buildServer(core: SimCore, control: ControlTarget, faults: Fault
   });
   const rateLimited = new WeakSet<FastifyRequest>();
   const faulted = new WeakSet<FastifyRequest>();
+  /** Faults that replace the answer once the request has been processed (`when: "after"`). */
+  const lateFaults = new WeakMap<FastifyRequest, FaultAction>();
   app.decorateRequest("principal", null);
 
   // DELETEs and POSTs often carry `Content-Type: application/json` and no body; Bitbucket accepts that.
@@ -85,17 +87,20 @@ export function buildServer(core: SimCore, control: ControlTarget, faults: Fault
     });
     if (fault) {
       faulted.add(request);
-      if (fault.delayMs > 0) await sleep(fault.delayMs);
-      if (fault.reset) {
-        // No answer at all: the client sees the connection drop (status 0 in the request log).
-        logRequest(request, 0);
-        reply.hijack();
-        request.raw.socket.destroy();
-        return reply;
-      }
-      if (fault.status !== null) {
-        const { message, exceptionName } = faultMessage(fault.status);
-        throw new SimError(fault.status, message, exceptionName, null, fault.headers);
+      if (fault.when === "after") lateFaults.set(request, fault);
+      else {
+        if (fault.delayMs > 0) await sleep(fault.delayMs);
+        if (fault.reset) {
+          // No answer at all: the client sees the connection drop (status 0 in the request log).
+          logRequest(request, 0);
+          reply.hijack();
+          request.raw.socket.destroy();
+          return reply;
+        }
+        if (fault.status !== null) {
+          const { message, exceptionName } = faultMessage(fault.status);
+          throw new SimError(fault.status, message, exceptionName, null, fault.headers);
+        }
       }
     }
     const outcome = authenticate(core.state, request.headers.authorization, core.switches, core.clock.now());
@@ -136,6 +141,26 @@ export function buildServer(core: SimCore, control: ControlTarget, faults: Fault
   });
 
   app.addHook("onSend", async (request, reply, payload) => {
+    const late = lateFaults.get(request);
+    if (late) {
+      // The work is done (a token created, a status stored); only the answer is lost on its way back.
+      lateFaults.delete(request);
+      if (late.delayMs > 0) await sleep(late.delayMs);
+      if (late.reset) {
+        logRequest(request, 0);
+        request.raw.socket.destroy();
+        return payload;
+      }
+      if (late.status !== null) {
+        const { message, exceptionName } = faultMessage(late.status);
+        reply.code(late.status);
+        for (const [k, v] of Object.entries(late.headers)) reply.header(k, v);
+        reply.header("content-type", "application/json;charset=UTF-8");
+        reply.removeHeader("content-length");
+        logRequest(request, late.status);
+        return JSON.stringify(new SimError(late.status, message, exceptionName).toEnvelope());
+      }
+    }
     logRequest(request, reply.statusCode);
     return payload;
   });

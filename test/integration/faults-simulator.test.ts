@@ -60,6 +60,36 @@ describe("injected faults", () => {
     assert.equal(sim.requestCount({ since: mark, faulted: true }), 2);
   });
 
+  test('when: "after": the request is processed, only the answer is lost (500 or a dropped connection)', async () => {
+    const body = (name: string) => ({ name, permissions: ["REPO_READ"], expiryDays: 1 });
+    const created = () => sim.tokens().map((t) => t.name);
+    sim.injectFaults({ count: 1, status: 500, when: "after", method: "PUT", group: "access-tokens" });
+    const mark = sim.markRequests();
+    const answer = await http(sim.url, "PUT", tokensPath, { auth: admin, body: body("lost-answer") });
+    assert.equal(answer.status, 500);
+    assert.match(JSON.stringify(answer.json), /fault injected/);
+    assert.doesNotMatch(answer.text, /BBDC-/, "the secret of the created token is not in the replaced answer");
+    assert.ok(created().includes("lost-answer"), "Bitbucket created the token all the same");
+
+    sim.injectFaults({ count: 1, reset: true, when: "after", method: "PUT", group: "access-tokens" });
+    await assert.rejects(
+      fetch(`${sim.url}${tokensPath}`, {
+        method: "PUT",
+        headers: { authorization: admin, "content-type": "application/json" },
+        body: JSON.stringify(body("dropped-answer")),
+      }),
+    );
+    assert.ok(created().includes("dropped-answer"));
+    assert.deepEqual(
+      sim.requests({ since: mark }).map((r) => [r.status, r.faulted, r.principal]),
+      [
+        [500, true, "admin"],
+        [0, true, "admin"],
+      ],
+      "authenticated and processed, then faulted",
+    );
+  });
+
   test("429 carries Retry-After and Bitbucket's rate-limit envelope; the client waits it out", async () => {
     sim.injectFaults({ count: 1, status: 429, retryAfterSeconds: 2, group: "projects" });
     const res = await http(sim.url, "GET", projectPath, { auth: bearerAuth(token) });
