@@ -1,0 +1,292 @@
+// Event → PipelineRun latency and Bitbucket calls per event, against the real API server and the simulator.
+//
+//   node bench/events.ts [--events 60] [--levels 1,10,50]
+//
+// Each sample is one signed pull-request delivery POSTed to Baton's intake; the intake answers only once the
+// PipelineRun (and its git Secret and INPROGRESS status) exist, so the answer's arrival is "PipelineRun created".
+// Every delivery is a different commit of a different branch, so nothing is deduplicated and the `.tekton` listing
+// and file are not cached (the cold case). The floor is measured in the same run, at the same concurrency: one
+// PipelineRun create on the same API server followed by one build-status POST to the same simulator, nothing else.
+// Results go to bench/results/events.json; a markdown table is printed.
+import { randomBytes } from "node:crypto";
+import { mkdir, writeFile } from "node:fs/promises";
+import { performance } from "node:perf_hooks";
+import { parseArgs } from "node:util";
+import { CoreV1Api } from "@kubernetes/client-node";
+import { installCrds, kubeConfigFrom, startControlPlane } from "../hack/lib/controlplane.ts";
+import type { Repository } from "../src/api/repository.ts";
+import { BitbucketClient } from "../src/bitbucket/index.ts";
+import { createOperator } from "../src/operator.ts";
+import { PipelineRuns } from "../src/pipelines/tekton.ts";
+import { Repositories } from "../src/repositories/resource.ts";
+import { configSchema } from "../src/runtime/config.ts";
+import { KubeClient, Secrets } from "../src/runtime/kube.ts";
+import { createLogger } from "../src/runtime/logger.ts";
+import { signBody, startSimulator } from "../src/simulator/index.ts";
+
+const { values } = parseArgs({
+  options: { events: { type: "string", default: "60" }, levels: { type: "string", default: "1,10,50" } },
+});
+const eventsPerLevel = Number(values.events);
+const levels = String(values.levels).split(",").map(Number);
+
+const pipeline = `apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata:
+  name: build
+  annotations:
+    pipelinesascode.tekton.dev/on-event: "[pull_request]"
+    pipelinesascode.tekton.dev/on-target-branch: "[main]"
+spec:
+  params:
+    - name: revision
+      value: "{{ revision }}"
+  pipelineSpec:
+    params:
+      - name: revision
+    workspaces:
+      - name: basic-auth
+    tasks:
+      - name: noop
+        taskSpec:
+          steps:
+            - name: echo
+              image: alpine
+              script: echo "$(params.revision)"
+  workspaces:
+    - name: basic-auth
+`;
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
+  return sorted[Math.max(0, index)] as number;
+}
+
+async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<number>): Promise<number[]> {
+  const out: number[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+      while (next < items.length) {
+        const item = items[next++] as T;
+        out.push(await fn(item));
+      }
+    }),
+  );
+  return out.sort((a, b) => a - b);
+}
+
+const round = (n: number) => Math.round(n * 100) / 100;
+const progress = (message: string) => process.stderr.write(`bench: ${message}\n`);
+
+async function main(): Promise<void> {
+  const external = process.env.BATON_TEST_KUBECONFIG;
+  const controlPlane = external ? undefined : await startControlPlane({ dieWithParent: true });
+  const kubeconfigPath = external ?? controlPlane?.kubeconfigPath ?? "";
+  if (controlPlane) await installCrds(kubeconfigPath);
+  const kubeConfig = kubeConfigFrom(kubeconfigPath);
+  const ns = `bench-events-${randomBytes(3).toString("hex")}`;
+  await kubeConfig.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: ns } } });
+  const kube = new KubeClient(kubeConfig, { fieldManager: "bench" });
+
+  const sim = await startSimulator();
+  sim.createUser({ name: "admin", password: "admin-password", admin: true });
+  sim.createUser({ name: "dev", password: "dev-password" });
+  sim.createProject({ key: "PRJ" });
+  await sim.createRepository({ project: "PRJ", slug: "app", files: { ".tekton/build.yaml": pipeline } });
+  sim.grant({ permission: "REPO_WRITE", user: "dev", project: "PRJ", repo: "app" });
+  const token = sim.createToken({
+    scope: { kind: "project", project: "PRJ" },
+    name: "baton",
+    permissions: ["REPO_READ"],
+  });
+  const secret = randomBytes(20).toString("hex");
+  await kube.create(Secrets, {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name: "bb-token", namespace: ns },
+    stringData: { token: token.token },
+  });
+  await kube.create(Secrets, {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name: "hook", namespace: ns },
+    stringData: { secret },
+  });
+  await kube.create(Repositories, {
+    apiVersion: "baton.dev/v1alpha1",
+    kind: "Repository",
+    metadata: { name: "app", namespace: ns },
+    spec: {
+      url: `${sim.url}/projects/PRJ/repos/app`,
+      secretRef: { name: "bb-token", key: "token" },
+      webhook: { managed: false, scope: "repository", secretRef: { name: "hook", key: "secret" } },
+      pipelines: { path: ".tekton" },
+    },
+  } as unknown as Repository);
+
+  const config = configSchema.parse({
+    kubeconfig: kubeconfigPath,
+    watchNamespace: ns,
+    podName: "baton-bench",
+    leaderElection: "false",
+    metricsPort: "0",
+    intakePort: "0",
+    logLevel: "warn",
+    // The default 5 requests/s budget would make this a benchmark of the budget.
+    bitbucketRequestsPerSecond: "1000",
+  });
+  const operator = createOperator({ config, healthServer: false, logger: createLogger({ level: "warn" }) });
+  await operator.start();
+  progress("operator started");
+  while (operator.intake.port === undefined) await new Promise((r) => setTimeout(r, 20));
+  const intakeUrl = `http://127.0.0.1:${operator.intake.port}/hooks/bitbucket`;
+
+  progress(`intake at ${intakeUrl}; pushing branches`);
+  // One branch (and commit) per delivery.
+  const total = eventsPerLevel * levels.length + 5;
+  const heads: { branch: string; sha: string }[] = [];
+  for (let i = 0; i < total; i++) {
+    const branch = `bench-${i}`;
+    await sim.push({ project: "PRJ", repo: "app", branch, files: { [`f${i}.txt`]: `${i}\n` }, as: "dev" });
+    heads.push({
+      branch,
+      sha: (await sim.resolve({ project: "PRJ", repo: "app", rev: `refs/heads/${branch}` })) ?? "",
+    });
+  }
+  const main = (await sim.resolve({ project: "PRJ", repo: "app", rev: "refs/heads/main" })) ?? "";
+  const repo = { slug: "app", id: 1, name: "app", project: { key: "PRJ", id: 1, name: "PRJ", type: "NORMAL" } };
+  let prNumber = 1000;
+  const deliverOne = async (head: { branch: string; sha: string }): Promise<number> => {
+    const id = prNumber++;
+    const body = JSON.stringify({
+      eventKey: "pr:opened",
+      date: new Date().toISOString(),
+      actor: { name: "dev", slug: "dev", id: 2 },
+      pullRequest: {
+        id,
+        version: 0,
+        title: `bench ${id}`,
+        state: "OPEN",
+        fromRef: { id: `refs/heads/${head.branch}`, displayId: head.branch, latestCommit: head.sha, repository: repo },
+        toRef: { id: "refs/heads/main", displayId: "main", latestCommit: main, repository: repo },
+        author: { user: { name: "dev", slug: "dev", id: 2 }, role: "AUTHOR" },
+      },
+    });
+    const started = performance.now();
+    const res = await fetch(intakeUrl, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json; charset=utf-8",
+        "x-event-key": "pr:opened",
+        "x-request-id": randomBytes(16).toString("hex"),
+        "x-hub-signature": signBody(secret, body),
+      },
+      body,
+    });
+    const answer = (await res.json()) as { outcome?: string };
+    const elapsed = performance.now() - started;
+    if (res.status !== 200 || answer.outcome !== "accepted") {
+      throw new Error(`delivery answered ${res.status}: ${JSON.stringify(answer)}`);
+    }
+    return elapsed;
+  };
+
+  const client = new BitbucketClient({ baseUrl: sim.url, auth: { kind: "bearer", token: token.token } });
+  const floorOne = async (head: { branch: string; sha: string }): Promise<number> => {
+    const started = performance.now();
+    await kube.create(PipelineRuns, {
+      apiVersion: "tekton.dev/v1",
+      kind: "PipelineRun",
+      metadata: { generateName: "floor-", namespace: ns, labels: { bench: "floor" } },
+      spec: { pipelineSpec: { tasks: [{ name: "noop", taskSpec: { steps: [{ name: "s", image: "alpine" }] } }] } },
+    });
+    await client.buildStatus.set({ project: "PRJ", repository: "app" }, head.sha, {
+      key: "floor",
+      state: "INPROGRESS",
+      url: "http://example.invalid/floor",
+    });
+    return performance.now() - started;
+  };
+
+  progress(`${heads.length} branches pushed; warming up`);
+  // Warm-up: connection pools, informers, JIT.
+  let cursor = 0;
+  await deliverOne(heads[cursor++] as (typeof heads)[number]);
+  await floorOne(heads[0] as (typeof heads)[number]);
+
+  // Warm: the same commit (its .tekton listing and file cached), each delivery from another branch name, so
+  // each is still a new run (a different run key) — what a busy repository's events mostly look like.
+  const warmHead = heads[0] as (typeof heads)[number];
+  let warmBranch = 0;
+  const warmOne = () => deliverOne({ branch: `warm-${warmBranch++}`, sha: warmHead.sha });
+
+  const results = [];
+  for (const [mode, concurrency] of levels.flatMap((c) => [["warm", c] as const, ["cold", c] as const])) {
+    const batch =
+      mode === "cold"
+        ? heads.slice(cursor, cursor + eventsPerLevel)
+        : Array.from({ length: eventsPerLevel }, () => warmHead);
+    if (mode === "cold") cursor += eventsPerLevel;
+    progress(`${mode}, concurrency ${concurrency}`);
+    const floor = await pool(batch, concurrency, floorOne);
+    const mark = sim.markRequests();
+    const latency = await pool(batch, concurrency, mode === "cold" ? deliverOne : warmOne);
+    const calls = sim
+      .requests({ since: mark })
+      .filter((r) => ["content", "users", "pull-requests", "build-status"].includes(r.group));
+    const floorP99 = percentile(floor, 99);
+    results.push({
+      mode,
+      concurrency,
+      events: batch.length,
+      latencyMs: { p50: round(percentile(latency, 50)), p99: round(percentile(latency, 99)) },
+      floorMs: { p50: round(percentile(floor, 50)), p99: round(percentile(floor, 99)) },
+      p99OverFloor: round(percentile(latency, 99) / floorP99),
+      bitbucketCallsPerEvent: round(calls.length / batch.length),
+      callsByKind: Object.fromEntries(
+        [...new Set(calls.map((c) => `${c.method} ${c.group}`))].map((k) => [
+          k,
+          round(calls.filter((c) => `${c.method} ${c.group}` === k).length / batch.length),
+        ]),
+      ),
+    });
+  }
+
+  const report = {
+    benchmark: "event → PipelineRun created",
+    date: new Date().toISOString(),
+    machine: { cpus: (await import("node:os")).cpus().length, node: process.version },
+    setup:
+      "warm: deliveries for one commit whose .tekton listing and file are cached, each from another branch (a new " +
+      "run each); cold: one delivery per distinct commit (list + read + status); one matching PipelineRun, intake → " +
+      "runner → PipelineRun + git Secret + INPROGRESS status; floor = one PipelineRun create + one build-status " +
+      "POST on the same API server and simulator, at the same concurrency; bitbucketRequestsPerSecond 1000",
+    target: "p99 ≤ 1.5 × floor; ≤ 3 Bitbucket calls per pull-request event",
+    results,
+  };
+  await mkdir(new URL("./results/", import.meta.url), { recursive: true });
+  await writeFile(new URL("./results/events.json", import.meta.url), `${JSON.stringify(report, null, 2)}\n`);
+
+  console.log(
+    "| .tekton cache | concurrent events | events | p50 ms | p99 ms | floor p50 ms | floor p99 ms | p99 / floor | Bitbucket calls / event |",
+  );
+  console.log("|---|---|---|---|---|---|---|---|---|");
+  for (const r of results) {
+    console.log(
+      `| ${r.mode} | ${r.concurrency} | ${r.events} | ${r.latencyMs.p50} | ${r.latencyMs.p99} | ${r.floorMs.p50} | ${r.floorMs.p99} | ${r.p99OverFloor} | ${r.bitbucketCallsPerEvent} |`,
+    );
+  }
+
+  await operator.stop();
+  await client.close();
+  await sim.close();
+  await kubeConfig
+    .makeApiClient(CoreV1Api)
+    .deleteNamespace({ name: ns })
+    .catch(() => undefined);
+  await controlPlane?.stop();
+}
+
+await main();
