@@ -103,7 +103,8 @@ describe("concurrency and pruning", () => {
     assert.match(statusB?.description ?? "", /queued/);
 
     const name = (run: typeof a) => run?.metadata?.name ?? "";
-    await tektonFinishRun(w.kube, w.ns, name(a), "Succeeded");
+    // Finished a minute ago: the run finishing next is unambiguously the newer one when pruning compares them.
+    await tektonFinishRun(w.kube, w.ns, name(a), "Succeeded", new Date(Date.now() - 60_000));
     [a, b, c] = await waitFor(
       async () => {
         const now = await byPr();

@@ -5,7 +5,9 @@
 import { type PipelineRun, PipelineRuns } from "../../src/pipelines/tekton.ts";
 import type { KubeClient } from "../../src/runtime/kube.ts";
 
-const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+/** metav1.Time: RFC 3339 to the second, as Tekton writes it. */
+const rfc3339 = (date: Date) => date.toISOString().replace(/\.\d{3}Z$/, "Z");
+const now = () => rfc3339(new Date());
 
 export type Outcome = "Succeeded" | "Failed" | "Cancelled";
 
@@ -30,14 +32,18 @@ export async function tektonStartRun(kube: KubeClient, namespace: string, name: 
   );
 }
 
-/** Marks a run as finished with `outcome`, as Tekton's reconciler does at the end. */
+/**
+ * Marks a run as finished with `outcome`, as Tekton's reconciler does at the end; `at` sets the completion time
+ * (Tekton's has whole seconds, so runs finishing within one second tie unless a test says otherwise).
+ */
 export async function tektonFinishRun(
   kube: KubeClient,
   namespace: string,
   name: string,
   outcome: Outcome,
+  at?: Date,
 ): Promise<PipelineRun> {
-  const time = now();
+  const time = at ? rfc3339(at) : now();
   const condition =
     outcome === "Succeeded"
       ? {
