@@ -84,6 +84,35 @@ type info struct {
 	Kubeconfig string `json:"kubeconfig"`
 	EtcdURL    string `json:"etcd"`
 	Version    string `json:"version"`
+	// EtcdPeerPort lets a restart in the same directory reuse every port.
+	EtcdPeerPort int `json:"etcdPeerPort"`
+}
+
+type previousRun struct {
+	ports []int
+}
+
+// readInfo returns the ports of the control plane that last ran in this directory, if any.
+func readInfo(path string) (previousRun, bool) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return previousRun{}, false
+	}
+	var i info
+	if json.Unmarshal(data, &i) != nil || i.EtcdPeerPort == 0 {
+		return previousRun{}, false
+	}
+	server, err1 := url.Parse(i.Server)
+	etcd, err2 := url.Parse(i.EtcdURL)
+	if err1 != nil || err2 != nil {
+		return previousRun{}, false
+	}
+	apiPort, err1 := strconv.Atoi(server.Port())
+	etcdPort, err2 := strconv.Atoi(etcd.Port())
+	if err1 != nil || err2 != nil {
+		return previousRun{}, false
+	}
+	return previousRun{ports: []int{apiPort, etcdPort, i.EtcdPeerPort}}, true
 }
 
 func run() error {
@@ -112,16 +141,22 @@ func run() error {
 		return err
 	}
 
+	// A directory that held a control plane before is restarted in place: same ports, certificates and etcd
+	// data, so clients (and tests of what happens when the API server restarts) reconnect to the same server.
+	previous, restarting := readInfo(filepath.Join(dir, "testenv.json"))
 	ports, err := freePorts(3)
 	if err != nil {
 		return err
+	}
+	if restarting {
+		ports = previous.ports
 	}
 	if o.port != 0 {
 		ports[0] = o.port
 	}
 	apiPort, etcdClientPort, etcdPeerPort := ports[0], ports[1], ports[2]
 
-	pki, err := writePKI(filepath.Join(dir, "pki"))
+	pki, err := loadOrWritePKI(filepath.Join(dir, "pki"))
 	if err != nil {
 		return fmt.Errorf("generate certificates: %w", err)
 	}
@@ -160,6 +195,7 @@ func run() error {
 
 	if err := writeInfo(filepath.Join(dir, "testenv.json"), info{
 		PID: os.Getpid(), Server: server, Kubeconfig: kubeconfig, EtcdURL: etcdURL, Version: kubeVersion(),
+		EtcdPeerPort: etcdPeerPort,
 	}); err != nil {
 		return err
 	}

@@ -33,17 +33,29 @@ type keyPair struct {
 	key  crypto.Signer
 }
 
-func writePKI(dir string) (*pki, error) {
+// loadOrWritePKI keeps the certificates a previous run in the same directory generated (a restart must not
+// invalidate the kubeconfigs and tokens clients hold), and generates them otherwise.
+func loadOrWritePKI(dir string) (*pki, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	p := &pki{
+	p := pkiPaths(dir)
+	if _, err := os.Stat(p.saPublic); err == nil {
+		return p, nil
+	}
+	return writePKI(p)
+}
+
+func pkiPaths(dir string) *pki {
+	return &pki{
 		servingCA: filepath.Join(dir, "serving-ca.crt"), servingCert: filepath.Join(dir, "apiserver.crt"),
 		servingKey: filepath.Join(dir, "apiserver.key"), clientCA: filepath.Join(dir, "client-ca.crt"),
 		adminCert: filepath.Join(dir, "admin.crt"), adminKey: filepath.Join(dir, "admin.key"),
 		saPublic: filepath.Join(dir, "sa.pub"), saPrivate: filepath.Join(dir, "sa.key"),
 	}
+}
 
+func writePKI(p *pki) (*pki, error) {
 	servingCA, err := newCA("baton-testenv-serving-ca")
 	if err != nil {
 		return nil, err
