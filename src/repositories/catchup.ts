@@ -100,28 +100,22 @@ export class CatchUp {
 
   /** One pass over every eligible Repository; `spread` paces it over half the interval. */
   async pass(signal?: AbortSignal, spread = false): Promise<PassResult> {
-    const eligible = this.#deps.repositories
-      .list()
-      .map((raw) => Repository.safeParse(raw))
-      .filter((p) => p.success)
-      .map((p) => p.data)
-      .filter(eligibleForCatchUp)
-      .sort((a, b) => keyOf(a).localeCompare(keyOf(b)));
-    const spacing = spread ? Math.min(30_000, (this.#deps.interval * 0.5) / Math.max(1, eligible.length)) : 0;
+    const keys = this.#deps.repositories.keys().sort();
+    const spacing = spread ? Math.min(30_000, (this.#deps.interval * 0.5) / Math.max(1, keys.length)) : 0;
     const result: PassResult = { repositories: 0, openPullRequests: 0, dispatched: 0 };
-    for (const repository of eligible) {
+    for (const key of keys) {
       if (signal?.aborted) break;
+      // Read when its turn comes: a long pass must not act on what the cache said at its start.
+      const parsed = Repository.safeParse(this.#deps.repositories.getByKey(key));
+      if (!parsed.success || !eligibleForCatchUp(parsed.data)) continue;
       const started = this.#deps.clock.now();
       try {
-        const one = await this.repository(repository, signal);
+        const one = await this.repository(parsed.data, signal);
         result.repositories++;
         result.openPullRequests += one.openPullRequests;
         result.dispatched += one.dispatched;
       } catch (error) {
-        this.#deps.log.warn(
-          { repository: keyOf(repository), err: describeError(error) },
-          "catch-up failed for a Repository",
-        );
+        this.#deps.log.warn({ repository: key, err: describeError(error) }, "catch-up failed for a Repository");
       }
       const wait = spacing - (this.#deps.clock.now() - started);
       if (wait > 0) await this.#deps.clock.sleep(wait, signal);

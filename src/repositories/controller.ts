@@ -78,6 +78,7 @@ export function registerRepositoryController(manager: Manager, deps: RepositoryC
     intakeUrl: config.intakeUrl,
     operatorNamespace: config.podNamespace ?? config.leaseNamespace,
     driftInterval,
+    watched: (namespace, name) => secrets.get(namespace, name) !== undefined,
   });
 
   const byToken = (namespace: string | undefined, name: string | undefined) =>
@@ -127,7 +128,12 @@ export function registerRepositoryController(manager: Manager, deps: RepositoryC
       instance: deps.instance,
       interval: deps.catchUpInterval ?? 3 * driftInterval,
       dispatch,
-      idle: () => (controller.queue?.len() ?? 1) === 0 && reconciler.inFlight === 0,
+      // Synced, nothing queued or running, and every Repository reconciled once: the webhooks are in place.
+      idle: () =>
+        repositories.hasSynced() &&
+        (controller.queue?.len() ?? 1) === 0 &&
+        reconciler.inFlight === 0 &&
+        repositories.keys().every((key) => reconciler.reconciled(key)),
       unreachable: (repository: Repository, location, token) => {
         reconciler.forgetReachability(location, token);
         controller.enqueue(keyOf(repository));

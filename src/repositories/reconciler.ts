@@ -89,6 +89,8 @@ export interface RepositoryReconcilerDeps {
   /** Home of the shared project webhook Secrets. */
   operatorNamespace: string;
   driftInterval: number;
+  /** True when the label-selected Secret informer already sees this Secret (no need to read it to label it). */
+  watched?: (namespace: string, name: string) => boolean;
   random?: () => number;
 }
 
@@ -134,6 +136,8 @@ export class RepositoryReconciler {
   /** The last shared-hook result each member has told its story about (Events once per change). */
   readonly #observed = new Map<string, number>();
   #inFlight = 0;
+  /** Repositories reconciled at least once by this process (catch-up's start-up pass waits for all of them). */
+  readonly #reconciled = new Set<string>();
 
   constructor(deps: RepositoryReconcilerDeps) {
     this.#deps = deps;
@@ -154,10 +158,17 @@ export class RepositoryReconciler {
     this.#listings.invalidate(location.server, location.project, token);
   }
 
+  /** Whether this process has reconciled the Repository at least once. */
+  reconciled(key: string): boolean {
+    return this.#reconciled.has(key);
+  }
+
   readonly reconcile = async (key: ObjectKey, ctx: ReconcileContext): Promise<ReconcileResult> => {
     this.#inFlight++;
     try {
-      return await this.#reconcile(key, ctx);
+      const result = await this.#reconcile(key, ctx);
+      this.#reconciled.add(keyString(key));
+      return result;
     } finally {
       this.#inFlight--;
     }
@@ -248,7 +259,7 @@ export class RepositoryReconciler {
     const namespace = repo.metadata.namespace ?? "";
 
     // Token: so a token written to a user's Secret later wakes this Repository, the Secret is labelled as watched.
-    if (repo.spec.secretRef) await watchSecret(kube, namespace, repo.spec.secretRef.name, ctx.signal);
+    if (repo.spec.secretRef) await this.#watch(namespace, repo.spec.secretRef.name, ctx);
     const resolved = await operatorToken(kube, repo);
     if ("problem" in resolved) {
       const failures = this.#memberFailed(key);
@@ -357,8 +368,7 @@ export class RepositoryReconciler {
         }
       } else {
         const owner = secretLocation.generated ? repo : undefined;
-        if (!secretLocation.generated)
-          await watchSecret(kube, secretLocation.namespace, secretLocation.name, ctx.signal);
+        if (!secretLocation.generated) await this.#watch(secretLocation.namespace, secretLocation.name, ctx);
         const secret = await ensureWebhookSecret(kube, secretLocation, owner, ctx.signal);
         if ("problem" in secret) return this.#secretProblem(status, conditions, secret);
         record = await this.#syncRepository(repo, location, token, secret.secret, ctx);
@@ -897,6 +907,11 @@ export class RepositoryReconciler {
     return members;
   }
 
+  async #watch(namespace: string, name: string, ctx: ReconcileContext): Promise<void> {
+    if (this.#deps.watched?.(namespace, name)) return;
+    await watchSecret(this.#deps.kube, namespace, name, ctx.signal);
+  }
+
   #memberFailed(key: string): number {
     const failures = (this.#memberFailures.get(key) ?? 0) + 1;
     this.#memberFailures.set(key, failures);
@@ -904,6 +919,7 @@ export class RepositoryReconciler {
   }
 
   #forget(key: string): void {
+    this.#reconciled.delete(key);
     this.#memberFailures.delete(key);
     this.#lastTokens.delete(key);
     this.#observed.delete(key);
