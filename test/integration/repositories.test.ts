@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { describe, test } from "node:test";
 import type { Repository } from "../../src/api/repository.ts";
+import type { BitbucketProjectToken } from "../../src/api/token.ts";
 import type { PullRequest } from "../../src/bitbucket/index.ts";
 import { projectWebhookSecretName, Repositories, webhookSecretName } from "../../src/repositories/resource.ts";
 import { defineResource, Events, type KubeClient, Secrets } from "../../src/runtime/kube.ts";
@@ -18,6 +19,7 @@ import {
   type WebhookReceiver,
 } from "../../src/simulator/index.ts";
 import { statusKey } from "../../src/status/report.ts";
+import { Tokens } from "../../src/tokens/reconciler.ts";
 import { createNamespace } from "../support/cluster.ts";
 import { startOperator, type TestOperator, testKube, useSimulator } from "../support/operator.ts";
 import { waitFor } from "../support/wait.ts";
@@ -260,10 +262,11 @@ describe("repository webhook", () => {
     const before = await waitForRepository(w, "app", "webhook synced", synced);
     const mark = w.sim.markRequests();
     await poke(w, "app");
-    await waitFor(() => w.sim.requestCount({ since: mark }) >= 1, { message: "the check" });
+    await waitFor(() => w.sim.requestCount({ since: mark, group: "webhooks" }) >= 1, { message: "the check" });
     // Let any follow-up reconcile (the annotation change, the status echo) run before counting.
     await new Promise((r) => setTimeout(r, 1500));
-    const calls = w.sim.requests({ since: mark });
+    // Catch-up's start-up pass (pull requests) is not webhook sync.
+    const calls = w.sim.requests({ since: mark, group: ["webhooks", "repos", "application-properties"] });
     assert.deepEqual(
       calls.map((c) => `${c.method} ${c.route}`),
       ["GET /rest/api/latest/projects/:projectKey/repos/:repositorySlug/webhooks"],
@@ -380,6 +383,37 @@ describe("tokens and permissions", () => {
     );
     assert.equal(condition(repo, "TokenReady")?.status, "True");
     assert.equal(w.sim.requestCount({ tokenId: w.tokenId, status: 401 }), 0, "the revoked token was not used again");
+  });
+
+  test("tokenRef: a BitbucketProjectToken's Secret changing wakes the Repository", async (t) => {
+    const w = await world(t);
+    // Externally managed: the user writes the token into the Secret the BitbucketProjectToken names.
+    await secret(w.kube, w.ns, "external-token", { token: w.token });
+    await w.kube.create(Tokens, {
+      apiVersion: "baton.dev/v1alpha1",
+      kind: "BitbucketProjectToken",
+      metadata: { name: "ci", namespace: w.ns },
+      spec: { server: w.sim.url, project: "PRJ", permissions: ["REPO_ADMIN"], secretName: "external-token" },
+    } as BitbucketProjectToken);
+    await operator(t, w);
+    await w.kube.create(Repositories, {
+      ...repositoryObject(w, "app"),
+      spec: { url: `${w.sim.url}/projects/PRJ/repos/app`, tokenRef: { name: "ci" } },
+    } as Repository);
+    const first = await waitForRepository(w, "app", "synced", synced);
+    assert.match(condition(first, "TokenReady")?.message ?? "", /BitbucketProjectToken ci/);
+
+    const next = w.sim.createToken({
+      scope: { kind: "project", project: "PRJ" },
+      name: "next",
+      permissions: ["REPO_ADMIN"],
+    });
+    await w.kube.patch(
+      Secrets,
+      { namespace: w.ns, name: "external-token" },
+      { data: { token: Buffer.from(next.token).toString("base64") } },
+    );
+    await waitFor(() => w.sim.requestCount({ tokenId: next.id }) > 0, { message: "Baton calling with the new token" });
   });
 
   test("401 and 404 become conditions that say what to fix; managed: false makes no webhook call", async (t) => {
