@@ -189,6 +189,44 @@ describe("tokens under Bitbucket faults", () => {
   }
 });
 
+describe("tokens under a slow Bitbucket", () => {
+  // Found by bench/rotation.ts (48 consumer 401s in 200 rotations): when the object's metadata changes while a
+  // token is being issued (a second poke, kubectl annotate, a GitOps tool), the status write after the issue
+  // conflicts; the retry no longer finds the new token in status, takes the token the Secret already holds for an
+  // orphan, revokes it and issues another. Consumers that read the Secret in between are cut off. The fix belongs
+  // in src/tokens/reconciler.ts: do not lose the issued token on a status conflict, and never treat the token the
+  // Secret holds as an orphan.
+  test("a metadata change while a token is issued does not revoke the token already handed to the Secret", {
+    todo: "tokens/reconciler.ts revokes the token in the Secret after a status-write conflict",
+  }, async (t) => {
+    const w = await tokenWorld(t);
+    await operatorFor(t, w);
+    await w.kube.create(Tokens, tokenObject(w, "ci"));
+    const [first] = await waitForTokens(w, ["ci"], "first token", isReady);
+    w.sim.clock.advance(20 * day + 60_000);
+    // Bitbucket takes 1.5 s to create the next token; the object is annotated meanwhile.
+    const slow = w.sim.injectFaults({ count: 1, delayMs: 1_500, method: "PUT", group: "access-tokens" });
+    await poke(w, "ci");
+    await waitFor(() => slow.hits === 1, { message: "the renewal's create call under way" });
+    await w.kube.patch(
+      Tokens,
+      { namespace: w.ns, name: "ci" },
+      { metadata: { annotations: { "example.com/owner": "team-a" } } },
+    );
+    const handed = await waitFor(
+      async () => {
+        const secret = await w.kube.get(Secrets, { namespace: w.ns, name: "ci-token" });
+        const id = secret?.metadata?.annotations?.["baton.dev/token-id"];
+        return id && id !== first?.status?.tokenId ? secretValue(w, "ci-token") : undefined;
+      },
+      { message: "the Secret holds the renewed token" },
+    );
+    await waitForTokens(w, ["ci"], "renewed", (tk) => isReady(tk) && tk.status?.revision === 2);
+    assert.ok(await bitbucketAccepts(w, handed), "the token a consumer read from the Secret keeps working");
+    assert.equal(w.sim.requestCount({ method: "PUT", group: "access-tokens" }), 2, "one issue per revision");
+  });
+});
+
 describe("build status under Bitbucket faults", () => {
   test("POSTs failing with 503 then recovering: each state arrives exactly once, with back-off", async (t) => {
     const ns = await createNamespace(t);
