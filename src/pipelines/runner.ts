@@ -153,6 +153,8 @@ export class PipelineRunner {
   readonly #cache = new DefinitionCache();
   /** Run keys started by this process (events/dedupe.ts); the runs' run-key label makes it survive restarts. */
   readonly #seen: SeenSet;
+  /** Run keys being created right now → whether that attempt created its run. */
+  readonly #inFlight = new Map<string, Promise<boolean>>();
   /** Notices already given (approval, invalid definitions) per head, so re-deliveries do not repeat them. */
   readonly #noticed: SeenSet;
   readonly #credentials = new Map<string, Credentials>();
@@ -309,7 +311,13 @@ export class PipelineRunner {
       const key = runKey(event, m.definition.name);
       if (key !== undefined) {
         const existing = this.#o.runs.byIndex(runIndex, runKeyLabel(key)).length > 0;
-        if (existing || !this.#seen.add(key)) {
+        const pending = this.#inFlight.get(key);
+        if (existing || pending || !this.#seen.add(key)) {
+          // The same event is being handled right now (a re-delivery racing catch-up, say): answer only once its
+          // run exists, so a 2xx never stands for a run that the other attempt then failed to create.
+          if (!existing && pending && !(await pending)) {
+            throw new Error(`a concurrent attempt to start ${m.definition.name} for ${event.sha} failed; try again`);
+          }
           duplicates++;
           this.#duplicates.inc({ event: event.type });
           continue;
@@ -319,6 +327,11 @@ export class PipelineRunner {
     }
 
     const created: string[] = [];
+    const done = new Map<string, (ok: boolean) => void>();
+    const succeeded = new Set<string>();
+    for (const f of fresh) {
+      if (f.key) this.#inFlight.set(f.key, new Promise<boolean>((resolve) => done.set(f.key ?? "", resolve)));
+    }
     try {
       if (fresh.length > 0 && event.type !== "push" && event.pullRequest.fromRepository.fork) {
         const stale = await this.#checkForkRef(ctx, event);
@@ -341,13 +354,20 @@ export class PipelineRunner {
       }
       for (const f of fresh) {
         const name = await this.#createRun(ctx, event, f.definition, f.key, problems);
-        if (name !== undefined) created.push(name);
-        else if (f.key) this.#seen.delete(f.key);
+        if (name !== undefined) {
+          created.push(name);
+          if (f.key) succeeded.add(f.key);
+        } else if (f.key) this.#seen.delete(f.key);
       }
     } catch (err) {
       // Whatever was not created may be tried again by a re-delivery or catch-up.
-      for (const f of fresh) if (f.key) this.#seen.delete(f.key);
+      for (const f of fresh) if (f.key && !succeeded.has(f.key)) this.#seen.delete(f.key);
       throw err;
+    } finally {
+      for (const [key, resolve] of done) {
+        this.#inFlight.delete(key);
+        resolve(succeeded.has(key));
+      }
     }
     await this.#reportProblems(ctx, event, problems);
 

@@ -4,6 +4,7 @@
 
 import type { BitbucketClient } from "../bitbucket/index.ts";
 import { labels } from "../pipelines/build.ts";
+import { batonRunSelector, PipelineRuns } from "../pipelines/tekton.ts";
 import { parseRepositoryUrl, type RepositoryLocation } from "../repositories/decisions.ts";
 import { operatorToken, Repositories } from "../repositories/resource.ts";
 import type { Clock } from "../runtime/clock.ts";
@@ -24,11 +25,6 @@ import {
   type TaskRunView,
 } from "./report.ts";
 
-export const PipelineRuns = defineResource<KubeObject>({
-  apiVersion: "tekton.dev/v1",
-  kind: "PipelineRun",
-  plural: "pipelineruns",
-});
 export const TaskRuns = defineResource<KubeObject>({
   apiVersion: "tekton.dev/v1",
   kind: "TaskRun",
@@ -37,9 +33,6 @@ export const TaskRuns = defineResource<KubeObject>({
 
 /** The build state last reported to Bitbucket for this run; absent until the first report. */
 export const reportedAnnotation = "baton.dev/reported-state";
-
-/** Selects the runs Baton created (and only those). */
-export const batonRunSelector = `${labels.managedBy}=baton`;
 
 export const defaultConsoleUrlTemplate =
   "http://tekton-dashboard.tekton-pipelines.svc:9097/#/namespaces/{{namespace}}/pipelineruns/{{name}}";
@@ -223,3 +216,5 @@ function refOf(run: KubeObject): string | undefined {
   if (!branch) return undefined;
   return branch.startsWith("refs/") ? branch : `refs/heads/${branch}`;
 }
+
+export { batonRunSelector, PipelineRuns };

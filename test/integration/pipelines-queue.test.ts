@@ -2,12 +2,12 @@
 // concurrency (Pending runs started in order as others finish) with pruning of completed runs.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { TektonStandIn } from "../../hack/lib/tekton-standin.ts";
 import { labels, pendingStatus } from "../../src/pipelines/build.ts";
 import { PipelineRuns } from "../../src/pipelines/tekton.ts";
 import { Secrets } from "../../src/runtime/kube.ts";
 import { startOperator } from "../support/operator.ts";
 import { answers, deliver, listRuns, pipelinesWorld } from "../support/pipelines-world.ts";
-import { tektonFinishRun } from "../support/tekton-standin.ts";
 import { waitFor } from "../support/wait.ts";
 
 const bothRun = `apiVersion: tekton.dev/v1
@@ -104,7 +104,7 @@ describe("concurrency and pruning", () => {
 
     const name = (run: typeof a) => run?.metadata?.name ?? "";
     // Finished a minute ago: the run finishing next is unambiguously the newer one when pruning compares them.
-    await tektonFinishRun(w.kube, w.ns, name(a), "Succeeded", new Date(Date.now() - 60_000));
+    await new TektonStandIn(w.kube).finish(w.ns, name(a), "Succeeded", { at: Date.now() - 60_000 });
     [a, b, c] = await waitFor(
       async () => {
         const now = await byPr();
@@ -117,7 +117,7 @@ describe("concurrency and pruning", () => {
 
     // The second finishes: the third starts, and the first (older, same pipeline) is pruned with its Secret.
     const secretOfA = a?.metadata?.annotations?.["pipelinesascode.tekton.dev/git-auth-secret"] ?? "";
-    await tektonFinishRun(w.kube, w.ns, name(b), "Failed");
+    await new TektonStandIn(w.kube).finish(w.ns, name(b), "Failed");
     await waitFor(
       async () => (await w.kube.get(PipelineRuns, { namespace: w.ns, name: name(c) }))?.spec?.status === undefined,
       {

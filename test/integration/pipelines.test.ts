@@ -6,6 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import { TektonStandIn } from "../../hack/lib/tekton-standin.ts";
 import { labels } from "../../src/pipelines/build.ts";
 import { PipelineRuns } from "../../src/pipelines/tekton.ts";
 import { Repositories } from "../../src/repositories/resource.ts";
@@ -20,7 +21,6 @@ import {
   prRun,
   runGitconfig,
 } from "../support/pipelines-world.ts";
-import { tektonFinishRun } from "../support/tekton-standin.ts";
 import { waitFor } from "../support/wait.ts";
 
 describe("pull request → PipelineRun", () => {
@@ -141,8 +141,8 @@ describe("pull request → PipelineRun", () => {
     assert.deepEqual(first.map((r) => r.metadata?.labels?.[labels.pipeline]).sort(), ["build", "lint"]);
     const byPipeline = (runs: typeof first, p: string) =>
       runs.filter((r) => r.metadata?.labels?.[labels.pipeline] === p);
-    await tektonFinishRun(w.kube, w.ns, byPipeline(first, "build")[0]?.metadata?.name ?? "", "Failed");
-    await tektonFinishRun(w.kube, w.ns, byPipeline(first, "lint")[0]?.metadata?.name ?? "", "Succeeded");
+    await new TektonStandIn(w.kube).finish(w.ns, byPipeline(first, "build")[0]?.metadata?.name ?? "", "Failed");
+    await new TektonStandIn(w.kube).finish(w.ns, byPipeline(first, "lint")[0]?.metadata?.name ?? "", "Succeeded");
 
     // Wait until Baton's cache has seen both outcomes, then ask for a retest.
     await waitFor(async () => (await listRuns(w)).every((r) => r.status?.conditions?.[0]?.status !== undefined), {
@@ -155,7 +155,9 @@ describe("pull request → PipelineRun", () => {
     assert.equal(second.length, 3, "one more run");
     assert.equal(byPipeline(second, "build").length, 2, "the failed pipeline ran again");
     assert.equal(byPipeline(second, "lint").length, 1, "the successful one did not");
-    const retest = byPipeline(second, "build")[1];
+    // Lists come back sorted by name, not by creation: pick the run that was not there before.
+    const firstBuild = byPipeline(first, "build")[0]?.metadata?.name;
+    const retest = byPipeline(second, "build").find((r) => r.metadata?.name !== firstBuild);
     assert.equal(retest?.metadata?.labels?.["pipelinesascode.tekton.dev/event-type"], "retest-all-comment");
 
     // A reader may not cancel; the author (or a writer) may.
