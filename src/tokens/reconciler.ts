@@ -15,7 +15,15 @@ import { scrub } from "../runtime/redact.ts";
 import { findOrphans, issueToken, revokeToken, validateToken } from "./issuer.ts";
 import { issueBackoff, policyOf, renewalTime, tokenName, tokenNamePrefix } from "./lifecycle.ts";
 import type { TokenMetrics } from "./metrics.ts";
-import { fingerprint, issuedFor, issuedForAnnotation, managedSecret, tokenIn, watchedLabel } from "./secret.ts";
+import {
+  fingerprint,
+  issuedFor,
+  issuedForAnnotation,
+  managedSecret,
+  tokenIn,
+  tokenLabel,
+  watchedLabel,
+} from "./secret.ts";
 
 export const Tokens = defineResource<BitbucketProjectToken>({
   apiVersion: "baton.dev/v1alpha1",
@@ -98,7 +106,9 @@ export class TokenReconciler {
     }
 
     const step = managed ? await this.#reconcileManaged(token, ctx) : await this.#reconcileExternal(token, ctx);
-    await this.#writeStatus(token, step.status, step.conditions);
+    // A token issued or adopted in this pass is a fact that must be recorded, whatever else changed meanwhile.
+    const recordsNewToken = step.status.tokenId !== token.status?.tokenId;
+    await this.#writeStatus(token, step.status, step.conditions, { unconditional: recordsNewToken });
     metrics.observe(key, step.status, step.conditions);
     return step.result;
   };
@@ -115,6 +125,7 @@ export class TokenReconciler {
     const secret = await kube.get(Secrets, { namespace, name: spec.secretName }, ctx.signal);
     const stored = tokenIn(secret);
     const storedId = secret?.metadata?.annotations?.[secretAnnotations.tokenId];
+    this.#adoptUnrecorded(token, status, secret, stored);
     const notAfter = Date.parse(status.notAfter ?? "");
     const holdsCurrent = !!status.tokenId && storedId === status.tokenId && stored !== undefined;
 
@@ -249,7 +260,10 @@ export class TokenReconciler {
     const prefix = tokenNamePrefix(instance, namespace, token.metadata.name);
 
     // Never two live untracked tokens: whatever an interrupted attempt left behind goes before a new one is made.
-    const tracked = new Set([status.tokenId, status.previousToken?.id].filter((id): id is string => !!id));
+    // The token the Secret holds is never an orphan: consumers may be using it.
+    const inSecret = (await kube.get(Secrets, { namespace, name: spec.secretName }, ctx.signal))?.metadata
+      ?.annotations?.[secretAnnotations.tokenId];
+    const tracked = new Set([status.tokenId, status.previousToken?.id, inSecret].filter((id): id is string => !!id));
     for (const orphan of await findOrphans(client, admin, spec, prefix, tracked)) {
       await revokeToken(client, admin, spec, orphan.id);
       events.normal(
@@ -313,6 +327,54 @@ export class TokenReconciler {
       token,
       replacing ? "Renewed" : "Issued",
       `issued ${issued.name} (id ${issued.id}), valid until ${iso(issued.notAfter)}${clamp}; reason: ${reason}`,
+    );
+  }
+
+  /**
+   * The Secret may hold a newer token than status records: Baton issued it and wrote the Secret, but the status
+   * write after it was lost (a crash, a conflict). Consumers may already use it, so it is adopted — recorded as
+   * current, the recorded one becoming the previous token — never revoked as an orphan.
+   */
+  #adoptUnrecorded(
+    token: BitbucketProjectToken,
+    status: TokenStatus,
+    secret: Secret | undefined,
+    value: string | undefined,
+  ): void {
+    const annotations = secret?.metadata?.annotations ?? {};
+    const id = annotations[secretAnnotations.tokenId];
+    const revision = Number(annotations[secretAnnotations.revision]);
+    const expires = Date.parse(annotations[secretAnnotations.expiresAt] ?? "");
+    const ours =
+      secret?.metadata?.labels?.[tokenLabel] === token.metadata.name &&
+      annotations[issuedForAnnotation] === issuedFor(token);
+    if (
+      !ours ||
+      !id ||
+      !value ||
+      id === status.tokenId ||
+      !(revision > (status.revision ?? 0)) ||
+      !Number.isFinite(expires)
+    )
+      return;
+    const policy = policyOf(token.spec);
+    const now = this.#deps.clock.now();
+    if (status.tokenId)
+      status.previousToken = { id: status.tokenId, revokeAt: iso(now + policy.revocationGracePeriod) };
+    // Bitbucket fixed the expiry; the issue time is the lifetime before it (near enough to place the renewal).
+    const notBefore = expires - policy.lifetime;
+    Object.assign(status, {
+      tokenId: id,
+      tokenName: tokenName(this.#deps.instance, token.metadata.namespace ?? "", token.metadata.name, revision),
+      notBefore: iso(notBefore),
+      notAfter: iso(expires),
+      renewalTime: iso(renewalTime(notBefore, expires, policy.renewBefore)),
+      revision,
+    });
+    this.#deps.events.normal(
+      token,
+      "Adopted",
+      `recorded token ${id} (revision ${revision}) found in Secret ${token.spec.secretName}: its issue was interrupted before status was written`,
     );
   }
 
@@ -520,6 +582,7 @@ export class TokenReconciler {
     },
     status: TokenStatus,
     updates: ConditionUpdate[],
+    options: { unconditional?: boolean } = {},
   ): Promise<void> {
     const now = this.#deps.clock.now();
     const generation = token.metadata?.generation;
@@ -538,9 +601,7 @@ export class TokenReconciler {
         Tokens,
         { namespace: token.metadata?.namespace ?? "", name: token.metadata?.name ?? "" },
         patch,
-        {
-          resourceVersion: token.metadata?.resourceVersion,
-        },
+        options.unconditional ? {} : { resourceVersion: token.metadata?.resourceVersion },
       );
     } catch (error) {
       // Someone changed the object since it was read: the next pass decides again from fresh data.

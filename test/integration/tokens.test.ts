@@ -336,6 +336,38 @@ describe("managed BitbucketProjectToken", () => {
     assert.notEqual(token.status?.tokenId, orphan.id);
     assert.equal(await bitbucketAnswers(w, (await secretToken(w)) ?? ""), 200);
   });
+  test("operator killed after writing the Secret but before recording the token: the token is adopted, not revoked", async (t) => {
+    const w = await world(t);
+    // The first operator dies right after the token reached the Secret: its status writes never complete.
+    let secretWritten = false;
+    let blocked = 0;
+    const hang: typeof undiciFetch = async (input, init) => {
+      const url = String(input);
+      if (secretWritten && init?.method === "PATCH" && url.includes("/bitbucketprojecttokens/ci/status")) {
+        blocked++;
+        return new Promise(() => undefined);
+      }
+      const res = await undiciFetch(input, init);
+      if (init?.method === "PATCH" && url.includes("/secrets/ci-token") && res.ok) secretWritten = true;
+      return res;
+    };
+    const doomed = await operatorFor(t, w, {
+      kubeClientOptions: { fetch: hang as never },
+      config: { shutdownTimeout: "1s" },
+    });
+    await w.kube.create(Tokens, tokenObject(w));
+    await waitFor(() => blocked > 0, { message: "the token reached the Secret; its status write hangs" });
+    const handed = (await secretToken(w)) ?? "";
+    await doomed.stop();
+
+    await operatorFor(t, w);
+    const token = await waitForToken(w, "Ready after restart", (tk) => ready(tk).status === "True");
+    assert.equal(await bitbucketAnswers(w, handed), 200, "the token consumers may already hold keeps working");
+    assert.equal(await secretToken(w), handed, "no new token was needed");
+    assert.equal(token.status?.revision, 1);
+    assert.equal(w.sim.tokens().filter((tk) => tk.name.startsWith(`baton/${w.ns}/ci/`)).length, 1);
+    assert.ok((await events(w)).some((e) => (e as { reason?: string }).reason === "Adopted"));
+  });
 });
 
 describe("externally managed BitbucketProjectToken", () => {
