@@ -12,7 +12,7 @@ import { CatchUp, type CatchUpDispatch } from "./catchup.ts";
 import { projectIdentity, repositoryIdentity } from "./decisions.ts";
 import { RepositoryMetrics } from "./metrics.ts";
 import { indexes, locate, RepositoryReconciler } from "./reconciler.ts";
-import { Repositories } from "./resource.ts";
+import { projectWebhookSecretName, Repositories } from "./resource.ts";
 
 export interface RepositoryControllerDeps {
   /** One client per Bitbucket server, all on the operator's shared request budget. */
@@ -65,6 +65,13 @@ export function registerRepositoryController(manager: Manager, deps: RepositoryC
   repositories.addIndex(indexes.tokenRef, (r) =>
     r.spec?.tokenRef?.name ? [`${r.metadata?.namespace ?? ""}/${r.spec.tokenRef.name}`] : [],
   );
+  const operatorNamespace = config.podNamespace ?? config.leaseNamespace;
+  repositories.addIndex(indexes.projectSecret, (r) => {
+    const location = locate(r);
+    return location && r.spec?.webhook?.scope === "project"
+      ? [`${operatorNamespace}/${projectWebhookSecretName(location.server, location.project)}`]
+      : [];
+  });
   tokens.addIndex(tokenSecretIndex, (t) => [`${t.metadata?.namespace}/${t.spec?.secretName}`]);
 
   const reconciler = new RepositoryReconciler({
@@ -76,9 +83,9 @@ export function registerRepositoryController(manager: Manager, deps: RepositoryC
     repositories,
     instance: deps.instance,
     intakeUrl: config.intakeUrl,
-    operatorNamespace: config.podNamespace ?? config.leaseNamespace,
+    operatorNamespace,
     driftInterval,
-    watched: (namespace, name) => secrets.get(namespace, name) !== undefined,
+    cachedSecret: (namespace, name) => secrets.get(namespace, name),
   });
 
   const byToken = (namespace: string | undefined, name: string | undefined) =>
@@ -109,6 +116,19 @@ export function registerRepositoryController(manager: Manager, deps: RepositoryC
       }),
       // The generated webhook Secret (deleted or emptied by someone: generated again, and the hook updated).
       ownedBy(secrets, Repositories),
+      // A project's shared webhook Secret deleted or changed (its creation is Baton's own doing: not news).
+      mapped(
+        secrets,
+        (secret) =>
+          repositories
+            .byIndex(indexes.projectSecret, `${secret.metadata?.namespace}/${secret.metadata?.name}`)
+            .map(keyOf),
+        {
+          add: () => false,
+          update: (before, after) => JSON.stringify(before.data) !== JSON.stringify(after.data),
+          delete: () => true,
+        },
+      ),
       // A BitbucketProjectToken appearing or becoming ready.
       mapped(tokens, (t) => byToken(t.metadata?.namespace, t.metadata?.name)),
     ],

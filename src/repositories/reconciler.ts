@@ -19,6 +19,7 @@ import { type Condition, getCondition, setCondition } from "../runtime/condition
 import type { ReconcileContext, ReconcileResult } from "../runtime/controller.ts";
 import type { Informer } from "../runtime/informer.ts";
 import { hasFinalizer, isConflict, isDeleting, type KubeClient, type KubeObject, keyOf } from "../runtime/kube.ts";
+import type { Secret } from "../runtime/kube-types.ts";
 import { keyString, type ObjectKey } from "../runtime/logger.ts";
 import { fingerprint } from "../tokens/secret.ts";
 import { RepositoryListings, ServerFeatures, type SyncRecord, SyncSlots } from "./cache.ts";
@@ -39,8 +40,14 @@ import {
 } from "./decisions.ts";
 import { describeError, failureOf } from "./failures.ts";
 import type { RepositoryMetrics } from "./metrics.ts";
-import { operatorToken, Repositories, type WebhookSecretLocation, webhookSecretLocation } from "./resource.ts";
-import { deleteWebhookSecret, ensureWebhookSecret, watchSecret } from "./secrets.ts";
+import {
+  operatorToken,
+  Repositories,
+  type WebhookSecretLocation,
+  webhookSecretIn,
+  webhookSecretLocation,
+} from "./resource.ts";
+import { deleteWebhookSecret, ensureWebhookSecret, type WebhookSecret, watchSecret } from "./secrets.ts";
 import { type HookOutcome, removeHooks, syncHook } from "./webhooks.ts";
 
 export const finalizer = "baton.dev/webhook";
@@ -57,6 +64,8 @@ export const indexes = {
   secret: "repositories.secret",
   /** `namespace/name` of the BitbucketProjectToken in tokenRef. */
   tokenRef: "repositories.tokenRef",
+  /** `namespace/name` of the shared webhook Secret of a project-scope Repository's project. */
+  projectSecret: "repositories.projectSecret",
 } as const;
 
 type RawRepository = Repository;
@@ -89,8 +98,11 @@ export interface RepositoryReconcilerDeps {
   /** Home of the shared project webhook Secrets. */
   operatorNamespace: string;
   driftInterval: number;
-  /** True when the label-selected Secret informer already sees this Secret (no need to read it to label it). */
-  watched?: (namespace: string, name: string) => boolean;
+  /**
+   * The label-selected Secret informer's copy of a Secret, if it has one: webhook secrets carry the label, so the
+   * many reconciles of a project read its shared secret from memory, not from the API server.
+   */
+  cachedSecret?: (namespace: string, name: string) => Secret | undefined;
   random?: () => number;
 }
 
@@ -217,14 +229,23 @@ export class RepositoryReconciler {
     const winner = this.#winner(repo, location);
     if (winner && keyOf(winner) !== keyOf(repo)) {
       if (hasFinalizer(repo, finalizer)) repo = await this.#letGo(repo, location, ctx);
-      await this.#writeStatus(repo, { ...repo.status }, [
+      const duplicate: ConditionUpdate[] = [
         {
           type: "Ready",
           status: "False",
           reason: "Duplicate",
           message: `${location.project}/${location.slug} on ${location.server} is already connected by Repository ${keyOf(winner)} (the oldest claim); this one receives no events and is left alone until that one is deleted`,
         },
-      ]);
+      ];
+      const stale = getCondition(repo.status?.conditions as Condition[] | undefined, "WebhookSynced");
+      if (stale)
+        duplicate.push({
+          type: "WebhookSynced",
+          status: "Unknown",
+          reason: "Duplicate",
+          message: `the webhook belongs to Repository ${keyOf(winner)}`,
+        });
+      await this.#writeStatus(repo, { ...repo.status }, duplicate);
       return {};
     }
 
@@ -362,14 +383,14 @@ export class RepositoryReconciler {
           fallback = support.reason ?? "the server has no project webhooks";
         }
         if (fallback !== undefined) {
-          const secret = await ensureWebhookSecret(kube, secretLocation, undefined, ctx.signal);
+          const secret = await this.#webhookSecret(secretLocation, undefined, ctx);
           if ("problem" in secret) return this.#secretProblem(status, conditions, secret);
           record = await this.#syncRepository(repo, location, token, secret.secret, ctx);
         }
       } else {
         const owner = secretLocation.generated ? repo : undefined;
         if (!secretLocation.generated) await this.#watch(secretLocation.namespace, secretLocation.name, ctx);
-        const secret = await ensureWebhookSecret(kube, secretLocation, owner, ctx.signal);
+        const secret = await this.#webhookSecret(secretLocation, owner, ctx);
         if ("problem" in secret) return this.#secretProblem(status, conditions, secret);
         record = await this.#syncRepository(repo, location, token, secret.secret, ctx);
       }
@@ -387,6 +408,23 @@ export class RepositoryReconciler {
     }
     if (!record) throw new Error("no webhook result; this is a bug");
     const hook = record;
+    if (!hook.result.ok && hook.result.kind === "unauthorized" && !hook.reused) {
+      // A 401 is either a missing permission or a token Bitbucket no longer accepts; a fresh listing with the same
+      // token (one call, only on this failure) tells which.
+      this.#listings.invalidate(location.server, location.project, token);
+      const again = await this.#listings.lookup(client, location, token, location.slug, ctx.signal);
+      if (!again.ok && again.kind === "unauthorized") {
+        const failures = this.#memberFailed(key);
+        const { tokenReady, ready } = listingFailure(again.kind, again.detail, resolved.source, location);
+        conditions.push(tokenReady, ready, {
+          type: "WebhookSynced",
+          status: "Unknown",
+          reason: "TokenNotReady",
+          message: "waiting for a token Bitbucket accepts",
+        });
+        return { status, conditions, requeueAfter: retryDelay(failures, this.#deps.driftInterval) };
+      }
+    }
     const requeueAfter = this.#applyRecord(repo, status, conditions, hook, location, intakeUrl, fallback);
     if (hook.result.ok) await this.#releasePrevious(repo, location, hook.result.scope, token, ctx);
     return { status, conditions, requeueAfter };
@@ -453,7 +491,6 @@ export class RepositoryReconciler {
     ctx: ReconcileContext,
     exclude?: string,
   ): Promise<HookRecord> {
-    const { kube } = this.#deps;
     const group = projectIdentity(location);
     const slot = projectSlot(location);
     const self = keyOf(repo);
@@ -478,7 +515,7 @@ export class RepositoryReconciler {
       const candidates = [token, ...tokens.values()].filter((t, i, all) => all.indexOf(t) === i).slice(0, 3);
       if (members.length === 0) return this.#removeProjectHook(client, scope, secretLocation, candidates, slot, ctx);
 
-      const ensured = await ensureWebhookSecret(kube, secretLocation, undefined, ctx.signal);
+      const ensured = await this.#webhookSecret(secretLocation, undefined, ctx);
       if ("problem" in ensured) throw new Error(ensured.problem);
       const events = projectWebhookEvents(members.map((m) => m.spec.webhook?.events));
       const desired = desiredWebhook({
@@ -719,12 +756,13 @@ export class RepositoryReconciler {
     const previousScope = before.webhook.scope;
     if (!moved && previousScope === scope) return;
     try {
-      await this.#release(repo, previous, previousScope, token, ctx, keyOf(repo));
-      this.#deps.events.normal(
-        repo,
-        "Deleted",
-        `removed the previous ${previousScope} webhook of ${previous.project}${previousScope === "repository" ? `/${previous.slug}` : ""}, which this Repository no longer uses`,
-      );
+      const outcome = await this.#release(repo, previous, previousScope, token, ctx, keyOf(repo));
+      if (outcome.action === "deleted")
+        this.#deps.events.normal(
+          repo,
+          "Deleted",
+          `removed the previous ${previousScope} webhook of ${previous.project}${previousScope === "repository" ? `/${previous.slug}` : ""}, which this Repository no longer uses`,
+        );
     } catch (error) {
       this.#deps.events.warning(
         repo,
@@ -908,8 +946,22 @@ export class RepositoryReconciler {
   }
 
   async #watch(namespace: string, name: string, ctx: ReconcileContext): Promise<void> {
-    if (this.#deps.watched?.(namespace, name)) return;
+    if (this.#deps.cachedSecret?.(namespace, name)) return;
     await watchSecret(this.#deps.kube, namespace, name, ctx.signal);
+  }
+
+  /**
+   * The webhook secret from the informer's cache when it has it, else read (and generated when missing). A cached
+   * value a moment stale heals itself: the Secret's change wakes the Repositories that use it.
+   */
+  async #webhookSecret(
+    location: WebhookSecretLocation,
+    owner: Repository | undefined,
+    ctx: ReconcileContext,
+  ): Promise<WebhookSecret> {
+    const cached = webhookSecretIn(this.#deps.cachedSecret?.(location.namespace, location.name), location);
+    if (cached) return { secret: cached, created: false };
+    return ensureWebhookSecret(this.#deps.kube, location, owner, ctx.signal);
   }
 
   #memberFailed(key: string): number {
