@@ -304,7 +304,19 @@ describe("project webhook", () => {
       assert.equal(r.status?.webhook?.scope, "project");
     }
     const shared = projectWebhookSecretName(w.sim.url, "PRJ");
-    assert.equal(hook?.secret, await secretValue(w, w.ns, shared), "signed with the project's shared Secret");
+    const before = await secretValue(w, w.ns, shared);
+    assert.equal(hook?.secret, before, "signed with the project's shared Secret");
+
+    // Someone deletes the shared Secret: a new one is generated and the hook re-signed, without waiting for a check.
+    await w.kube.delete(Secrets, { namespace: w.ns, name: shared });
+    await waitFor(
+      async () => {
+        const now = await secretValue(w, w.ns, shared);
+        return now && now !== before && ourHooks(w)[0]?.secret === now;
+      },
+      { message: "a new shared secret on the hook" },
+    );
+    assert.equal(ourHooks(w).length, 1);
 
     for (const name of ["app1", "app2"]) {
       await w.kube.delete(Repositories, { namespace: w.ns, name });
@@ -383,6 +395,25 @@ describe("tokens and permissions", () => {
     );
     assert.equal(condition(repo, "TokenReady")?.status, "True");
     assert.equal(w.sim.requestCount({ tokenId: w.tokenId, status: 401 }), 0, "the revoked token was not used again");
+  });
+
+  test("a token revoked in Bitbucket reads as Unauthorized, not as a missing permission", async (t) => {
+    const w = await world(t);
+    await operator(t, w);
+    await create(w, "app");
+    await waitForRepository(w, "app", "synced", synced);
+    assert.ok(w.sim.revokeToken(w.tokenId));
+    await poke(w, "app");
+    const repo = await waitForRepository(
+      w,
+      "app",
+      "TokenReady False",
+      (r) => condition(r, "TokenReady")?.status === "False",
+    );
+    assert.equal(condition(repo, "TokenReady")?.reason, "Unauthorized");
+    assert.match(condition(repo, "TokenReady")?.message ?? "", /invalid, expired or revoked/);
+    assert.equal(condition(repo, "Ready")?.status, "False");
+    assert.notEqual(condition(repo, "WebhookSynced")?.reason, "InsufficientPermissions");
   });
 
   test("tokenRef: a BitbucketProjectToken's Secret changing wakes the Repository", async (t) => {
