@@ -2,7 +2,7 @@
 // them, Bitbucket (the simulator, with Data Center's default per-user rate limiter on) behind a 5 requests/s budget.
 //
 //   node bench/repositories.ts [--repositories 1000] [--projects 20] [--rps 5] [--scopes project,repository]
-//                              [--drift 30] [--steady-intervals 3] [--catch-up project]
+//                              [--drift 60] [--steady-intervals 3] [--catch-up project]
 //
 // Per scope: time from operator start to every Repository WebhookSynced, the Bitbucket calls that took (by endpoint
 // group; catch-up's pull-request listings are counted apart), the peak request rate over sliding windows, 429s,
@@ -31,7 +31,7 @@ const { values } = parseArgs({
     projects: { type: "string", default: "20" },
     rps: { type: "string", default: "5" },
     scopes: { type: "string", default: "project,repository" },
-    drift: { type: "string", default: "30" },
+    drift: { type: "string", default: "60" },
     "steady-intervals": { type: "string", default: "3" },
     "catch-up": { type: "string", default: "project" },
   },
