@@ -94,6 +94,7 @@ export class Intake {
   readonly #lastEvent = new Map<string, { written: number; timer?: ReturnType<Clock["setTimeout"]>; next?: object }>();
   readonly #events;
   readonly #duration;
+  readonly #toRun;
   #port: number | undefined;
 
   constructor(options: IntakeOptions) {
@@ -109,6 +110,12 @@ export class Intake {
       help: "Time from a delivery's arrival to the answer, by outcome.",
       labelNames: ["outcome"],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    });
+    this.#toRun = options.metrics.histogram({
+      name: "baton_event_to_pipelinerun_seconds",
+      help: "Time from a delivery's arrival to its PipelineRuns existing in the cluster, by event type.",
+      labelNames: ["event"],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     });
     options.repositories.addIndex(identityIndex, (repo) => {
       const location = parseRepositoryUrl(repo.spec?.url ?? "");
@@ -222,6 +229,7 @@ export class Intake {
       try {
         for (const event of classified.events) {
           const result = await this.#o.dispatcher.handle(repository, event);
+          if (result.outcome === "created") this.#toRun.observe({ event: event.type }, reply.elapsedTime / 1000);
           results.push({ type: event.type, ...result });
         }
       } catch (err) {

@@ -136,6 +136,8 @@ describe("webhook intake", () => {
         `${event} ${outcome} ${count}`,
       );
     }
+    // Only the delivery that created a run is timed as event → PipelineRun; refusals are not.
+    assert.match(metrics, /^baton_event_to_pipelinerun_seconds_count\{event="pull_request"\} 1$/m);
     for (const line of w.op.logs) assert.ok(!JSON.stringify(line).includes(w.webhookSecret));
   });
 });
