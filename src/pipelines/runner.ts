@@ -632,16 +632,21 @@ export class PipelineRunner {
       "InvalidPipelineRun",
       oneLine(problems.map(problemDescription).join("; "), 1000),
     );
-    if (!this.#noticed.add(noticeKey)) return;
-    const byPipeline = new Map<string, DefinitionProblem>();
-    for (const p of problems) {
-      const pipeline = p.name ?? definitionsPipeline;
-      if (!byPipeline.has(pipeline)) byPipeline.set(pipeline, p);
+    // Statuses belong to the commit, comments to a pull request: the push that brought a commit is often followed
+    // by the pull request that shows it, and that pull request still needs its comment.
+    if (this.#noticed.add(noticeKey)) {
+      const byPipeline = new Map<string, DefinitionProblem>();
+      for (const p of problems) {
+        const pipeline = p.name ?? definitionsPipeline;
+        if (!byPipeline.has(pipeline)) byPipeline.set(pipeline, p);
+      }
+      for (const [pipeline, problem] of byPipeline) {
+        await this.#postStatus(ctx, event, pipeline, { state: "FAILED", description: problemDescription(problem) });
+      }
     }
-    for (const [pipeline, problem] of byPipeline) {
-      await this.#postStatus(ctx, event, pipeline, { state: "FAILED", description: problemDescription(problem) });
+    if (event.type !== "push") {
+      await this.#commentOnce(ctx, event, noticeKey, definitionsComment(event.sha, problems));
     }
-    if (event.type !== "push") await this.#comment(ctx, event, definitionsComment(event.sha, problems));
   }
 
   async #commentOnce(ctx: Context, event: PullRequestScopedEvent | CommentEvent, key: string, text: string) {
