@@ -43,6 +43,12 @@ describe("parseRepositoryUrl", () => {
     ["https://bitbucket.example.com/users/alice/repos/fork", undefined],
     ["bitbucket.example.com/projects/P/repos/x", undefined],
     ["https://bitbucket.example.com/projects/P", undefined],
+    // Credentials pasted into the URL: refused, so they never travel into status, logs or calls.
+    ["https://ci:s3cr3t-Passw0rd@bitbucket.example.com/scm/platform/api.git", undefined],
+    [
+      `https://bitbucket.example.com/${"BBDC-"}MTIzNDU2Nzg5MDEyOn9x1bQkR2vLd8sZpW3eTy4uHc/projects/P/repos/x`,
+      undefined,
+    ],
   ];
   for (const [url, expected] of cases) test(url, () => assert.deepEqual(parseRepositoryUrl(url), expected));
 

@@ -3,6 +3,7 @@
 
 import { type RepositorySpec, WebhookEvent } from "../api/repository.ts";
 import type { Webhook, WebhookInput } from "../bitbucket/index.ts";
+import { scrub } from "../runtime/redact.ts";
 
 export interface RepositoryLocation {
   /** Origin plus context path, no trailing slash: what the Bitbucket client is built from. */
@@ -21,9 +22,16 @@ const clone = /^(https?:\/\/[^/]+(?:\/[^?#]*?)?)\/scm\/([A-Za-z0-9_]+)\/([A-Za-z
  * spell the project key in lower case; Bitbucket keys are upper case, so it is normalised.
  */
 export function parseRepositoryUrl(url: string): RepositoryLocation | undefined {
+  // A URL with a password or a token in it would spread that credential into status, logs and every call.
+  if (urlCarriesCredential(url)) return undefined;
   const match = browse.exec(url) ?? clone.exec(url);
   if (!match?.[1] || !match[2] || !match[3]) return undefined;
   return { server: match[1], project: match[2].toUpperCase(), slug: match[3].toLowerCase() };
+}
+
+/** Userinfo with a password, or a path segment that is an access token (someone pasted the wrong thing). */
+export function urlCarriesCredential(url: string): boolean {
+  return scrub(url) !== url;
 }
 
 /** Identity of a repository across the cluster, for the one-Repository-per-repository rule and intake routing. */

@@ -35,6 +35,7 @@ import {
   repositoryIdentity,
   retryDelay,
   syncTimeDue,
+  urlCarriesCredential,
   webhookFailure,
   webhookName,
 } from "./decisions.ts";
@@ -219,7 +220,9 @@ export class RepositoryReconciler {
           type: "Ready",
           status: "False",
           reason: "InvalidURL",
-          message: `spec.url ${repo.spec.url} is neither a browse URL (https://host/projects/KEY/repos/slug) nor an HTTP clone URL (https://host/scm/key/slug.git)`,
+          message: urlCarriesCredential(repo.spec.url)
+            ? "spec.url carries a credential (a password or an access token); keep the URL plain and put the token in the Secret named by spec.secretRef or spec.tokenRef"
+            : `spec.url ${repo.spec.url} is neither a browse URL (https://host/projects/KEY/repos/slug) nor an HTTP clone URL (https://host/scm/key/slug.git)`,
         },
       ]);
       return {};
