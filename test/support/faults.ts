@@ -12,6 +12,7 @@ export const day = 86_400_000;
 export const hour = 3_600_000;
 
 export const ADMIN_PASSWORD = "admin-pw-4c1e9b7f";
+export const ROOT_PASSWORD = "root-password-e02d";
 
 export interface TokenWorld {
   ns: string;
@@ -28,7 +29,7 @@ export async function tokenWorld(
 ): Promise<TokenWorld> {
   const ns = await createNamespace(t);
   const sim = await useSimulator(t, options);
-  sim.createUser({ name: "root", password: "root-password-e02d", admin: true });
+  sim.createUser({ name: "root", password: ROOT_PASSWORD, admin: true });
   sim.createUser({ name: "admin", password: ADMIN_PASSWORD });
   for (const project of projects) {
     sim.createProject({ key: project });
