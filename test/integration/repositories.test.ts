@@ -255,6 +255,32 @@ describe("repository webhook", () => {
     await assertNoSecrets(w, op, ["app"], [w.token, value]);
   });
 
+  test("changing spec.webhook.events updates the hook at once, told as Updated", async (t) => {
+    const w = await world(t);
+    await operator(t, w);
+    await create(w, "app");
+    const first = await waitForRepository(w, "app", "synced", synced);
+    await w.kube.patch(
+      Repositories,
+      { namespace: w.ns, name: "app" },
+      { spec: { webhook: { events: ["pr:opened", "repo:refs_changed"] } } },
+    );
+    const updated = await waitForRepository(
+      w,
+      "app",
+      "synced with two events",
+      (r) => synced(r) && r.status?.webhook?.events?.join() === "pr:opened,repo:refs_changed",
+    );
+    assert.equal(updated.status?.webhook?.id, first.status?.webhook?.id, "the same hook, replaced");
+    assert.deepEqual([...(ourHooks(w, { project: "PRJ", repo: "app" })[0]?.events ?? [])].sort(), [
+      "pr:opened",
+      "repo:refs_changed",
+    ]);
+    const reasons = (await events(w, "app")).map((e) => e.reason);
+    assert.ok(reasons.includes("Updated"), `Events: ${reasons}`);
+    assert.ok(!reasons.includes("DriftRepaired"));
+  });
+
   test("a no-op drift check costs one Bitbucket call and writes nothing", async (t) => {
     const w = await world(t);
     await operator(t, w);
