@@ -5,6 +5,7 @@ import type { Repository } from "./api/repository.ts";
 import { BitbucketClient, type PullRequest, RequestBudget, type ResponseEvent } from "./bitbucket/index.ts";
 import { type Intake, registerIntake } from "./events/intake.ts";
 import { type PipelineRunner, registerPipelineRunner } from "./pipelines/runner.ts";
+import { runsInformerOptions } from "./pipelines/tekton.ts";
 import { registerRepositoryController } from "./repositories/controller.ts";
 import { type Clock, realClock } from "./runtime/clock.ts";
 import type { Config } from "./runtime/config.ts";
@@ -14,7 +15,7 @@ import type { Logger } from "./runtime/logger.ts";
 import { Manager } from "./runtime/manager.ts";
 import type { Metrics } from "./runtime/metrics.ts";
 import { LastRunRecorder } from "./status/last-run.ts";
-import { batonRunSelector, PipelineRuns, StatusReporter } from "./status/reporter.ts";
+import { PipelineRuns, StatusReporter } from "./status/reporter.ts";
 import { TokenMetrics } from "./tokens/metrics.ts";
 import { TokenReconciler, Tokens } from "./tokens/reconciler.ts";
 import { watchedLabel } from "./tokens/secret.ts";
@@ -159,7 +160,7 @@ export function createOperator(options: OperatorOptions): Operator {
   });
 
   // Build status: every change of a Baton PipelineRun may be news for Bitbucket (and for Repository lastRun).
-  const runs = manager.informer(PipelineRuns, { labelSelector: batonRunSelector });
+  const runs = manager.informer(PipelineRuns, runsInformerOptions);
   const lastRuns = new LastRunRecorder(manager.kube, realClock, manager.logger, options.lastRunInterval);
   const reporter = new StatusReporter({
     kube: manager.kube,

@@ -71,6 +71,7 @@ import {
   retestable,
   runPhase,
   runSucceeded,
+  runsInformerOptions,
 } from "./tekton.ts";
 
 export type DispatchOutcome =
@@ -958,7 +959,7 @@ export interface RegisterPipelineRunnerOptions {
  * pending runs and prunes completed ones.
  */
 export function registerPipelineRunner(manager: Manager, options: RegisterPipelineRunnerOptions): PipelineRunner {
-  const runs = manager.informer(PipelineRuns, { labelSelector: batonRunSelector });
+  const runs = manager.informer(PipelineRuns, runsInformerOptions);
   const repositories = manager.informer(Repositories);
   const byLabel = "baton.dev/run-label";
   repositories.addIndex(byLabel, (r) => [`${r.metadata.namespace ?? ""}/${labelValue(r.metadata.name ?? "")}`]);

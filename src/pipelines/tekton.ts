@@ -1,6 +1,8 @@
 // Tekton PipelineRuns as Baton reads them: the resource, and where a run is in its life. Pure apart from the
 // resource definitions.
+import type { InformerOptions } from "../runtime/informer.ts";
 import { defineResource, type KubeObject } from "../runtime/kube.ts";
+import type { ObjectMeta } from "../runtime/kube-types.ts";
 import { labels, managedBy, pendingStatus } from "./build.ts";
 import { annotationKeys } from "./match.ts";
 
@@ -28,6 +30,85 @@ export const PipelineRunsV1beta1 = defineResource<PipelineRun>({
 
 /** Selects every PipelineRun Baton created. */
 export const batonRunSelector = `${labels.managedBy}=${managedBy}`;
+
+// The annotations a cached run keeps besides Baton's own (baton.dev/…): those the runner reads (pipelineOf,
+// pruning). Everything else Pipelines-as-Code and users put there is dropped from the cache.
+const cachedAnnotations = new Set<string>([annotationKeys.originalPrName, annotationKeys.maxKeepRuns]);
+
+const cachedMetadata = [
+  "name",
+  "namespace",
+  "uid",
+  "resourceVersion",
+  "generation",
+  "creationTimestamp",
+  "deletionTimestamp",
+] as const;
+
+function keep(record: Record<string, string> | undefined, wanted: (key: string) => boolean) {
+  if (!record) return undefined;
+  let out: Record<string, string> | undefined;
+  for (const [k, v] of Object.entries(record)) {
+    if (!wanted(k)) continue;
+    out ??= {};
+    out[k] = v;
+  }
+  return out;
+}
+
+/**
+ * What the PipelineRun informer caches of a run: only what is read from the cache (phase, outcome, pipeline,
+ * repository, dedupe key, times, the reported state). A run's inline pipeline, its status copy of it, params,
+ * workspaces and child references are most of its size and nobody reads them from the cache; with 10,000 runs
+ * they are the operator's memory. Whoever needs the whole run GETs it; writes are patches, never a cached
+ * object sent back.
+ */
+export function cachedRun(run: PipelineRun): PipelineRun {
+  const m: ObjectMeta = run.metadata ?? {};
+  const metadata: ObjectMeta = {};
+  for (const k of cachedMetadata) if (m[k] !== undefined) (metadata as Record<string, unknown>)[k] = m[k];
+  const runLabels = keep(m.labels, (k) => k.startsWith("baton.dev/") || k === labels.managedBy);
+  if (runLabels) metadata.labels = runLabels;
+  const annotations = keep(m.annotations, (k) => k.startsWith("baton.dev/") || cachedAnnotations.has(k));
+  if (annotations) metadata.annotations = annotations;
+  const slim: PipelineRun = { metadata };
+  if (run.apiVersion !== undefined) slim.apiVersion = run.apiVersion;
+  if (run.kind !== undefined) slim.kind = run.kind;
+  if (run.spec?.status !== undefined) slim.spec = { status: run.spec.status };
+  const status = run.status;
+  if (status) {
+    const succeeded = status.conditions?.find((c) => c.type === "Succeeded");
+    slim.status = {
+      ...(status.startTime === undefined ? {} : { startTime: status.startTime }),
+      ...(status.completionTime === undefined ? {} : { completionTime: status.completionTime }),
+      // The message can be long (Tekton's failure text); the cache answers phase and outcome, not why.
+      ...(succeeded
+        ? {
+            conditions: [
+              {
+                type: succeeded.type,
+                status: succeeded.status,
+                ...(succeeded.reason === undefined ? {} : { reason: succeeded.reason }),
+                ...(succeeded.lastTransitionTime === undefined
+                  ? {}
+                  : { lastTransitionTime: succeeded.lastTransitionTime }),
+              },
+            ],
+          }
+        : {}),
+    };
+  }
+  return slim;
+}
+
+/**
+ * The one way to ask for the shared informer of Baton's runs: the manager shares an informer per kind and
+ * selector, so every caller must pass the same transform.
+ */
+export const runsInformerOptions: Pick<InformerOptions<PipelineRun>, "labelSelector" | "transform"> = {
+  labelSelector: batonRunSelector,
+  transform: cachedRun,
+};
 
 /** spec.status values that ask Tekton to stop a run. */
 export const stopRequests = new Set(["Cancelled", "CancelledRunFinally", "StoppedRunFinally"]);

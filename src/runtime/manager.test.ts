@@ -4,6 +4,8 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { settle } from "./clock.ts";
 import { loadConfig } from "./config.ts";
 import type { EventSource } from "./controller.ts";
+import { ConfigMaps } from "./kube.ts";
+import type { ConfigMap } from "./kube-types.ts";
 import { silentLogger } from "./logger.ts";
 import { Manager, type Runnable } from "./manager.ts";
 import { Metrics } from "./metrics.ts";
@@ -117,5 +119,16 @@ describe("Manager lifecycle", () => {
     await m.start();
     await Promise.all([m.stop(), m.stop()]);
     await m.stop();
+  });
+});
+
+describe("Manager.informer", () => {
+  it("shares one informer per kind and selector, and refuses a second caller with another transform", () => {
+    const m = manager();
+    const slim = (cm: ConfigMap) => ({ metadata: cm.metadata ?? {} });
+    const a = m.informer(ConfigMaps, { labelSelector: "app=x", transform: slim });
+    assert.equal(m.informer(ConfigMaps, { labelSelector: "app=x", transform: slim }), a);
+    assert.throws(() => m.informer(ConfigMaps, { labelSelector: "app=x" }), /different transform/);
+    assert.notEqual(m.informer(ConfigMaps, { labelSelector: "app=y" }), a);
   });
 });

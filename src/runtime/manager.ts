@@ -56,6 +56,7 @@ export class Manager {
 
   readonly #serveHealth: boolean;
   readonly #informers = new Map<string, Informer<KubeObject>>();
+  readonly #transforms = new Map<string, unknown>();
   readonly #controllers: Controller[] = [];
   readonly #runnables: Runnable[] = [];
   readonly #running = new Map<Runnable, RunningRunnable>();
@@ -130,7 +131,15 @@ export class Manager {
     const namespace = rt.namespaced ? (options.namespace ?? this.config.watchNamespace) : "";
     const id = [resourceName(rt), namespace, options.labelSelector ?? "", options.fieldSelector ?? ""].join("|");
     const existing = this.#informers.get(id);
-    if (existing) return existing as unknown as Informer<T>;
+    if (existing) {
+      // A shared cache holds what its first caller's transform kept: a second caller expecting other fields
+      // would silently read undefined.
+      if (this.#transforms.get(id) !== options.transform) {
+        throw new Error(`informer ${id} is already registered with a different transform`);
+      }
+      return existing as unknown as Informer<T>;
+    }
+    this.#transforms.set(id, options.transform);
     const informer = new Informer<T>(this.kube, rt, {
       ...options,
       namespace,
