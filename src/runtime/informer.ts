@@ -92,6 +92,8 @@ interface Index<T> {
 }
 
 const NAMESPACE_INDEX = "namespace";
+/** Paged list attempts cut short by an expired continue token before one unpaginated list. */
+const maxPagedListAttempts = 3;
 
 export class Informer<T extends KubeObject> {
   readonly resource: Resource<T>;
@@ -293,31 +295,8 @@ export class Informer<T extends KubeObject> {
   }
 
   async #relist(signal: AbortSignal): Promise<void> {
-    const { namespace, labelSelector, fieldSelector } = this.#options;
-    let listed: { items: T[]; resourceVersion: string };
-    try {
-      listed = await this.#kube.listAll(this.resource, {
-        namespace: namespace || undefined,
-        labelSelector,
-        fieldSelector,
-        pageSize: this.#options.pageSize ?? 500,
-        signal,
-      });
-    } catch (err) {
-      // A continue token from before a compaction is refused with 410: fall back to one unpaginated list.
-      if (!isGone(err)) throw err;
-      listed = await this.#kube.list(this.resource, {
-        namespace: namespace || undefined,
-        labelSelector,
-        fieldSelector,
-        signal,
-      });
-    }
-    const fresh = new Map<string, T>();
-    for (const item of listed.items) {
-      const obj = this.#transform(item);
-      fresh.set(keyOf(obj), obj);
-    }
+    const listed = await this.#listPages(signal);
+    const fresh = listed.objects;
     const delta = diffCache(this.#cache, fresh);
     for (const [key, obj] of fresh) this.#store(key, obj);
     for (const obj of delta.deleted) this.#remove(keyOf(obj));
@@ -338,6 +317,42 @@ export class Informer<T extends KubeObject> {
     if (!this.#synced) {
       this.#synced = true;
       for (const w of this.#syncWaiters.splice(0)) w(true);
+    }
+  }
+
+  /**
+   * The whole collection, one page at a time, each page transformed as it arrives: a large collection is never one
+   * response body, one parse and one array of untransformed objects at once (what the cache saves would otherwise
+   * be needed at every relist). A continue token the server no longer honours (410: its revision was compacted
+   * between pages) restarts the list; after a few of those in a row, one unpaginated list, as client-go's pager
+   * falls back to, because paging evidently cannot outpace compaction here.
+   */
+  async #listPages(signal: AbortSignal): Promise<{ objects: Map<string, T>; resourceVersion: string }> {
+    const { namespace, labelSelector, fieldSelector } = this.#options;
+    const base = { namespace: namespace || undefined, labelSelector, fieldSelector, signal };
+    const pageSize = this.#options.pageSize ?? 500;
+    for (let attempt = 1; ; attempt++) {
+      const objects = new Map<string, T>();
+      const limit = attempt <= maxPagedListAttempts ? pageSize : undefined;
+      let next: string | undefined;
+      let resourceVersion = "";
+      try {
+        do {
+          const page = await this.#kube.list(this.resource, { ...base, limit, continue: next });
+          for (const item of page.items) {
+            const obj = this.#transform(item);
+            objects.set(keyOf(obj), obj);
+          }
+          resourceVersion = page.resourceVersion;
+          next = page.continue;
+          this.#lastProgress = this.#clock.now();
+        } while (next);
+        return { objects, resourceVersion };
+      } catch (err) {
+        if (!(isGone(err) && next !== undefined)) throw err;
+        this.#metrics?.informerRelists.inc({ resource: this.name });
+        this.#log.info({ attempt, listedSoFar: objects.size }, "list continue token expired (410 Gone); listing again");
+      }
     }
   }
 

@@ -215,6 +215,66 @@ describe("informer", { timeout: 120_000 }, () => {
     assert.equal(net.openWatches(), 0, "stopping the informer closes its watch");
   });
 
+  test("lists in pages, and lists again when a continue token expires between pages", async (t) => {
+    const { kubeConfig, etcdUrl } = await useCluster();
+    assert.ok(etcdUrl, "the test control plane exposes etcd");
+    const ns = await createNamespace(t);
+    const kube = new KubeClient(kubeConfig);
+    const event = (name: string): Event => ({
+      metadata: { name, namespace: ns },
+      involvedObject: { apiVersion: "v1", kind: "ConfigMap", name: "x", namespace: ns },
+      reason: "Testing",
+      message: "one",
+      type: "Normal",
+    });
+    for (const name of ["a", "b", "c", "d", "e"]) await kube.create(Events, event(name));
+    // Lists as the informer sends them; after its first page, history is compacted past that page's revision
+    // (Events are served straight from etcd, so the continue token of that page is then refused with 410).
+    const lists: string[] = [];
+    let compacted = false;
+    const transport: Fetch = async (url, init) => {
+      const res = await undiciFetch(url, init);
+      if (url.includes("watch=true")) return res;
+      const query = new URL(url).searchParams;
+      lists.push(`${query.get("limit") ?? "all"}${query.has("continue") ? "+continue" : ""}`);
+      if (!compacted && query.has("limit")) {
+        compacted = true;
+        const body = await res.text();
+        await kube.create(Events, event("f"));
+        await compactEtcd(etcdUrl);
+        return new Response(body, { status: res.status, headers: res.headers });
+      }
+      return res;
+    };
+    const metrics = runtimeMetrics(new Metrics({ defaultMetrics: false }));
+    const transformed: string[] = [];
+    const informer = new Informer<Event>(new KubeClient(kubeConfig, { fetch: transport }), Events, {
+      namespace: ns,
+      metrics,
+      pageSize: 2,
+      transform: (e) => {
+        transformed.push(e.metadata?.name ?? "");
+        return { ...e, message: e.message?.toUpperCase() };
+      },
+    });
+    const seen = recorder<Event>();
+    informer.addHandlers(seen.handlers);
+    informer.start();
+    t.after(() => informer.stop());
+    assert.equal(await informer.waitForSync(), true);
+
+    assert.deepEqual(lists, ["2", "2+continue", "2", "2+continue", "2+continue"], "pages of 2, restarted once");
+    assert.deepEqual(seen.seen.sort(), ["add a", "add b", "add c", "add d", "add e", "add f"], "one add each");
+    assert.equal(informer.size, 6);
+    assert.equal(informer.get(ns, "e")?.message, "ONE", "every page goes through the transform");
+    assert.equal(transformed.length, 8, "the pages before the expiry, then all six again");
+    assert.equal(
+      await counter(metrics, "informerRelists", { resource: "events" }),
+      1,
+      "the restart counts as a relist",
+    );
+  });
+
   test("reopens a watch that went silent (half-open connection) and catches up", async (t) => {
     const { kubeConfig } = await useCluster();
     const ns = await createNamespace(t);
