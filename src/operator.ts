@@ -170,6 +170,7 @@ export function createOperator(options: OperatorOptions): Operator {
     instance,
     consoleUrlTemplate: options.config.consoleUrlTemplate,
     lastRun: (repository, summary) => lastRuns.record(repository, summary),
+    cached: (key) => runs.get(key.namespace, key.name),
   });
   manager.addController({ name: "buildstatus", reconcile: reporter.reconcile, sources: [objects(runs)], workers: 4 });
 

@@ -4,13 +4,13 @@
 
 import type { BitbucketClient } from "../bitbucket/index.ts";
 import { labels } from "../pipelines/build.ts";
-import { batonRunSelector, PipelineRuns } from "../pipelines/tekton.ts";
+import { batonRunSelector, type PipelineRun, PipelineRuns } from "../pipelines/tekton.ts";
 import { parseRepositoryUrl, type RepositoryLocation } from "../repositories/decisions.ts";
 import { operatorToken, Repositories } from "../repositories/resource.ts";
 import type { Clock } from "../runtime/clock.ts";
 import type { ReconcileContext, ReconcileResult } from "../runtime/controller.ts";
 import { defineResource, type KubeClient, type KubeObject } from "../runtime/kube.ts";
-import type { ObjectKey } from "../runtime/logger.ts";
+import { keyString, type ObjectKey } from "../runtime/logger.ts";
 import type { Metrics } from "../runtime/metrics.ts";
 import {
   type BuildState,
@@ -44,6 +44,8 @@ export interface ReporterDeps {
   bitbucket(server: string): BitbucketClient;
   instance: string;
   consoleUrlTemplate?: string | undefined;
+  /** The informer's copy of a run (see cachedRun), when there is one. */
+  cached?: (key: ObjectKey) => PipelineRun | undefined;
   /** Receives each run's summary for the Repository's status.lastRun (coalesced there, not written per run). */
   lastRun?: (repository: ObjectKey, summary: RunSummary) => void;
 }
@@ -70,6 +72,12 @@ export class StatusReporter {
   readonly #deps: ReporterDeps;
   /** server → whether its build-status API accepts CANCELLED, learnt once per hour. */
   readonly #capabilities = new Map<string, { cancelled: boolean; at: number }>();
+  /**
+   * Run → the state Bitbucket accepted but the run's annotation does not record yet (the API server failed the
+   * patch). The retry then only writes the annotation: without this, an API-server outage between the POST and the
+   * patch would report the same state twice. Keyed by name and uid, so a new run of the same name starts afresh.
+   */
+  readonly #unrecorded = new Map<string, BuildState>();
   readonly #durations;
   readonly #reports;
 
@@ -90,8 +98,18 @@ export class StatusReporter {
 
   readonly reconcile = async (key: ObjectKey, ctx: ReconcileContext): Promise<ReconcileResult> => {
     const { kube } = this.#deps;
-    const run = await kube.get(PipelineRuns, key, ctx.signal);
-    if (!run) return {};
+    // A run whose final state was reported needs nothing more than the cache keeps; at start-up that is nearly
+    // every run, and a GET of each would cost the API server and this process a full copy of every run.
+    const cached = this.#deps.cached?.(key);
+    const cachedReport = cached?.metadata?.annotations?.[reportedAnnotation];
+    const run =
+      cached && cachedReport !== undefined && isFinal(cachedReport as BuildState)
+        ? cached
+        : await kube.get(PipelineRuns, key, ctx.signal);
+    if (!run) {
+      for (const uid of this.#unrecorded.keys()) if (uid.startsWith(`${keyString(key)}/`)) this.#unrecorded.delete(uid);
+      return {};
+    }
     const view = PipelineRunView.parse(run);
     const state = buildState(view);
     const runLabels = view.metadata.labels ?? {};
@@ -129,6 +147,11 @@ export class StatusReporter {
         `cannot report the status of ${view.metadata.name}: ${location ? (token as { problem: string }).problem : "the Repository's URL is invalid"}`,
       );
     }
+    const uid = `${keyString(key)}/${view.metadata.uid ?? ""}`;
+    if (this.#unrecorded.get(uid) === state) {
+      await this.#record(key, uid, state);
+      return {};
+    }
     const client = this.#deps.bitbucket(location.server);
     const auth = { kind: "bearer", token: token.token } as const;
     const cancelled = await this.#supportsCancelled(location, client, auth);
@@ -159,11 +182,17 @@ export class StatusReporter {
     }
     // Recorded after Bitbucket accepted it: a crash in between reports the same state again, which Bitbucket
     // absorbs (same key, same state) — the reverse order could lose a report.
-    await kube.patch(PipelineRuns, key, { metadata: { annotations: { [reportedAnnotation]: state } } });
+    this.#unrecorded.set(uid, state);
+    await this.#record(key, uid, state);
     if (isFinal(state) && duration !== undefined) this.#durations.observe({ result: state }, duration / 1000);
     ctx.log.info({ state: bbState, sha }, "reported the build status");
     return {};
   };
+
+  async #record(key: ObjectKey, uid: string, state: BuildState): Promise<void> {
+    await this.#deps.kube.patch(PipelineRuns, key, { metadata: { annotations: { [reportedAnnotation]: state } } });
+    this.#unrecorded.delete(uid);
+  }
 
   async #supportsCancelled(
     location: RepositoryLocation,
