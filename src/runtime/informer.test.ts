@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { diffCache, resourceName, stripManagedFields } from "./informer.ts";
+import { diffCache, resourceName, stripBookkeeping } from "./informer.ts";
 import { ConfigMaps, defineResource } from "./kube.ts";
 import type { KubeObject } from "./kube-types.ts";
 
@@ -54,9 +54,23 @@ describe("diffCache (what a relist after 410 Gone reports)", () => {
 });
 
 describe("informer helpers", () => {
-  it("strips managedFields from cached objects", () => {
-    const stripped = stripManagedFields({ metadata: { name: "a", managedFields: [{ manager: "baton" }] } });
+  it("strips managedFields and kubectl's last-applied configuration from cached objects", () => {
+    const stripped = stripBookkeeping({ metadata: { name: "a", managedFields: [{ manager: "baton" }] } });
     assert.deepEqual(stripped, { metadata: { name: "a" } });
+    const applied = {
+      metadata: {
+        name: "b",
+        annotations: { "kubectl.kubernetes.io/last-applied-configuration": '{"data":{}}', keep: "me" },
+      },
+      data: { token: "x" },
+    };
+    assert.deepEqual(stripBookkeeping(applied), {
+      metadata: { name: "b", annotations: { keep: "me" } },
+      data: { token: "x" },
+    });
+    assert.equal(applied.metadata.annotations["kubectl.kubernetes.io/last-applied-configuration"], '{"data":{}}');
+    const plain = { metadata: { name: "c", annotations: { keep: "me" } } };
+    assert.equal(stripBookkeeping(plain), plain, "an object with nothing to strip is cached as it is");
   });
   it("names resources by plural and group", () => {
     assert.equal(resourceName(ConfigMaps), "configmaps");

@@ -35,7 +35,7 @@ export interface InformerOptions<T> {
   watchTimeoutSeconds?: number;
   /** Page size of the initial list and relists. */
   pageSize?: number;
-  /** Applied to every object before it is cached; by default strips managedFields to save memory. */
+  /** Applied to every object before it is cached; by default stripBookkeeping, to save memory. */
   transform?: (obj: T) => T;
   /** Back-off after list/watch errors: doubles from initial to max. */
   backoff?: { initialMs?: number; maxMs?: number };
@@ -46,9 +46,21 @@ export interface InformerOptions<T> {
 
 export type WatchEndReason = "closed" | "expired" | "watchdog" | "error";
 
-export function stripManagedFields<T extends KubeObject>(obj: T): T {
-  if (!obj.metadata?.managedFields) return obj;
-  const { managedFields: _dropped, ...metadata } = obj.metadata;
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration";
+
+/**
+ * The default transform: drops managedFields and kubectl's last-applied-configuration annotation, bookkeeping of
+ * other clients that can be larger than the object itself (and, on a Secret applied with kubectl, a copy of its
+ * data). Nothing in Baton reads either from a cache.
+ */
+export function stripBookkeeping<T extends KubeObject>(obj: T): T {
+  const meta = obj.metadata;
+  if (!meta?.managedFields && meta?.annotations?.[lastApplied] === undefined) return obj;
+  const { managedFields: _dropped, ...metadata } = meta;
+  if (metadata.annotations?.[lastApplied] !== undefined) {
+    const { [lastApplied]: _applied, ...annotations } = metadata.annotations;
+    metadata.annotations = annotations;
+  }
   return { ...obj, metadata };
 }
 
@@ -128,7 +140,7 @@ export class Informer<T extends KubeObject> {
       namespace: options.namespace || undefined,
     });
     this.#metrics = options.metrics;
-    this.#transform = options.transform ?? stripManagedFields;
+    this.#transform = options.transform ?? stripBookkeeping;
     this.#watchdogMs = options.watchdogMs ?? 180_000;
     this.addIndex(NAMESPACE_INDEX, (obj) => [obj.metadata?.namespace ?? ""]);
   }
