@@ -9,6 +9,7 @@ export const PipelineRunView = z.looseObject({
   metadata: z.looseObject({
     name: z.string(),
     namespace: z.string().optional(),
+    uid: z.string().optional(),
     labels: z.record(z.string(), z.string()).optional(),
   }),
   spec: z.looseObject({ status: z.string().optional() }).optional(),

@@ -4,8 +4,7 @@ import { describe, test } from "node:test";
 import { TektonStandIn } from "../../hack/lib/tekton-standin.ts";
 import type { Repository } from "../../src/api/repository.ts";
 import { Repositories } from "../../src/repositories/resource.ts";
-import type { KubeClient, KubeObject } from "../../src/runtime/kube.ts";
-import { Secrets } from "../../src/runtime/kube.ts";
+import { defineResource, type KubeClient, type KubeObject, Secrets } from "../../src/runtime/kube.ts";
 import type { Simulator } from "../../src/simulator/index.ts";
 import { statusKey } from "../../src/status/report.ts";
 import { PipelineRuns, reportedAnnotation } from "../../src/status/reporter.ts";
@@ -165,6 +164,101 @@ describe("build status", () => {
       },
     );
     assert.equal(statusPosts(w), posts, "no state reported twice");
+  });
+
+  test("when recording a reported state fails, the retry records it without reporting it again", async (t) => {
+    const w = await world(t);
+    // A real admission policy makes the API server refuse Baton's annotation on the run, as an outage between
+    // Bitbucket's answer and the patch would.
+    const policy = `refuse-reported-${w.ns}`.slice(0, 63);
+    const admission = "admissionregistration.k8s.io/v1";
+    const Policies = defineResource<KubeObject>({
+      apiVersion: admission,
+      kind: "ValidatingAdmissionPolicy",
+      plural: "validatingadmissionpolicies",
+      namespaced: false,
+    });
+    const Bindings = defineResource<KubeObject>({
+      apiVersion: admission,
+      kind: "ValidatingAdmissionPolicyBinding",
+      plural: "validatingadmissionpolicybindings",
+      namespaced: false,
+    });
+    await w.kube.create(Policies, {
+      apiVersion: admission,
+      kind: "ValidatingAdmissionPolicy",
+      metadata: { name: policy },
+      spec: {
+        failurePolicy: "Fail",
+        matchConstraints: {
+          resourceRules: [
+            { apiGroups: ["tekton.dev"], apiVersions: ["*"], operations: ["UPDATE"], resources: ["pipelineruns"] },
+          ],
+        },
+        validations: [
+          {
+            expression: `!has(object.metadata.annotations) || !('${reportedAnnotation}' in object.metadata.annotations)`,
+            message: "refused for the test",
+          },
+        ],
+      },
+    } as KubeObject);
+    await w.kube.create(Bindings, {
+      apiVersion: admission,
+      kind: "ValidatingAdmissionPolicyBinding",
+      metadata: { name: policy },
+      spec: {
+        policyName: policy,
+        validationActions: ["Deny"],
+        matchResources: { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": w.ns } } },
+      },
+    } as KubeObject);
+    const lift = async () => {
+      await w.kube.delete(Bindings, { name: policy }).catch(() => undefined);
+      await w.kube.delete(Policies, { name: policy }).catch(() => undefined);
+    };
+    t.after(lift);
+    // The API server loads policies asynchronously: wait until it refuses the annotation on a run of no one's.
+    const probe = await w.kube.create(PipelineRuns, {
+      apiVersion: "tekton.dev/v1",
+      kind: "PipelineRun",
+      metadata: { generateName: "probe-", namespace: w.ns },
+      spec: { pipelineRef: { name: "none" } },
+    } as KubeObject);
+    await waitFor(
+      () =>
+        w.kube
+          .patch(
+            PipelineRuns,
+            { namespace: w.ns, name: probe.metadata?.name ?? "" },
+            { metadata: { annotations: { [reportedAnnotation]: "probe" } } },
+          )
+          .then(
+            () => false,
+            () => true,
+          ),
+      { message: "the admission policy in force" },
+    );
+
+    const op = await startOperator(t, w.ns);
+    const name = await createRun(w, "lint");
+    await waitForStatus(w, "lint", "INPROGRESS", /^queued/);
+    // Several retries fail on the patch while the policy stands.
+    await waitFor(
+      () =>
+        op.logs.filter(
+          (l) => l.controller === "buildstatus" && l.name === name && l.msg?.toString().includes("retrying"),
+        ).length >= 3,
+      { message: "three failed attempts to record the reported state", timeout: 30_000 },
+    );
+    await lift();
+    await waitFor(
+      async () =>
+        (await w.kube.get(PipelineRuns, { namespace: w.ns, name }))?.metadata?.annotations?.[reportedAnnotation] ===
+        "queued",
+      { message: "the reported state recorded once the API server accepts it", timeout: 30_000 },
+    );
+    assert.equal(statusPosts(w), 1, "Bitbucket was told INPROGRESS once");
   });
 
   test("a failure names the first failed task; a re-run replaces the red status under the same key", async (t) => {
