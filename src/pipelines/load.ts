@@ -17,7 +17,7 @@
 //   when names built from `{{ }}` placeholders are known.
 // - Unquoted placeholders (`value: {{ revision }}`) are valid in PAC, which substitutes in the text before parsing;
 //   in YAML they are flow mappings. Such a node whose source is exactly `{{ … }}` is read back as that string.
-import { isMap, type Node, parseAllDocuments, Scalar, visit } from "yaml";
+import { type Document, isMap, isScalar, LineCounter, type Node, parseAllDocuments, Scalar, visit } from "yaml";
 import { z } from "zod";
 
 export const pacPrefix = "pipelinesascode.tekton.dev/";
@@ -234,8 +234,12 @@ function loadFile(
   names: Map<string, string>,
   result: LoadResult,
 ): void {
+  const lineCounter = new LineCounter();
   const docs = parseAllDocuments(text, {
-    uniqueKeys: true,
+    // The library compares each key with every earlier one: a map of 25,000 keys (250 KiB) takes seconds of the
+    // event loop. duplicateKey() below does the same check in linear time.
+    uniqueKeys: false,
+    lineCounter,
     prettyErrors: true,
     // `<<: *defaults` merge keys work in PAC (Go's YAML 1.1 parser); aliases stay bounded by maxAliasCount.
     merge: true,
@@ -252,6 +256,15 @@ function loadFile(
   docs.forEach((doc, index) => {
     const at = { file, document: index };
     const syntax = doc.errors[0];
+    const duplicate = syntax ? undefined : duplicateKey(doc);
+    if (duplicate !== undefined) {
+      const { line, col } = lineCounter.linePos(duplicate);
+      result.errors.push({
+        ...at,
+        message: `is not valid YAML: Map keys must be unique at line ${line}, column ${col}`,
+      });
+      return;
+    }
     if (syntax) {
       const line = syntax.linePos?.[0]?.line;
       const sourceLine = line === undefined ? "" : (text.split("\n")[line - 1] ?? "");
@@ -374,6 +387,29 @@ function loadFile(
       pipelineRun: { ...object, metadata: { ...rawMeta, annotations, labels } },
     });
   });
+}
+
+/**
+ * The source offset of the first key that repeats an earlier key of the same map, as the yaml library's own
+ * `uniqueKeys` check decides (the same node, or scalars with `===` values), or undefined.
+ */
+export function duplicateKey(doc: Document.Parsed): number | undefined {
+  let first: number | undefined;
+  visit(doc, {
+    Map(_key, map) {
+      const seen = new Set<unknown>();
+      const nodes = new Set<unknown>();
+      for (const pair of map.items) {
+        const key = pair.key;
+        const repeated = nodes.has(key) || (isScalar(key) && seen.has(key.value));
+        nodes.add(key);
+        if (isScalar(key)) seen.add(key.value);
+        const offset = (key as { range?: [number, number, number] } | null)?.range?.[0];
+        if (repeated && offset !== undefined && (first === undefined || offset < first)) first = offset;
+      }
+    },
+  });
+  return first;
 }
 
 /** Problems as Markdown for a pull-request comment: one row per PipelineRun or file. */
