@@ -6,6 +6,10 @@
 //   event Bitbucket sends for one `git push`, re-deliveries, /retest and catch-up list the folder once;
 // - a file by (repository, path, blob id) when the listing gives blob ids, else by (repository, path, commit).
 // Concurrent requests for the same key share one fetch. Both caches are bounded (entries and bytes).
+//
+// A folder with more YAML files than the loader accepts is refused whole, from its listing: reading the first N
+// would spend N calls of the shared Bitbucket budget on one event, and which pipelines run would depend on how
+// their files sort.
 import { defaultLoadLimits, type LoadProblem } from "./load.ts";
 
 export interface ListedFile {
@@ -32,6 +36,16 @@ export class FileTooLarge extends Error {
   }
 }
 
+/** The folder lists more entries than the source is willing to page through. */
+export class FolderTooLarge extends Error {
+  readonly limit: number;
+  constructor(folder: string, limit: number) {
+    super(`${folder} lists more than ${limit} files`);
+    this.name = "FolderTooLarge";
+    this.limit = limit;
+  }
+}
+
 export interface FetchedDefinitions {
   /** Path → text of the YAML files read. */
   files: Map<string, string>;
@@ -46,7 +60,7 @@ export interface DefinitionCacheOptions {
   maxFileBytes?: number;
   /** Per file; larger files are refused (the loader's limit). */
   fileLimitBytes?: number;
-  /** YAML files read per commit; the loader refuses more than its limit anyway. */
+  /** YAML files per folder; a folder with more is refused without reading any. */
   maxFiles?: number;
 }
 
@@ -97,7 +111,7 @@ class Lru<V> {
 }
 
 export class DefinitionCache {
-  readonly #listings: Lru<ListedFile[] | null>;
+  readonly #listings: Lru<ListedFile[] | null | FolderTooLarge>;
   readonly #files: Lru<string>;
   readonly #inflight = new Map<string, Promise<unknown>>();
   readonly #fileLimit: number;
@@ -107,7 +121,7 @@ export class DefinitionCache {
     this.#listings = new Lru(options.maxListings ?? 2048, Number.POSITIVE_INFINITY, () => 1);
     this.#files = new Lru(100_000, options.maxFileBytes ?? 32 * 1024 * 1024, (text) => text.length + 200);
     this.#fileLimit = options.fileLimitBytes ?? defaultLoadLimits.maxFileBytes;
-    this.#maxFiles = (options.maxFiles ?? defaultLoadLimits.maxFiles) + 1;
+    this.#maxFiles = options.maxFiles ?? defaultLoadLimits.maxFiles;
   }
 
   /** The YAML files of `folder` at `commit` in `repository` (an identity string), fetched as needed. */
@@ -116,19 +130,33 @@ export class DefinitionCache {
     let listing = this.#listings.get(listingKey);
     if (listing === undefined) {
       listing = await this.#once(listingKey, async () => {
-        const listed = (await source.list(folder, commit)) ?? null;
+        let listed: ListedFile[] | null | FolderTooLarge;
+        try {
+          listed = (await source.list(folder, commit)) ?? null;
+        } catch (err) {
+          if (!(err instanceof FolderTooLarge)) throw err;
+          listed = err;
+        }
         this.#listings.set(listingKey, listed);
         return listed;
       });
     }
     if (listing === null) return { files: new Map(), problems: [], folderExists: false };
-
-    const yaml = listing
-      .filter((f) => isYaml(f.path))
-      .sort((a, b) => (a.path < b.path ? -1 : 1))
-      .slice(0, this.#maxFiles);
     const files = new Map<string, string>();
     const problems: LoadProblem[] = [];
+    if (listing instanceof FolderTooLarge) {
+      problems.push({ file: folder, message: `holds more than ${listing.limit} files; none were read` });
+      return { files, problems, folderExists: true };
+    }
+
+    const yaml = listing.filter((f) => isYaml(f.path)).sort((a, b) => (a.path < b.path ? -1 : 1));
+    if (yaml.length > this.#maxFiles) {
+      problems.push({
+        file: folder,
+        message: `holds ${yaml.length} YAML files, more than the limit of ${this.#maxFiles}; none were read`,
+      });
+      return { files, problems, folderExists: true };
+    }
     await Promise.all(
       yaml.map(async (file) => {
         const key = `${repository}|${file.path}|${file.blobId ? `blob:${file.blobId}` : `commit:${commit}`}`;

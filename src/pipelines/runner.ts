@@ -10,7 +10,7 @@
 import { randomBytes } from "node:crypto";
 import type { Repository } from "../api/repository.ts";
 import type { BitbucketAuth, BitbucketClient, PullRequest as RestPullRequest } from "../bitbucket/index.ts";
-import { isNotFound as isBitbucketNotFound, ResponseTooLargeError } from "../bitbucket/index.ts";
+import { isNotFound as isBitbucketNotFound, ResponseTooLargeError, TooManyResultsError } from "../bitbucket/index.ts";
 import { runKey, runKeyLabel, SeenSet } from "../events/dedupe.ts";
 import {
   type BatonEvent,
@@ -44,7 +44,7 @@ import {
   pruneCandidates,
   releasable,
 } from "./build.ts";
-import { DefinitionCache, FileTooLarge, type TektonSource } from "./definitions.ts";
+import { DefinitionCache, FileTooLarge, FolderTooLarge, type TektonSource } from "./definitions.ts";
 import { type FetchLike, waitForPullRequestRef } from "./forkref.ts";
 import { bindGitAuthWorkspace, buildGitSecret, gitAuthSecretName, pipelineRunOwnerReference } from "./gitsecret.ts";
 import { loadPipelineRuns, type PipelineRunDefinition } from "./load.ts";
@@ -141,6 +141,8 @@ interface Credentials {
 }
 
 const runIndex = "baton.dev/run-key";
+/** Entries of a `.tekton` listing paged through; a folder with more is refused as a whole. */
+const maxListedFiles = 1000;
 const repositoryIndex = "baton.dev/repository";
 
 /** A Kubernetes-style error class name and a scrubbed message: safe for logs, Events and HTTP answers. */
@@ -919,9 +921,11 @@ export class PipelineRunner {
             at: commit,
             auth: ctx.auth,
             pageSize: 1000,
+            maxItems: maxListedFiles,
           });
           return files.map((path) => ({ path: `${folder}/${path}` }));
         } catch (err) {
+          if (err instanceof TooManyResultsError) throw new FolderTooLarge(folder, maxListedFiles);
           // 404: no such folder; 400: it is a file, not a folder. Either way there are no definitions.
           if (isBitbucketNotFound(err) || (err as { status?: number }).status === 400) return undefined;
           throw err;
