@@ -193,7 +193,7 @@ export class Intake {
       try {
         body = JSON.parse(raw.toString("utf8"));
       } catch {
-        throw new HttpFailure(400, "malformed", "the body is not JSON");
+        throw new HttpFailure(400, "malformed", notJson(headerValue(request.headers["content-type"])));
       }
       const target = deliveryTarget(body);
       if (target === undefined) {
@@ -389,6 +389,17 @@ export class Intake {
       this.#log.debug({ repository: key, err: scrub(String(err)) }, "could not record status.lastEvent");
     }
   }
+}
+
+/**
+ * Why a body is refused as not JSON. The Content-Type header is not covered by the signature, so it decides
+ * nothing, but naming a form or multipart type tells whoever set the webhook up what is wrong.
+ */
+export function notJson(contentType: string | undefined): string {
+  const type = contentType?.split(";")[0]?.trim().toLowerCase() ?? "";
+  if (type === "" || type === "application/json") return "the body is not JSON";
+  const shown = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}$/.test(type) ? type : "another type";
+  return `the body is not JSON (it was sent as ${shown}; Bitbucket sends application/json)`;
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {
