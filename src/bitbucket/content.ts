@@ -1,7 +1,8 @@
 import { z } from "zod";
 import { API, Endpoints, type ListOptions } from "./endpoints.ts";
 import type { CallOptions } from "./http.ts";
-import { type Commit, CommitSchema, PathTypeSchema } from "./schemas.ts";
+import { type FileChange, fileChange } from "./pull-requests.ts";
+import { ChangeSchema, type Commit, CommitSchema, PathTypeSchema } from "./schemas.ts";
 import { type RepositoryRef, repositoryPath, segment, withSubPath } from "./url.ts";
 
 export interface AtOptions extends CallOptions {
@@ -75,6 +76,25 @@ export class ContentApi extends Endpoints {
       needs: "REPO_READ",
     } as const;
     return (await this.http.json(spec, CommitSchema, call)).data;
+  }
+
+  /**
+   * Files changed from `since` to `until` (`git diff since until`); without `since`, against the first parent of
+   * `until`. Paged, so a huge push ends in TooManyResultsError at `maxItems` rather than being read forever.
+   */
+  async listChanges(
+    repo: RepositoryRef,
+    range: { since?: string | undefined; until: string },
+    options: ListOptions = {},
+  ): Promise<FileChange[]> {
+    const spec = {
+      group: "content",
+      method: "GET",
+      path: `${API}${repositoryPath(repo)}/changes`,
+      query: { since: range.since, until: range.until },
+      needs: "REPO_READ",
+    } as const;
+    return (await this.listAll(spec, ChangeSchema, options)).map(fileChange);
   }
 
   #filesSpec(repo: RepositoryRef, path: string, options: AtOptions) {

@@ -1,6 +1,13 @@
 import { API, Endpoints, type ListOptions } from "./endpoints.ts";
 import type { CallOptions } from "./http.ts";
-import { ChangesPageSchema, type Comment, CommentSchema, type PullRequest, PullRequestSchema } from "./schemas.ts";
+import {
+  type Change,
+  ChangesPageSchema,
+  type Comment,
+  CommentSchema,
+  type PullRequest,
+  PullRequestSchema,
+} from "./schemas.ts";
 import { type RepositoryRef, repositoryPath, segment } from "./url.ts";
 
 export interface OpenPullRequestOptions extends ListOptions {
@@ -27,6 +34,16 @@ export interface FileChange {
   nodeType?: string;
   /** Blob id after the change. */
   contentId?: string;
+}
+
+export function fileChange(c: Change): FileChange {
+  return {
+    path: c.path.toString,
+    ...(c.srcPath ? { srcPath: c.srcPath.toString } : {}),
+    type: c.type,
+    ...(c.nodeType ? { nodeType: c.nodeType } : {}),
+    ...(c.contentId ? { contentId: c.contentId } : {}),
+  };
 }
 
 export interface PullRequestChanges {
@@ -68,13 +85,7 @@ export class PullRequestsApi extends Endpoints {
     return {
       fromHash: page.fromHash ?? undefined,
       toHash: page.toHash ?? undefined,
-      changes: page.values.map((c) => ({
-        path: c.path.toString,
-        ...(c.srcPath ? { srcPath: c.srcPath.toString } : {}),
-        type: c.type,
-        ...(c.nodeType ? { nodeType: c.nodeType } : {}),
-        ...(c.contentId ? { contentId: c.contentId } : {}),
-      })),
+      changes: page.values.map(fileChange),
       truncated: !page.isLastPage,
     };
   }

@@ -131,6 +131,7 @@ export const ChangeSchema = z.object({
   fromContentId: opt(z.string()),
   executable: opt(z.boolean()),
 });
+export type Change = z.infer<typeof ChangeSchema>;
 
 /** Pull-request and commit changes: one page with the compared hashes alongside. */
 export const ChangesPageSchema = z.object({

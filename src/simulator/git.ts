@@ -8,6 +8,8 @@ import { join } from "node:path";
  */
 
 export const ZERO_SHA = "0000000000000000000000000000000000000000";
+/** Git knows the empty tree without storing it: the base of a root commit's changes. */
+export const EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
 
 export class GitError extends Error {
   readonly code: number | null;

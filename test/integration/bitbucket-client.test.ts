@@ -365,6 +365,27 @@ describe("content", () => {
     assert.equal(sim.requestCount({ since: mark, group: "content" }), 4);
   });
 
+  test("changes between two commits, paged; a new branch's head against its parent", async () => {
+    const first = await sim.push({ project: "PRJ", repo: "app", branch: "ranges", files: { "r/a.txt": "a\n" } });
+    const second = await sim.push({
+      project: "PRJ",
+      repo: "app",
+      branch: "ranges",
+      files: { "r/b.txt": "b\n", "r/c.txt": "c\n", "r/a.txt": "a2\n" },
+    });
+    const mark = sim.markRequests();
+    const range = await repoRead.content.listChanges(
+      app,
+      { since: first.parent ?? undefined, until: second.sha },
+      { pageSize: 2 },
+    );
+    assert.deepEqual(range.map((c) => `${c.type} ${c.path}`).sort(), ["ADD r/a.txt", "ADD r/b.txt", "ADD r/c.txt"]);
+    assert.equal(sim.requestCount({ since: mark, group: "content" }), 2, "two pages of two");
+    const head = await repoRead.content.listChanges(app, { until: second.sha });
+    assert.deepEqual(head.map((c) => `${c.type} ${c.path}`).sort(), ["ADD r/b.txt", "ADD r/c.txt", "MODIFY r/a.txt"]);
+    await assert.rejects(repoRead.content.listChanges(app, { until: "0".repeat(40) }), NotFoundError);
+  });
+
   test("paths with spaces and unicode", async () => {
     const files = await repoRead.content.listFiles(app, ".tekton");
     assert.deepEqual(files.sort(), ["pipeline run.yaml", "ünï/ß.yaml"]);

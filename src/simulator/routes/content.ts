@@ -1,10 +1,31 @@
 import type { FastifyInstance } from "fastify";
 import type { SimCore } from "../core.ts";
 import { badRequest, noSuchCommit, noSuchPath } from "../errors.ts";
+import { type DiffEntry, EMPTY_TREE, ZERO_SHA } from "../git.ts";
 import { type PagingSettings, pageRequest, paginate } from "../paging.ts";
 import { READ } from "../permissions.ts";
 import type { Repository } from "../state.ts";
 import { param, params, q, query, type Req, repoFor } from "./context.ts";
+
+const CHANGE_TYPES: Record<string, string> = { A: "ADD", D: "DELETE", M: "MODIFY", T: "MODIFY", R: "MOVE", C: "COPY" };
+
+/** One value of a `changes` page, for pull requests and commit ranges alike. */
+export function changeJson(d: DiffEntry): Record<string, unknown> {
+  const type = CHANGE_TYPES[d.status] ?? "UNKNOWN";
+  return {
+    contentId: d.dstId === ZERO_SHA ? undefined : d.dstId,
+    fromContentId: d.srcId,
+    path: pathJson(d.path),
+    srcPath: d.srcPath !== null ? pathJson(d.srcPath) : undefined,
+    executable: d.dstMode === "100755",
+    percentUnchanged: d.score ?? -1,
+    type,
+    nodeType: d.dstMode === "160000" || d.srcMode === "160000" ? "SUBMODULE" : "FILE",
+    srcExecutable: type === "ADD" ? undefined : d.srcMode === "100755",
+    links: { self: [null] },
+    properties: { gitChangeType: type },
+  };
+}
 
 /** Bitbucket's path object: `{components, parent, name, extension, toString}`. */
 export function pathJson(path: string): Record<string, unknown> {
@@ -119,6 +140,29 @@ export function contentRoutes(core: SimCore) {
         if (parent) parents.set(p, parent);
       }
       return core.presenter.commit(info, { enrich: true, parents });
+    });
+
+    /**
+     * Files changed between two commits, as `git diff since until` (Atlassian KB "How to diff arbitrary commits using
+     * REST API"); without `since`, against the first parent of `until`. Paged like any list.
+     */
+    app.get(`${base}/changes`, { config: { group: "content" } }, async (request) => {
+      const repo = repoFor(core, request, READ);
+      const untilRev = q(request, "until");
+      if (!untilRev) throw badRequest("until is required");
+      const until = await core.git.resolveCommit(repo.gitPath, untilRev);
+      if (!until) throw noSuchCommit(untilRev, repo.slug);
+      const sinceRev = q(request, "since");
+      let since: string | null;
+      if (sinceRev) {
+        since = await core.git.resolveCommit(repo.gitPath, sinceRev);
+        if (!since) throw noSuchCommit(sinceRev, repo.slug);
+      } else {
+        since = (await core.git.commit(repo.gitPath, until))?.parents[0] ?? EMPTY_TREE;
+      }
+      const diff = await core.git.diffTree(repo.gitPath, since, until);
+      const page = paginate(diff.map(changeJson), pageRequest(query(request), paging));
+      return { fromHash: until, toHash: since, properties: {}, ...page };
     });
 
     app.get(`${base}/commits`, { config: { group: "content" } }, async (request) => {

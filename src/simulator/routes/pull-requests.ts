@@ -3,14 +3,11 @@ import { z } from "zod";
 import { repoLevel } from "../access.ts";
 import type { SimCore } from "../core.ts";
 import { conflict, noSuchPullRequest, notPermitted, SimError } from "../errors.ts";
-import { ZERO_SHA } from "../git.ts";
 import { pageRequest, paginate } from "../paging.ts";
 import { READ, WRITE } from "../permissions.ts";
 import type { PullRequest, Repository } from "../state.ts";
-import { pathJson } from "./content.ts";
+import { changeJson } from "./content.ts";
 import { intParam, parseBody, q, query, type Req, repoFor, requireAuthenticated } from "./context.ts";
-
-const CHANGE_TYPES: Record<string, string> = { A: "ADD", D: "DELETE", M: "MODIFY", T: "MODIFY", R: "MOVE", C: "COPY" };
 
 const refInput = z.object({
   id: z.string().min(1),
@@ -109,22 +106,7 @@ export function pullRequestRoutes(core: SimCore) {
       const diff = await core.git.diffTree(target.gitPath, baseCommit, pr.from.latestCommit);
       const { limit } = pageRequest(query(request), paging);
       const applied = Math.min(limit, core.options.maxChanges);
-      const values = diff.slice(0, applied).map((d) => {
-        const type = CHANGE_TYPES[d.status] ?? "UNKNOWN";
-        return {
-          contentId: d.dstId === ZERO_SHA ? undefined : d.dstId,
-          fromContentId: d.srcId,
-          path: pathJson(d.path),
-          srcPath: d.srcPath !== null ? pathJson(d.srcPath) : undefined,
-          executable: d.dstMode === "100755",
-          percentUnchanged: d.score ?? -1,
-          type,
-          nodeType: d.dstMode === "160000" || d.srcMode === "160000" ? "SUBMODULE" : "FILE",
-          srcExecutable: type === "ADD" ? undefined : d.srcMode === "100755",
-          links: { self: [null] },
-          properties: { gitChangeType: type },
-        };
-      });
+      const values = diff.slice(0, applied).map(changeJson);
       return {
         fromHash: pr.from.latestCommit,
         toHash: baseCommit,
