@@ -9,11 +9,12 @@
 // run and never exists without one; then the build status.
 import { randomBytes } from "node:crypto";
 import type { Repository } from "../api/repository.ts";
-import type { BitbucketAuth, BitbucketClient, PullRequest as RestPullRequest } from "../bitbucket/index.ts";
+import type { BitbucketAuth, BitbucketClient, FileChange, PullRequest as RestPullRequest } from "../bitbucket/index.ts";
 import { isNotFound as isBitbucketNotFound, ResponseTooLargeError, TooManyResultsError } from "../bitbucket/index.ts";
 import { runKey, runKeyLabel, SeenSet } from "../events/dedupe.ts";
 import {
   type BatonEvent,
+  type ChangedFiles,
   type CommentEvent,
   changedFilesFromBitbucket,
   type EventUser,
@@ -259,22 +260,14 @@ export class PipelineRunner {
     });
     const problems: DefinitionProblem[] = [...fetched.problems, ...loaded.errors];
 
-    let changedFiles: ReturnType<typeof changedFilesFromBitbucket> | undefined;
-    if (event.type !== "push" && needsChangedFiles(loaded.pipelineRuns, event)) {
-      const changes = await ctx.client.pullRequests.changes(ctx.ref, event.pullRequest.number, { auth: ctx.auth });
-      changedFiles = changedFilesFromBitbucket(
-        changes.changes.map((c) => ({
-          path: { toString: c.path },
-          srcPath: c.srcPath === undefined ? null : { toString: c.srcPath },
-          type: c.type,
-        })),
-      );
-    }
+    const changedFiles = needsChangedFiles(loaded.pipelineRuns, event)
+      ? await this.#changedFiles(ctx, event)
+      : undefined;
     const params = Object.fromEntries((ctx.repository.spec.params ?? []).map((p) => [p.name, p.value]));
     const match = matchPipelineRuns(loaded.pipelineRuns, { event, ...(changedFiles ? { changedFiles } : {}), params });
     for (const error of match.errors) {
       if (error.filesUnknown) {
-        // Not the author's mistake: Baton cannot tell a push's changed files (no commit-changes call yet).
+        // Not the author's mistake: Bitbucket could not list the changed files (a push of more than it pages).
         this.#log.info({ repository: ctx.name, pipeline: error.definition.name }, error.message);
         continue;
       }
@@ -384,6 +377,43 @@ export class PipelineRunner {
       return { outcome: "duplicate", runs: [], detail: `${duplicates} pipeline(s) already started for this commit` };
     }
     return { outcome: "no-match", runs: [], detail: "no PipelineRun matches this event" };
+  }
+
+  /**
+   * The files an event changes, for on-path-change and CEL's `files`: a pull request's own changes, or for a push
+   * the range it moved the ref over (a new branch: its head commit against its parent, as Bitbucket answers).
+   * Undefined when Bitbucket cannot give them completely; those pipelines are then skipped and logged.
+   */
+  async #changedFiles(
+    ctx: Context,
+    event: Exclude<BatonEvent, { type: "ping" | "pull_request_closed" }>,
+  ): Promise<ChangedFiles | undefined> {
+    const call = { auth: ctx.auth };
+    let changes: FileChange[];
+    if (event.type === "push") {
+      const since = event.previousSha && !/^0+$/.test(event.previousSha) ? event.previousSha : undefined;
+      try {
+        changes = await ctx.client.content.listChanges(
+          ctx.ref,
+          { since, until: event.sha },
+          { ...call, maxItems: 5000 },
+        );
+      } catch (err) {
+        if (err instanceof TooManyResultsError) return undefined;
+        throw err;
+      }
+    } else {
+      const page = await ctx.client.pullRequests.changes(ctx.ref, event.pullRequest.number, call);
+      if (page.truncated) return undefined;
+      changes = page.changes;
+    }
+    return changedFilesFromBitbucket(
+      changes.map((c) => ({
+        path: { toString: c.path },
+        srcPath: c.srcPath === undefined ? null : { toString: c.srcPath },
+        type: c.type,
+      })),
+    );
   }
 
   /** Builds and creates one run, then its Secret and status. Undefined when it could not be built. */

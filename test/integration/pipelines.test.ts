@@ -185,3 +185,71 @@ describe("pull request → PipelineRun", () => {
     for (const run of unfinished) assert.equal(run.spec?.status, "Cancelled", run.metadata?.name);
   });
 });
+
+describe("push → PipelineRun", () => {
+  const pipeline = (name: string, annotations: string) => `apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata:
+  name: ${name}
+  annotations:
+${annotations}
+spec:
+  pipelineSpec:
+    tasks:
+      - name: noop
+        taskSpec:
+          steps:
+            - name: echo
+              image: alpine
+              script: echo ${name}
+`;
+
+  test("on-path-change and CEL's files see what the push changed, also across several commits", async (t) => {
+    const w = await pipelinesWorld(t, {
+      files: {
+        ".tekton/backend.yaml": pipeline(
+          "backend",
+          `    pipelinesascode.tekton.dev/on-event: "[push]"
+    pipelinesascode.tekton.dev/on-target-branch: "[main]"
+    pipelinesascode.tekton.dev/on-path-change: "[src/**]"`,
+        ),
+        ".tekton/docs.yaml": pipeline(
+          "docs",
+          `    pipelinesascode.tekton.dev/on-cel-expression: >-
+      event == "push" && target_branch == "main" && files.all.exists(f, f.startsWith("docs/"))`,
+        ),
+      },
+    });
+    const pipelinesRun = async (sha: string) =>
+      (await listRuns(w, `${labels.sha}=${sha}`)).map((r) => r.metadata?.labels?.[labels.pipeline]).sort();
+
+    const docs = await w.sim.push({ project: "PRJ", repo: "app", branch: "main", files: { "docs/a.md": "a\n" } });
+    await w.sim.settled();
+    assert.deepEqual(await pipelinesRun(docs.sha), ["docs"]);
+
+    const code = await w.sim.push({ project: "PRJ", repo: "app", branch: "main", files: { "src/a.ts": "1\n" } });
+    await w.sim.settled();
+    assert.deepEqual(await pipelinesRun(code.sha), ["backend"]);
+
+    // A merge brings two commits (src, then docs) in one push: the range, not only the head commit, decides.
+    await w.sim.push({
+      project: "PRJ",
+      repo: "app",
+      branch: "topic",
+      files: { "src/b.ts": "2\n" },
+      startPoint: "main",
+    });
+    const tip = await w.sim.push({ project: "PRJ", repo: "app", branch: "topic", files: { "docs/b.md": "b\n" } });
+    const pr = await w.sim.openPullRequest({
+      project: "PRJ",
+      repo: "app",
+      from: { branch: "topic" },
+      title: "Topic",
+      as: "dev",
+    });
+    const merged = await w.sim.mergePullRequest({ project: "PRJ", repo: "app", id: pr.id });
+    await w.sim.settled();
+    assert.ok(merged.mergeCommit && merged.mergeCommit !== tip.sha);
+    assert.deepEqual(await pipelinesRun(merged.mergeCommit), ["backend", "docs"]);
+  });
+});
