@@ -1,8 +1,9 @@
 import { z } from "zod";
 import { API, Endpoints, type ListOptions } from "./endpoints.ts";
 import type { CallOptions } from "./http.ts";
+import { collect, DEFAULT_MAX_ITEMS, DEFAULT_PAGE_SIZE, paginate } from "./paging.ts";
 import { type FileChange, fileChange } from "./pull-requests.ts";
-import { ChangeSchema, type Commit, CommitSchema, PathTypeSchema } from "./schemas.ts";
+import { BrowseSchema, ChangeSchema, type Commit, CommitSchema, PathTypeSchema } from "./schemas.ts";
 import { type RepositoryRef, repositoryPath, segment, withSubPath } from "./url.ts";
 
 export interface AtOptions extends CallOptions {
@@ -16,6 +17,16 @@ export interface RawOptions extends AtOptions {
 }
 
 export type PathType = "FILE" | "DIRECTORY" | "SUBMODULE";
+
+export interface DirectoryEntry {
+  /** Name relative to the directory. */
+  path: string;
+  /** `FILE`, `DIRECTORY` or `SUBMODULE`. */
+  type: string;
+  /** The git blob (or tree) id: what a cache of file contents can key on across commits. */
+  contentId?: string;
+  size?: number;
+}
 
 const DEFAULT_RAW_LIMIT = 1024 * 1024;
 
@@ -65,6 +76,42 @@ export class ContentApi extends Endpoints {
       needs: "REPO_READ",
     } as const;
     return (await this.http.json(spec, PathTypeSchema, options)).data.type;
+  }
+
+  /**
+   * One level of a directory with each entry's blob id, or undefined when `path` is a file. Unlike `listFiles`,
+   * which is recursive, this says which files are unchanged between two commits without reading them.
+   */
+  async listDirectory(
+    repo: RepositoryRef,
+    path: string,
+    options: AtOptions & ListOptions = {},
+  ): Promise<DirectoryEntry[] | undefined> {
+    const spec = {
+      group: "content",
+      method: "GET",
+      path: withSubPath(`${API}${repositoryPath(repo)}/browse`, path),
+      query: { at: options.at },
+      needs: "REPO_READ",
+    } as const;
+    const limit = options.pageSize ?? DEFAULT_PAGE_SIZE;
+    let isFile = false;
+    const entries = paginate(this.context(spec), async (start) => {
+      const { children } = (
+        await this.http.json({ ...spec, query: { ...spec.query, start, limit } }, BrowseSchema, options)
+      ).data;
+      if (children) return children;
+      isFile = true;
+      return { values: [], isLastPage: true };
+    });
+    const values = await collect(this.context(spec), entries, options.maxItems ?? DEFAULT_MAX_ITEMS);
+    if (isFile) return undefined;
+    return values.map((v) => ({
+      path: v.path.toString,
+      type: v.type,
+      ...(v.contentId ? { contentId: v.contentId } : {}),
+      ...(v.size === undefined ? {} : { size: v.size }),
+    }));
   }
 
   /** A commit by id (not by ref name). */

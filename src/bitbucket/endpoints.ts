@@ -23,7 +23,7 @@ export class Endpoints {
   ): AsyncGenerator<z.output<T>, void, undefined> {
     const schema = pageOf(item);
     const limit = options.pageSize ?? DEFAULT_PAGE_SIZE;
-    return paginate(this.#context(spec), async (start) => {
+    return paginate(this.context(spec), async (start) => {
       const query = { ...spec.query, start, limit };
       return (await this.http.json({ ...spec, query }, schema, options)).data;
     });
@@ -34,7 +34,7 @@ export class Endpoints {
     item: T,
     options: ListOptions = {},
   ): Promise<z.output<T>[]> {
-    return collect(this.#context(spec), this.paged(spec, item, options), options.maxItems ?? DEFAULT_MAX_ITEMS);
+    return collect(this.context(spec), this.paged(spec, item, options), options.maxItems ?? DEFAULT_MAX_ITEMS);
   }
 
   /** True when deleted, false when it was already absent (404), which also covers a retried delete. */
@@ -48,7 +48,7 @@ export class Endpoints {
     }
   }
 
-  #context(spec: RequestSpec): RequestContext {
+  protected context(spec: RequestSpec): RequestContext {
     return { group: spec.group, method: spec.method, path: this.http.basePath + spec.path };
   }
 }

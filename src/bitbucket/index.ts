@@ -11,7 +11,7 @@ export type { AuthProvider, AuthSource, BitbucketAuth } from "./auth.ts";
 export { type BudgetClock, RequestBudget, type RequestBudgetOptions } from "./budget.ts";
 export type { BuildStatusApi, BuildStatusInput } from "./build-status.ts";
 export { BitbucketClient, type BitbucketClientOptions } from "./client.ts";
-export type { AtOptions, ContentApi, PathType, RawOptions } from "./content.ts";
+export type { AtOptions, ContentApi, DirectoryEntry, PathType, RawOptions } from "./content.ts";
 export type { ListOptions } from "./endpoints.ts";
 export {
   BadRequestError,

@@ -122,6 +122,24 @@ const ChangePathSchema = z.object({
   toString: z.string(),
 });
 
+/** A directory's `browse`: its entries are a page nested under `children`; a file answers with `lines` instead. */
+export const BrowseSchema = z.object({
+  children: opt(
+    z.object({
+      values: z.array(
+        z.object({
+          path: ChangePathSchema,
+          contentId: opt(z.string()),
+          type: z.string(),
+          size: opt(z.number()),
+        }),
+      ),
+      isLastPage: z.boolean(),
+      nextPageStart: z.number().nullish(),
+    }),
+  ),
+});
+
 export const ChangeSchema = z.object({
   path: ChangePathSchema,
   srcPath: opt(ChangePathSchema),

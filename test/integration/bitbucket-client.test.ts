@@ -386,6 +386,19 @@ describe("content", () => {
     await assert.rejects(repoRead.content.listChanges(app, { until: "0".repeat(40) }), NotFoundError);
   });
 
+  test("a directory's entries with blob ids, across pages; a file is not a directory", async () => {
+    const mark = sim.markRequests();
+    const entries = await repoRead.content.listDirectory(app, "many", { at: head, pageSize: 3 });
+    assert.deepEqual(
+      entries?.map((e) => e.path),
+      Array.from({ length: 7 }, (_, i) => `file-${i}.txt`),
+    );
+    assert.ok(entries?.every((e) => e.type === "FILE" && /^[0-9a-f]{40}$/.test(e.contentId ?? "")));
+    assert.equal(sim.requestCount({ since: mark, group: "content" }), 3);
+    assert.equal(await repoRead.content.listDirectory(app, "many/file-0.txt", { at: head }), undefined);
+    await assert.rejects(repoRead.content.listDirectory(app, "nowhere", { at: head }), NotFoundError);
+  });
+
   test("paths with spaces and unicode", async () => {
     const files = await repoRead.content.listFiles(app, ".tekton");
     assert.deepEqual(files.sort(), ["pipeline run.yaml", "ünï/ß.yaml"]);
