@@ -45,7 +45,7 @@ import {
   pruneCandidates,
   releasable,
 } from "./build.ts";
-import { DefinitionCache, FileTooLarge, FolderTooLarge, type TektonSource } from "./definitions.ts";
+import { DefinitionCache, FileTooLarge, FolderTooLarge, type ListedFile, type TektonSource } from "./definitions.ts";
 import { type FetchLike, waitForPullRequestRef } from "./forkref.ts";
 import { bindGitAuthWorkspace, buildGitSecret, gitAuthSecretName, pipelineRunOwnerReference } from "./gitsecret.ts";
 import { loadPipelineRuns, type PipelineRunDefinition } from "./load.ts";
@@ -945,21 +945,36 @@ export class PipelineRunner {
 
   #source(ctx: Context): TektonSource {
     return {
+      // The folder is browsed level by level (one call for a flat .tekton) because browse gives each file's blob
+      // id: a new commit that leaves the definitions alone then costs no file reads at all.
       list: async (folder, commit) => {
-        try {
-          const files = await ctx.client.content.listFiles(ctx.ref, folder, {
-            at: commit,
-            auth: ctx.auth,
-            pageSize: 1000,
-            maxItems: maxListedFiles,
-          });
-          return files.map((path) => ({ path: `${folder}/${path}` }));
-        } catch (err) {
-          if (err instanceof TooManyResultsError) throw new FolderTooLarge(folder, maxListedFiles);
-          // 404: no such folder; 400: it is a file, not a folder. Either way there are no definitions.
-          if (isBitbucketNotFound(err) || (err as { status?: number }).status === 400) return undefined;
-          throw err;
+        const listed: ListedFile[] = [];
+        const folders = [folder];
+        for (let dir = folders.shift(); dir !== undefined; dir = folders.shift()) {
+          let entries: Awaited<ReturnType<typeof ctx.client.content.listDirectory>>;
+          try {
+            entries = await ctx.client.content.listDirectory(ctx.ref, dir, {
+              at: commit,
+              auth: ctx.auth,
+              pageSize: 1000,
+              maxItems: maxListedFiles,
+            });
+          } catch (err) {
+            if (err instanceof TooManyResultsError) throw new FolderTooLarge(folder, maxListedFiles);
+            if (isBitbucketNotFound(err) && dir === folder) return undefined;
+            throw err;
+          }
+          // A file where the folder should be: there are no definitions.
+          if (entries === undefined) return undefined;
+          for (const entry of entries) {
+            const path = `${dir}/${entry.path}`;
+            if (entry.type === "DIRECTORY") folders.push(path);
+            else if (entry.type === "FILE")
+              listed.push({ path, ...(entry.contentId ? { blobId: entry.contentId } : {}) });
+          }
+          if (listed.length + folders.length > maxListedFiles) throw new FolderTooLarge(folder, maxListedFiles);
         }
+        return listed;
       },
       read: async (path, commit, maxBytes) => {
         try {

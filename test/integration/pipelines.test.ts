@@ -110,6 +110,38 @@ describe("pull request → PipelineRun", () => {
     assert.equal(repo.status?.lastEvent?.pullRequest, pr.id);
   });
 
+  test("a new commit that leaves .tekton alone costs one folder listing and no file reads", async (t) => {
+    const w = await pipelinesWorld(t, { files: { ".tekton/build.yaml": prRun, ".tekton/lint/lint.yaml": lintRun } });
+    await w.sim.push({ project: "PRJ", repo: "app", branch: "feature", files: { "a.txt": "1\n" }, as: "dev" });
+    await w.sim.openPullRequest({
+      project: "PRJ",
+      repo: "app",
+      from: { branch: "feature" },
+      title: "A",
+      as: "dev",
+    });
+    await w.sim.settled();
+    assert.equal((await listRuns(w)).length, 2);
+
+    const mark = w.sim.markRequests();
+    const next = await w.sim.push({
+      project: "PRJ",
+      repo: "app",
+      branch: "feature",
+      files: { "a.txt": "2\n" },
+      as: "dev",
+    });
+    await w.sim.settled();
+    assert.deepEqual(
+      (await listRuns(w, `${labels.sha}=${next.sha}`)).map((r) => r.metadata?.labels?.[labels.pipeline]).sort(),
+      ["build", "lint"],
+    );
+    // The push and the pull-request update for the commit share one walk of the folder (.tekton and .tekton/lint);
+    // both files are known by their blob ids from the first commit.
+    const content = w.sim.requests({ since: mark, group: "content" }).map((r) => r.path.replace(/.*\/repos\/app/, ""));
+    assert.deepEqual(content, ["/browse/.tekton", "/browse/.tekton/lint"]);
+  });
+
   test("the git Secret is garbage-collected with its PipelineRun", async (t) => {
     const w = await pipelinesWorld(t);
     await w.sim.push({ project: "PRJ", repo: "app", branch: "feature", files: { "a.txt": "a\n" }, as: "dev" });
