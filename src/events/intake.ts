@@ -147,7 +147,9 @@ export class Intake {
   }
 
   #server(bodyLimit: number): FastifyInstance {
-    const app = Fastify({ logger: false, bodyLimit, return503OnClosing: true });
+    // Bitbucket sends a delivery in one go; a sender that trickles a body (or stops half way) must not hold a
+    // connection and its buffer for Node's default of five minutes.
+    const app = Fastify({ logger: false, bodyLimit, return503OnClosing: true, requestTimeout: 30_000 });
     app.removeAllContentTypeParsers();
     // The raw bytes are what the signature covers: keep them, parse JSON only after the signature is checked.
     app.addContentTypeParser("*", { parseAs: "buffer", bodyLimit }, (_req, body, done) => done(null, body));
