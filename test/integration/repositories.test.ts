@@ -3,7 +3,6 @@
 // their Repositories, one shared project hook, conditions that say what is wrong, duplicates refused, and pull
 // requests whose delivery was lost built anyway.
 import assert from "node:assert/strict";
-import { createServer } from "node:net";
 import { describe, test } from "node:test";
 import type { Repository } from "../../src/api/repository.ts";
 import type { BitbucketProjectToken } from "../../src/api/token.ts";
@@ -21,7 +20,7 @@ import {
 import { statusKey } from "../../src/status/report.ts";
 import { Tokens } from "../../src/tokens/reconciler.ts";
 import { createNamespace } from "../support/cluster.ts";
-import { startOperator, type TestOperator, testKube, useSimulator } from "../support/operator.ts";
+import { freePort, startOperator, type TestOperator, testKube, useSimulator } from "../support/operator.ts";
 import { waitFor } from "../support/wait.ts";
 
 type T = Parameters<typeof createNamespace>[0];
@@ -718,15 +717,3 @@ spec:
     assert.equal(runs[0]?.metadata?.labels?.["baton.dev/pull-request"], String(pr.id));
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
