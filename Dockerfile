@@ -14,8 +14,12 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY src ./src
+# V8 sizes its heap for the machine, not the container: left alone it grows a 16 MiB young generation and lets
+# the old generation swell to hundreds of MiB of garbage before collecting (745 MiB RSS with 10,000 PipelineRuns
+# cached). A 1 MiB semi-space and a 128 MiB old generation keep it near what is live (about 70 MiB then), with
+# room for several times as many runs; bench/memory.ts measures the operator with exactly these options.
 ENV NODE_ENV=production \
-    NODE_OPTIONS="--disable-warning=ExperimentalWarning" \
+    NODE_OPTIONS="--disable-warning=ExperimentalWarning --max-semi-space-size=1 --max-old-space-size=128" \
     HOME=/tmp
 USER 65532:65532
 EXPOSE 8080 8081

@@ -12,7 +12,8 @@
 // once caches are synced (/readyz, and baton_informer_cached_objects counts every object) and every work queue has
 // been idle for 5 s: memoryUsage() before and after forced GC, /proc VmRSS and the peak VmHWM. The same operator in
 // an empty namespace gives the baseline; each --variants entry (`;`-separated; node flags and NAME=value environment
-// settings, space-separated) is measured over the full namespace as well, for comparison only. Results: bench/results/memory.json and a table on stdout.
+// settings, space-separated; node flags given there win over the image's NODE_OPTIONS, which every run gets) is
+// measured over the full namespace as well, for comparison only. Results: bench/results/memory.json and a table on stdout.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, open, readFile } from "node:fs/promises";
@@ -59,6 +60,16 @@ const variants = String(values.variants)
   .map((v) => v.trim())
   .filter(Boolean);
 const targetRssMiB = 150;
+
+// The operator runs with the image's NODE_OPTIONS (heap sizing among them), read from the Dockerfile so that what
+// is measured is what ships.
+async function imageNodeOptions(): Promise<string> {
+  const dockerfile = await readFile(join(repoRoot, "Dockerfile"), "utf8");
+  const match = /^\s*(?:ENV\s+)?NODE_OPTIONS="([^"]*)"/m.exec(dockerfile.replace(/\\\n/g, "\n"));
+  if (!match) throw new Error('the Dockerfile sets no NODE_OPTIONS="..."');
+  return match[1] as string;
+}
+const nodeOptions = await imageNodeOptions();
 
 const cluster = await startBenchCluster();
 const kube = cluster.kube;
@@ -319,6 +330,7 @@ async function measureOperator(
         BATON_INTAKE_PORT: String(intakePort),
         BATON_LOG_LEVEL: "warn",
         POD_NAME: "baton-bench-memory",
+        NODE_OPTIONS: nodeOptions,
         ...extraEnv,
       },
     },
@@ -445,7 +457,8 @@ const report = {
     pipelineRuns: runCount,
     operator:
       "node --expose-gc --import bench/gc-hook.ts src/main.ts, its own process, as ServiceAccount baton-system/baton " +
-      "(config/rbac), watching one namespace, leader election off, log level warn",
+      "(config/rbac), watching one namespace, leader election off, log level warn, NODE_OPTIONS as in the Dockerfile",
+    nodeOptions,
     objects:
       "Repositories with webhook.managed false on existing simulator repositories; completed PipelineRuns shaped " +
       "like Baton's (labels, Pipelines-as-Code annotations, params, inline pipeline, workspaces, Tekton's status " +
