@@ -22,46 +22,14 @@ import { Repositories } from "../src/repositories/resource.ts";
 import { configSchema } from "../src/runtime/config.ts";
 import { KubeClient, Secrets } from "../src/runtime/kube.ts";
 import { createLogger } from "../src/runtime/logger.ts";
-import { signBody, startSimulator } from "../src/simulator/index.ts";
+import { startSimulator } from "../src/simulator/index.ts";
+import { deliverSigned, percentile, progress, pullRequestOpenedBody, pullRequestPipeline, round } from "./lib.ts";
 
 const { values } = parseArgs({
   options: { events: { type: "string", default: "60" }, levels: { type: "string", default: "1,10,50" } },
 });
 const eventsPerLevel = Number(values.events);
 const levels = String(values.levels).split(",").map(Number);
-
-const pipeline = `apiVersion: tekton.dev/v1
-kind: PipelineRun
-metadata:
-  name: build
-  annotations:
-    pipelinesascode.tekton.dev/on-event: "[pull_request]"
-    pipelinesascode.tekton.dev/on-target-branch: "[main]"
-spec:
-  params:
-    - name: revision
-      value: "{{ revision }}"
-  pipelineSpec:
-    params:
-      - name: revision
-    workspaces:
-      - name: basic-auth
-    tasks:
-      - name: noop
-        taskSpec:
-          steps:
-            - name: echo
-              image: alpine
-              script: echo "$(params.revision)"
-  workspaces:
-    - name: basic-auth
-`;
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
-  return sorted[Math.max(0, index)] as number;
-}
 
 async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<number>): Promise<number[]> {
   const out: number[] = [];
@@ -77,9 +45,6 @@ async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise
   return out.sort((a, b) => a - b);
 }
 
-const round = (n: number) => Math.round(n * 100) / 100;
-const progress = (message: string) => process.stderr.write(`bench: ${message}\n`);
-
 async function main(): Promise<void> {
   const external = process.env.BATON_TEST_KUBECONFIG;
   const controlPlane = external ? undefined : await startControlPlane({ dieWithParent: true });
@@ -94,7 +59,7 @@ async function main(): Promise<void> {
   sim.createUser({ name: "admin", password: "admin-password", admin: true });
   sim.createUser({ name: "dev", password: "dev-password" });
   sim.createProject({ key: "PRJ" });
-  await sim.createRepository({ project: "PRJ", slug: "app", files: { ".tekton/build.yaml": pipeline } });
+  await sim.createRepository({ project: "PRJ", slug: "app", files: { ".tekton/build.yaml": pullRequestPipeline } });
   sim.grant({ permission: "REPO_WRITE", user: "dev", project: "PRJ", repo: "app" });
   const token = sim.createToken({
     scope: { kind: "project", project: "PRJ" },
@@ -156,41 +121,27 @@ async function main(): Promise<void> {
     });
   }
   const main = (await sim.resolve({ project: "PRJ", repo: "app", rev: "refs/heads/main" })) ?? "";
-  const repo = { slug: "app", id: 1, name: "app", project: { key: "PRJ", id: 1, name: "PRJ", type: "NORMAL" } };
   let prNumber = 1000;
   const deliverOne = async (head: { branch: string; sha: string }): Promise<number> => {
-    const id = prNumber++;
-    const body = JSON.stringify({
+    const body = pullRequestOpenedBody({
+      project: "PRJ",
+      slug: "app",
+      repositoryId: 1,
+      id: prNumber++,
+      branch: head.branch,
+      sha: head.sha,
+      targetSha: main,
+    });
+    const answer = await deliverSigned(intakeUrl, {
       eventKey: "pr:opened",
-      date: new Date().toISOString(),
-      actor: { name: "dev", slug: "dev", id: 2 },
-      pullRequest: {
-        id,
-        version: 0,
-        title: `bench ${id}`,
-        state: "OPEN",
-        fromRef: { id: `refs/heads/${head.branch}`, displayId: head.branch, latestCommit: head.sha, repository: repo },
-        toRef: { id: "refs/heads/main", displayId: "main", latestCommit: main, repository: repo },
-        author: { user: { name: "dev", slug: "dev", id: 2 }, role: "AUTHOR" },
-      },
-    });
-    const started = performance.now();
-    const res = await fetch(intakeUrl, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json; charset=utf-8",
-        "x-event-key": "pr:opened",
-        "x-request-id": randomBytes(16).toString("hex"),
-        "x-hub-signature": signBody(secret, body),
-      },
       body,
+      secret,
+      requestId: randomBytes(16).toString("hex"),
     });
-    const answer = (await res.json()) as { outcome?: string };
-    const elapsed = performance.now() - started;
-    if (res.status !== 200 || answer.outcome !== "accepted") {
-      throw new Error(`delivery answered ${res.status}: ${JSON.stringify(answer)}`);
+    if (answer.status !== 200 || answer.outcome !== "accepted") {
+      throw new Error(`delivery answered ${answer.status}: ${answer.outcome}`);
     }
-    return elapsed;
+    return answer.elapsedMs;
   };
 
   const client = new BitbucketClient({ baseUrl: sim.url, auth: { kind: "bearer", token: token.token } });

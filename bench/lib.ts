@@ -18,7 +18,7 @@ import {
 } from "../hack/lib/controlplane.ts";
 import type { Clock } from "../src/runtime/clock.ts";
 import { KubeClient } from "../src/runtime/kube.ts";
-import type { RequestLogEntry, Simulator } from "../src/simulator/index.ts";
+import { type RequestLogEntry, type Simulator, signBody } from "../src/simulator/index.ts";
 
 export const MiB = 1024 * 1024;
 
@@ -240,5 +240,106 @@ export function procMemory(pid: number): { rssBytes: number; peakRssBytes: numbe
     return { rssBytes: kib("VmRSS") * 1024, peakRssBytes: kib("VmHWM") * 1024 };
   } catch {
     return undefined;
+  }
+}
+
+/** The pipeline the event benchmarks put in each repository's `.tekton/`: one PipelineRun for pull requests to main. */
+export const pullRequestPipeline = `apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata:
+  name: build
+  annotations:
+    pipelinesascode.tekton.dev/on-event: "[pull_request]"
+    pipelinesascode.tekton.dev/on-target-branch: "[main]"
+spec:
+  params:
+    - name: revision
+      value: "{{ revision }}"
+  pipelineSpec:
+    params:
+      - name: revision
+    workspaces:
+      - name: basic-auth
+    tasks:
+      - name: noop
+        taskSpec:
+          steps:
+            - name: echo
+              image: alpine
+              script: echo "$(params.revision)"
+  workspaces:
+    - name: basic-auth
+`;
+
+export interface PullRequestOpened {
+  project: string;
+  slug: string;
+  /** Bitbucket's numeric repository id (any stable number will do for Baton). */
+  repositoryId: number;
+  id: number;
+  branch: string;
+  sha: string;
+  /** Head of main, the target. */
+  targetSha: string;
+}
+
+/** A `pr:opened` body as Bitbucket Data Center sends it, for a pull request from a branch of the same repository. */
+export function pullRequestOpenedBody(pr: PullRequestOpened): string {
+  const repository = {
+    slug: pr.slug,
+    id: pr.repositoryId,
+    name: pr.slug,
+    project: { key: pr.project, id: 1, name: pr.project, type: "NORMAL" },
+  };
+  return JSON.stringify({
+    eventKey: "pr:opened",
+    date: new Date().toISOString(),
+    actor: { name: "dev", slug: "dev", id: 2 },
+    pullRequest: {
+      id: pr.id,
+      version: 0,
+      title: `bench ${pr.id}`,
+      state: "OPEN",
+      fromRef: { id: `refs/heads/${pr.branch}`, displayId: pr.branch, latestCommit: pr.sha, repository },
+      toRef: { id: "refs/heads/main", displayId: "main", latestCommit: pr.targetSha, repository },
+      author: { user: { name: "dev", slug: "dev", id: 2 }, role: "AUTHOR" },
+    },
+  });
+}
+
+export interface DeliveryAnswer {
+  status: number;
+  /** The intake's `outcome` (accepted, duplicate, …), or the transport error when there was no answer. */
+  outcome: string;
+  elapsedMs: number;
+}
+
+/** POSTs a delivery to the intake signed with `secret`, as Bitbucket does; times it to the answer's body. */
+export async function deliverSigned(
+  intakeUrl: string,
+  delivery: { eventKey: string; body: string; secret: string; requestId: string },
+): Promise<DeliveryAnswer> {
+  const started = performance.now();
+  try {
+    const res = await fetch(intakeUrl, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json; charset=utf-8",
+        "x-event-key": delivery.eventKey,
+        "x-request-id": delivery.requestId,
+        "x-hub-signature": signBody(delivery.secret, delivery.body),
+      },
+      body: delivery.body,
+    });
+    const text = await res.text();
+    let outcome = "";
+    try {
+      outcome = String((JSON.parse(text) as { outcome?: unknown }).outcome ?? "");
+    } catch {
+      outcome = "unparsable answer";
+    }
+    return { status: res.status, outcome, elapsedMs: performance.now() - started };
+  } catch (err) {
+    return { status: 0, outcome: (err as Error).message, elapsedMs: performance.now() - started };
   }
 }
