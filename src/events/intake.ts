@@ -90,6 +90,8 @@ export class Intake {
   readonly #log: Logger;
   readonly #app: FastifyInstance;
   readonly #deliveries = new SeenSet({ ttlMs: 6 * 3_600_000, maxSize: 50_000 });
+  /** Deliveries being handled right now → whether that attempt succeeded. */
+  readonly #handling = new Map<string, Promise<boolean>>();
   readonly #secrets = new Map<string, { value: string | undefined; at: number }>();
   readonly #lastEvent = new Map<string, { written: number; timer?: ReturnType<Clock["setTimeout"]>; next?: object }>();
   readonly #events;
@@ -223,21 +225,37 @@ export class Intake {
       const ignored = classified.ignored.map((i) => ({ reason: i.reason, detail: i.detail }));
       const first = classified.events[0];
       const delivery = first === undefined ? undefined : deliveryKey(first);
-      if (delivery !== undefined && !this.#deliveries.add(delivery)) {
-        return answer(200, { outcome: "duplicate", detail: `request ${requestId} was already handled` });
+      if (delivery !== undefined) {
+        // A re-delivery racing the first attempt is answered only once that attempt has succeeded: a 2xx must never
+        // stand for runs that then fail to be created. If it failed, this one tries again.
+        const running = this.#handling.get(delivery);
+        if (running !== undefined && (await running)) {
+          return answer(200, { outcome: "duplicate", detail: `request ${requestId} was already handled` });
+        }
+        if (!this.#deliveries.add(delivery)) {
+          return answer(200, { outcome: "duplicate", detail: `request ${requestId} was already handled` });
+        }
       }
       this.#recordLastEvent(repository, eventKey, requestId, classified.events[0]);
       const results: NonNullable<IntakeAnswer["results"]> = [];
+      let settle: ((ok: boolean) => void) | undefined;
+      if (delivery !== undefined) {
+        this.#handling.set(delivery, new Promise<boolean>((resolve) => (settle = resolve)));
+      }
       try {
         for (const event of classified.events) {
           const result = await this.#o.dispatcher.handle(repository, event);
           if (result.outcome === "created") this.#toRun.observe({ event: event.type }, reply.elapsedTime / 1000);
           results.push({ type: event.type, ...result });
         }
+        settle?.(true);
       } catch (err) {
         // A re-delivery ("Resend" in Bitbucket) may try again.
         if (delivery !== undefined) this.#deliveries.delete(delivery);
+        settle?.(false);
         throw err;
+      } finally {
+        if (delivery !== undefined) this.#handling.delete(delivery);
       }
       if (results.length === 0) {
         return answer(200, {

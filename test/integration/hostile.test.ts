@@ -280,6 +280,21 @@ describe("hostile input", () => {
     for (const line of w.op.logs) assert.ok(!JSON.stringify(line).includes(w.webhookSecret));
   });
 
+  test("a resend racing the first attempt is answered only once the run exists", async (t) => {
+    // Only pull-request events, so that no push of the branch has listed .tekton at the commit beforehand.
+    const w = await pipelinesWorld(t, { events: ["pr:opened"] });
+    const record = await capturedPullRequest(w, "racing", "racing");
+    // Bitbucket is slow to list .tekton for the first attempt; the resend arrives meanwhile.
+    w.sim.injectFaults({ count: 1, delayMs: 600, group: "content" });
+    const first = replay(w, record);
+    await new Promise((r) => setTimeout(r, 200));
+    const resend = await replay(w, record);
+    const runsAtAnswer = runsOf(await listRuns(w), prNumber(record)).length;
+    assert.deepEqual([resend.status, resend.json.outcome], [200, "duplicate"]);
+    assert.equal(runsAtAnswer, 1, "a 2xx for the resend means the run exists");
+    assert.deepEqual([(await first).status, (await first).json.outcome], [200, "accepted"]);
+  });
+
   test("a unicode and emoji branch name: the run is created, labels stay valid, params carry the real name", async (t) => {
     const branch = "feature/ünïcødé-🚀";
     const withBranch = prRun
