@@ -1,11 +1,11 @@
 // The composition root: one runtime Manager with Baton's controllers registered on it. `npm start` runs it; the
 // integration tests and the demo run it in-process, scoped to a namespace.
 import type { KubeConfig } from "@kubernetes/client-node";
-import type { Repository } from "./api/repository.ts";
-import { BitbucketClient, type PullRequest, RequestBudget, type ResponseEvent } from "./bitbucket/index.ts";
+import { BitbucketClient, RequestBudget, type ResponseEvent } from "./bitbucket/index.ts";
 import { type Intake, registerIntake } from "./events/intake.ts";
 import { type PipelineRunner, registerPipelineRunner } from "./pipelines/runner.ts";
 import { runsInformerOptions } from "./pipelines/tekton.ts";
+import type { CatchUpDispatch } from "./repositories/catchup.ts";
 import { registerRepositoryController } from "./repositories/controller.ts";
 import { type Clock, realClock } from "./runtime/clock.ts";
 import type { Config } from "./runtime/config.ts";
@@ -21,7 +21,7 @@ import { TokenReconciler, Tokens } from "./tokens/reconciler.ts";
 import { watchedLabel } from "./tokens/secret.ts";
 
 /** The Repository controller's catch-up: an open pull request whose head lost its event runs as if delivered. */
-export type CatchUp = (repository: Repository, pullRequest: PullRequest) => Promise<void>;
+export type CatchUp = CatchUpDispatch;
 
 export interface OperatorOptions {
   config: Config;
@@ -176,7 +176,6 @@ export function createOperator(options: OperatorOptions): Operator {
 
   // Webhook intake (every replica) → pipeline runner; the runner's leader-only controller starts pending runs and
   // prunes completed ones. The Repository controller's catch-up goes through the same runner, dedupe included:
-  // `const catchUp: CatchUp = async (repository, pr) => void (await pipelines.catchUp(repository, pr));`
   const pipelines = registerPipelineRunner(manager, { bitbucket: (server) => bitbucket.for(server), instance, clock });
   const intake = registerIntake(manager, { dispatcher: pipelines });
 
@@ -184,7 +183,12 @@ export function createOperator(options: OperatorOptions): Operator {
   registerRepositoryController(manager, {
     bitbucket: (server) => bitbucket.for(server),
     instance,
-    catchUp: options.catchUp ?? (async (repository, pr) => void (await pipelines.catchUp(repository, pr))),
+    catchUp:
+      options.catchUp ??
+      (async (repository, pr) => {
+        const result = await pipelines.catchUp(repository, pr);
+        return { started: result.outcome === "created", detail: result.detail };
+      }),
     ...(options.catchUpInterval === undefined ? {} : { catchUpInterval: options.catchUpInterval }),
     ...(options.repositoryDriftInterval === undefined ? {} : { driftInterval: options.repositoryDriftInterval }),
   });

@@ -79,7 +79,12 @@ const rows: { title: string; panels: Panel[] }[] = [
         title: "Caught-up events",
         type: "timeseries",
         description: "Pull requests whose delivery was lost, given a run by catch-up.",
-        targets: [{ expr: "sum(increase(baton_catchup_events_total[1h]))", legend: "per hour" }],
+        targets: [
+          {
+            expr: 'sum(increase(baton_catchup_events_total{result="dispatched"}[1h]))',
+            legend: "runs started per hour",
+          },
+        ],
       },
     ],
   },

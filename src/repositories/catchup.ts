@@ -37,7 +37,11 @@ const PipelineRuns = defineResource<KubeObject>({
 });
 
 /** Hands a pull request to the event pipeline as a pull_request event (the intake's REST → event path). */
-export type CatchUpDispatch = (repository: Repository, pullRequest: PullRequest) => Promise<void>;
+/** Hands a pull request to the event pipeline; says whether it started runs, and what happened otherwise. */
+export type CatchUpDispatch = (
+  repository: Repository,
+  pullRequest: PullRequest,
+) => Promise<{ started: boolean; detail: string }>;
 
 export interface CatchUpDeps {
   kube: KubeClient;
@@ -187,14 +191,18 @@ export class CatchUp {
       const pr = candidates.find((c) => c.id === candidate.id)?.pr;
       if (!pr) continue;
       try {
-        await this.#deps.dispatch(repository, pr);
+        const outcome = await this.#deps.dispatch(repository, pr);
         this.#remember(rememberKey(repository, pr.id, candidate.headSha));
-        metrics.catchUp("dispatched");
-        dispatched++;
-        log.info(
-          { repository: keyOf(repository), pullRequest: pr.id, sha: candidate.headSha },
-          "caught up a pull request whose event never arrived",
-        );
+        const where = { repository: keyOf(repository), pullRequest: pr.id, sha: candidate.headSha };
+        if (outcome.started) {
+          metrics.catchUp("dispatched");
+          dispatched++;
+          log.info({ ...where, detail: outcome.detail }, "caught up a pull request whose event never arrived");
+        } else {
+          // Usually its delivery is being handled right now; otherwise the detail says why nothing runs.
+          metrics.catchUp("handled");
+          log.debug({ ...where, detail: outcome.detail }, "catch-up found nothing to start");
+        }
       } catch (error) {
         metrics.catchUp("failed");
         log.warn(

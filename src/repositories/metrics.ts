@@ -3,7 +3,8 @@
 import type { Metrics } from "../runtime/metrics.ts";
 
 export type SyncResult = "created" | "updated" | "deduplicated" | "unchanged" | "deleted" | "failed";
-export type CatchUpResult = "dispatched" | "failed";
+/** dispatched: runs started; handled: the event pipeline had nothing to start (in flight, no match, untrusted…). */
+export type CatchUpResult = "dispatched" | "handled" | "failed";
 
 export class RepositoryMetrics {
   readonly #sync;
@@ -27,7 +28,7 @@ export class RepositoryMetrics {
     });
     for (const result of ["created", "updated", "deduplicated", "unchanged", "deleted", "failed"])
       this.#sync.inc({ result }, 0);
-    for (const result of ["dispatched", "failed"]) this.#catchUp.inc({ result }, 0);
+    for (const result of ["dispatched", "handled", "failed"]) this.#catchUp.inc({ result }, 0);
   }
 
   sync(result: SyncResult): void {

@@ -605,6 +605,7 @@ describe("catch-up", () => {
       catchUpInterval: 1500,
       catchUp: async (repository: Repository, pr: PullRequest) => {
         handed.push({ repository: repository.metadata.name, pr: pr.id, sha: pr.fromRef.latestCommit });
+        return { started: true, detail: "recorded by the test" };
       },
     });
     await create(w, "app");

@@ -164,7 +164,7 @@ export async function pipelinesWorld(t: T, options: WorldOptions = {}): Promise<
   // would race them for the same pull requests and make which path created a run a matter of timing.
   const op = await startOperator(t, ns, {
     domainClock: simulatorClock(sim, realClock),
-    catchUp: async () => undefined,
+    catchUp: async () => ({ started: false, detail: "catch-up is off in these tests" }),
   });
   const port = await waitFor(() => op.intake.port, { message: "the intake to listen" });
   const intakeUrl = `http://127.0.0.1:${port}/hooks/bitbucket`;
