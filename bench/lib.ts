@@ -5,7 +5,6 @@ import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { cpus, release, totalmem } from "node:os";
 import { performance } from "node:perf_hooks";
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
@@ -81,18 +80,6 @@ export async function startBenchCluster(): Promise<BenchCluster> {
 /** The simulator's clock as the operator's domain clock: real timers, simulated "now" (as the tests do). */
 export function simulatorClock(sim: Simulator, base: Clock): Clock {
   return { now: () => sim.clock.now(), setTimeout: base.setTimeout.bind(base), sleep: base.sleep.bind(base) };
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Runs `fn` over `items` with at most `concurrency` at once; results in input order. */

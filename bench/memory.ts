@@ -21,6 +21,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { repoRoot } from "../hack/lib/controlplane.ts";
+import { freePort } from "../hack/lib/net.ts";
 import type { Repository } from "../src/api/repository.ts";
 import { PipelineRuns } from "../src/pipelines/tekton.ts";
 import { Repositories } from "../src/repositories/resource.ts";
@@ -28,7 +29,6 @@ import { type KubeObject, Secrets } from "../src/runtime/kube.ts";
 import { startSimulator } from "../src/simulator/index.ts";
 import {
   type BenchCluster,
-  freePort,
   MiB,
   pool,
   printTable,

@@ -5,7 +5,6 @@
 import { execFile } from "node:child_process";
 import { createWriteStream } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { stringify } from "yaml";
@@ -29,6 +28,7 @@ import {
   startControlPlane,
   stopControlPlaneAt,
 } from "./lib/controlplane.ts";
+import { freePort } from "./lib/net.ts";
 import { TektonStandIn } from "./lib/tekton-standin.ts";
 
 const { values: flags } = parseArgs({
@@ -65,17 +65,6 @@ async function until<T>(
       throw new Error(`the demo waited ${timeout / 1000}s for ${what}; see ${join(dir, "baton.log")}`);
     await new Promise((r) => setTimeout(r, 200));
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolvePort(typeof address === "object" && address ? address.port : 0));
-    });
-  });
 }
 
 await stopControlPlaneAt(dir);

@@ -4,6 +4,7 @@
 // requests whose delivery was lost built anyway.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { freePort } from "../../hack/lib/net.ts";
 import type { Repository } from "../../src/api/repository.ts";
 import type { BitbucketProjectToken } from "../../src/api/token.ts";
 import type { PullRequest } from "../../src/bitbucket/index.ts";
@@ -20,7 +21,7 @@ import {
 import { statusKey } from "../../src/status/report.ts";
 import { Tokens } from "../../src/tokens/reconciler.ts";
 import { createNamespace } from "../support/cluster.ts";
-import { freePort, startOperator, type TestOperator, testKube, useSimulator } from "../support/operator.ts";
+import { startOperator, type TestOperator, testKube, useSimulator } from "../support/operator.ts";
 import { waitFor } from "../support/wait.ts";
 
 type T = Parameters<typeof createNamespace>[0];

@@ -6,8 +6,8 @@
 // which Baton must refuse rather than quote. Then every operator log line, every Event, the status of every Baton object,
 // every PipelineRun Baton made, its metrics and everything it wrote to Bitbucket are searched for every secret.
 import assert from "node:assert/strict";
-import { createServer } from "node:net";
 import { test } from "node:test";
+import { freePort } from "../../hack/lib/net.ts";
 import { TektonStandIn } from "../../hack/lib/tekton-standin.ts";
 import type { Repository } from "../../src/api/repository.ts";
 import { PipelineRuns } from "../../src/pipelines/tekton.ts";
@@ -35,18 +35,6 @@ const ADMIN = ADMIN_PASSWORD;
 const WRONG_ADMIN = "Wr0ng-admin-pw-77d1e3";
 const ROOT = ROOT_PASSWORD;
 const DEV = "dev-password-93bd1c";
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 test("no token, password or webhook secret in logs, Events, statuses, conditions or what Baton writes to Bitbucket", async (t) => {
   const w = await tokenWorld(t);

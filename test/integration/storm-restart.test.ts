@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { fetch as undiciFetch } from "undici";
+import { freePort } from "../../hack/lib/net.ts";
 import type { Repository } from "../../src/api/repository.ts";
 import { labels } from "../../src/pipelines/build.ts";
 import { PipelineRuns } from "../../src/pipelines/tekton.ts";
@@ -13,7 +14,7 @@ import { Repositories } from "../../src/repositories/resource.ts";
 import { realClock } from "../../src/runtime/clock.ts";
 import { Secrets } from "../../src/runtime/kube.ts";
 import { createNamespace } from "../support/cluster.ts";
-import { freePort, simulatorClock, startOperator, testKube, useSimulator } from "../support/operator.ts";
+import { simulatorClock, startOperator, testKube, useSimulator } from "../support/operator.ts";
 import { allEvents, lintRun, prRun } from "../support/pipelines-world.ts";
 import { waitFor } from "../support/wait.ts";
 

@@ -1,7 +1,6 @@
 // Runs Baton in-process against the shared control plane, scoped to one test's namespace, with the Bitbucket
 // simulator as its Bitbucket. Every log line is captured so tests can check what users would read (and that no
 // token ever appears in it).
-import { createServer } from "node:net";
 import { Writable } from "node:stream";
 import { createOperator, type Operator, type OperatorOptions } from "../../src/operator.ts";
 import type { Clock } from "../../src/runtime/clock.ts";
@@ -74,17 +73,4 @@ export function simulatorClock(sim: Simulator, base: Clock): Clock {
 export async function testKube(): Promise<KubeClient> {
   const { kubeConfig } = await useCluster();
   return new KubeClient(kubeConfig, { fieldManager: "test" });
-}
-
-/** A port free right now: for an intake that must come back on the same address after a restart. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
