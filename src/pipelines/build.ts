@@ -24,7 +24,8 @@ export const labels = {
 export const managedBy = "baton";
 export const pendingStatus = "PipelineRunPending";
 
-const pac = {
+/** Pipelines-as-Code's labels and annotations, which Baton sets on its runs too. */
+export const pac = {
   managedBy: `${pacPrefix}managed-by`,
   repository: `${pacPrefix}repository`,
   sha: `${pacPrefix}sha`,

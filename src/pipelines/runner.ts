@@ -42,6 +42,7 @@ import {
   labels,
   labelValue,
   type PipelineRunObject,
+  pac,
   pruneCandidates,
   releasable,
 } from "./build.ts";
@@ -166,6 +167,9 @@ export class PipelineRunner {
   /** Runs this process created that the informer has not shown yet, per repository key: for admission counts. */
   readonly #recent = new Map<string, Map<string, "pending" | "active">>();
   readonly #locks = new Map<string, Promise<unknown>>();
+  /** Repositories whose runs from before this process started were checked for their git Secret. */
+  readonly #checkedSecrets = new Set<string>();
+  readonly #startedAt: number;
   readonly #created;
   readonly #duplicates;
 
@@ -173,6 +177,8 @@ export class PipelineRunner {
     this.#o = options;
     this.#log = options.logger.child({ part: "pipelines" });
     this.#seen = new SeenSet({ ttlMs: 6 * 3_600_000, maxSize: 50_000 });
+    // Compared with the API server's creationTimestamps, so wall time, not the (possibly simulated) domain clock.
+    this.#startedAt = Date.now();
     this.#noticed = new SeenSet({ ttlMs: 24 * 3_600_000, maxSize: 20_000 });
     this.#created = options.metrics.counter({
       name: "baton_pipelineruns_created_total",
@@ -786,6 +792,10 @@ export class PipelineRunner {
     return this.#withLock(repositoryKey, async () => {
       const runs = this.#o.runs.byIndex(repositoryIndex, repositoryKey);
       if (repository === undefined) return {};
+      if (!this.#checkedSecrets.has(repositoryKey)) {
+        await this.#restoreGitSecrets(repository, runs);
+        this.#checkedSecrets.add(repositoryKey);
+      }
       const limit = repository.spec.pipelines?.concurrencyLimit;
       const pending = runs
         .filter((r) => runPhase(r) === "pending")
@@ -815,6 +825,49 @@ export class PipelineRunner {
       }
       return {};
     });
+  }
+
+  /**
+   * A process that stopped between creating a run and its git Secret left a run that cannot clone. Once per
+   * Repository after start, each unfinished run from before this process gets its Secret back if it is missing.
+   */
+  async #restoreGitSecrets(repository: Repository, runs: readonly PipelineRun[]): Promise<void> {
+    const orphans = runs.filter(
+      (r) =>
+        runPhase(r) !== "finished" &&
+        r.metadata?.annotations?.[pac.gitAuthSecret] !== undefined &&
+        // creationTimestamp has whole seconds: a second's margin keeps this process's own runs out.
+        Date.parse(String(r.metadata?.creationTimestamp ?? "")) < this.#startedAt - 1_000,
+    );
+    if (orphans.length === 0) return;
+    let ctx: Context | undefined;
+    for (const run of orphans) {
+      const namespace = run.metadata?.namespace ?? repository.metadata.namespace ?? "";
+      const secretName = run.metadata?.annotations?.[pac.gitAuthSecret] ?? "";
+      if (await this.#o.kube.get(Secrets, { namespace, name: secretName })) continue;
+      ctx ??= await this.#context(repository);
+      const sha = run.metadata?.labels?.[labels.sha] ?? "";
+      await this.#createSecret(
+        buildGitSecret({
+          name: secretName,
+          namespace,
+          serverUrl: ctx.location.server,
+          token: ctx.cloneToken,
+          owner: pipelineRunOwnerReference({
+            apiVersion: run.apiVersion ?? "tekton.dev/v1",
+            name: run.metadata?.name ?? "",
+            uid: run.metadata?.uid ?? "",
+          }),
+          labels: { [labels.repository]: ctx.label, ...(sha ? { [labels.sha]: sha } : {}) },
+        }),
+      );
+      this.#o.events.normal(
+        repository,
+        "GitSecretRestored",
+        `PipelineRun ${run.metadata?.name} had no git Secret (the operator stopped while creating it); restored ${secretName}`,
+      );
+      this.#log.info({ pipelineRun: run.metadata?.name, secret: secretName }, "restored a missing git Secret");
+    }
   }
 
   #runsOf(ctx: Context): PipelineRun[] {

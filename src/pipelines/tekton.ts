@@ -3,7 +3,7 @@
 import type { InformerOptions } from "../runtime/informer.ts";
 import { defineResource, type KubeObject } from "../runtime/kube.ts";
 import type { ObjectMeta } from "../runtime/kube-types.ts";
-import { labels, managedBy, pendingStatus } from "./build.ts";
+import { labels, managedBy, pac, pendingStatus } from "./build.ts";
 import { annotationKeys } from "./match.ts";
 
 export type PipelineRun = KubeObject & {
@@ -33,7 +33,12 @@ export const batonRunSelector = `${labels.managedBy}=${managedBy}`;
 
 // The annotations a cached run keeps besides Baton's own (baton.dev/…): those the runner reads (pipelineOf,
 // pruning). Everything else Pipelines-as-Code and users put there is dropped from the cache.
-const cachedAnnotations = new Set<string>([annotationKeys.originalPrName, annotationKeys.maxKeepRuns]);
+// The git Secret's name: a run that outlived the process creating it is checked for its Secret at start-up.
+const cachedAnnotations = new Set<string>([
+  annotationKeys.originalPrName,
+  annotationKeys.maxKeepRuns,
+  pac.gitAuthSecret,
+]);
 
 const cachedMetadata = [
   "name",

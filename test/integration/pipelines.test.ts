@@ -10,7 +10,8 @@ import { TektonStandIn } from "../../hack/lib/tekton-standin.ts";
 import { labels } from "../../src/pipelines/build.ts";
 import { PipelineRuns } from "../../src/pipelines/tekton.ts";
 import { Repositories } from "../../src/repositories/resource.ts";
-import { Secrets } from "../../src/runtime/kube.ts";
+import { Events, Secrets } from "../../src/runtime/kube.ts";
+import { startOperator } from "../support/operator.ts";
 import {
   answers,
   gitWith,
@@ -156,6 +157,29 @@ describe("pull request → PipelineRun", () => {
       message: "kube-controller-manager's garbage collector to delete the run's git Secret",
       timeout: 60_000,
     });
+  });
+
+  test("a run left without its git Secret by a stopped operator gets it back at the next start", async (t) => {
+    const w = await pipelinesWorld(t);
+    await w.sim.push({ project: "PRJ", repo: "app", branch: "feature", files: { "a.txt": "a\n" }, as: "dev" });
+    await w.sim.openPullRequest({ project: "PRJ", repo: "app", from: { branch: "feature" }, title: "A", as: "dev" });
+    await w.sim.settled();
+    const [run] = await listRuns(w);
+    assert.ok(run);
+    const secretName = run.metadata?.annotations?.["pipelinesascode.tekton.dev/git-auth-secret"] ?? "";
+    // As if the operator had stopped between creating the run and its Secret.
+    await w.op.stop();
+    await w.kube.delete(Secrets, { namespace: w.ns, name: secretName });
+    await new Promise((r) => setTimeout(r, 1_100));
+
+    await startOperator(t, w.ns, { catchUp: async () => ({ started: false, detail: "off" }) });
+    const secret = await waitFor(() => w.kube.get(Secrets, { namespace: w.ns, name: secretName }), {
+      message: "the run's git Secret restored",
+    });
+    assert.equal(secret.metadata?.ownerReferences?.[0]?.uid, run.metadata?.uid);
+    assert.ok((await runGitconfig(w, run)).includes(`Authorization: Bearer ${w.cloneToken}`), "the clone token");
+    const reasons = (await w.kube.list(Events, { namespace: w.ns })).items.map((e) => e.reason);
+    assert.ok(reasons.includes("GitSecretRestored"), `Events: ${reasons}`);
   });
 
   test("/retest re-runs only failed pipelines, /cancel cancels what still runs, a decline cancels the rest", async (t) => {
