@@ -7,14 +7,14 @@
 // pointing at simulator repositories that exist) and completed PipelineRuns shaped like Baton's own (its labels and
 // Pipelines-as-Code annotations, params, an inline pipeline, a workspace, and the status Tekton writes, including
 // the copy of the pipeline spec and the child references), already marked as reported so that Bitbucket is not
-// asked about 10,000 old runs. Then the real entry point, `node src/main.ts`, runs in its own process as the
-// operator's ServiceAccount, with a preload (bench/gc-hook.ts) that answers a "measure" message over IPC. Measured
+// asked about 10,000 old runs. Then the image's entry point, `node dist/main.js` (built here as the Dockerfile
+// builds it), runs in its own process as the operator's ServiceAccount, with a preload (bench/gc-hook.mjs) that answers a "measure" message over IPC. Measured
 // once caches are synced (/readyz, and baton_informer_cached_objects counts every object) and every work queue has
 // been idle for 5 s: memoryUsage() before and after forced GC, /proc VmRSS and the peak VmHWM. The same operator in
 // an empty namespace gives the baseline; each --variants entry (`;`-separated; node flags and NAME=value environment
 // settings, space-separated; node flags given there win over the image's NODE_OPTIONS, which every run gets) is
 // measured over the full namespace as well, for comparison only. Results: bench/results/memory.json and a table on stdout.
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, open, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -70,6 +70,11 @@ async function imageNodeOptions(): Promise<string> {
   return match[1] as string;
 }
 const nodeOptions = await imageNodeOptions();
+// …and the image's JavaScript, emitted by the same tsc step.
+execFileSync(process.execPath, [join(repoRoot, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"], {
+  cwd: repoRoot,
+  stdio: "inherit",
+});
 
 const cluster = await startBenchCluster();
 const kube = cluster.kube;
@@ -314,8 +319,8 @@ async function measureOperator(
       ...nodeFlags,
       "--expose-gc",
       "--import",
-      new URL("./gc-hook.ts", import.meta.url).href,
-      join(repoRoot, "src/main.ts"),
+      new URL("./gc-hook.mjs", import.meta.url).href,
+      join(repoRoot, "dist/main.js"),
     ],
     {
       cwd: repoRoot,
@@ -456,7 +461,7 @@ const report = {
     projects: projectCount,
     pipelineRuns: runCount,
     operator:
-      "node --expose-gc --import bench/gc-hook.ts src/main.ts, its own process, as ServiceAccount baton-system/baton " +
+      "node --expose-gc --import bench/gc-hook.mjs dist/main.js (tsconfig.build.json, as in the image), its own process, as ServiceAccount baton-system/baton " +
       "(config/rbac), watching one namespace, leader election off, log level warn, NODE_OPTIONS as in the Dockerfile",
     nodeOptions,
     objects:

@@ -1,9 +1,10 @@
-// Preloaded into the operator process by bench/memory.ts (`node --expose-gc --import bench/gc-hook.ts src/main.ts`):
+// Preloaded into the operator process by bench/memory.ts (`node --expose-gc --import bench/gc-hook.mjs dist/main.js`):
 // on the IPC message "measure" it reads process.memoryUsage(), collects garbage until the heap stops shrinking, and
-// answers with both readings and V8's heap statistics. Nothing else of the operator changes.
+// answers with both readings and V8's heap statistics. Nothing else of the operator changes. Plain JavaScript, as the
+// operator itself runs in the image: a TypeScript preload would load Node's type stripper into the measured process.
 import { getHeapStatistics } from "node:v8";
 
-const gc = (globalThis as { gc?: () => void }).gc;
+const gc = globalThis.gc;
 
 process.on("message", (message) => {
   if (message !== "measure") return;
