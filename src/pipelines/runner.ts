@@ -49,7 +49,8 @@ import {
 import { DefinitionCache, FileTooLarge, FolderTooLarge, type ListedFile, type TektonSource } from "./definitions.ts";
 import { type FetchLike, waitForPullRequestRef } from "./forkref.ts";
 import { bindGitAuthWorkspace, buildGitSecret, gitAuthSecretName, pipelineRunOwnerReference } from "./gitsecret.ts";
-import { loadPipelineRuns, type PipelineRunDefinition } from "./load.ts";
+import type { PipelineRunDefinition } from "./load.ts";
+import { loadPipelineRunsBounded } from "./load-bounded.ts";
 import { annotationKeys, matchPipelineRuns, needsChangedFiles, withoutSucceeded } from "./match.ts";
 import {
   approvalComment,
@@ -260,7 +261,7 @@ export class PipelineRunner {
     if (!fetched.folderExists) {
       return { outcome: "no-pipelines", runs: [], detail: `${folder}/ does not exist at ${event.sha.slice(0, 11)}` };
     }
-    const loaded = loadPipelineRuns(fetched.files, {
+    const loaded = await loadPipelineRunsBounded(fetched.files, {
       namespace: ctx.namespace,
       forbiddenSecrets: ctx.forbiddenSecrets,
     });
@@ -648,7 +649,7 @@ export class PipelineRunner {
     try {
       const folder = (ctx.repository.spec.pipelines?.path ?? ".tekton").replace(/^\/+|\/+$/g, "");
       const fetched = await this.#cache.fetch(ctx.identity, folder, decision.definitionsFrom.at, this.#source(ctx));
-      const loaded = loadPipelineRuns(fetched.files, { namespace: ctx.namespace });
+      const loaded = await loadPipelineRunsBounded(fetched.files, { namespace: ctx.namespace });
       return matchPipelineRuns(loaded.pipelineRuns, { event }).matched.map((m) => m.definition.name);
     } catch (err) {
       this.#log.debug({ err: safeMessage(err) }, "could not list the waiting pipelines");
