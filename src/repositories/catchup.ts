@@ -38,6 +38,9 @@ const PipelineRuns = defineResource<KubeObject>({
 
 /** Hands a pull request to the event pipeline as a pull_request event (the intake's REST → event path). */
 /** Hands a pull request to the event pipeline; says whether it started runs, and what happened otherwise. */
+/** Lost pull requests of one repository handed to the event pipeline at once. */
+const dispatchConcurrency = 4;
+
 export type CatchUpDispatch = (
   repository: Repository,
   pullRequest: PullRequest,
@@ -187,30 +190,36 @@ export class CatchUp {
     }
     const lost = pullRequestsToCatchUp(candidates, runs.shas, withStatus);
     let dispatched = 0;
-    for (const candidate of lost) {
-      const pr = candidates.find((c) => c.id === candidate.id)?.pr;
-      if (!pr) continue;
-      try {
-        const outcome = await this.#deps.dispatch(repository, pr);
-        this.#remember(rememberKey(repository, pr.id, candidate.headSha));
-        const where = { repository: keyOf(repository), pullRequest: pr.id, sha: candidate.headSha };
-        if (outcome.started) {
-          metrics.catchUp("dispatched");
-          dispatched++;
-          log.info({ ...where, detail: outcome.detail }, "caught up a pull request whose event never arrived");
-        } else {
-          // Usually its delivery is being handled right now; otherwise the detail says why nothing runs.
-          metrics.catchUp("handled");
-          log.debug({ ...where, detail: outcome.detail }, "catch-up found nothing to start");
+    // A few at a time: after an outage a repository can have dozens of lost heads, each a few calls and writes, and
+    // one after another they would keep builds waiting for minutes. The shared Bitbucket budget still paces them.
+    const queue = [...lost];
+    const dispatchNext = async (): Promise<void> => {
+      for (let candidate = queue.shift(); candidate !== undefined; candidate = queue.shift()) {
+        const pr = candidates.find((c) => c.id === candidate?.id)?.pr;
+        if (!pr) continue;
+        try {
+          const outcome = await this.#deps.dispatch(repository, pr);
+          this.#remember(rememberKey(repository, pr.id, candidate.headSha));
+          const where = { repository: keyOf(repository), pullRequest: pr.id, sha: candidate.headSha };
+          if (outcome.started) {
+            metrics.catchUp("dispatched");
+            dispatched++;
+            log.info({ ...where, detail: outcome.detail }, "caught up a pull request whose event never arrived");
+          } else {
+            // Usually its delivery is being handled right now; otherwise the detail says why nothing runs.
+            metrics.catchUp("handled");
+            log.debug({ ...where, detail: outcome.detail }, "catch-up found nothing to start");
+          }
+        } catch (error) {
+          metrics.catchUp("failed");
+          log.warn(
+            { repository: keyOf(repository), pullRequest: pr.id, err: describeError(error) },
+            "catch-up dispatch failed",
+          );
         }
-      } catch (error) {
-        metrics.catchUp("failed");
-        log.warn(
-          { repository: keyOf(repository), pullRequest: pr.id, err: describeError(error) },
-          "catch-up dispatch failed",
-        );
       }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(dispatchConcurrency, queue.length) }, dispatchNext));
     return { openPullRequests: open.length, dispatched };
   }
 

@@ -174,9 +174,16 @@ test("operator killed mid-storm: every open pull request head gets exactly one r
         .filter((p) => !counts.has(`${pr.split("#")[0]}|${sha}|${p}`))
         .map((p) => `${pr}@${sha.slice(0, 8)} ${p}`),
     );
-  await waitFor(async () => missing(await runCounts()).length === 0, {
-    message: "a run of each pipeline for every open pull request's head",
-    timeout: 60_000,
+  let stillMissing: string[] = [];
+  await waitFor(
+    async () => {
+      stillMissing = missing(await runCounts());
+      return stillMissing.length === 0;
+    },
+    // Catch-up starts the lost heads one after another; under CI's parallel load that can take a minute or more.
+    { message: "a run of each pipeline for every open pull request's head", timeout: 150_000 },
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; missing: ${stillMissing.join(", ")}`);
   });
   // One more catch-up pass (a listing per repository) must not start anything again.
   const listings = () => sim.requestCount({ group: "pull-requests", method: "GET" });
