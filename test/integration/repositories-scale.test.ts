@@ -112,18 +112,21 @@ test("project scope: 200 Repositories in 4 projects cost a few calls per project
     },
   });
   const mark = w.sim.markRequests();
+  const coldStarted = Date.now();
   await createAll(w, "project");
   await waitFor(async () => (await allSynced(w)) === total, { message: "all WebhookSynced", timeout: 60_000 });
+  const coldElapsed = Date.now() - coldStarted;
 
   const cold = w.sim.requests({ since: mark, group: [...syncGroups] });
-  const counts = byGroup(cold);
+  const { "webhooks GET": listings = 0, ...counts } = byGroup(cold);
   // Per project: one repository listing, one webhook listing, one create; one version check for the server.
-  assert.deepEqual(counts, {
-    "application-properties GET": 1,
-    "repos GET": projects,
-    "webhooks GET": projects,
-    "webhooks POST": projects,
-  });
+  assert.deepEqual(counts, { "application-properties GET": 1, "repos GET": projects, "webhooks POST": projects });
+  // A slow machine can stretch this phase past a drift interval; a project's drift check is then due already.
+  const driftChecks = projects * Math.floor(coldElapsed / (0.9 * drift));
+  assert.ok(
+    listings >= projects && listings <= projects + driftChecks,
+    `${listings} webhook listings for ${projects} projects in ${coldElapsed} ms`,
+  );
   assertWithinBudget(w.sim.requests({ since: mark }), budget);
   for (let p = 0; p < projects; p++) {
     const hooks = w.sim.webhooks({ project: `P${p}` });
