@@ -23,6 +23,11 @@ export const labels = {
 
 export const managedBy = "baton";
 export const pendingStatus = "PipelineRunPending";
+/**
+ * When a pending run joined the queue, to the millisecond: creationTimestamp has whole seconds, and two runs queued
+ * in the same second must still start in the order they came.
+ */
+export const queuedAtAnnotation = "baton.dev/queued-at";
 
 /** Pipelines-as-Code's labels and annotations, which Baton sets on its runs too. */
 export const pac = {

@@ -44,6 +44,7 @@ import {
   type PipelineRunObject,
   pac,
   pruneCandidates,
+  queuedAtAnnotation,
   releasable,
 } from "./build.ts";
 import { DefinitionCache, FileTooLarge, FolderTooLarge, type ListedFile, type TektonSource } from "./definitions.ts";
@@ -454,6 +455,7 @@ export class PipelineRunner {
       // The INPROGRESS status is posted below, on the event's path; the status reporter, which reports every later
       // state, reads this annotation and does not post the same state again.
       object.metadata.annotations[reportedAnnotation] = "queued";
+      if (pending) object.metadata.annotations[queuedAtAnnotation] = new Date().toISOString();
       const resource = object.apiVersion === "tekton.dev/v1beta1" ? PipelineRunsV1beta1 : PipelineRuns;
       let run: PipelineRun;
       try {
@@ -800,7 +802,10 @@ export class PipelineRunner {
       const limit = repository.spec.pipelines?.concurrencyLimit;
       const pending = runs
         .filter((r) => runPhase(r) === "pending")
-        .map((r) => ({ name: r.metadata?.name ?? "", createdAt: r.metadata?.creationTimestamp ?? 0 }));
+        .map((r) => ({
+          name: r.metadata?.name ?? "",
+          createdAt: r.metadata?.annotations?.[queuedAtAnnotation] ?? r.metadata?.creationTimestamp ?? 0,
+        }));
       const active = this.#activeCountOf(repositoryKey, runs);
       for (const run of releasable(pending, active, limit)) {
         try {
