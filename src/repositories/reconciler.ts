@@ -15,7 +15,7 @@ import { createHash } from "node:crypto";
 import { Repository, type RepositoryStatus } from "../api/repository.ts";
 import type { BitbucketClient } from "../bitbucket/index.ts";
 import type { Clock } from "../runtime/clock.ts";
-import { type Condition, getCondition, setCondition } from "../runtime/conditions.ts";
+import { type Condition, getCondition, type setCondition, statusPatch } from "../runtime/conditions.ts";
 import type { ReconcileContext, ReconcileResult } from "../runtime/controller.ts";
 import type { Informer } from "../runtime/informer.ts";
 import { hasFinalizer, isConflict, isDeleting, type KubeClient, type KubeObject, keyOf } from "../runtime/kube.ts";
@@ -990,18 +990,8 @@ export class RepositoryReconciler {
     status: RepositoryStatus,
     updates: ConditionUpdate[],
   ): Promise<void> {
-    const now = this.#deps.clock.now();
-    const generation = repo.metadata?.generation;
-    let conditions = status.conditions as Condition[] | undefined;
-    for (const update of updates)
-      conditions = setCondition(conditions, { ...update, observedGeneration: generation }, now);
-    const next: RepositoryStatus = { ...status, conditions, observedGeneration: generation };
-    const previous = (repo.status ?? {}) as Record<string, unknown>;
-    if (JSON.stringify(normalise(previous)) === JSON.stringify(normalise(next as Record<string, unknown>))) return;
-    // Fields that disappeared must be sent as null, or a merge patch would keep them.
-    const patch: Record<string, unknown> = { ...next };
-    for (const field of Object.keys(previous))
-      if (!(field in next) || (next as Record<string, unknown>)[field] === undefined) patch[field] = null;
+    const patch = statusPatch(repo.status, status, updates, repo.metadata?.generation, this.#deps.clock.now());
+    if (patch === undefined) return;
     try {
       await this.#deps.kube.patchStatus(
         Repositories,
@@ -1090,12 +1080,4 @@ function hash(parts: string[]): string {
 
 function iso(ms: number): string {
   return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "Z");
-}
-
-function normalise(status: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(
-    Object.entries(status)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => a.localeCompare(b)),
-  );
 }

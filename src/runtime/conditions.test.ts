@@ -11,6 +11,7 @@ import {
   isUnknown,
   removeCondition,
   setCondition,
+  statusPatch,
 } from "./conditions.ts";
 
 const t0 = Date.parse("2030-01-01T00:00:00Z");
@@ -149,4 +150,30 @@ describe("conditionSchema", () => {
   for (const [name, patch, ok] of table) {
     it(name, () => assert.equal(conditionSchema.safeParse({ ...ready("True", "Issued"), ...patch }).success, ok));
   }
+});
+
+describe("statusPatch", () => {
+  const now = Date.parse("2026-01-01T00:00:00Z");
+  const ready = { type: "Ready", status: "True", reason: "Ok" } as const;
+  type TokenLike = { tokenId: string; conditions?: Condition[] };
+
+  it("is undefined when the status would not change, whatever the key order", () => {
+    const status: TokenLike = { tokenId: "7" };
+    const first = statusPatch({}, status, [ready], 2, now);
+    assert.ok(first);
+    const written = { observedGeneration: 2, conditions: first.conditions as Condition[], tokenId: "7" };
+    assert.equal(statusPatch(written, { ...status, conditions: written.conditions }, [ready], 2, now), undefined);
+  });
+
+  it("sets observedGeneration on the status and its updated conditions, and nulls fields that went away", () => {
+    const status: TokenLike = { tokenId: "8" };
+    const patch = statusPatch({ tokenId: "7", previousToken: { id: "6" } }, status, [ready], 3, now);
+    assert.ok(patch);
+    assert.equal(patch.observedGeneration, 3);
+    assert.equal(patch.previousToken, null);
+    assert.deepEqual(
+      (patch.conditions as Condition[]).map((c) => [c.type, c.observedGeneration]),
+      [["Ready", 3]],
+    );
+  });
 });

@@ -102,3 +102,35 @@ export function conditionsEqual(a: readonly Condition[] | undefined, b: readonly
     );
   });
 }
+
+/**
+ * The status merge patch a reconciler writes: `status` with `updates` applied to its conditions and
+ * observedGeneration set, fields that disappeared sent as null (a merge patch would keep them), or undefined when
+ * the result equals `previous`, so a reconcile that changes nothing writes nothing.
+ */
+export function statusPatch<S extends { conditions?: readonly Condition[] | undefined }>(
+  previous: unknown,
+  status: S,
+  updates: readonly Omit<ConditionUpdate, "observedGeneration">[],
+  generation: number | undefined,
+  now: Date | number,
+): Record<string, unknown> | undefined {
+  let conditions = status.conditions as Condition[] | undefined;
+  for (const update of updates)
+    conditions = setCondition(conditions, { ...update, observedGeneration: generation }, now);
+  const next: Record<string, unknown> = { ...status, conditions, observedGeneration: generation };
+  const before = (previous ?? {}) as Record<string, unknown>;
+  if (JSON.stringify(normalise(before)) === JSON.stringify(normalise(next))) return undefined;
+  const patch: Record<string, unknown> = { ...next };
+  for (const field of Object.keys(before)) if (next[field] === undefined) patch[field] = null;
+  return patch;
+}
+
+/** Key order and absent-versus-undefined do not make two statuses different. */
+function normalise(status: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(status)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => a.localeCompare(b)),
+  );
+}

@@ -6,7 +6,7 @@ import { permissionProblems } from "../api/permissions.ts";
 import { BitbucketProjectToken, kind, secretAnnotations, type TokenStatus } from "../api/token.ts";
 import type { BitbucketAuth, BitbucketClient } from "../bitbucket/index.ts";
 import type { Clock } from "../runtime/clock.ts";
-import { type Condition, setCondition } from "../runtime/conditions.ts";
+import { type setCondition, statusPatch } from "../runtime/conditions.ts";
 import type { ReconcileContext, ReconcileResult } from "../runtime/controller.ts";
 import { defineResource, hasFinalizer, isConflict, isDeleting, type KubeClient, Secrets } from "../runtime/kube.ts";
 import type { Secret } from "../runtime/kube-types.ts";
@@ -584,18 +584,8 @@ export class TokenReconciler {
     updates: ConditionUpdate[],
     options: { unconditional?: boolean } = {},
   ): Promise<void> {
-    const now = this.#deps.clock.now();
-    const generation = token.metadata?.generation;
-    let conditions = status.conditions as Condition[] | undefined;
-    for (const update of updates)
-      conditions = setCondition(conditions, { ...update, observedGeneration: generation }, now);
-    const next: TokenStatus = { ...status, conditions, observedGeneration: generation };
-    const previous = (token.status ?? {}) as Record<string, unknown>;
-    if (JSON.stringify(normalise(previous)) === JSON.stringify(normalise(next as Record<string, unknown>))) return;
-    // Fields that disappeared must be sent as null, or a merge patch would keep them.
-    const patch: Record<string, unknown> = { ...next };
-    for (const field of Object.keys(previous))
-      if (!(field in next) || (next as Record<string, unknown>)[field] === undefined) patch[field] = null;
+    const patch = statusPatch(token.status, status, updates, token.metadata?.generation, this.#deps.clock.now());
+    if (patch === undefined) return;
     try {
       await this.#deps.kube.patchStatus(
         Tokens,
@@ -626,14 +616,6 @@ function keyOf(meta: { namespace?: string | undefined; name?: string | undefined
 
 function iso(ms: number): string {
   return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "Z");
-}
-
-function normalise(status: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(
-    Object.entries(status)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => a.localeCompare(b)),
-  );
 }
 
 /** An error as one line for a condition, Event or log: what failed, never a credential. */
