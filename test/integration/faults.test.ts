@@ -3,17 +3,14 @@
 // backs off instead of hammering a Bitbucket that is already in trouble.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { TektonStandIn } from "../../hack/lib/tekton-standin.ts";
-import type { Repository } from "../../src/api/repository.ts";
-import { Repositories } from "../../src/repositories/resource.ts";
 import { realClock } from "../../src/runtime/clock.ts";
-import { Events, type KubeObject, Secrets } from "../../src/runtime/kube.ts";
+import { Events, Secrets } from "../../src/runtime/kube.ts";
 import type { FaultSpec } from "../../src/simulator/index.ts";
 import { statusKey } from "../../src/status/report.ts";
 import { PipelineRuns, reportedAnnotation } from "../../src/status/reporter.ts";
 import { issueBackoff } from "../../src/tokens/lifecycle.ts";
 import { Tokens } from "../../src/tokens/reconciler.ts";
-import { createNamespace } from "../support/cluster.ts";
+import type { createNamespace } from "../support/cluster.ts";
 import {
   day,
   getToken,
@@ -28,7 +25,8 @@ import {
   waitForTokens,
   watchLiveTokens,
 } from "../support/faults.ts";
-import { simulatorClock, startOperator, testKube, useSimulator } from "../support/operator.ts";
+import { simulatorClock, startOperator } from "../support/operator.ts";
+import { createRun, statusWorld } from "../support/status-world.ts";
 import { waitFor } from "../support/wait.ts";
 
 // The Bitbucket client's retry policy (src/bitbucket/http.ts defaults): an idempotent call makes at most 3 attempts
@@ -225,36 +223,8 @@ describe("tokens under a slow Bitbucket", () => {
 
 describe("build status under Bitbucket faults", () => {
   test("POSTs failing with 503 then recovering: each state arrives exactly once, with back-off", async (t) => {
-    const ns = await createNamespace(t);
-    const sim = await useSimulator(t);
-    sim.createUser({ name: "root", password: "root-password-e02d", admin: true });
-    sim.createProject({ key: "PLATFORM" });
-    await sim.createRepository({ project: "PLATFORM", slug: "api", files: { "README.md": "api\n" } });
-    const sha = (await sim.resolve({ project: "PLATFORM", repo: "api", rev: "main" })) ?? "";
-    const token = sim.createToken({
-      scope: { kind: "project", project: "PLATFORM" },
-      name: "ci",
-      permissions: ["REPO_READ"],
-    });
-    const kube = await testKube();
-    const tekton = new TektonStandIn(kube);
-    await kube.create(Secrets, {
-      apiVersion: "v1",
-      kind: "Secret",
-      metadata: { name: "bb-token", namespace: ns },
-      stringData: { token: token.token },
-    });
-    await kube.create(Repositories, {
-      apiVersion: "baton.dev/v1alpha1",
-      kind: "Repository",
-      metadata: { name: "api", namespace: ns },
-      spec: {
-        url: `${sim.url}/projects/PLATFORM/repos/api`,
-        secretRef: { name: "bb-token", key: "token" },
-        webhook: { managed: false, scope: "repository" },
-        pipelines: { path: ".tekton" },
-      },
-    } as Repository);
+    const w = await statusWorld(t);
+    const { ns, sim, kube, sha, tekton } = w;
     const operator = await startOperator(t, ns);
 
     const post = { method: "POST", group: "build-status" } as const;
@@ -266,27 +236,7 @@ describe("build status under Bitbucket faults", () => {
 
     // queued: the first three POSTs fail.
     const first = sim.injectFaults({ ...post, count: 3, status: 503 });
-    const run = await kube.create(PipelineRuns, {
-      apiVersion: "tekton.dev/v1",
-      kind: "PipelineRun",
-      metadata: {
-        generateName: "unit-",
-        namespace: ns,
-        labels: {
-          "app.kubernetes.io/managed-by": "baton",
-          "baton.dev/repository": "api",
-          "baton.dev/sha": sha,
-          "baton.dev/pipeline": "unit",
-          "baton.dev/event": "pull_request",
-          "baton.dev/pull-request": "7",
-        },
-      },
-      spec: {
-        status: "PipelineRunPending",
-        pipelineSpec: { tasks: [{ name: "unit", taskSpec: { steps: [{ name: "run", image: "alpine" }] } }] },
-      },
-    } as KubeObject);
-    const name = run.metadata?.name ?? "";
+    const name = await createRun(w, "unit", { pending: true });
     await waitFor(async () => (await reported(name)) === "queued", { message: "queued reported" });
     assert.equal(first.remaining, 0);
     assert.equal(delivered(), 1);

@@ -1,96 +1,21 @@
 // Build status back to Bitbucket: what a developer sees on the pull request while Baton's PipelineRuns run.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { TektonStandIn } from "../../hack/lib/tekton-standin.ts";
-import type { Repository } from "../../src/api/repository.ts";
 import { Repositories } from "../../src/repositories/resource.ts";
-import { defineResource, type KubeClient, type KubeObject, Secrets } from "../../src/runtime/kube.ts";
-import type { Simulator } from "../../src/simulator/index.ts";
+import { defineResource, type KubeObject } from "../../src/runtime/kube.ts";
 import { statusKey } from "../../src/status/report.ts";
 import { PipelineRuns, reportedAnnotation } from "../../src/status/reporter.ts";
-import { createNamespace } from "../support/cluster.ts";
-import { startOperator, testKube, useSimulator } from "../support/operator.ts";
+import { startOperator } from "../support/operator.ts";
+import { createRun, type StatusWorld, statusWorld } from "../support/status-world.ts";
 import { waitFor } from "../support/wait.ts";
 
-interface World {
-  ns: string;
-  sim: Simulator;
-  kube: KubeClient;
-  sha: string;
-  tekton: TektonStandIn;
-}
+const key = (w: StatusWorld, pipeline: string) => statusKey("baton", w.ns, "api", pipeline);
 
-async function world(
-  t: Parameters<typeof createNamespace>[0],
-  simOptions: Parameters<typeof useSimulator>[1] = {},
-): Promise<World> {
-  const ns = await createNamespace(t);
-  const sim = await useSimulator(t, simOptions);
-  sim.createUser({ name: "root", password: "root-password", admin: true });
-  sim.createProject({ key: "PLATFORM" });
-  await sim.createRepository({ project: "PLATFORM", slug: "api", files: { "README.md": "api\n" } });
-  const sha = (await sim.resolve({ project: "PLATFORM", repo: "api", rev: "main" })) ?? "";
-  const token = sim.createToken({
-    scope: { kind: "project", project: "PLATFORM" },
-    name: "ci",
-    permissions: ["REPO_READ"],
-  });
-  const kube = await testKube();
-  await kube.create(Secrets, {
-    apiVersion: "v1",
-    kind: "Secret",
-    metadata: { name: "bb-token", namespace: ns },
-    stringData: { token: token.token },
-  });
-  await kube.create(Repositories, {
-    apiVersion: "baton.dev/v1alpha1",
-    kind: "Repository",
-    metadata: { name: "api", namespace: ns },
-    spec: {
-      url: `${sim.url}/projects/PLATFORM/repos/api`,
-      secretRef: { name: "bb-token", key: "token" },
-      webhook: { managed: false, scope: "repository" },
-      pipelines: { path: ".tekton" },
-    },
-  } as Repository);
-  return { ns, sim, kube, sha, tekton: new TektonStandIn(kube) };
-}
-
-/** A PipelineRun as Baton's runner creates it (labels are what the reporter reads). */
-async function createRun(w: World, pipeline: string, options: { pending?: boolean } = {}): Promise<string> {
-  const run = await w.kube.create(PipelineRuns, {
-    apiVersion: "tekton.dev/v1",
-    kind: "PipelineRun",
-    metadata: {
-      generateName: `${pipeline}-`,
-      namespace: w.ns,
-      labels: {
-        "app.kubernetes.io/managed-by": "baton",
-        "baton.dev/repository": "api",
-        "baton.dev/sha": w.sha,
-        "baton.dev/pipeline": pipeline,
-        "baton.dev/event": "pull_request",
-        "baton.dev/pull-request": "7",
-      },
-      annotations: { "pipelinesascode.tekton.dev/source-branch": "feature/x" },
-    },
-    spec: {
-      ...(options.pending ? { status: "PipelineRunPending" } : {}),
-      pipelineSpec: {
-        tasks: [{ name: "unit", taskSpec: { steps: [{ name: "run", image: "alpine", script: "true" }] } }],
-      },
-    },
-  } as KubeObject);
-  return run.metadata?.name ?? "";
-}
-
-const key = (w: World, pipeline: string) => statusKey("baton", w.ns, "api", pipeline);
-
-function statusOf(w: World, pipeline: string) {
+function statusOf(w: StatusWorld, pipeline: string) {
   return w.sim.buildStatuses({ project: "PLATFORM", repo: "api", commit: w.sha, key: key(w, pipeline) })[0];
 }
 
-async function waitForStatus(w: World, pipeline: string, state: string, description?: RegExp) {
+async function waitForStatus(w: StatusWorld, pipeline: string, state: string, description?: RegExp) {
   return waitFor(
     () => {
       const status = statusOf(w, pipeline);
@@ -102,11 +27,11 @@ async function waitForStatus(w: World, pipeline: string, state: string, descript
   );
 }
 
-const statusPosts = (w: World) => w.sim.requestCount({ method: "POST", group: "build-status" });
+const statusPosts = (w: StatusWorld) => w.sim.requestCount({ method: "POST", group: "build-status" });
 
 describe("build status", () => {
   test("queued → running → SUCCESSFUL, one stable key, with duration, ref and a link to the run", async (t) => {
-    const w = await world(t);
+    const w = await statusWorld(t);
     await startOperator(t, w.ns, { lastRunInterval: 200 });
     const name = await createRun(w, "pull-request", { pending: true });
 
@@ -137,7 +62,7 @@ describe("build status", () => {
   });
 
   test("each state is reported once, also across an operator restart", async (t) => {
-    const w = await world(t);
+    const w = await statusWorld(t);
     const first = await startOperator(t, w.ns);
     const name = await createRun(w, "lint");
     await w.tekton.start(w.ns, name);
@@ -167,7 +92,7 @@ describe("build status", () => {
   });
 
   test("when recording a reported state fails, the retry records it without reporting it again", async (t) => {
-    const w = await world(t);
+    const w = await statusWorld(t);
     // A real admission policy makes the API server refuse Baton's annotation on the run, as an outage between
     // Bitbucket's answer and the patch would.
     const policy = `refuse-reported-${w.ns}`.slice(0, 63);
@@ -262,7 +187,7 @@ describe("build status", () => {
   });
 
   test("a failure names the first failed task; a re-run replaces the red status under the same key", async (t) => {
-    const w = await world(t);
+    const w = await statusWorld(t);
     await startOperator(t, w.ns);
     const name = await createRun(w, "unit-tests");
     await w.tekton.finish(w.ns, name, "Failed", { failedTask: "unit" });
@@ -277,7 +202,7 @@ describe("build status", () => {
 
   for (const supportsCancelled of [true, false]) {
     test(`a cancelled run is ${supportsCancelled ? "CANCELLED" : "FAILED with 'cancelled'"} when the server ${supportsCancelled ? "supports" : "lacks"} cancelledStatus`, async (t) => {
-      const w = await world(t, {
+      const w = await statusWorld(t, {
         buildCapabilities: supportsCancelled ? ["richBuildStatus", "cancelledStatus"] : ["richBuildStatus"],
       });
       await startOperator(t, w.ns);
