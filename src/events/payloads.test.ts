@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { describe, it } from "node:test";
-import { EntityTimestamp, parseBitbucketDate, parsePayload } from "./payloads.ts";
+import { TimestampSchema } from "../bitbucket/schemas.ts";
+import { parseBitbucketDate, parsePayload } from "./payloads.ts";
 
 const fixtures = new URL("../../test/fixtures/bitbucket-dc/", import.meta.url);
 const webhookFiles = readdirSync(fixtures).filter((f) => f.startsWith("webhook-") && f.endsWith(".json"));
@@ -87,9 +88,9 @@ describe("timestamps", () => {
     it(`payload date ${text}`, () => assert.equal(new Date(parseBitbucketDate(text)).toISOString(), iso));
   }
   it("entity timestamps: epoch ms (≤ 9.x) and ISO strings (some 10.x) give the same instant", () => {
-    assert.equal(EntityTimestamp.parse(1553172738844), 1553172738844);
-    assert.equal(EntityTimestamp.parse("2026-08-19T17:27:55.266Z"), Date.parse("2026-08-19T17:27:55.266Z"));
-    assert.equal(EntityTimestamp.safeParse("soon").success, false);
+    assert.equal(TimestampSchema.parse(1553172738844), 1553172738844);
+    assert.equal(TimestampSchema.parse("2026-08-19T17:27:55.266Z"), Date.parse("2026-08-19T17:27:55.266Z"));
+    assert.equal(TimestampSchema.safeParse("soon").success, false);
   });
   it("the DC 10 capture's ISO createdDate is read as epoch ms", () => {
     const result = parsePayload("pr:opened", load("webhook-pr-opened-dc10-iso-dates.bbs-plugin.json"));

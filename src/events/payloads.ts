@@ -5,22 +5,10 @@
 // - objects strip unknown fields (the raw JSON is kept separately for CEL's `body` and `{{ body.* }}`);
 // - only what Baton reads is required; links, ids and names that old versions omit are optional;
 // - entity timestamps are epoch milliseconds up to DC 9.x and ISO-8601 strings in some DC 10.x captures: both
-//   become epoch milliseconds;
+//   become epoch milliseconds, as in REST answers (TimestampSchema);
 // - the top-level `date` has a colon-less offset (`2018-07-05T18:22:00+0000`), which is not RFC 3339.
 import { z } from "zod";
-
-/** Epoch milliseconds, from a number or from an ISO-8601 string (DC 10.x). */
-export const EntityTimestamp = z.union([
-  z.number(),
-  z.string().transform((value, ctx) => {
-    const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
-    if (Number.isNaN(ms)) {
-      ctx.addIssue({ code: "custom", message: "expected epoch milliseconds or an ISO-8601 date" });
-      return z.NEVER;
-    }
-    return ms;
-  }),
-]);
+import { TimestampSchema } from "../bitbucket/schemas.ts";
 
 /**
  * Parses Bitbucket's payload `date` (`yyyy-MM-ddTHH:mm:ss±hhmm`) and RFC 3339 alike; returns epoch ms or NaN.
@@ -111,9 +99,9 @@ export const PullRequest = z.object({
   closed: z.boolean().optional(),
   draft: z.boolean().optional(),
   locked: z.boolean().optional(),
-  createdDate: EntityTimestamp.optional(),
-  updatedDate: EntityTimestamp.optional(),
-  closedDate: EntityTimestamp.optional(),
+  createdDate: TimestampSchema.optional(),
+  updatedDate: TimestampSchema.optional(),
+  closedDate: TimestampSchema.optional(),
   fromRef: PullRequestRef,
   toRef: PullRequestRef,
   author: Participant,
@@ -130,9 +118,9 @@ export const Commit = z.object({
   displayId: z.string().optional(),
   message: z.string().optional(),
   author: Person.optional(),
-  authorTimestamp: EntityTimestamp.optional(),
+  authorTimestamp: TimestampSchema.optional(),
   committer: Person.optional(),
-  committerTimestamp: EntityTimestamp.optional(),
+  committerTimestamp: TimestampSchema.optional(),
   parents: z.array(z.object({ id: z.string(), displayId: z.string().optional() })).optional(),
 });
 export type Commit = z.infer<typeof Commit>;
@@ -153,8 +141,8 @@ export const Comment = z.object({
   version: z.number().optional(),
   text: z.string(),
   author: User,
-  createdDate: EntityTimestamp.optional(),
-  updatedDate: EntityTimestamp.optional(),
+  createdDate: TimestampSchema.optional(),
+  updatedDate: TimestampSchema.optional(),
 });
 export type Comment = z.infer<typeof Comment>;
 
