@@ -28,6 +28,11 @@ export const pendingStatus = "PipelineRunPending";
  * in the same second must still start in the order they came.
  */
 export const queuedAtAnnotation = "baton.dev/queued-at";
+/**
+ * Every pipeline the event started, on each of its runs: an operator that stopped half way through an event leaves
+ * runs that name the siblings still missing, and catch-up starts those.
+ */
+export const siblingsAnnotation = "baton.dev/pipelines";
 
 /** Pipelines-as-Code's labels and annotations, which Baton sets on its runs too. */
 export const pac = {

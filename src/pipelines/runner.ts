@@ -46,6 +46,7 @@ import {
   pruneCandidates,
   queuedAtAnnotation,
   releasable,
+  siblingsAnnotation,
 } from "./build.ts";
 import { DefinitionCache, FileTooLarge, FolderTooLarge, type ListedFile, type TektonSource } from "./definitions.ts";
 import { type FetchLike, waitForPullRequestRef } from "./forkref.ts";
@@ -330,6 +331,10 @@ export class PipelineRunner {
       fresh.push({ definition: m.definition, key });
     }
 
+    const siblings = matched
+      .map((m) => m.definition.name)
+      .sort()
+      .join(",");
     const created: string[] = [];
     const done = new Map<string, (ok: boolean) => void>();
     const succeeded = new Set<string>();
@@ -357,7 +362,7 @@ export class PipelineRunner {
         }
       }
       for (const f of fresh) {
-        const name = await this.#createRun(ctx, event, f.definition, f.key, problems);
+        const name = await this.#createRun(ctx, event, f.definition, f.key, problems, siblings);
         if (name !== undefined) {
           created.push(name);
           if (f.key) succeeded.add(f.key);
@@ -431,6 +436,7 @@ export class PipelineRunner {
     definition: PipelineRunDefinition,
     key: string | undefined,
     problems: DefinitionProblem[],
+    siblings: string,
   ): Promise<string | undefined> {
     const secretName = gitAuthSecretName(randomBytes(5).toString("hex"));
     const limit = ctx.repository.spec.pipelines?.concurrencyLimit;
@@ -456,6 +462,7 @@ export class PipelineRunner {
       // state, reads this annotation and does not post the same state again.
       object.metadata.annotations[reportedAnnotation] = "queued";
       if (pending) object.metadata.annotations[queuedAtAnnotation] = new Date().toISOString();
+      object.metadata.annotations[siblingsAnnotation] = siblings;
       const resource = object.apiVersion === "tekton.dev/v1beta1" ? PipelineRunsV1beta1 : PipelineRuns;
       let run: PipelineRun;
       try {

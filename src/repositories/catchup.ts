@@ -11,7 +11,7 @@
 import { Repository } from "../api/repository.ts";
 import type { BitbucketClient, PullRequest } from "../bitbucket/index.ts";
 import { NotFoundError } from "../bitbucket/index.ts";
-import { labels, labelValue } from "../pipelines/build.ts";
+import { labels, labelValue, siblingsAnnotation } from "../pipelines/build.ts";
 import { pacPrefix } from "../pipelines/load.ts";
 import type { Clock } from "../runtime/clock.ts";
 import type { Informer } from "../runtime/informer.ts";
@@ -188,7 +188,7 @@ export class CatchUp {
         }
       }
     }
-    const lost = pullRequestsToCatchUp(candidates, runs.shas, withStatus);
+    const lost = pullRequestsToCatchUp(candidates, runs.shas, withStatus, runs.incomplete);
     let dispatched = 0;
     // A few at a time: after an outage a repository can have dozens of lost heads, each a few calls and writes, and
     // one after another they would keep builds waiting for minutes. The shared Bitbucket budget still paces them.
@@ -223,9 +223,20 @@ export class CatchUp {
     return { openPullRequests: open.length, dispatched };
   }
 
-  async #runs(repository: Repository, signal?: AbortSignal): Promise<{ shas: Set<string>; pipelines: Set<string> }> {
+  async #runs(
+    repository: Repository,
+    signal?: AbortSignal,
+  ): Promise<{ shas: Set<string>; pipelines: Set<string>; incomplete: Set<string> }> {
     const shas = new Set<string>();
     const pipelines = new Set<string>();
+    /** Per commit: the pipelines its runs say the event started, and those that have a run. */
+    const expected = new Map<string, Set<string>>();
+    const present = new Map<string, Set<string>>();
+    const add = (map: Map<string, Set<string>>, sha: string, names: string[]) => {
+      const set = map.get(sha) ?? new Set<string>();
+      for (const n of names) set.add(n);
+      map.set(sha, set);
+    };
     try {
       const { items } = await this.#deps.kube.list(PipelineRuns, {
         namespace: repository.metadata.namespace,
@@ -238,12 +249,17 @@ export class CatchUp {
         const pipeline =
           run.metadata?.annotations?.[`${pacPrefix}original-prname`] ?? run.metadata?.labels?.[labels.pipeline];
         if (pipeline) pipelines.add(pipeline);
+        if (sha && pipeline) add(present, sha, [pipeline]);
+        const siblings = run.metadata?.annotations?.[siblingsAnnotation];
+        if (sha && siblings) add(expected, sha, siblings.split(","));
       }
     } catch (error) {
       // Tekton not installed: no runs can exist, so only build statuses can tell.
       if (!isNotFound(error)) throw error;
     }
-    return { shas, pipelines };
+    const incomplete = new Set<string>();
+    for (const [sha, names] of expected) if ([...names].some((n) => !present.get(sha)?.has(n))) incomplete.add(sha);
+    return { shas, pipelines, incomplete };
   }
 
   #remember(key: string): void {

@@ -153,6 +153,17 @@ test("catch-up picks open pull requests whose head has neither a run nor a statu
   ]);
 });
 
+test("catch-up also picks a head whose runs name a sibling pipeline that never got a run", () => {
+  const open = [
+    { id: 1, headSha: "a".repeat(40) },
+    { id: 2, headSha: "b".repeat(40) },
+  ];
+  const withRuns = new Set(["a".repeat(40), "b".repeat(40)]);
+  assert.deepEqual(pullRequestsToCatchUp(open, withRuns, new Set(), new Set(["b".repeat(40)])), [
+    { id: 2, headSha: "b".repeat(40) },
+  ]);
+});
+
 test("jitter stays within ±10% of the interval", () => {
   assert.equal(
     jittered(600_000, () => 0),

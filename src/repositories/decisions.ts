@@ -108,8 +108,12 @@ export function pullRequestsToCatchUp(
   open: readonly OpenPullRequest[],
   shasWithRuns: ReadonlySet<string>,
   shasWithStatuses: ReadonlySet<string>,
+  shasMissingPipelines: ReadonlySet<string> = new Set(),
 ): OpenPullRequest[] {
-  return open.filter((pr) => !shasWithRuns.has(pr.headSha) && !shasWithStatuses.has(pr.headSha));
+  return open.filter(
+    (pr) =>
+      shasMissingPipelines.has(pr.headSha) || (!shasWithRuns.has(pr.headSha) && !shasWithStatuses.has(pr.headSha)),
+  );
 }
 
 /** Spreads periodic checks so a thousand Repositories do not all call Bitbucket in the same second. */
