@@ -10,7 +10,7 @@ import { checkPullRequestRef, type PullRequestRefCheck } from "./gitsecret.ts";
 export type FetchLike = (
   url: string,
   init: { headers: Record<string, string>; signal?: AbortSignal },
-) => Promise<{ status: number; text(): Promise<string> }>;
+) => Promise<{ status: number; arrayBuffer(): Promise<ArrayBuffer> }>;
 
 export interface RefWaitInput {
   /** The target repository's HTTP clone URL (`…/scm/prj/repo.git`). */
@@ -34,7 +34,7 @@ const maxAdvertisementBytes = 64 * 1024 * 1024;
 /** Reads the ref advertisement; a failure is a check result (`missing`), never a thrown token-bearing error. */
 async function advertisement(
   input: RefWaitInput,
-): Promise<{ ok: true; text: string } | { ok: false; message: string }> {
+): Promise<{ ok: true; body: Buffer } | { ok: false; message: string }> {
   const doFetch = input.fetch ?? (globalThis.fetch as unknown as FetchLike);
   const url = `${input.cloneUrl.replace(/\/+$/, "")}/info/refs?service=git-upload-pack`;
   try {
@@ -48,9 +48,10 @@ async function advertisement(
         message: `the git server answered ${res.status} to the ref advertisement${res.status === 401 || res.status === 403 ? " (does the clone token have REPO_READ?)" : ""}`,
       };
     }
-    const text = await res.text();
-    if (text.length > maxAdvertisementBytes) return { ok: false, message: "the ref advertisement is too large" };
-    return { ok: true, text };
+    // Bytes, not text: pkt-line lengths count bytes, and a ref name need not be UTF-8 (decoding would change it).
+    const body = Buffer.from(await res.arrayBuffer());
+    if (body.byteLength > maxAdvertisementBytes) return { ok: false, message: "the ref advertisement is too large" };
+    return { ok: true, body };
   } catch (err) {
     // Only the error's class and code: undici's messages can quote the request.
     const code =
@@ -70,7 +71,7 @@ export async function waitForPullRequestRef(input: RefWaitInput): Promise<RefWai
     attempts++;
     const advertised = await advertisement(input);
     last = advertised.ok
-      ? checkPullRequestRef(advertised.text, input.number, input.sha)
+      ? checkPullRequestRef(advertised.body, input.number, input.sha)
       : { ok: false, reason: "missing", message: advertised.message };
     if (last.ok) return { ...last, attempts };
     if (i === delays.length) break;

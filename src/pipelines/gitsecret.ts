@@ -143,35 +143,52 @@ export function pullRequestFetchRefspec(number: number): string {
   return `+${pullRequestFromRef(number)}:refs/remotes/origin/pull-requests/${number}/from`;
 }
 
+/** Whether the four bytes at `at` are a pkt-line length (lower-case hex, as git writes it). */
+function isPktLength(bytes: Uint8Array, at: number): boolean {
+  for (let i = at; i < at + 4; i++) {
+    const b = bytes[i];
+    if (b === undefined || !((b >= 0x30 && b <= 0x39) || (b >= 0x61 && b <= 0x66))) return false;
+  }
+  return true;
+}
+
 /**
  * Refs and their object ids from either `git ls-remote` output (`<sha>\t<ref>` lines) or a smart-HTTP
  * `info/refs?service=git-upload-pack` body (pkt-lines; the first ref carries capabilities after a NUL).
  * Peeled tags keep their `^{}` suffix. Malformed lines are skipped.
+ *
+ * pkt-line lengths count bytes, and ref names may hold any byte above 0x7f (UTF-8 or not), so the body is walked
+ * as bytes and each line decoded on its own: a string index counts UTF-16 units and drifts at the first `fix/ü`.
  */
-export function parseRefAdvertisement(text: string): Map<string, string> {
+export function parseRefAdvertisement(body: Uint8Array | string): Map<string, string> {
+  const bytes =
+    typeof body === "string" ? Buffer.from(body, "utf8") : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   const refs = new Map<string, string>();
   const add = (line: string) => {
     const withoutCaps = line.split("\0")[0] ?? "";
-    const match = /^([0-9a-f]{40}|[0-9a-f]{64})[ \t]+(\S+)$/.exec(withoutCaps.trim());
+    // ASCII whitespace only: JavaScript's \s and trim() also take U+00A0 or U+3000, which a ref name may hold.
+    const match = /^([0-9a-f]{40}|[0-9a-f]{64})[ \t]+([^ \t\r\n]+)$/.exec(
+      withoutCaps.replace(/^[ \t]+|[ \t\r]+$/g, ""),
+    );
     if (match && !refs.has(match[2] as string)) refs.set(match[2] as string, match[1] as string);
   };
-  if (/^[0-9a-f]{4}#/.test(text) || /^[0-9a-f]{4}[0-9a-f]{40} /.test(text)) {
+  const start = bytes.subarray(0, 45).toString("latin1");
+  if (/^[0-9a-f]{4}#/.test(start) || /^[0-9a-f]{4}[0-9a-f]{40} /.test(start)) {
     let i = 0;
-    while (i + 4 <= text.length) {
-      const length = Number.parseInt(text.slice(i, i + 4), 16);
-      if (Number.isNaN(length)) break;
+    while (i + 4 <= bytes.length && isPktLength(bytes, i)) {
+      const length = Number.parseInt(bytes.toString("latin1", i, i + 4), 16);
       if (length === 0) {
         i += 4; // flush-pkt
         continue;
       }
-      if (length < 4) break;
-      const payload = text.slice(i + 4, i + length);
+      if (length < 4 || i + length > bytes.length) break;
+      const payload = bytes.toString("utf8", i + 4, i + length);
       if (!payload.startsWith("#")) add(payload.replace(/\n$/, ""));
       i += length;
     }
     return refs;
   }
-  for (const line of text.split("\n")) add(line);
+  for (const line of bytes.toString("utf8").split("\n")) add(line);
   return refs;
 }
 
@@ -183,7 +200,11 @@ export type PullRequestRefCheck =
  * Whether `refs/pull-requests/<n>/from` in the target repository points at the event's head commit. Bitbucket
  * updates that ref lazily, so a stale one means "try again shortly", not "build what is there".
  */
-export function checkPullRequestRef(advertisement: string, number: number, headSha: string): PullRequestRefCheck {
+export function checkPullRequestRef(
+  advertisement: Uint8Array | string,
+  number: number,
+  headSha: string,
+): PullRequestRefCheck {
   const ref = pullRequestFromRef(number);
   const actual = parseRefAdvertisement(advertisement).get(ref);
   if (actual === undefined) {

@@ -150,7 +150,7 @@ describe("waitForPullRequestRef", () => {
       sleep: async () => {},
       fetch: async (url, init) => {
         seen.push(`${url} ${init.headers.authorization}`);
-        return { status: 200, text: async () => advertisement(served) };
+        return { status: 200, arrayBuffer: async () => new TextEncoder().encode(advertisement(served)).buffer };
       },
     });
     assert.deepEqual(result, { ok: true, attempts: 2 });
@@ -169,7 +169,10 @@ describe("waitForPullRequestRef", () => {
       refresh: async () => {},
       delaysMs: [1, 1, 1],
       sleep: async () => {},
-      fetch: async () => ({ status: 200, text: async () => advertisement(old) }),
+      fetch: async () => ({
+        status: 200,
+        arrayBuffer: async () => new TextEncoder().encode(advertisement(old)).buffer,
+      }),
     });
     assert.equal(result.ok, false);
     assert.equal(result.attempts, 4);
@@ -181,7 +184,7 @@ describe("waitForPullRequestRef", () => {
       sha: head,
       refresh: async () => {},
       delaysMs: [],
-      fetch: async () => ({ status: 401, text: async () => "" }),
+      fetch: async () => ({ status: 401, arrayBuffer: async () => new ArrayBuffer(0) }),
     });
     assert.match(denied.ok ? "" : denied.message, /401.*REPO_READ/);
     assert.ok(!JSON.stringify(denied).includes("t0k3n-value"));
