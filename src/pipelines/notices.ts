@@ -1,5 +1,7 @@
 // What Baton tells people on Bitbucket when it does not start a run: build-status descriptions and pull-request
 // comments. Pure text; every message names what to do next and never carries a credential.
+import type { BatonEvent } from "../events/model.ts";
+import type { TrustDecision } from "../events/trust.ts";
 import { formatLoadErrors, type LoadProblem } from "./load.ts";
 
 /** Pseudo-pipeline whose build status says a fork pull request waits for /ok-to-test. */
@@ -18,6 +20,27 @@ export function oneLine(text: string, max = maxDescription): string {
 /** The build status description of a pull request waiting for /ok-to-test. */
 export function approvalDescription(whatIsNeeded: string): string {
   return oneLine(`waiting for approval: ${whatIsNeeded}`);
+}
+
+/**
+ * What replaces a fork pull request's FAILED "waiting for approval" status once its head may run: a writer vouched
+ * with a comment command, or runs started for another trusted reason. Undefined when the event says neither (the
+ * status, if any, stays). Without this the approval status stays red on the commit after green runs, and a
+ * "no failed builds" merge check keeps blocking the pull request.
+ */
+export function approvalGranted(
+  event: BatonEvent,
+  decision: Extract<TrustDecision, { trusted: true }>,
+  runsStarted: number,
+): string | undefined {
+  if (event.type !== "pull_request" && event.type !== "comment") return undefined;
+  if (!event.pullRequest.fromRepository.fork) return undefined;
+  const vouched = decision.reason === "ok-to-test" || decision.reason === "commenter-has-write";
+  if (event.type === "comment" && vouched && event.comment.command.kind !== "cancel") {
+    const author = event.comment.author;
+    return oneLine(`approved by ${author.slug ?? author.name} with /${event.comment.command.kind}`);
+  }
+  return runsStarted > 0 ? oneLine(`runs started: ${decision.detail}`) : undefined;
 }
 
 /** The comment on a pull request waiting for /ok-to-test. */

@@ -57,6 +57,7 @@ import { annotationKeys, matchPipelineRuns, needsChangedFiles, withoutSucceeded 
 import {
   approvalComment,
   approvalDescription,
+  approvalGranted,
   approvalPipeline,
   type DefinitionProblem,
   definitionsComment,
@@ -257,7 +258,16 @@ export class PipelineRunner {
       await this.#notifyUntrusted(ctx, event, decision);
       return { outcome: "untrusted", runs: [], detail: decision.detail };
     }
+    const result = await this.#startTrusted(ctx, event);
+    const granted = approvalGranted(event, decision, result.outcome === "created" ? result.runs.length : 0);
+    if (granted !== undefined && event.type !== "push") await this.#settleApproval(ctx, event, granted);
+    return result;
+  }
 
+  async #startTrusted(
+    ctx: Context,
+    event: Exclude<BatonEvent, { type: "ping" | "pull_request_closed" }>,
+  ): Promise<DispatchResult> {
     const folder = (ctx.repository.spec.pipelines?.path ?? ".tekton").replace(/^\/+|\/+$/g, "");
     const fetched = await this.#cache.fetch(ctx.identity, folder, event.sha, this.#source(ctx));
     if (!fetched.folderExists) {
@@ -643,13 +653,44 @@ export class PipelineRunner {
       const existing = await ctx.client.buildStatus
         .get(ctx.ref, event.sha, key, { auth: ctx.auth })
         .catch((err: unknown) => (isBitbucketNotFound(err) ? undefined : Promise.reject(err)));
-      if (existing?.state === "FAILED") return;
+      // Any state: SUCCESSFUL means the head was approved since, and a re-delivery must not turn it red again.
+      if (existing !== undefined) return;
       await this.#postStatus(ctx, event, approvalPipeline, { state: "FAILED", description });
       const waiting = await this.#waitingPipelines(ctx, event, decision);
       await this.#comment(ctx, event, approvalComment(decision.whatIsNeeded, waiting));
     } catch (err) {
       this.#noticed.delete(noticeKey);
       throw err;
+    }
+  }
+
+  /** Turns the head's FAILED approval status, if there is one, SUCCESSFUL: the merge check must not stay blocked. */
+  async #settleApproval(
+    ctx: Context,
+    event: Extract<BatonEvent, { type: "pull_request" | "comment" }>,
+    description: string,
+  ): Promise<void> {
+    const key = statusKey(this.#o.instance, ctx.namespace, ctx.label, approvalPipeline);
+    let existing: { state: string } | undefined;
+    try {
+      existing = await ctx.client.buildStatus.get(ctx.ref, event.sha, key, { auth: ctx.auth });
+    } catch (err) {
+      if (isBitbucketNotFound(err)) return;
+      // The runs exist; a later command on the same head settles it again.
+      this.#o.events.warning(
+        ctx.repository,
+        "BuildStatusFailed",
+        `reading the ${approvalPipeline} status of ${event.sha.slice(0, 11)} failed: ${safeMessage(err)}`,
+      );
+      return;
+    }
+    if (existing.state !== "FAILED") return;
+    if (await this.#postStatus(ctx, event, approvalPipeline, { state: "SUCCESSFUL", description })) {
+      this.#o.events.normal(
+        ctx.repository,
+        "Approved",
+        oneLine(`pull request #${event.pullRequest.number} at ${event.sha.slice(0, 11)}: ${description}`, 1000),
+      );
     }
   }
 
@@ -719,7 +760,7 @@ export class PipelineRunner {
     ctx: Context,
     event: Exclude<BatonEvent, { type: "ping" | "pull_request_closed" }>,
     pipeline: string,
-    status: { state: "INPROGRESS" | "FAILED"; description: string; runName?: string },
+    status: { state: "INPROGRESS" | "SUCCESSFUL" | "FAILED"; description: string; runName?: string },
   ): Promise<boolean> {
     const browse =
       event.repository.browseUrl ??
