@@ -33,7 +33,7 @@ import type { Logger } from "../runtime/logger.ts";
 import type { Manager } from "../runtime/manager.ts";
 import type { Metrics } from "../runtime/metrics.ts";
 import { scrub } from "../runtime/redact.ts";
-import { describe as describeState, runUrl, statusKey } from "../status/report.ts";
+import { describe as describeState, PipelineRunView, runUrl, statusKey } from "../status/report.ts";
 import { defaultConsoleUrlTemplate, reportedAnnotation } from "../status/reporter.ts";
 import { Tokens } from "../tokens/reconciler.ts";
 import {
@@ -525,7 +525,7 @@ export class PipelineRunner {
       });
       const statusWrite = this.#postStatus(ctx, event, definition.name, {
         state: "INPROGRESS",
-        description: describeState("queued"),
+        description: describeState("queued", [], PipelineRunView.parse(run)),
         runName,
       }).then(async (posted) => {
         // Not posted: let the status reporter try (it retries with back-off).

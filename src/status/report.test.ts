@@ -79,7 +79,20 @@ suite("describe", () => {
   test("says cancelled, so a FAILED status on an old server still tells the truth", () => {
     assert.match(describe("cancelled"), /cancelled/);
   });
-  test("queued says so", () => assert.match(describe("queued"), /^queued/));
+  test("queued by the concurrency limit says so", () => {
+    assert.equal(
+      describe("queued", [], run(undefined, "PipelineRunPending")),
+      "queued: waiting for a free slot (concurrency limit)",
+    );
+    const pendingCondition = run({
+      conditions: [{ type: "Succeeded", status: "Unknown", reason: "PipelineRunPending" }],
+    });
+    assert.match(describe("queued", [], pendingCondition), /concurrency limit/);
+  });
+  test("queued without being held blames no limit: Tekton has not started it yet", () => {
+    assert.equal(describe("queued", [], run()), "queued: waiting for Tekton to start it");
+    assert.equal(describe("queued"), "queued: waiting for Tekton to start it");
+  });
   test("is one line of at most 255 characters", () => {
     const text = describe("failed", [
       { pipelineTask: "t", succeeded: "False", reason: "Failed", message: `a\nb ${"x".repeat(400)}` },

@@ -46,10 +46,16 @@ export type BuildState = "queued" | "running" | "succeeded" | "failed" | "cancel
 
 export function buildState(run: PipelineRunView): BuildState {
   const succeeded = run.status?.conditions?.find((c) => c.type === "Succeeded");
-  if (run.spec?.status === "PipelineRunPending" || succeeded?.reason === "PipelineRunPending") return "queued";
+  if (isHeldPending(run)) return "queued";
   if (!succeeded || succeeded.status === "Unknown") return run.status?.startTime ? "running" : "queued";
   if (succeeded.status === "True") return "succeeded";
   return cancelledReasons.has(succeeded.reason ?? "") ? "cancelled" : "failed";
+}
+
+/** Asked to wait (spec.status PipelineRunPending), or Tekton says it is waiting for that reason. */
+function isHeldPending(run: PipelineRunView | undefined): boolean {
+  const succeeded = run?.status?.conditions?.find((c) => c.type === "Succeeded");
+  return run?.spec?.status === "PipelineRunPending" || succeeded?.reason === "PipelineRunPending";
 }
 
 // Tekton's reasons for a run stopped on request (spec.status Cancelled / CancelledRunFinally / StoppedRunFinally).
@@ -83,7 +89,10 @@ export function describe(state: BuildState, taskRuns: readonly TaskRunView[] = [
   let text: string;
   switch (state) {
     case "queued":
-      text = "queued: waiting for a free slot (concurrency limit)";
+      // Only Baton's concurrency limit creates a run Pending; any other run not started yet is Tekton's to start.
+      text = isHeldPending(run)
+        ? "queued: waiting for a free slot (concurrency limit)"
+        : "queued: waiting for Tekton to start it";
       break;
     case "running":
       text = "running";

@@ -42,6 +42,11 @@ describe("deduplication", () => {
     await w.sim.settled();
     // The push of `feature` and the pull request at the same commit: one run.
     assert.equal((await listRuns(w)).length, 1);
+    // No concurrency limit: the run waits for nothing but Tekton, and the pull request says so.
+    assert.deepEqual(
+      w.sim.buildStatuses({ commit: pr.fromRef.latestCommit }).map((s) => [s.state, s.description]),
+      [["INPROGRESS", "queued: waiting for Tekton to start it"]],
+    );
     assert.deepEqual(
       answers(w, "pr:opened").map((a) => a.body.outcome),
       ["duplicate"],
@@ -99,8 +104,11 @@ describe("concurrency and pruning", () => {
     assert.equal(a.spec?.status, undefined, "the first runs");
     assert.equal(b.spec?.status, pendingStatus, "the second waits");
     assert.equal(c.spec?.status, pendingStatus, "the third waits");
-    const [statusB] = w.sim.buildStatuses({ commit: prs[1]?.fromRef.latestCommit ?? "" });
-    assert.match(statusB?.description ?? "", /queued/);
+    // What the pull requests show: only the runs the limit holds back blame the limit.
+    const description = (i: number) =>
+      w.sim.buildStatuses({ commit: prs[i]?.fromRef.latestCommit ?? "" }).map((s) => [s.state, s.description]);
+    assert.deepEqual(description(0), [["INPROGRESS", "queued: waiting for Tekton to start it"]]);
+    assert.deepEqual(description(1), [["INPROGRESS", "queued: waiting for a free slot (concurrency limit)"]]);
 
     const name = (run: typeof a) => run?.metadata?.name ?? "";
     // Finished a minute ago: the run finishing next is unambiguously the newer one when pruning compares them.
