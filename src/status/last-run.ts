@@ -2,6 +2,7 @@
 // written at most once per interval with the latest run — a busy repository does not wake every watcher of
 // Repositories on every PipelineRun transition.
 
+import { RunSummary as RunSummarySchema } from "../api/repository.ts";
 import { Repositories } from "../repositories/resource.ts";
 import type { Clock, Timer } from "../runtime/clock.ts";
 import type { KubeClient } from "../runtime/kube.ts";
@@ -45,7 +46,7 @@ export class LastRunRecorder {
         await this.#kube.patch(
           Repositories,
           key,
-          { status: { lastRun: withoutUndefined(summary) } },
+          { status: { lastRun: lastRunPatch(summary) } },
           { subresource: "status" },
         );
         this.#written.set(id, JSON.stringify(summary));
@@ -64,6 +65,12 @@ export class LastRunRecorder {
   }
 }
 
-function withoutUndefined(summary: RunSummary): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(summary).filter(([, v]) => v !== undefined));
+/**
+ * The summary as a merge patch of status.lastRun: every field the schema knows, null where this run has no value.
+ * A merge patch keeps what it does not mention, so leaving a field out would show the previous run's
+ * startTime/completionTime on a run that has not started.
+ */
+export function lastRunPatch(summary: RunSummary): Record<string, unknown> {
+  const fields = Object.keys(RunSummarySchema.shape) as (keyof RunSummary)[];
+  return Object.fromEntries(fields.map((field) => [field, summary[field] ?? null]));
 }

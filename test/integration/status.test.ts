@@ -61,6 +61,42 @@ describe("build status", () => {
     assert.equal(repo.status?.lastRun?.pullRequest, 7);
   });
 
+  test("status.lastRun of a new run carries none of the previous run's times", async (t) => {
+    const w = await statusWorld(t);
+    await startOperator(t, w.ns, { lastRunInterval: 200 });
+    const lastRun = (name: string, status: string) =>
+      waitFor(
+        async () => {
+          const last = (await w.kube.get(Repositories, { namespace: w.ns, name: "api" }))?.status?.lastRun;
+          return last?.name === name && last.status === status ? last : undefined;
+        },
+        { message: `lastRun ${name} ${status}` },
+      );
+    const first = await createRun(w, "unit");
+    await w.tekton.finish(w.ns, first, "Succeeded");
+    const finished = await lastRun(first, "Succeeded");
+    assert.ok(finished.startTime && finished.completionTime, "the finished run's times are recorded");
+    // Done with the first run (its last change, the reported-state annotation, is made) before the next begins.
+    await waitFor(
+      async () =>
+        (await w.kube.get(PipelineRuns, { namespace: w.ns, name: first }))?.metadata?.annotations?.[
+          reportedAnnotation
+        ] === "succeeded",
+      { message: "the first run's final state reported" },
+    );
+
+    // A new run begins; Tekton has not started it, so it has no times of its own yet.
+    const second = await createRun(w, "unit");
+    const begun = await lastRun(second, "Pending");
+    assert.equal(begun.completionTime, undefined, "no completionTime carried over from the previous run");
+    assert.equal(begun.startTime, undefined, "no startTime carried over from the previous run");
+    const startedAt = Date.parse(finished.completionTime ?? "") + 60_000;
+    await w.tekton.start(w.ns, second, startedAt);
+    const running = await lastRun(second, "Running");
+    assert.equal(Date.parse(running.startTime ?? ""), startedAt);
+    assert.equal(running.completionTime, undefined);
+  });
+
   test("each state is reported once, also across an operator restart", async (t) => {
     const w = await statusWorld(t);
     const first = await startOperator(t, w.ns);
