@@ -11,6 +11,7 @@ import type { Repository } from "../api/repository.ts";
 import { parseRepositoryUrl, repositoryIdentity } from "../repositories/decisions.ts";
 import { projectWebhookSecretName, Repositories, webhookSecretName } from "../repositories/resource.ts";
 import type { Clock } from "../runtime/clock.ts";
+import type { EventRecorder } from "../runtime/events.ts";
 import type { Informer } from "../runtime/informer.ts";
 import { type KubeClient, Secrets } from "../runtime/kube.ts";
 import type { Logger } from "../runtime/logger.ts";
@@ -48,6 +49,8 @@ export interface IntakeOptions {
   dispatcher: EventDispatcher;
   kube: KubeClient;
   repositories: Informer<Repository>;
+  /** Warnings on a Repository whose deliveries are refused (the caller is told less, see `unverified`). */
+  events: Pick<EventRecorder, "warning">;
   logger: Logger;
   metrics: Metrics;
   clock: Clock;
@@ -64,7 +67,7 @@ export interface IntakeOptions {
 }
 
 export interface IntakeAnswer {
-  outcome: IntakeOutcome;
+  outcome: IntakeOutcome | typeof unverified.outcome;
   detail: string;
   /** Per event: what the dispatcher did. */
   results?: { type: string; outcome: string; runs: string[]; detail: string }[];
@@ -75,13 +78,27 @@ const identityIndex = "baton.dev/intake-identity";
 const knownEvents = Object.keys(payloadSchemas);
 const secretCacheMs = 10_000;
 
+/**
+ * What the caller hears when no webhook secret verifies its delivery. One status and one sentence whether no
+ * Repository watches the repository the body names, its Repository has no secret yet, or the signature is wrong:
+ * an unauthenticated caller learns neither which repositories Baton watches nor the namespace and name of their
+ * Repository. Which one it was goes to the log, `baton_webhook_events_total` and the Repository's Events.
+ */
+export const unverified = {
+  outcome: "unverified",
+  detail: "no webhook secret known here verifies this delivery's signature; Baton's log says why",
+} as const;
+
 class HttpFailure extends Error {
   readonly status: number;
   readonly outcome: IntakeOutcome;
-  constructor(status: number, outcome: IntakeOutcome, message: string) {
+  /** Told to the caller instead of the message, which then goes to the log only. */
+  readonly shown: IntakeAnswer | undefined;
+  constructor(status: number, outcome: IntakeOutcome, message: string, shown?: IntakeAnswer) {
     super(message);
     this.status = status;
     this.outcome = outcome;
+    this.shown = shown;
   }
 }
 
@@ -178,11 +195,12 @@ export class Intake {
   async #deliver(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const eventKey = headerValue(request.headers["x-event-key"]) ?? "";
     const requestId = headerValue(request.headers["x-request-id"]);
-    const answer = (status: number, body: IntakeAnswer) => {
+    // `body` is counted and logged; `shown` (by default the same) is what the caller reads.
+    const answer = (status: number, body: IntakeAnswer & { outcome: IntakeOutcome }, shown: IntakeAnswer = body) => {
       this.#count(eventKey, body.outcome, reply);
       const level = status >= 500 ? "warn" : status >= 400 ? "info" : "debug";
       this.#log[level]({ eventKey, requestId, status, outcome: body.outcome, detail: body.detail }, "webhook delivery");
-      return reply.code(status).send(body);
+      return reply.code(status).send(shown);
     };
     const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     try {
@@ -192,6 +210,11 @@ export class Intake {
       const signature = request.headers["x-hub-signature"];
       if (signature === undefined || (typeof signature === "string" && signature.trim() === "")) {
         throw new HttpFailure(401, "unsigned", "the delivery carries no X-Hub-Signature; give the webhook a secret");
+      }
+      // Decided from the request alone, before any Repository is looked up, so saying so reveals nothing.
+      const form = verifySignature(raw, signature, []);
+      if (!form.ok && form.reason === "malformed") {
+        throw new HttpFailure(401, "bad-signature", "X-Hub-Signature is not sha256= followed by 64 hex digits");
       }
       let body: unknown;
       try {
@@ -208,12 +231,13 @@ export class Intake {
       const repository = this.#find(targetIdentities(target));
       if (repository === undefined) {
         throw new HttpFailure(
-          404,
+          401,
           "unknown-repository",
           `no Repository watches ${target.project}/${target.slug}${target.server ? ` on ${target.server}` : ""}`,
+          unverified,
         );
       }
-      await this.#verify(repository, raw, signature);
+      await this.#verify(repository, raw, signature, eventKey);
 
       const location = parseRepositoryUrl(repository.spec.url);
       const classified = classifyDelivery(eventKey, body, request.headers, {
@@ -272,7 +296,9 @@ export class Intake {
         ...(ignored.length > 0 ? { ignored } : {}),
       });
     } catch (err) {
-      if (err instanceof HttpFailure) return answer(err.status, { outcome: err.outcome, detail: err.message });
+      if (err instanceof HttpFailure) {
+        return answer(err.status, { outcome: err.outcome, detail: err.message }, err.shown);
+      }
       const notReady = (err as Error).name === "RepositoryNotReady";
       const detail = scrub((err as Error).message ?? String(err)).slice(0, 1000);
       if (!notReady) this.#log.error({ err: detail, eventKey, requestId }, "webhook delivery failed");
@@ -291,7 +317,7 @@ export class Intake {
   }
 
   /** Either the Repository's own webhook secret or its project hook's may have signed the delivery. */
-  async #verify(repository: Repository, raw: Buffer, header: string | string[]): Promise<void> {
+  async #verify(repository: Repository, raw: Buffer, header: string | string[], eventKey: string): Promise<void> {
     const refs = this.#secretRefs(repository);
     let secrets = await Promise.all(refs.map((ref) => this.#secret(ref, false)));
     let check = verifySignature(
@@ -310,20 +336,18 @@ export class Intake {
       );
       if (check.ok) return;
     }
-    if (secrets.every((s) => s === undefined)) {
-      throw new HttpFailure(
-        401,
-        "bad-signature",
-        `Repository ${repository.metadata.namespace}/${repository.metadata.name} has no webhook secret yet`,
-      );
-    }
-    throw new HttpFailure(
-      401,
-      "bad-signature",
-      check.reason === "malformed"
-        ? "X-Hub-Signature is not sha256= followed by 64 hex digits"
-        : `the signature does not match the webhook secret of Repository ${repository.metadata.namespace}/${repository.metadata.name}`,
+    const name = `${repository.metadata.namespace}/${repository.metadata.name}`;
+    const noSecret = secrets.every((s) => s === undefined);
+    const why = noSecret
+      ? "the Repository has no webhook secret yet"
+      : "its signature matches neither the Repository's webhook secret nor its project hook's";
+    // Unknown event keys are named "other": the header is the unauthenticated caller's to write.
+    this.#o.events.warning(
+      repository,
+      noSecret ? "WebhookSecretMissing" : "WebhookSignatureMismatch",
+      `refused a ${eventLabel(eventKey, knownEvents)} delivery: ${why}; check the secret in Bitbucket's webhook settings`,
     );
+    throw new HttpFailure(401, "bad-signature", `Repository ${name}: ${why}`, unverified);
   }
 
   #secretRefs(repository: Repository): { namespace: string; name: string; key: string }[] {
@@ -438,6 +462,7 @@ export function registerIntake(manager: Manager, options: RegisterIntakeOptions)
     dispatcher: options.dispatcher,
     kube: manager.kube,
     repositories: manager.informer(Repositories),
+    events: manager.events,
     logger: manager.logger,
     metrics: manager.metrics,
     clock: manager.clock,

@@ -137,7 +137,7 @@ describe("hostile input", () => {
     const moved = original.body.replace(`"title":"A"`, `"title":"B"`);
     assert.notEqual(moved, original.body);
     const tampered = await replay(w, original, { requestId: "tampered", body: moved });
-    assert.deepEqual([tampered.status, tampered.json.outcome], [401, "bad-signature"]);
+    assert.deepEqual([tampered.status, tampered.json.outcome], [401, "unverified"]);
 
     // A delivery recorded long ago, never seen by Baton, replayed with its own valid signature once it is older
     // than the replay window (6 h): it starts nothing, even though its run key is new. (Signed here with the

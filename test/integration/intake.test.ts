@@ -6,7 +6,9 @@ import { describe, test } from "node:test";
 import type { Repository } from "../../src/api/repository.ts";
 import { deliveryTarget } from "../../src/events/route.ts";
 import { Repositories } from "../../src/repositories/resource.ts";
+import { Events } from "../../src/runtime/kube.ts";
 import { answers, deliver, listRuns, pipelinesWorld } from "../support/pipelines-world.ts";
+import { waitFor } from "../support/wait.ts";
 
 const fixtures = new URL("../fixtures/bitbucket-dc/", import.meta.url);
 const captures = readdirSync(fixtures)
@@ -55,9 +57,9 @@ describe("webhook intake", () => {
     const outcomes = new Map<string, string>();
     for (const file of captures) {
       const { eventKey, body } = capture(file);
-      // The informer may take a moment to see the Repositories just created.
+      // The informer may take a moment to see the Repositories just created (until then: not verified).
       let res = await deliver(w, eventKey, body);
-      for (let attempt = 0; res.status === 404 && attempt < 40; attempt++) {
+      for (let attempt = 0; res.status === 401 && attempt < 40; attempt++) {
         await new Promise((r) => setTimeout(r, 50));
         res = await deliver(w, eventKey, body);
       }
@@ -89,7 +91,7 @@ describe("webhook intake", () => {
     const unsigned = await deliver(w, "pr:opened", ours, { secret: null });
     assert.deepEqual([unsigned.status, unsigned.json.outcome], [401, "unsigned"]);
     const wrong = await deliver(w, "pr:opened", ours, { secret: "not-the-secret" });
-    assert.deepEqual([wrong.status, wrong.json.outcome], [401, "bad-signature"]);
+    assert.deepEqual([wrong.status, wrong.json.outcome], [401, "unverified"]);
     const garbled = await deliver(w, "pr:opened", ours, { signature: "sha256=zz" });
     assert.deepEqual([garbled.status, garbled.json.outcome], [401, "bad-signature"]);
     assert.ok(!JSON.stringify(wrong.json).includes(w.webhookSecret));
@@ -105,7 +107,7 @@ describe("webhook intake", () => {
     assert.deepEqual([mismatched.status, mismatched.json.outcome], [400, "malformed"]);
 
     const elsewhere = await deliver(w, "pr:opened", body);
-    assert.deepEqual([elsewhere.status, elsewhere.json.outcome], [404, "unknown-repository"]);
+    assert.deepEqual([elsewhere.status, elsewhere.json.outcome], [401, "unverified"]);
 
     const huge = await deliver(w, "pr:opened", `{"pad":"${"x".repeat(1024 * 1024)}"}`);
     assert.deepEqual([huge.status, huge.json.outcome], [413, "too-large"]);
@@ -139,5 +141,63 @@ describe("webhook intake", () => {
     // Only the delivery that created a run is timed as event → PipelineRun; refusals are not.
     assert.match(metrics, /^baton_event_to_pipelinerun_seconds_count\{event="pull_request"\} 1$/m);
     for (const line of w.op.logs) assert.ok(!JSON.stringify(line).includes(w.webhookSecret));
+  });
+
+  test("tells an unauthenticated caller no namespace or Repository name; the log, metrics and Events keep them", async (t) => {
+    const w = await pipelinesWorld(t, { noWebhook: true });
+    const pr = (project: string, slug: string) =>
+      JSON.stringify({
+        eventKey: "pr:opened",
+        date: new Date().toISOString(),
+        actor: { name: "dev" },
+        pullRequest: { id: 1, toRef: { id: "refs/heads/main", repository: { slug, project: { key: project } } } },
+      });
+    const watched = pr("PRJ", "app");
+    const unwatched = pr("ELSEWHERE", "hidden");
+    const asked = [
+      await deliver(w, "pr:opened", watched, { secret: null }),
+      await deliver(w, "pr:opened", watched, { secret: "not-the-secret" }),
+      await deliver(w, "pr:opened", watched, { signature: "sha256=zz" }),
+      await deliver(w, "pr:opened", unwatched, { secret: "not-the-secret" }),
+      await deliver(w, "pr:opened", unwatched),
+    ];
+    for (const answer of asked) {
+      assert.equal(answer.status, 401);
+      const text = JSON.stringify(answer.json);
+      for (const name of [w.ns, w.repository.metadata.name, "PRJ", "ELSEWHERE", "hidden"]) {
+        assert.doesNotMatch(text, new RegExp(`\\b${name}\\b`, "i"), `the answer ${text} names ${name}`);
+      }
+    }
+    // A wrong signature for a watched repository reads exactly as any signature for one nobody watches.
+    assert.deepEqual(asked[1]?.json, asked[3]?.json);
+    assert.deepEqual(asked[1]?.json, asked[4]?.json);
+
+    // The operator still knows which was which.
+    const logged = (outcome: string) =>
+      w.op.logs.filter((l) => l.msg === "webhook delivery" && l.outcome === outcome).map((l) => String(l.detail));
+    assert.ok(
+      logged("bad-signature").some((d) => d.includes(`${w.ns}/${w.repository.metadata.name}`)),
+      JSON.stringify(logged("bad-signature")),
+    );
+    assert.ok(logged("unknown-repository").some((d) => d.includes("ELSEWHERE/hidden")));
+    const metrics = await w.op.manager.metrics.text();
+    for (const [outcome, count] of [
+      ["unsigned", 1],
+      ["bad-signature", 2],
+      ["unknown-repository", 2],
+    ] as const) {
+      assert.match(
+        metrics,
+        new RegExp(`^baton_webhook_events_total\\{event="pr:opened",outcome="${outcome}"\\} ${count}$`, "m"),
+      );
+    }
+    const warning = await waitFor(
+      async () =>
+        (await w.kube.list(Events, { namespace: w.ns })).items.find(
+          (e) => e.reason === "WebhookSignatureMismatch" && e.involvedObject?.name === w.repository.metadata.name,
+        ),
+      { message: "a WebhookSignatureMismatch Event on the Repository" },
+    );
+    assert.equal(warning.type, "Warning");
   });
 });
