@@ -21,8 +21,9 @@
 //    So exactly these pairs collapse:
 //    - `repo:refs_changed` for branch B at S and `pr:opened` / `pr:from_ref_updated` whose source is B of the same
 //      repository at S (Bitbucket sends both for one `git push` to a PR branch): a pipeline matching both (e.g.
-//      `on-event: "[push, pull_request]"` with a target-branch glob matching both) runs once, for whichever event
-//      arrived first; a pipeline matching only `[push]` or only `[pull_request]` still runs for its event.
+//      `on-event: "[push, pull_request]"` with a target-branch glob matching both) runs once, with the pull
+//      request's context whichever arrives first (pipelines/shared-run.ts); a pipeline matching only `[push]` or
+//      only `[pull_request]` still runs for its event.
 //    - Two PRs from the same branch at S (to different targets): a pipeline matching both runs once. Bitbucket
 //      keys build statuses by commit, so both PRs show that one run's status; a second run would overwrite it.
 //    - Re-deliveries of any of the above (same scope, same pipeline).

@@ -19,6 +19,12 @@ export interface RestPullRequestOptions {
   serverUrl: string;
   /** When catch-up found it (the caller's clock). */
   receivedAt: Date;
+  /** The head to build, when Bitbucket may not show it yet (a push it is still moving the pull request to). */
+  head?: string;
+  /** Who moved the head, as a payload's `actor` (a push's); by default the pull request's author. */
+  actor?: unknown;
+  /** Header telling pipelines how Baton came by the event (default `catchUpHeader`). */
+  header?: string;
 }
 
 export type RestEventResult = { ok: true; event: PullRequestEvent } | { ok: false; error: string };
@@ -31,13 +37,13 @@ export function pullRequestEventFromRest(pr: RestPullRequest, options: RestPullR
   const body = {
     eventKey: catchUpEventKey,
     date: options.receivedAt.toISOString(),
-    actor: pr.author.user,
-    pullRequest: pr,
+    actor: options.actor ?? pr.author.user,
+    pullRequest: options.head === undefined ? pr : { ...pr, fromRef: { ...pr.fromRef, latestCommit: options.head } },
   };
   const result = classifyDelivery(
     catchUpEventKey,
     body,
-    { "x-event-key": catchUpEventKey, [catchUpHeader]: "true" },
+    { "x-event-key": catchUpEventKey, [options.header ?? catchUpHeader]: "true" },
     { receivedAt: options.receivedAt, serverUrl: options.serverUrl },
   );
   if (!result.ok) return result;

@@ -18,7 +18,9 @@ import {
   type CommentEvent,
   changedFilesFromBitbucket,
   type EventUser,
+  type PullRequestEvent,
   type PullRequestScopedEvent,
+  type PushEvent,
 } from "../events/model.ts";
 import { pullRequestEventFromRest } from "../events/rest.ts";
 import { decideTrust, nextFactToFetch, type TrustDecision, type TrustFacts } from "../events/trust.ts";
@@ -53,7 +55,7 @@ import { type FetchLike, waitForPullRequestRef } from "./forkref.ts";
 import { bindGitAuthWorkspace, buildGitSecret, gitAuthSecretName, pipelineRunOwnerReference } from "./gitsecret.ts";
 import type { PipelineRunDefinition } from "./load.ts";
 import { loadPipelineRunsBounded } from "./load-bounded.ts";
-import { annotationKeys, matchPipelineRuns, needsChangedFiles, withoutSucceeded } from "./match.ts";
+import { annotationKeys, type MatchedRun, matchPipelineRuns, needsChangedFiles, withoutSucceeded } from "./match.ts";
 import {
   approvalComment,
   approvalDescription,
@@ -66,6 +68,7 @@ import {
   problemDescription,
   staleRefDescription,
 } from "./notices.ts";
+import { mayMatchPullRequest, pullRequestForPush, sharedRuns } from "./shared-run.ts";
 import {
   batonRunSelector,
   completionTimeOf,
@@ -319,8 +322,15 @@ export class PipelineRunner {
       }
     }
 
+    // A pull request of the pushed branch shares the push's runs; those are built with its context (shared-run.ts).
+    const shared = event.type === "push" ? await this.#sharedWithPullRequests(ctx, event, matched, params) : undefined;
+
     // Dedupe: in this process first (atomic), then against runs that exist (earlier processes, other replicas).
-    const fresh: { definition: PipelineRunDefinition; key: string | undefined }[] = [];
+    const fresh: {
+      definition: PipelineRunDefinition;
+      key: string | undefined;
+      event: Exclude<BatonEvent, { type: "ping" | "pull_request_closed" }>;
+    }[] = [];
     let duplicates = 0;
     for (const m of matched) {
       const key = runKey(event, m.definition.name);
@@ -338,7 +348,7 @@ export class PipelineRunner {
           continue;
         }
       }
-      fresh.push({ definition: m.definition, key });
+      fresh.push({ definition: m.definition, key, event: shared?.get(m.definition.name) ?? event });
     }
 
     const siblings = matched
@@ -372,7 +382,7 @@ export class PipelineRunner {
         }
       }
       for (const f of fresh) {
-        const name = await this.#createRun(ctx, event, f.definition, f.key, problems, siblings);
+        const name = await this.#createRun(ctx, f.event, f.definition, f.key, problems, siblings);
         if (name !== undefined) {
           created.push(name);
           if (f.key) succeeded.add(f.key);
@@ -400,6 +410,56 @@ export class PipelineRunner {
       return { outcome: "duplicate", runs: [], detail: `${duplicates} pipeline(s) already started for this commit` };
     }
     return { outcome: "no-match", runs: [], detail: "no PipelineRun matches this event" };
+  }
+
+  /**
+   * The pipelines of a branch push to build as a same-repository pull request's (see shared-run.ts): asks Bitbucket
+   * for the open pull requests from the pushed branch only when a matched pipeline that has not run yet could match
+   * a pull request. When Bitbucket cannot say, the push's own context is used, as before: nothing is lost.
+   */
+  async #sharedWithPullRequests(
+    ctx: Context,
+    push: PushEvent,
+    matched: readonly MatchedRun[],
+    params: Record<string, string>,
+  ): Promise<Map<string, PullRequestEvent> | undefined> {
+    const candidates = matched
+      .map((m) => m.definition)
+      .filter((d) => {
+        const key = runKey(push, d.name);
+        const started =
+          key !== undefined && (this.#seen.has(key) || this.#o.runs.byIndex(runIndex, runKeyLabel(key)).length > 0);
+        return !started && mayMatchPullRequest(d);
+      });
+    if (push.refKind !== "branch" || candidates.length === 0) return undefined;
+    try {
+      const open = await ctx.client.pullRequests.listOpen(ctx.ref, {
+        at: push.ref,
+        direction: "OUTGOING",
+        auth: ctx.auth,
+        maxItems: 25,
+      });
+      const events: { event: PullRequestEvent; matched: string[] }[] = [];
+      const receivedAt = new Date(this.#o.clock.now());
+      for (const pullRequest of open) {
+        const event = pullRequestForPush(push, pullRequest, { serverUrl: ctx.location.server, receivedAt });
+        if (event === undefined || !decideTrust(event, {}, ctx.repository.spec.policy ?? {}).trusted) continue;
+        const changedFiles = needsChangedFiles(candidates, event) ? await this.#changedFiles(ctx, event) : undefined;
+        const match = matchPipelineRuns(candidates, { event, ...(changedFiles ? { changedFiles } : {}), params });
+        events.push({ event, matched: match.matched.map((m) => m.definition.name) });
+      }
+      return sharedRuns(
+        push,
+        events,
+        candidates.map((d) => d.name),
+      );
+    } catch (err) {
+      this.#log.warn(
+        { repository: `${ctx.namespace}/${ctx.name}`, sha: push.sha, err: safeMessage(err) },
+        "could not list the pushed branch's pull requests; its runs get the push's context",
+      );
+      return undefined;
+    }
   }
 
   /**

@@ -7,7 +7,7 @@ import { labels, pendingStatus } from "../../src/pipelines/build.ts";
 import { PipelineRuns } from "../../src/pipelines/tekton.ts";
 import { Secrets } from "../../src/runtime/kube.ts";
 import { startOperator } from "../support/operator.ts";
-import { answers, deliver, listRuns, pipelinesWorld } from "../support/pipelines-world.ts";
+import { answers, deliver, listRuns, param, pipelinesWorld } from "../support/pipelines-world.ts";
 import { waitFor } from "../support/wait.ts";
 
 const bothRun = `apiVersion: tekton.dev/v1
@@ -80,6 +80,62 @@ describe("deduplication", () => {
     assert.equal(again.json.outcome, "duplicate");
     assert.equal((await listRuns(w)).length, 2);
   });
+});
+
+describe("the push + pull request pair shares one run, built as the pull request's", () => {
+  const bothWithPr = bothRun.replace(
+    "spec:\n  pipelineSpec:\n",
+    `spec:
+  params:
+    - name: pr
+      value: "{{ pull_request_number }}"
+    - name: event
+      value: "{{ event_type }}"
+  pipelineSpec:
+    params:
+      - name: pr
+      - name: event
+`,
+  );
+  assert.match(bothWithPr, /pull_request_number/);
+  for (const order of [
+    ["repo:refs_changed", "pr:from_ref_updated"],
+    ["pr:from_ref_updated", "repo:refs_changed"],
+  ]) {
+    test(`delivered ${order.join(" then ")}`, async (t) => {
+      const w = await pipelinesWorld(t, { files: { ".tekton/both.yaml": bothWithPr } });
+      await w.sim.push({ project: "PRJ", repo: "app", branch: "feature", files: { "a.txt": "a\n" }, as: "dev" });
+      const pr = await w.sim.openPullRequest({
+        project: "PRJ",
+        repo: "app",
+        from: { branch: "feature" },
+        title: "A",
+        as: "dev",
+      });
+      await w.sim.settled();
+      // A push to the pull request's branch; its two deliveries are held and then handed to Baton in this order.
+      const since = w.sim.deliveries().length;
+      w.sim.dropNextDeliveries(2);
+      await w.sim.push({ project: "PRJ", repo: "app", branch: "feature", files: { "b.txt": "b\n" }, as: "dev" });
+      await w.sim.settled();
+      const held = w.sim.deliveries().slice(since);
+      assert.deepEqual(held.map((d) => d.eventKey).sort(), ["pr:from_ref_updated", "repo:refs_changed"]);
+      for (const eventKey of order) {
+        const delivery = held.find((d) => d.eventKey === eventKey);
+        assert.ok(delivery);
+        const answer = await deliver(w, eventKey, delivery.body, { requestId: delivery.requestId });
+        assert.equal(answer.status, 200, JSON.stringify(answer.json));
+      }
+      const head = w.sim.pullRequest({ project: "PRJ", repo: "app", id: pr.id }).fromRef.latestCommit;
+      const runs = await listRuns(w, `${labels.sha}=${head}`);
+      assert.equal(runs.length, 1, "one run for the pair");
+      const [run] = runs;
+      assert.ok(run);
+      assert.equal(param(run, "pr"), String(pr.id));
+      assert.equal(param(run, "event"), "pull_request");
+      assert.equal(run?.metadata?.labels?.[labels.pullRequest], String(pr.id));
+    });
+  }
 });
 
 describe("concurrency and pruning", () => {
