@@ -167,6 +167,11 @@ export class SimulatorControl {
     return { id: u.id, name: u.name, slug: u.slug };
   }
 
+  /** Changes a user's password (say, to make Baton's admin credentials stale); the old one gets 401 at once. */
+  setPassword(user: string, password: string): void {
+    this.core.setPassword(user, password);
+  }
+
   createGroup(name: string, members: string[] = []): void {
     this.core.createGroup(name, members);
   }

@@ -344,6 +344,14 @@ export class SimCore {
     });
   }
 
+  /** An administrator resetting a user's password, as `PUT /rest/api/latest/admin/users/credentials` does. */
+  setPassword(name: string, password: string): void {
+    const user = this.userNamed(name);
+    if (user.type !== "NORMAL") throw badRequest(`${user.name} is a token user and has no password.`, "name");
+    if (password === "") throw badRequest("The password must not be empty.", "password");
+    this.state.setPassword(user, password);
+  }
+
   createGroup(name: string, members: readonly string[] = []): void {
     const group = this.state.groups.get(name) ?? { name, members: new Set<number>() };
     for (const m of members) group.members.add(this.userNamed(m).id);

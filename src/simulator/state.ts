@@ -228,6 +228,13 @@ export class SimState {
     return u;
   }
 
+  /** Replaces a user's password: the old one stops working at once. */
+  setPassword(user: User, password: string): void {
+    const salt = randomBytes(16);
+    user.passwordSalt = salt;
+    user.passwordHash = hashPassword(password, salt);
+  }
+
   checkPassword(user: User, password: string): boolean {
     if (!user.passwordHash || !user.passwordSalt) return false;
     return timingSafeEqual(user.passwordHash, hashPassword(password, user.passwordSalt));

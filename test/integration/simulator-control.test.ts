@@ -12,7 +12,7 @@ import {
   startWebhookReceiver,
   type WebhookReceiver,
 } from "../../src/simulator/index.ts";
-import { bearerAuth, git, http, tempDir } from "../../src/simulator/testing.ts";
+import { basicAuth, bearerAuth, git, http, tempDir } from "../../src/simulator/testing.ts";
 
 let sim: Simulator;
 let receiver: WebhookReceiver;
@@ -150,6 +150,32 @@ describe("HTTP control API", () => {
     await ctl("PATCH", "/switches", { lazyPullRequestRefs: false });
     assert.equal((await ctl("DELETE", `/tokens/${token.id}`)).status, 204);
     assert.equal((await ctl("DELETE", `/tokens/${token.id}`)).status, 404);
+  });
+
+  test("a changed password: the old one is refused at once, the new one works", async () => {
+    assert.equal((await ctl("POST", "/users", { name: "ops", password: "old-pass-4e1", admin: true })).status, 200);
+    // What Baton does with admin credentials: manage access tokens.
+    const tokens = (password: string) =>
+      http(sim.url, "GET", "/rest/access-tokens/latest/users/ops", { auth: basicAuth("ops", password) });
+    assert.equal((await tokens("old-pass-4e1")).status, 200);
+
+    assert.equal((await ctl("PUT", "/users/ops/password", { password: "new-pass-9c2" })).status, 204);
+    const old = await tokens("old-pass-4e1");
+    assert.equal(old.status, 401);
+    assert.match(
+      (old.json as { errors: { exceptionName: string }[] }).errors[0]?.exceptionName ?? "",
+      /IncorrectPasswordAuthenticationException/,
+    );
+    assert.equal((await tokens("new-pass-9c2")).status, 200);
+
+    const unknown = await ctl("PUT", "/users/nobody/password", { password: "x" });
+    assert.equal(unknown.status, 404);
+    assert.match(
+      (unknown.json as { errors: { exceptionName: string }[] }).errors[0]?.exceptionName ?? "",
+      /NoSuchUserException/,
+    );
+    assert.equal((await ctl("PUT", "/users/ops/password", { password: "" })).status, 400);
+    assert.equal((await tokens("new-pass-9c2")).status, 200, "a refused change keeps the password");
   });
 
   test("bad control input is a 400 and unknown objects a 404, with the error envelope", async () => {

@@ -20,6 +20,7 @@ const schemas = {
     email: z.string().nullable().optional(),
     admin: z.boolean().optional(),
   }),
+  password: z.object({ password: z.string().min(1) }),
   group: z.object({ name: z.string().min(1), members: z.array(z.string()).optional() }),
   member: z.object({ user: z.string().min(1) }),
   project: z.object({
@@ -126,6 +127,10 @@ export function controlRoutes(sim: ControlTarget) {
 
     app.get("/health", cfg, async () => ({ ok: true, version: sim.version }));
     app.post("/users", cfg, async (r) => sim.createUser(parseBody(schemas.user, r.body)));
+    app.put("/users/:name/password", cfg, async (r, reply) => {
+      sim.setPassword(param(r, "name"), parseBody(schemas.password, r.body).password);
+      return reply.code(204).send();
+    });
     app.post("/groups", cfg, async (r) => {
       const b = parseBody(schemas.group, r.body);
       sim.createGroup(b.name, b.members);
