@@ -415,14 +415,34 @@ describe("endpoint behaviour", () => {
     const bob = { ...USER, name: "Bob", slug: "bob" };
     const query = { user: "bob", permission: "REPO_WRITE", project: "PRJ", repository: "my-repo" } as const;
     script = [{ body: page([bobby]) }];
-    assert.equal(await client.users.hasPermission(query), false);
+    assert.deepEqual(await client.users.hasPermission(query), { granted: false });
     script = [{ body: page([bobby], 1) }, { body: page([bob], undefined, 1) }];
-    assert.equal(await client.users.hasPermission(query), true);
+    assert.deepEqual(await client.users.hasPermission(query), { granted: true });
     script = [{ body: page([]) }];
-    assert.equal(await client.users.hasPermission({ ...query, user: "BOB" }), false);
+    assert.deepEqual(await client.users.hasPermission({ ...query, user: "BOB" }), { granted: false });
     const req = server.requests.at(-1);
     assert.equal(req?.query.get("filter"), "BOB");
     assert.equal(req?.query.get("permission.repositorySlug"), "my-repo");
+  });
+
+  test("hasPermission takes a 400 (a filter naming a repository Bitbucket lacks) as a refused no, asked once", async () => {
+    const message = "Repository PRJ/gone does not exist.";
+    script = [
+      {
+        status: 400,
+        body: {
+          errors: [{ context: "permission.repositorySlug", message, exceptionName: "x.ArgumentValidationException" }],
+        },
+      },
+    ];
+    const answer = await client.users.hasPermission({
+      user: "bob",
+      permission: "REPO_WRITE",
+      project: "PRJ",
+      repository: "gone",
+    });
+    assert.deepEqual(answer, { granted: false, refused: message });
+    assert.equal(server.requests.length, 1);
   });
 
   test("a REPO_* permission filter without a repository is refused before any request", async () => {

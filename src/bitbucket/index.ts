@@ -68,7 +68,13 @@ export type {
 } from "./schemas.ts";
 export type { ServerApi } from "./server.ts";
 export type { ProjectRef, RepositoryRef, ScopeRef } from "./url.ts";
-export type { HasPermissionRequest, PermissionFilter, UserSearchOptions, UsersApi } from "./users.ts";
+export type {
+  HasPermissionRequest,
+  PermissionAnswer,
+  PermissionFilter,
+  UserSearchOptions,
+  UsersApi,
+} from "./users.ts";
 export {
   atLeast,
   compareVersions,

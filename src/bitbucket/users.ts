@@ -1,6 +1,6 @@
 import type { TokenPermission } from "./access-tokens.ts";
 import { API, Endpoints, type ListOptions } from "./endpoints.ts";
-import { TooManyResultsError } from "./errors.ts";
+import { BadRequestError, TooManyResultsError } from "./errors.ts";
 import type { CallOptions, RequestSpec } from "./http.ts";
 import { type User, UserSchema } from "./schemas.ts";
 
@@ -20,6 +20,16 @@ export interface UserSearchOptions extends ListOptions {
 export interface HasPermissionRequest extends PermissionFilter {
   /** The user's slug or username, as webhook payloads give it. */
   user: string;
+}
+
+/**
+ * Bitbucket's answer to "does this user hold this permission?". `refused` carries Bitbucket's message when it
+ * would not run the search at all (400, e.g. a filter naming a project or repository it does not have): no
+ * one can be shown to hold the permission there, so that is a "no" too, but one the caller should report.
+ */
+export interface PermissionAnswer {
+  granted: boolean;
+  refused?: string;
 }
 
 function searchSpec(options: UserSearchOptions): RequestSpec {
@@ -54,10 +64,21 @@ export class UsersApi extends Endpoints {
   }
 
   /**
-   * True when `user` holds `permission` on the project or repository. The filter is a substring match, so only
-   * an exact slug or username in the results counts (case-insensitive, as Bitbucket usernames are).
+   * Granted when `user` holds `permission` on the project or repository. The filter is a substring match, so only
+   * an exact slug or username in the results counts (case-insensitive, as Bitbucket usernames are). A 400 is an
+   * answer, not a failure: the 9.2 spec gives it for a filter naming a project or repository that does not
+   * exist, and asking again cannot change it.
    */
-  async hasPermission(request: HasPermissionRequest, call?: CallOptions): Promise<boolean> {
+  async hasPermission(request: HasPermissionRequest, call?: CallOptions): Promise<PermissionAnswer> {
+    try {
+      return { granted: await this.#findExact(request, call) };
+    } catch (err) {
+      if (!(err instanceof BadRequestError)) throw err;
+      return { granted: false, refused: err.messages.join("; ") || err.message };
+    }
+  }
+
+  async #findExact(request: HasPermissionRequest, call?: CallOptions): Promise<boolean> {
     const wanted = request.user.toLowerCase();
     let seen = 0;
     for await (const user of this.iterateSearch({

@@ -15,10 +15,12 @@
 // without parsing or evaluating anything the untrusted author wrote.
 //
 // Missing facts count as "no", so a failed lookup can only withhold runs, never grant them; `nextFactToFetch`
-// says which lookup is worth making next, so a same-repository pull request costs no call at all.
+// says which lookup is worth making next, so a same-repository pull request costs no call at all. A lookup
+// Bitbucket refuses outright (a 400: the search names a project or repository it does not have) is a "no" as
+// well, decided at once: asking again would get the same answer.
 
 import { parseComment } from "./comments.ts";
-import type { BatonEvent, CommentEvent, PullRequestScopedEvent } from "./model.ts";
+import type { BatonEvent, CommentEvent, EventUser, PullRequestScopedEvent } from "./model.ts";
 
 export interface TrustPolicy {
   trustedUsers?: readonly string[] | undefined;
@@ -35,6 +37,8 @@ export interface TrustFacts {
   authorGroups?: readonly string[];
   /** A REPO_WRITE user's /ok-to-test covering the current head (see `okToTestFor`); null: looked, none found. */
   okToTest?: { by: string } | null;
+  /** Bitbucket's message when it refused a permission lookup; the "no" it stands for is then not about the user. */
+  lookupRefused?: string;
 }
 
 export type TrustReason =
@@ -139,7 +143,11 @@ function pullRequestTrust(event: PullRequestScopedEvent, facts: TrustFacts, poli
   return {
     trusted: false,
     reason: "fork-author-not-trusted",
-    detail: `pull request #${pr.number} comes from the fork ${fork} and ${author} has no write access to ${repo}`,
+    detail:
+      facts.lookupRefused === undefined
+        ? `pull request #${pr.number} comes from the fork ${fork} and ${author} has no write access to ${repo}`
+        : `pull request #${pr.number} comes from the fork ${fork} and Bitbucket refused to say whether ${author} ` +
+          `has write access to ${repo} (${facts.lookupRefused}), which counts as no`,
     whatIsNeeded:
       `Pull request #${pr.number} comes from the fork ${fork}, and its author ${author} has no write access to ` +
       `${repo}. Someone with write access can comment /ok-to-test to run the pipelines for commit ${short(event.sha)}.`,
@@ -264,6 +272,40 @@ export function nextFactToFetch(event: BatonEvent, facts: TrustFacts, policy: Tr
   if (facts.authorHasWrite === undefined) return "authorHasWrite";
   if (facts.okToTest === undefined) return "okToTest";
   return undefined;
+}
+
+/** How the caller answers the lookups `nextFactToFetch` asks for. */
+export interface TrustLookups {
+  /** REPO_WRITE on the target repository; `refused` (Bitbucket's 400 message) also means no. */
+  hasWrite(user: EventUser): Promise<{ granted: boolean; refused?: string }>;
+  okToTest(): Promise<{ by: string } | null>;
+}
+
+/** Fetches the facts worth fetching, cheapest first, and decides. Each lookup is made at most once. */
+export async function resolveTrust(
+  event: BatonEvent,
+  lookups: TrustLookups,
+  policy: TrustPolicy = {},
+): Promise<TrustDecision> {
+  const facts: TrustFacts = {};
+  const hasWrite = async (user: EventUser): Promise<boolean> => {
+    const answer = await lookups.hasWrite(user);
+    if (answer.refused !== undefined) facts.lookupRefused = answer.refused;
+    return answer.granted;
+  };
+  // Every lookup settles its fact, so each is asked at most once: three rounds at most.
+  for (let round = 0; round < 3; round++) {
+    const fact = nextFactToFetch(event, facts, policy);
+    if (fact === undefined) break;
+    if (fact === "authorHasWrite" && "pullRequest" in event) {
+      facts.authorHasWrite = await hasWrite(event.pullRequest.author);
+    } else if (fact === "commenterHasWrite" && event.type === "comment") {
+      facts.commenterHasWrite = await hasWrite(event.comment.author);
+    } else {
+      facts.okToTest = await lookups.okToTest();
+    }
+  }
+  return decideTrust(event, facts, policy);
 }
 
 export interface PullRequestComment {

@@ -9,7 +9,13 @@
 // run and never exists without one; then the build status.
 import { randomBytes } from "node:crypto";
 import type { Repository } from "../api/repository.ts";
-import type { BitbucketAuth, BitbucketClient, FileChange, PullRequest as RestPullRequest } from "../bitbucket/index.ts";
+import type {
+  BitbucketAuth,
+  BitbucketClient,
+  FileChange,
+  PermissionAnswer,
+  PullRequest as RestPullRequest,
+} from "../bitbucket/index.ts";
 import { isNotFound as isBitbucketNotFound, ResponseTooLargeError, TooManyResultsError } from "../bitbucket/index.ts";
 import { runKey, runKeyLabel, SeenSet } from "../events/dedupe.ts";
 import {
@@ -23,7 +29,7 @@ import {
   type PushEvent,
 } from "../events/model.ts";
 import { pullRequestEventFromRest } from "../events/rest.ts";
-import { decideTrust, nextFactToFetch, type TrustDecision, type TrustFacts } from "../events/trust.ts";
+import { decideTrust, resolveTrust, type TrustDecision } from "../events/trust.ts";
 import { parseRepositoryUrl, type RepositoryLocation, repositoryIdentity } from "../repositories/decisions.ts";
 import { cloneToken, operatorToken, Repositories, webhookSecretName } from "../repositories/resource.ts";
 import type { Clock } from "../runtime/clock.ts";
@@ -170,7 +176,7 @@ export class PipelineRunner {
   /** Notices already given (approval, invalid definitions) per head, so re-deliveries do not repeat them. */
   readonly #noticed: SeenSet;
   readonly #credentials = new Map<string, Credentials>();
-  readonly #permissions = new Map<string, { value: boolean; at: number }>();
+  readonly #permissions = new Map<string, { value: PermissionAnswer; at: number }>();
   /** Runs this process created that the informer has not shown yet, per repository key: for admission counts. */
   readonly #recent = new Map<string, Map<string, "pending" | "active">>();
   readonly #locks = new Map<string, Promise<unknown>>();
@@ -654,34 +660,35 @@ export class PipelineRunner {
   // ---- trust ----------------------------------------------------------------------------------------------------
 
   async #trust(ctx: Context, event: Exclude<BatonEvent, { type: "ping" }>): Promise<TrustDecision> {
-    const policy = ctx.repository.spec.policy ?? {};
-    const facts: TrustFacts = {};
-    for (let i = 0; i < 4; i++) {
-      const fact = nextFactToFetch(event, facts, policy);
-      if (fact === undefined) break;
-      if (fact === "authorHasWrite" && event.type !== "push") {
-        facts.authorHasWrite = await this.#hasWrite(ctx, event.pullRequest.author);
-      } else if (fact === "commenterHasWrite" && event.type === "comment") {
-        facts.commenterHasWrite = await this.#hasWrite(ctx, event.comment.author);
-      } else {
+    return resolveTrust(
+      event,
+      {
+        hasWrite: (user) => this.#hasWrite(ctx, user),
         // An earlier /ok-to-test would need the pull request's activities, which the client does not read; the
         // /ok-to-test comment itself starts the runs for the head it vouches for, so nothing is lost but a replay.
-        facts.okToTest = null;
-      }
-    }
-    return decideTrust(event, facts, policy);
+        okToTest: async () => null,
+      },
+      ctx.repository.spec.policy ?? {},
+    );
   }
 
-  async #hasWrite(ctx: Context, user: EventUser): Promise<boolean> {
+  async #hasWrite(ctx: Context, user: EventUser): Promise<PermissionAnswer> {
     const who = user.slug ?? user.name;
     const cacheKey = `${ctx.identity}|${who.toLowerCase()}`;
     const cached = this.#permissions.get(cacheKey);
     const now = this.#o.clock.now();
     if (cached && now - cached.at < 30_000) return cached.value;
+    const where = `${ctx.location.project}/${ctx.location.slug}`;
     const value = await ctx.client.users.hasPermission(
       { user: who, permission: "REPO_WRITE", project: ctx.location.project, repository: ctx.location.slug },
       { auth: ctx.auth },
     );
+    if (value.refused !== undefined) {
+      this.#log.warn(
+        { repository: `${ctx.namespace}/${ctx.name}`, user: who, bitbucket: where, refused: value.refused },
+        `Bitbucket refused the REPO_WRITE lookup on ${where} (400); counting ${who} as without write access`,
+      );
+    }
     if (this.#permissions.size > 10_000) this.#permissions.clear();
     this.#permissions.set(cacheKey, { value, at: now });
     return value;

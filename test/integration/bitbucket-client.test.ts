@@ -496,8 +496,9 @@ describe("pull requests", () => {
 
 describe("users: permission check without admin rights", () => {
   test("exact user with REPO_WRITE, not a substring match", async () => {
-    const ask = (user: string) =>
-      repoRead.users.hasPermission({ user, permission: "REPO_WRITE", project: "PRJ", repository: "app" });
+    const ask = async (user: string) =>
+      (await repoRead.users.hasPermission({ user, permission: "REPO_WRITE", project: "PRJ", repository: "app" }))
+        .granted;
     assert.equal(await ask("bob"), true);
     assert.equal(await ask("BOB"), true);
     assert.equal(await ask("bobby"), false);

@@ -50,7 +50,10 @@ export function systemRoutes(core: SimCore) {
       return { buildStatus: [...core.options.buildCapabilities] };
     });
 
-    /** Any authenticated caller may ask who has a permission (reference §6); an empty page means "no". */
+    /**
+     * Any authenticated caller may ask who has a permission (reference §6); an empty page means "no". A filter
+     * naming a project or repository that does not exist is a 400, not an empty page (the 9.2 spec's `getUsers_2`).
+     */
     app.get("/users", { config: { group: "users" } }, async (request) => {
       requireAuthenticated(request);
       const q = query(request);
@@ -61,8 +64,9 @@ export function systemRoutes(core: SimCore) {
         if ((PROJECT_PERMISSIONS as readonly string[]).includes(f.permission)) {
           if (!f.projectKey) throw badRequest(`${f.permission} needs permission.projectKey.`, "permission.projectKey");
           const project = core.state.findProject(f.projectKey);
+          if (!project) throw badRequest(`Project ${f.projectKey} does not exist.`, "permission.projectKey");
           const level = levelOf(f.permission as (typeof PROJECT_PERMISSIONS)[number]);
-          return (u: User) => project !== undefined && userProjectLevel(core.state, u, project) >= level;
+          return (u: User) => userProjectLevel(core.state, u, project) >= level;
         }
         if ((REPO_PERMISSIONS as readonly string[]).includes(f.permission)) {
           if (!f.projectKey || !f.repositorySlug)
@@ -71,8 +75,13 @@ export function systemRoutes(core: SimCore) {
               "permission.repositorySlug",
             );
           const repo = core.state.findRepository(f.projectKey, f.repositorySlug);
+          if (!repo)
+            throw badRequest(
+              `Repository ${f.projectKey}/${f.repositorySlug} does not exist.`,
+              "permission.repositorySlug",
+            );
           const level = levelOf(f.permission as (typeof REPO_PERMISSIONS)[number]);
-          return (u: User) => repo !== undefined && userRepoLevel(core.state, u, repo) >= level;
+          return (u: User) => userRepoLevel(core.state, u, repo) >= level;
         }
         throw badRequest(`Unknown permission ${f.permission}.`, "permission");
       });
