@@ -13,6 +13,11 @@ export const switchesSchema = z.object({
   tokenPrefix: z.boolean().default(true),
   /** Token JSON carries `expiryDate` (epoch ms) next to `expiryDays` (§1.3 UNCONFIRMED). */
   tokenExpiryDateField: z.boolean().default(false),
+  /**
+   * Token `createdDate` (and `expiryDate`) are date-time strings, as the 9.2 spec's `RestAccessToken` declares,
+   * rather than the epoch ms clients parse (§1.3).
+   */
+  isoTokenDates: z.boolean().default(false),
   /** Expired tokens still appear in token listings (§1.4 UNCONFIRMED). */
   listExpiredTokens: z.boolean().default(true),
   /** `/rest/access-tokens/latest/admin` exists (8.3 docs list it, the 9.2 spec does not; §1.1 UNCONFIRMED). */

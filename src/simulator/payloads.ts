@@ -62,7 +62,7 @@ export class Presenter {
     return versionAtLeast(this.ctx.version, version);
   }
 
-  /** Entity timestamp: epoch ms, or an ISO string when emulating DC 10.x webhook payloads. */
+  /** Entity timestamp: epoch ms, or an ISO string (DC 10.x webhook payloads; the spec's token dates). */
   ts(ms: number, iso: boolean): number | string {
     return iso ? new Date(ms).toISOString() : ms;
   }
@@ -278,17 +278,18 @@ export class Presenter {
   }
 
   token(token: AccessToken, secret?: string): JsonObject {
+    const iso = this.ctx.switches.isoTokenDates;
     const out: JsonObject = {
       id: token.id,
       name: token.name,
-      createdDate: token.createdDate,
+      createdDate: this.ts(token.createdDate, iso),
       lastAuthenticated: token.lastAuthenticated ?? undefined,
       expiryDays: token.expiryDays ?? undefined,
       permissions: [...token.permissions],
       user: this.user(this.state.user(token.userId)),
     };
     if (this.ctx.switches.tokenExpiryDateField && token.expiryDays !== null)
-      out.expiryDate = token.createdDate + token.expiryDays * 86_400_000;
+      out.expiryDate = this.ts(token.createdDate + token.expiryDays * 86_400_000, iso);
     if (secret !== undefined) out.token = secret;
     return out;
   }

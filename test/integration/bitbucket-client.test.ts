@@ -154,6 +154,32 @@ describe("access tokens (Basic with a project admin's password)", () => {
     await assert.rejects(c.accessTokens.get({ project: "PRJ" }, created.id), NotFoundError);
   });
 
+  for (const isoTokenDates of [false, true]) {
+    test(`dates read the same whether sent as epoch ms or date-time strings (isoTokenDates: ${isoTokenDates})`, async (t) => {
+      sim.configure({ isoTokenDates, tokenExpiryDateField: true });
+      t.after(() => sim.configure({ isoTokenDates: false, tokenExpiryDateField: false }));
+      const c = client(alice);
+      const createdAt = sim.clock.now();
+      const created = await c.accessTokens.create(
+        { project: "PRJ" },
+        { name: `dates-${isoTokenDates}`, permissions: ["REPO_READ"], expiryDays: 7 },
+      );
+      t.after(() => c.accessTokens.delete({ project: "PRJ" }, created.id));
+      const raw = await fetch(`${sim.url}/rest/access-tokens/latest/projects/PRJ/${created.id}`, {
+        headers: { authorization: `Basic ${Buffer.from(`alice:${ALICE_PASSWORD}`).toString("base64")}` },
+      });
+      const wire = (await raw.json()) as { createdDate: unknown; expiryDate: unknown };
+      assert.equal(typeof wire.createdDate, isoTokenDates ? "string" : "number", "the mode under test");
+      assert.equal(typeof wire.expiryDate, isoTokenDates ? "string" : "number");
+      for (const token of [created, await c.accessTokens.get({ project: "PRJ" }, created.id)]) {
+        assert.equal(token.createdDate, createdAt);
+        assert.equal(token.expiryDate, createdAt + 7 * DAY_MS);
+      }
+      const listed = (await c.accessTokens.list({ project: "PRJ" })).find((tk) => tk.id === created.id);
+      assert.equal(listed?.createdDate, createdAt);
+    });
+  }
+
   test("repository-scoped tokens", async () => {
     const c = client(alice);
     const created = await c.accessTokens.create(app, { name: "repo-ci", permissions: ["REPO_WRITE"] });

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { type Simulator, startSimulator } from "../../src/simulator/index.ts";
-import { bearerAuth, http } from "../../src/simulator/testing.ts";
+import { basicAuth, bearerAuth, http } from "../../src/simulator/testing.ts";
 
 const api = "/rest/api/latest";
 
@@ -67,4 +67,39 @@ describe("user search with a permission filter (getUsers_2)", () => {
     assert.deepEqual(await ask("bob"), ["bob"]);
     assert.deepEqual(await ask("nobody"), []);
   });
+});
+
+describe("access-token dates (RestAccessToken.createdDate)", () => {
+  const admin = basicAuth("admin", "admin-pw-5a1");
+  const tokens = "/rest/access-tokens/latest/projects/PRJ";
+  /** RFC 3339, which OpenAPI's `date-time` format means. */
+  const dateTime = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/;
+
+  for (const isoTokenDates of [false, true]) {
+    test(`create, get and list carry the same instant (isoTokenDates: ${isoTokenDates})`, async (t) => {
+      sim.configure({ isoTokenDates, tokenExpiryDateField: true });
+      t.after(() => sim.configure({ isoTokenDates: false, tokenExpiryDateField: false }));
+      const now = sim.clock.now();
+      const created = await http(sim.url, "PUT", tokens, {
+        auth: admin,
+        body: { name: `dates-${isoTokenDates}`, permissions: ["REPO_READ"], expiryDays: 3 },
+      });
+      assert.equal(created.status, 200);
+      const id = (created.json as { id: string }).id;
+      const got = (await http(sim.url, "GET", `${tokens}/${id}`, { auth: admin })).json;
+      const listed = ((await http(sim.url, "GET", tokens, { auth: admin })).json as { values: { id: string }[] })
+        .values;
+      for (const token of [created.json, got, listed.find((v) => v.id === id)] as Record<string, unknown>[]) {
+        if (isoTokenDates) {
+          assert.match(String(token.createdDate), dateTime);
+          assert.match(String(token.expiryDate), dateTime);
+          assert.equal(Date.parse(String(token.createdDate)), now);
+          assert.equal(Date.parse(String(token.expiryDate)), now + 3 * 86_400_000);
+        } else {
+          assert.equal(token.createdDate, now);
+          assert.equal(token.expiryDate, now + 3 * 86_400_000);
+        }
+      }
+    });
+  }
 });
