@@ -94,8 +94,9 @@ export interface WebhookView {
 }
 
 export interface BuildStatusView {
-  project: string;
-  repo: string;
+  /** Null for a status posted to the legacy commit endpoint (no repository). */
+  project: string | null;
+  repo: string | null;
   commit: string;
   key: string;
   state: BuildStatus["state"];
@@ -416,10 +417,10 @@ export class SimulatorControl {
   buildStatuses(filter: { project?: string; repo?: string; commit?: string; key?: string } = {}): BuildStatusView[] {
     return [...this.core.state.buildStatuses.values()]
       .map((b) => {
-        const repo = this.core.state.repository(b.repositoryId);
+        const repo = b.repositoryId === null ? null : this.core.state.repository(b.repositoryId);
         return {
-          project: this.core.state.project(repo.projectId).key,
-          repo: repo.slug,
+          project: repo ? this.core.state.project(repo.projectId).key : null,
+          repo: repo?.slug ?? null,
           commit: b.commit,
           key: b.key,
           state: b.state,
@@ -435,7 +436,7 @@ export class SimulatorControl {
       })
       .filter(
         (b) =>
-          (filter.project === undefined || b.project.toUpperCase() === filter.project.toUpperCase()) &&
+          (filter.project === undefined || b.project?.toUpperCase() === filter.project.toUpperCase()) &&
           (filter.repo === undefined || b.repo === filter.repo) &&
           (filter.commit === undefined || b.commit === filter.commit) &&
           (filter.key === undefined || b.key === filter.key),

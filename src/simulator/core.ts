@@ -27,6 +27,7 @@ import { RateLimiter } from "./ratelimit.ts";
 import { RequestLog } from "./request-log.ts";
 import {
   type AccessToken,
+  buildStatusKey,
   type Comment,
   hashSecret,
   type Project,
@@ -1094,12 +1095,13 @@ export class SimCore {
 
   // ---- build statuses -----------------------------------------------------------------------------------------
 
-  storeBuildStatus(repo: Repository, commit: string, input: BuildStatusInput, postedBy: string | null): void {
-    const key = `${repo.id}/${commit}/${input.key}`;
+  /** `repo` null: posted to the legacy `/rest/build-status/1.0/commits/{sha}`, which knows only the commit. */
+  storeBuildStatus(repo: Repository | null, commit: string, input: BuildStatusInput, postedBy: string | null): void {
+    const key = buildStatusKey(repo?.id ?? null, commit, input.key);
     const existing = this.state.buildStatuses.get(key);
     const now = this.clock.now();
     this.state.buildStatuses.set(key, {
-      repositoryId: repo.id,
+      repositoryId: repo?.id ?? null,
       commit,
       key: input.key,
       state: input.state,
@@ -1114,6 +1116,7 @@ export class SimCore {
       testResults: input.testResults ?? null,
       createdDate: existing?.createdDate ?? now,
       updatedDate: now,
+      seq: this.state.nextId(),
       postedBy,
     });
   }

@@ -49,6 +49,11 @@ export const switchesSchema = z.object({
   buildStatusKeyMaxLength: z.number().int().positive().default(255),
   /** First version with the repository-scoped build-status POST (§5.1: believed 7.4, UNCONFIRMED). */
   buildStatusSince: z.string().default("7.4"),
+  /**
+   * Project and repository tokens may use the legacy `/rest/build-status/1.0/commits/{sha}`, which asks for the
+   * global LICENSED permission their generated users are not known to hold (§1.4, §5.2: UNCONFIRMED).
+   */
+  legacyBuildStatusProjectTokens: z.boolean().default(false),
   /** 429 answers add `X-RateLimit-*` headers besides `Retry-After` (§7.4 UNCONFIRMED). */
   rateLimitExtraHeaders: z.boolean().default(false),
   /** Key used for "changes requested" in the accepted/advertised event list (§3.4 UNCONFIRMED rename). */

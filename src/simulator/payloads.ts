@@ -309,7 +309,8 @@ export class Presenter {
       createdDate: status.createdDate,
       updatedDate: status.updatedDate,
     };
-    if (this.since("9.4")) out.repository = this.repository(this.state.repository(status.repositoryId));
+    if (this.since("9.4") && status.repositoryId !== null)
+      out.repository = this.repository(this.state.repository(status.repositoryId));
     return out;
   }
 

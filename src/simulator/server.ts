@@ -9,6 +9,7 @@ import { buildRoutes } from "./routes/builds.ts";
 import { contentRoutes } from "./routes/content.ts";
 import { type ControlTarget, controlRoutes } from "./routes/control.ts";
 import { GIT_CHALLENGE, gitRoutes } from "./routes/git.ts";
+import { legacyBuildRoutes } from "./routes/legacy-builds.ts";
 import { projectRoutes } from "./routes/projects.ts";
 import { pullRequestRoutes } from "./routes/pull-requests.ts";
 import { systemRoutes } from "./routes/system.ts";
@@ -201,6 +202,7 @@ export function buildServer(core: SimCore, control: ControlTarget, faults: Fault
       { prefix: `/rest/api/${version}` },
     );
     app.register(accessTokenRoutes(core), { prefix: `/rest/access-tokens/${version}` });
+    app.register(legacyBuildRoutes(core), { prefix: `/rest/build-status/${version}` });
   }
 
   app.get("/rest/capabilities", { config: { group: "capabilities" } }, async () => ({

@@ -139,7 +139,8 @@ export interface Comment {
 }
 
 export interface BuildStatus {
-  repositoryId: number;
+  /** Null for a status posted to the legacy commit endpoint: it belongs to the commit in every repository. */
+  repositoryId: number | null;
   commit: string;
   key: string;
   state: "INPROGRESS" | "SUCCESSFUL" | "FAILED" | "CANCELLED" | "UNKNOWN";
@@ -154,8 +155,15 @@ export interface BuildStatus {
   testResults: { successful: number; failed: number; skipped: number } | null;
   createdDate: number;
   updatedDate: number;
+  /** Increases with every post, to order statuses posted in the same millisecond. */
+  seq: number;
   /** Who posted it, for the in-process view. */
   postedBy: string | null;
+}
+
+/** A status is one per (repository, commit, key); a legacy status has no repository. */
+export function buildStatusKey(repositoryId: number | null, commit: string, key: string): string {
+  return `${repositoryId ?? "commit"}/${commit}/${key}`;
 }
 
 function hashPassword(password: string, salt: Buffer): Buffer {
@@ -179,7 +187,7 @@ export class SimState {
   /** Keyed `${repositoryId}/${id}`. */
   readonly pullRequests = new Map<string, PullRequest>();
   readonly comments = new Map<number, Comment>();
-  /** Keyed `${repositoryId}/${commit}/${key}`. */
+  /** Keyed by `buildStatusKey`: repository-scoped and legacy (commit-only) statuses in one store. */
   readonly buildStatuses = new Map<string, BuildStatus>();
   /** Admin "maximum expiry" for HTTP access tokens (days); null: no maximum, expiry optional. */
   maxTokenExpiryDays: number | null = null;

@@ -3,18 +3,20 @@ import { z } from "zod";
 import type { SimCore } from "../core.ts";
 import { badRequest, notFound, SimError } from "../errors.ts";
 import { ADMIN, READ } from "../permissions.ts";
-import type { Repository } from "../state.ts";
+import { buildStatusKey, type Repository } from "../state.ts";
 import { param, parseBody, q, type Req, repoFor, requireAuthenticated } from "./context.ts";
 
 const STATES = ["INPROGRESS", "SUCCESSFUL", "FAILED", "CANCELLED", "UNKNOWN"] as const;
 
-function buildStatusSchema(keyMax: number) {
+/** The legacy endpoint limits every field to 255 characters (url 450); the current one leaves `description` free. */
+export function buildStatusSchema(keyMax: number, descriptionMax?: number) {
+  const description = z.string();
   return z.object({
     key: z.string().min(1).max(keyMax),
     state: z.enum(STATES),
     url: z.string().min(1).max(450),
     name: z.string().max(255).optional(),
-    description: z.string().optional(),
+    description: (descriptionMax === undefined ? description : description.max(descriptionMax)).optional(),
     buildNumber: z.string().max(255).optional(),
     parent: z.string().max(1024).optional(),
     ref: z
@@ -32,6 +34,12 @@ function buildStatusSchema(keyMax: number) {
       })
       .optional(),
   });
+}
+
+/** 400 when CANCELLED is posted to a server that does not advertise `cancelledStatus`. */
+export function checkCancelledSupported(core: SimCore, state: (typeof STATES)[number]): void {
+  if (state === "CANCELLED" && !core.options.buildCapabilities.includes("cancelledStatus"))
+    throw badRequest("CANCELLED is not a supported build state on this server.", "state");
 }
 
 function noSuchBuildStatus(key: string): SimError {
@@ -64,8 +72,7 @@ export function buildRoutes(core: SimCore) {
       const repo = repoFor(core, request, READ);
       const principal = requireAuthenticated(request);
       const body = parseBody(buildStatusSchema(core.switches.buildStatusKeyMaxLength), request.body);
-      if (body.state === "CANCELLED" && !core.options.buildCapabilities.includes("cancelledStatus"))
-        throw badRequest("CANCELLED is not a supported build state on this server.", "state");
+      checkCancelledSupported(core, body.state);
       const sha = await commitFor(request, repo);
       core.storeBuildStatus(repo, sha, body, principal.user.name);
       return reply.code(204).send();
@@ -77,7 +84,10 @@ export function buildRoutes(core: SimCore) {
       const key = q(request, "key");
       if (!key) throw badRequest("The key query parameter is required.", "key");
       const sha = await commitFor(request, repo);
-      const status = core.state.buildStatuses.get(`${repo.id}/${sha}/${key}`);
+      // A legacy status belongs to the commit wherever it is (reference §5.2), so the repository sees it too.
+      const status =
+        core.state.buildStatuses.get(buildStatusKey(repo.id, sha, key)) ??
+        core.state.buildStatuses.get(buildStatusKey(null, sha, key));
       if (!status) throw noSuchBuildStatus(key);
       return core.presenter.buildStatus(status);
     });
@@ -88,7 +98,7 @@ export function buildRoutes(core: SimCore) {
       const key = q(request, "key");
       if (!key) throw badRequest("The key query parameter is required.", "key");
       const sha = await commitFor(request, repo);
-      if (!core.state.buildStatuses.delete(`${repo.id}/${sha}/${key}`)) throw noSuchBuildStatus(key);
+      if (!core.state.buildStatuses.delete(buildStatusKey(repo.id, sha, key))) throw noSuchBuildStatus(key);
       return reply.code(204).send();
     });
   };
