@@ -2,7 +2,15 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { BatonEvent } from "./model.ts";
 import { commentEvent, pullRequestEvent, pushEvent } from "./testdata.ts";
-import { decideTrust, nextFactToFetch, okToTestFor, type TrustFacts, type TrustPolicy } from "./trust.ts";
+import {
+  decideTrust,
+  nextFactToFetch,
+  okToTestFor,
+  resolveTrust,
+  type TrustFacts,
+  type TrustLookups,
+  type TrustPolicy,
+} from "./trust.ts";
 
 const head = "ae17c5f68ea2e503a8ee40931f4a2c90db2ebe8e";
 // The nttd capture's target commit (main) when the PR was updated.
@@ -285,6 +293,69 @@ describe("nextFactToFetch: only the lookups that can change the answer", () => {
   ];
   for (const c of cases) {
     it(c.name, () => assert.equal(nextFactToFetch(c.event, c.facts, c.policy ?? {}), c.next));
+  }
+});
+
+describe("resolveTrust: asks each lookup at most once, cheapest first", () => {
+  const cases: {
+    name: string;
+    event: BatonEvent;
+    write: { granted: boolean; refused?: string };
+    trusted: boolean;
+    asked: string[];
+    detail?: RegExp;
+  }[] = [
+    { name: "same-repo PR: no lookup", event: pullRequestEvent(), write: { granted: false }, trusted: true, asked: [] },
+    {
+      name: "fork PR, writer author",
+      event: pullRequestEvent({ fork: true }),
+      write: { granted: true },
+      trusted: true,
+      asked: ["write:jdoe"],
+    },
+    {
+      name: "fork PR, author without write, no /ok-to-test",
+      event: pullRequestEvent({ fork: true }),
+      write: { granted: false },
+      trusted: false,
+      asked: ["write:jdoe", "okToTest"],
+      detail: /jdoe has no write access to DSO\/test-app/,
+    },
+    {
+      name: "fork PR, Bitbucket refuses the lookup: no, and said so",
+      event: pullRequestEvent({ fork: true }),
+      write: { granted: false, refused: "Repository DSO/test-app does not exist." },
+      trusted: false,
+      asked: ["write:jdoe", "okToTest"],
+      detail:
+        /Bitbucket refused to say whether jdoe has write access to DSO\/test-app \(Repository DSO\/test-app does not exist\.\)/,
+    },
+    {
+      name: "/test by a non-writer stranger: only the commenter",
+      event: commentEvent("/test", { fork: true, author: "stranger" }),
+      write: { granted: false, refused: "nope" },
+      trusted: false,
+      asked: ["write:stranger"],
+    },
+  ];
+  for (const c of cases) {
+    it(c.name, async () => {
+      const asked: string[] = [];
+      const lookups: TrustLookups = {
+        hasWrite: async (user) => {
+          asked.push(`write:${user.slug ?? user.name}`);
+          return c.write;
+        },
+        okToTest: async () => {
+          asked.push("okToTest");
+          return null;
+        },
+      };
+      const decision = await resolveTrust(c.event, lookups);
+      assert.equal(decision.trusted, c.trusted);
+      assert.deepEqual(asked, c.asked);
+      if (c.detail) assert.match(decision.detail, c.detail);
+    });
   }
 });
 
