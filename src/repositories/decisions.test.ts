@@ -3,7 +3,6 @@ import { describe, test } from "node:test";
 import { type Webhook, WebhookSchema } from "../bitbucket/schemas.ts";
 import {
   desiredWebhook,
-  duplicateWinner,
   jittered,
   parseRepositoryUrl,
   planWebhook,
@@ -182,35 +181,6 @@ test("jitter stays within ±10% of the interval", () => {
 test("webhook name: plain baton for the default instance, suffixed otherwise", () => {
   assert.equal(webhookName("baton"), "baton");
   assert.equal(webhookName("prod"), "baton-prod");
-});
-
-describe("duplicateWinner", () => {
-  const claimant = (namespace: string, name: string, creationTimestamp?: string) => ({
-    metadata: { namespace, name, ...(creationTimestamp ? { creationTimestamp } : {}) },
-  });
-  const cases: [string, ReturnType<typeof claimant>[], string][] = [
-    [
-      "the oldest wins",
-      [claimant("b", "x", "2030-01-01T00:00:02Z"), claimant("a", "y", "2030-01-01T00:00:01Z")],
-      "a/y",
-    ],
-    [
-      "same second: namespace/name decides",
-      [claimant("b", "x", "2030-01-01T00:00:01Z"), claimant("a", "z", "2030-01-01T00:00:01Z")],
-      "a/z",
-    ],
-    [
-      "not yet created (no timestamp) loses",
-      [claimant("a", "new"), claimant("z", "old", "2030-01-01T00:00:00Z")],
-      "z/old",
-    ],
-    ["alone", [claimant("a", "only", "2030-01-01T00:00:00Z")], "a/only"],
-  ];
-  for (const [name, claimants, expected] of cases)
-    test(name, () => {
-      const winner = duplicateWinner(claimants);
-      assert.equal(`${winner?.metadata.namespace}/${winner?.metadata.name}`, expected);
-    });
 });
 
 test("a project webhook subscribes to the union of its members' events; no events means every event", () => {

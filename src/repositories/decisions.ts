@@ -129,27 +129,6 @@ export function webhookName(instance: string): string {
   return instance === "baton" ? "baton" : `baton-${instance}`;
 }
 
-export interface Claimant {
-  metadata: { namespace?: string | undefined; name?: string | undefined; creationTimestamp?: string | undefined };
-}
-
-/**
- * Who keeps a Bitbucket repository that several Repositories claim: the oldest, then by namespace and name (the API
- * server's timestamps have whole seconds, so ties happen). Deleting claimants still count, so the next one takes
- * over only once the first has let go of its webhook.
- */
-export function duplicateWinner<T extends Claimant>(claimants: readonly T[]): T | undefined {
-  const key = (c: T) => [
-    Date.parse(c.metadata.creationTimestamp ?? "") || Number.MAX_SAFE_INTEGER,
-    `${c.metadata.namespace ?? ""}/${c.metadata.name ?? ""}`,
-  ];
-  return [...claimants].sort((a, b) => {
-    const [ta, na] = key(a) as [number, string];
-    const [tb, nb] = key(b) as [number, string];
-    return ta - tb || na.localeCompare(nb);
-  })[0];
-}
-
 /** A project webhook serves several Repositories: it subscribes to every event any of them asks for. */
 export function projectWebhookEvents(
   members: readonly (RepositorySpec["webhook"]["events"] | undefined)[],

@@ -14,6 +14,7 @@
 import { createHash } from "node:crypto";
 import { Repository, type RepositoryStatus } from "../api/repository.ts";
 import type { BitbucketClient } from "../bitbucket/index.ts";
+import { oldestClaim } from "../runtime/claims.ts";
 import type { Clock } from "../runtime/clock.ts";
 import { type Condition, getCondition, type setCondition, statusPatch } from "../runtime/conditions.ts";
 import type { ReconcileContext, ReconcileResult } from "../runtime/controller.ts";
@@ -25,7 +26,6 @@ import { fingerprint } from "../tokens/secret.ts";
 import { RepositoryListings, ServerFeatures, type SyncRecord, SyncSlots } from "./cache.ts";
 import {
   desiredWebhook,
-  duplicateWinner,
   type FailureKind,
   jittered,
   parseRepositoryUrl,
@@ -928,7 +928,7 @@ export class RepositoryReconciler {
     const claimants = this.#deps.repositories
       .byIndex(indexes.identity, identity)
       .filter((other) => keyOf(other) !== self && sameIdentity(other, identity));
-    return duplicateWinner([repo, ...claimants]);
+    return oldestClaim([repo, ...claimants]);
   }
 
   /** Live, managed, project-scope Repositories of the project that keep their repository (no duplicates). */
