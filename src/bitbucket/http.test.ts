@@ -431,6 +431,24 @@ describe("responses", () => {
     }).send(GET);
   });
 
+  test("a 401 hands the credentials it was refused to onUnauthorized, and only a 401 does", async () => {
+    const refused: unknown[] = [];
+    const t = transport({ onUnauthorized: (auth) => refused.push(auth) });
+    script = [{ status: 401 }];
+    await rejection(t.send(GET));
+    script = [{ status: 404 }, { status: 200 }];
+    await rejection(t.send(GET));
+    await t.send(GET, { auth: { kind: "basic", username: "admin", password: PASSWORD } });
+    assert.deepEqual(refused, [{ kind: "bearer", token: TOKEN }]);
+    script = [{ status: 401 }];
+    const broken = transport({
+      onUnauthorized: () => {
+        throw new Error("hook broke");
+      },
+    });
+    assert.ok((await rejection(broken.send(GET))) instanceof UnauthorizedError, "the hook's error is not the call's");
+  });
+
   test("events carry group, method and a duration", async () => {
     let clock = 0;
     await transport({ now: () => (clock += 5) }).send(GET);

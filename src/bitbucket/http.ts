@@ -68,6 +68,11 @@ export interface TransportOptions {
   rateLimit?: RateLimitOptions;
   budget?: RequestBudgetLike;
   onResponse?: (event: ResponseEvent) => void;
+  /**
+   * Bitbucket answered 401 to these credentials: revoked, expired, or not permitted. Lets whoever manages a token
+   * re-check it at once instead of at its next scheduled validation. Errors it throws are ignored.
+   */
+  onUnauthorized?: (auth: BitbucketAuth) => void;
   /** Injected by tests so retries do not wait for real. */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Monotonic milliseconds for `durationMs`. */
@@ -124,6 +129,7 @@ export class HttpTransport {
   readonly #rateLimit: Required<RateLimitOptions>;
   readonly #budget: RequestBudgetLike | undefined;
   readonly #onResponse: ((event: ResponseEvent) => void) | undefined;
+  readonly #onUnauthorized: ((auth: BitbucketAuth) => void) | undefined;
   readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   readonly #now: () => number;
   readonly #random: () => number;
@@ -155,6 +161,7 @@ export class HttpTransport {
     this.#rateLimit = { maxAttempts: 4, maxTotalWaitMs: 30_000, defaultRetryAfterMs: 5_000, ...options.rateLimit };
     this.#budget = options.budget;
     this.#onResponse = options.onResponse;
+    this.#onUnauthorized = options.onUnauthorized;
     this.#sleep = options.sleep ?? ((ms, signal) => sleepFor(ms, undefined, { signal }));
     this.#now = options.now ?? (() => performance.now());
     this.#random = options.random ?? Math.random;
@@ -190,6 +197,7 @@ export class HttpTransport {
       if ("response" in result) {
         const res = result.response;
         if (res.status >= 200 && res.status < 300) return res;
+        if (res.status === 401 && auth) this.#refused(auth);
         if (res.status === 429) {
           // The rate limiter rejects before the request is processed, so even a POST is safe to repeat.
           limited++;
@@ -231,6 +239,14 @@ export class HttpTransport {
   #backoff(failures: number): number {
     const cap = Math.min(this.#retry.maxDelayMs, this.#retry.baseDelayMs * 2 ** (failures - 1));
     return Math.floor(this.#random() * cap);
+  }
+
+  #refused(auth: BitbucketAuth): void {
+    try {
+      this.#onUnauthorized?.(auth);
+    } catch {
+      // Like the metrics hook: never fails the call.
+    }
   }
 
   #emit(event: ResponseEvent): void {
