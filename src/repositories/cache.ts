@@ -2,10 +2,10 @@
 // a handful of calls: one repository listing per (server, project, token) answers "is it reachable?" for every
 // Repository of that project, the server's version is asked once, and each webhook (one per repository, or one per
 // project) is synchronised by one caller at a time while the others reuse its result.
-import { atLeast, type BitbucketClient, FEATURE_SINCE } from "../bitbucket/index.ts";
+import { atLeast, type BitbucketClient, FEATURE_SINCE, type Version } from "../bitbucket/index.ts";
 import { fingerprint } from "../tokens/secret.ts";
 import type { FailureKind } from "./decisions.ts";
-import { failureOf } from "./failures.ts";
+import { failureOf, notBitbucket } from "./failures.ts";
 
 export type ListingResult =
   | { ok: true; slugs: ReadonlySet<string>; fetchedAt: number }
@@ -123,26 +123,35 @@ export interface ProjectWebhookSupport {
   reason?: string;
 }
 
+/** What `application-properties` says a server is: Bitbucket (with its version), or something else entirely. */
+export type ServerIdentity = { bitbucket: true; version: Version } | { bitbucket: false; reason: string };
+
 /**
- * Whether a server has project webhooks (8.9+): `application-properties` once per server (it needs no credentials,
- * so it costs no one's rate limit), remembered for `ttl`. A project webhook endpoint answering 404 on a server that
- * claims a new enough version overrides it.
+ * Facts about a server from `application-properties`, asked once per server (it needs no credentials, so it costs no
+ * one's rate limit) and remembered for `ttl`: whether it is Bitbucket at all, and whether it has project webhooks
+ * (8.9+). A project webhook endpoint answering 404 on a server that claims a new enough version overrides the latter.
+ * A server that is not Bitbucket is asked again after `retryTtl` (someone may be fixing a proxy).
  */
 export class ServerFeatures {
-  readonly #entries = new Map<string, { at: number; support?: ProjectWebhookSupport; inflight?: Promise<void> }>();
+  readonly #entries = new Map<string, { at: number; identity?: ServerIdentity; inflight?: Promise<void> }>();
+  readonly #unsupported = new Map<string, { at: number; reason: string }>();
   readonly #now: () => number;
   readonly #ttl: number;
+  readonly #retryTtl: number;
 
-  constructor(options: { now: () => number; ttl?: number }) {
+  constructor(options: { now: () => number; ttl?: number; retryTtl?: number }) {
     this.#now = options.now;
     this.#ttl = options.ttl ?? 6 * 3_600_000;
+    this.#retryTtl = options.retryTtl ?? 60_000;
   }
 
-  /** Throws the client's error when the server cannot be asked (the caller retries later). */
-  async projectWebhooks(client: BitbucketClient, signal?: AbortSignal): Promise<ProjectWebhookSupport> {
+  /** Throws the client's error when the server cannot be asked (unreachable, 5xx, 401): the caller retries later. */
+  async identify(client: BitbucketClient, signal?: AbortSignal): Promise<ServerIdentity> {
     const key = client.baseUrl.toLowerCase();
     let entry = this.#entries.get(key);
-    if (entry?.support && this.#now() - entry.at < this.#ttl) return entry.support;
+    const fresh = (identity: ServerIdentity, at: number) =>
+      this.#now() - at < (identity.bitbucket ? this.#ttl : this.#retryTtl);
+    if (entry?.identity && fresh(entry.identity, entry.at)) return entry.identity;
     if (!entry) {
       entry = { at: 0 };
       this.#entries.set(key, entry);
@@ -151,24 +160,36 @@ export class ServerFeatures {
     current.inflight ??= (async () => {
       try {
         const version = await client.server.version(signal ? { signal } : {});
-        const supported = atLeast(version, FEATURE_SINCE.projectWebhooks);
-        current.support = supported
-          ? { supported }
-          : {
-              supported,
-              reason: `Bitbucket ${version.raw} has no project webhooks (they need ${FEATURE_SINCE.projectWebhooks} or later)`,
-            };
-        current.at = this.#now();
+        current.identity = { bitbucket: true, version };
+      } catch (error) {
+        const reason = notBitbucket(error);
+        if (reason === undefined) throw error;
+        current.identity = { bitbucket: false, reason };
       } finally {
+        current.at = this.#now();
         current.inflight = undefined;
       }
     })();
     await current.inflight;
-    return current.support ?? { supported: false, reason: "the server's version is unknown" };
+    return current.identity ?? { bitbucket: false, reason: "the server's version is unknown" };
+  }
+
+  /** Throws the client's error when the server cannot be asked (the caller retries later). */
+  async projectWebhooks(client: BitbucketClient, signal?: AbortSignal): Promise<ProjectWebhookSupport> {
+    const override = this.#unsupported.get(client.baseUrl.toLowerCase());
+    if (override && this.#now() - override.at < this.#ttl) return { supported: false, reason: override.reason };
+    const identity = await this.identify(client, signal);
+    if (!identity.bitbucket) return { supported: false, reason: identity.reason };
+    return atLeast(identity.version, FEATURE_SINCE.projectWebhooks)
+      ? { supported: true }
+      : {
+          supported: false,
+          reason: `Bitbucket ${identity.version.raw} has no project webhooks (they need ${FEATURE_SINCE.projectWebhooks} or later)`,
+        };
   }
 
   markUnsupported(client: BitbucketClient, reason: string): void {
-    this.#entries.set(client.baseUrl.toLowerCase(), { at: this.#now(), support: { supported: false, reason } });
+    this.#unsupported.set(client.baseUrl.toLowerCase(), { at: this.#now(), reason });
   }
 }
 

@@ -23,7 +23,7 @@ import { hasFinalizer, isConflict, isDeleting, type KubeClient, type KubeObject,
 import type { Secret } from "../runtime/kube-types.ts";
 import { keyString, type ObjectKey } from "../runtime/logger.ts";
 import { fingerprint } from "../tokens/secret.ts";
-import { RepositoryListings, ServerFeatures, type SyncRecord, SyncSlots } from "./cache.ts";
+import { type ListingResult, RepositoryListings, ServerFeatures, type SyncRecord, SyncSlots } from "./cache.ts";
 import {
   desiredWebhook,
   type FailureKind,
@@ -306,6 +306,23 @@ export class RepositoryReconciler {
 
     // Reachability, from the project's shared listing.
     const listing = await this.#listings.lookup(client, location, token, location.slug, ctx.signal);
+    const notBitbucket = await this.#notBitbucket(client, listing, location.slug, ctx);
+    if (notBitbucket !== undefined) {
+      const failures = this.#memberFailed(key);
+      const message = `${location.server} does not answer as Bitbucket Data Center (${notBitbucket}); check that spec.url points at Bitbucket`;
+      conditions.push(
+        { type: "TokenReady", status: "False", reason: "NotBitbucket", message },
+        { type: "Ready", status: "False", reason: "NotBitbucket", message },
+      );
+      if (managed)
+        conditions.push({
+          type: "WebhookSynced",
+          status: "Unknown",
+          reason: "NotBitbucket",
+          message: "waiting until spec.url points at a Bitbucket server",
+        });
+      return { status, conditions, requeueAfter: retryDelay(failures, this.#deps.driftInterval) };
+    }
     if (!listing.ok) {
       const failures = this.#memberFailed(key);
       const { tokenReady, ready } = listingFailure(listing.kind, listing.detail, resolved.source, location);
@@ -920,6 +937,23 @@ export class RepositoryReconciler {
     const status = { ...repo.status };
     delete status.webhook;
     return { ...repo, metadata: { ...repo.metadata, ...patched.metadata }, status };
+  }
+
+  /**
+   * Why the server is not Bitbucket, when the listing does not already prove it is. A listing naming the repository
+   * was parsed as Bitbucket's repository objects; anything less (a 404, an empty or unreadable page) is what any
+   * HTTP server could answer, and must not read as "Bitbucket accepts the token". An outage proves nothing.
+   */
+  async #notBitbucket(
+    client: BitbucketClient,
+    listing: ListingResult,
+    slug: string,
+    ctx: ReconcileContext,
+  ): Promise<string | undefined> {
+    if (listing.ok ? listing.slugs.has(slug) : listing.kind === "unavailable" || listing.kind === "rateLimited")
+      return undefined;
+    const identity = await this.#features.identify(client, ctx.signal).catch(() => undefined);
+    return identity && !identity.bitbucket ? identity.reason : undefined;
   }
 
   #winner(repo: Repository, location: RepositoryLocation): RawRepository | undefined {
