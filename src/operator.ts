@@ -1,7 +1,8 @@
 // The composition root: one runtime Manager with Baton's controllers registered on it. `npm start` runs it; the
 // integration tests and the demo run it in-process, scoped to a namespace.
 import type { KubeConfig } from "@kubernetes/client-node";
-import { BitbucketClient, RequestBudget, type ResponseEvent } from "./bitbucket/index.ts";
+import type { BitbucketProjectToken } from "./api/token.ts";
+import { type BitbucketAuth, BitbucketClient, RequestBudget, type ResponseEvent } from "./bitbucket/index.ts";
 import { type Intake, registerIntake } from "./events/intake.ts";
 import { type PipelineRunner, registerPipelineRunner } from "./pipelines/runner.ts";
 import { runsInformerOptions } from "./pipelines/tekton.ts";
@@ -17,7 +18,7 @@ import type { Metrics } from "./runtime/metrics.ts";
 import { LastRunRecorder } from "./status/last-run.ts";
 import { PipelineRuns, StatusReporter } from "./status/reporter.ts";
 import { TokenMetrics } from "./tokens/metrics.ts";
-import { TokenReconciler, Tokens } from "./tokens/reconciler.ts";
+import { TokenReconciler, Tokens, tokenIndexes } from "./tokens/reconciler.ts";
 import { watchedLabel } from "./tokens/secret.ts";
 
 /** The Repository controller's catch-up: an open pull request whose head lost its event runs as if delivered. */
@@ -55,6 +56,7 @@ export class BitbucketClients {
   readonly #clients = new Map<string, BitbucketClient>();
   readonly #budget: RequestBudget;
   readonly #onResponse: (event: ResponseEvent) => void;
+  readonly #refusedListeners: ((auth: BitbucketAuth) => void)[] = [];
 
   constructor(requestsPerSecond: number, onResponse: (event: ResponseEvent) => void) {
     this.#budget = new RequestBudget({
@@ -72,11 +74,19 @@ export class BitbucketClients {
         baseUrl: base,
         budget: this.#budget,
         onResponse: this.#onResponse,
+        onUnauthorized: (auth) => {
+          for (const listener of this.#refusedListeners) listener(auth);
+        },
         userAgent: "baton",
       });
       this.#clients.set(base, client);
     }
     return client;
+  }
+
+  /** Hears of every 401 any client gets, with the credentials it was refused (kept in memory, never logged). */
+  onRefused(listener: (auth: BitbucketAuth) => void): void {
+    this.#refusedListeners.push(listener);
   }
 
   async close(): Promise<void> {
@@ -129,13 +139,16 @@ export function createOperator(options: OperatorOptions): Operator {
   const clock = options.domainClock ?? realClock;
   const instance = options.instance ?? "baton";
 
-  // BitbucketProjectTokens, woken by their own changes and by changes to the Secrets they read or write.
+  // BitbucketProjectTokens, woken by their own changes, by changes to the Secrets they read or write (the token's
+  // and the admin credentials'), by another object claiming the same Secret (created, or deleted: the next oldest
+  // takes over), and by any Bitbucket call that was refused its token.
   const tokens = manager.informer(Tokens);
   const secrets = manager.informer(Secrets, { labelSelector: `${watchedLabel}=true` });
-  tokens.addIndex("secretName", (t) => [
-    `${t.metadata?.namespace}/${t.spec.secretName}`,
-    `${t.metadata?.namespace}/${t.spec.adminCredentialsRef?.name ?? ""}`,
-  ]);
+  tokens.addIndex(tokenIndexes.secret, (t) => [`${t.metadata?.namespace}/${t.spec?.secretName}`]);
+  tokens.addIndex(tokenIndexes.adminCredentials, (t) =>
+    t.spec?.adminCredentialsRef ? [`${t.metadata?.namespace}/${t.spec.adminCredentialsRef.name}`] : [],
+  );
+  const tokenKey = (t: BitbucketProjectToken) => ({ namespace: t.metadata?.namespace, name: t.metadata?.name ?? "" });
   const tokenReconciler = new TokenReconciler({
     kube: manager.kube,
     clock,
@@ -144,19 +157,30 @@ export function createOperator(options: OperatorOptions): Operator {
     bitbucket: (server) => bitbucket.for(server),
     instance,
     validationInterval: options.tokenValidationInterval ?? 10 * 60_000,
+    claimants: (namespace, secretName) => tokens.byIndex(tokenIndexes.secret, `${namespace}/${secretName}`),
   });
-  manager.addController({
+  const tokenController = manager.addController({
     name: "bitbucketprojecttoken",
     reconcile: tokenReconciler.reconcile,
     sources: [
       objects(tokens, specChanged),
-      mapped(secrets, (secret) =>
-        tokens
-          .byIndex("secretName", `${secret.metadata?.namespace}/${secret.metadata?.name}`)
-          .map((t) => ({ namespace: t.metadata?.namespace, name: t.metadata?.name ?? "" })),
+      mapped(
+        tokens,
+        (t) => tokens.byIndex(tokenIndexes.secret, `${t.metadata?.namespace}/${t.spec?.secretName}`).map(tokenKey),
+        specChanged,
       ),
+      mapped(secrets, (secret) => {
+        const id = `${secret.metadata?.namespace}/${secret.metadata?.name}`;
+        return [...tokens.byIndex(tokenIndexes.secret, id), ...tokens.byIndex(tokenIndexes.adminCredentials, id)].map(
+          tokenKey,
+        );
+      }),
     ],
     workers: 4,
+  });
+  bitbucket.onRefused((auth) => {
+    if (auth.kind !== "bearer") return;
+    for (const key of tokenReconciler.refused(auth.token)) tokenController.enqueue(key);
   });
 
   // Build status: every change of a Baton PipelineRun may be news for Bitbucket (and for Repository lastRun).

@@ -4,6 +4,7 @@ import {
   expiryDaysFor,
   expiryOf,
   issueBackoff,
+  lifetimeChanged,
   policyOf,
   renewalTime,
   revisionOf,
@@ -94,4 +95,16 @@ describe("token names", () => {
 
 test("issueBackoff doubles from 10 s and stops at 15 minutes", () => {
   assert.deepEqual([0, 1, 2, 3, 4, 7, 20].map(issueBackoff), [0, 10_000, 20_000, 40_000, 80_000, 640_000, 900_000]);
+});
+
+describe("lifetimeChanged", () => {
+  const cases: [string, number | undefined, number, boolean][] = [
+    ["the same lifetime", 30 * day, 30 * day, false],
+    ["a longer lifetime", 30 * day, 90 * day, true],
+    ["a shorter lifetime", 90 * day, 30 * day, true],
+    ["written as other units, the same days", 720 * h, 30 * day, false],
+    ["no record (a Secret written before Baton kept one): left alone", undefined, 30 * day, false],
+  ];
+  for (const [name, recorded, lifetime, expected] of cases)
+    test(name, () => assert.equal(lifetimeChanged(recorded, lifetime), expected));
 });

@@ -79,3 +79,13 @@ export function issueBackoff(failedAttempts: number): number {
   if (failedAttempts <= 0) return 0;
   return Math.min(10_000 * 2 ** (failedAttempts - 1), 15 * 60_000);
 }
+
+/**
+ * Whether a lifetime change calls for a new token. cert-manager re-issues when the duration the current certificate
+ * was requested with differs from spec.duration, and keeps it when the request recorded none; Baton does the same,
+ * in the unit Bitbucket is asked for (whole days): a token's expiry is fixed at creation, so a new lifetime can only
+ * take effect through a new token, and waiting for the renewal time would leave the old one for months.
+ */
+export function lifetimeChanged(recorded: number | undefined, lifetime: number): boolean {
+  return recorded !== undefined && expiryDaysFor(recorded).expiryDays !== expiryDaysFor(lifetime).expiryDays;
+}

@@ -1,29 +1,23 @@
 // BitbucketProjectToken reconciler: fetch → finalizer → issue / renew / revoke or validate → conditions → one
 // status patch. Managed tokens follow cert-manager's renewal model; externally managed ones are validated and
 // their expiry tracked. Decisions come from lifecycle.ts; this file only fetches and writes.
-import { parseDuration } from "../api/common.ts";
 import { permissionProblems } from "../api/permissions.ts";
 import { BitbucketProjectToken, kind, secretAnnotations, type TokenStatus } from "../api/token.ts";
-import type { BitbucketAuth, BitbucketClient } from "../bitbucket/index.ts";
+import type { BitbucketClient } from "../bitbucket/index.ts";
+import { oldestClaim } from "../runtime/claims.ts";
 import type { Clock } from "../runtime/clock.ts";
-import { type setCondition, statusPatch } from "../runtime/conditions.ts";
+import { getCondition, statusPatch } from "../runtime/conditions.ts";
 import type { ReconcileContext, ReconcileResult } from "../runtime/controller.ts";
 import { defineResource, hasFinalizer, isConflict, isDeleting, type KubeClient, Secrets } from "../runtime/kube.ts";
-import type { Secret } from "../runtime/kube-types.ts";
 import type { ObjectKey } from "../runtime/logger.ts";
-import { scrub } from "../runtime/redact.ts";
-import { findOrphans, issueToken, revokeToken, validateToken } from "./issuer.ts";
-import { issueBackoff, policyOf, renewalTime, tokenName, tokenNamePrefix } from "./lifecycle.ts";
+import { adminCredentials } from "./credentials.ts";
+import { reconcileExternal } from "./external.ts";
+import { revokeToken, type Validation, validateToken } from "./issuer.ts";
+import { adoptUnrecorded, issue } from "./issuing.ts";
+import { issueBackoff, lifetimeChanged, policyOf, renewalTime } from "./lifecycle.ts";
 import type { TokenMetrics } from "./metrics.ts";
-import {
-  fingerprint,
-  issuedFor,
-  issuedForAnnotation,
-  managedSecret,
-  tokenIn,
-  tokenLabel,
-  watchedLabel,
-} from "./secret.ts";
+import { fingerprint, issuedFor, issuedForAnnotation, recordedLifetime, tokenIn } from "./secret.ts";
+import { type ConditionUpdate, describeError, iso, keyOf, type Step } from "./step.ts";
 
 export const Tokens = defineResource<BitbucketProjectToken>({
   apiVersion: "baton.dev/v1alpha1",
@@ -32,6 +26,14 @@ export const Tokens = defineResource<BitbucketProjectToken>({
 });
 
 export const finalizer = "baton.dev/revoke-tokens";
+
+/** Informer indexes on BitbucketProjectTokens the controller maps Secret and token events through. */
+export const tokenIndexes = {
+  /** namespace/secretName: the objects claiming a Secret. */
+  secret: "tokens.secret",
+  /** namespace/name of the admin credentials Secret. */
+  adminCredentials: "tokens.adminCredentials",
+};
 
 /** Events on the token object, so `kubectl describe` tells its story. Must never throw. */
 export interface EventSink {
@@ -50,10 +52,10 @@ export interface TokenReconcilerDeps {
   instance: string;
   /** How often a token in use is checked against Bitbucket (revoked by hand?). */
   validationInterval: number;
+  /** The BitbucketProjectTokens naming this Secret in this namespace (an informer index; may include the caller). */
+  claimants(namespace: string, secretName: string): readonly BitbucketProjectToken[];
 }
 
-/** Warn this long before an externally managed token expires when the spec names no renewBefore. */
-const defaultExternalWarning = 7 * 86_400_000;
 /** How long a deleted object keeps trying to revoke its tokens before it lets go (and says so). */
 const revocationPatience = 10 * 60_000;
 
@@ -61,9 +63,27 @@ export class TokenReconciler {
   readonly #deps: TokenReconcilerDeps;
   /** key → when the current token last passed validation, and which value: cheap re-checks, no status churn. */
   readonly #validated = new Map<string, { at: number; fingerprint: string; user?: string | undefined }>();
+  /** key → fingerprint of the admin credentials the last failed issue attempt used ("" when there were none). */
+  readonly #failedWith = new Map<string, string>();
 
   constructor(deps: TokenReconcilerDeps) {
     this.#deps = deps;
+  }
+
+  /**
+   * Bitbucket answered 401 to a call made with this token value, by any part of Baton. Returns the objects whose
+   * current token it is, for an immediate reconcile, and forgets their last validation so that reconcile asks
+   * Bitbucket again instead of trusting the previous answer for the rest of the validation interval.
+   */
+  refused(value: string): string[] {
+    const print = fingerprint(value);
+    const keys: string[] = [];
+    for (const [key, seen] of this.#validated) {
+      if (seen.fingerprint !== print) continue;
+      this.#validated.delete(key);
+      keys.push(key);
+    }
+    return keys;
   }
 
   readonly reconcile = async (key: ObjectKey, ctx: ReconcileContext): Promise<ReconcileResult> => {
@@ -74,6 +94,7 @@ export class TokenReconciler {
     if (!raw) {
       metrics.forget(key);
       this.#validated.delete(keyOf(key));
+      this.#failedWith.delete(keyOf(key));
       return {};
     }
     const parsed = BitbucketProjectToken.safeParse(raw);
@@ -92,6 +113,17 @@ export class TokenReconciler {
     const managed = token.spec.adminCredentialsRef !== undefined;
 
     if (isDeleting(raw)) return this.#finalize(token, ctx);
+
+    // One Secret, one writer: two objects issuing into the same Secret would each see the other's token as a lost
+    // one of their own and re-issue, forever. The oldest claim keeps the Secret; the others wait, issuing nothing.
+    const holder = this.#secretHolder(token);
+    if (holder) {
+      const step = this.#refuse(token, holder, managed);
+      await this.#writeStatus(token, step.status, step.conditions);
+      metrics.observe(key, step.status, step.conditions);
+      return step.result;
+    }
+
     if (managed && !hasFinalizer(raw, finalizer)) {
       await kube.addFinalizer(Tokens, raw, finalizer);
       return { requeue: true };
@@ -105,19 +137,58 @@ export class TokenReconciler {
       return {};
     }
 
-    const step = managed ? await this.#reconcileManaged(token, ctx) : await this.#reconcileExternal(token, ctx);
+    const recordedId = token.status?.tokenId;
+    const step = managed
+      ? await this.#reconcileManaged(token, ctx)
+      : await reconcileExternal(
+          {
+            ...this.#deps,
+            validate: (value) =>
+              this.#validate(keyOf(token.metadata), this.#deps.bitbucket(token.spec.server), value, ctx),
+          },
+          token,
+          ctx,
+        );
     // A token issued or adopted in this pass is a fact that must be recorded, whatever else changed meanwhile.
-    const recordsNewToken = step.status.tokenId !== token.status?.tokenId;
+    const recordsNewToken = step.status.tokenId !== recordedId;
     await this.#writeStatus(token, step.status, step.conditions, { unconditional: recordsNewToken });
     metrics.observe(key, step.status, step.conditions);
     return step.result;
   };
+
+  /** The older object that keeps this one's Secret, if there is one. Deleting claimants still hold it. */
+  #secretHolder(token: BitbucketProjectToken): BitbucketProjectToken | undefined {
+    const self = keyOf(token.metadata);
+    const others = this.#deps
+      .claimants(token.metadata.namespace ?? "", token.spec.secretName)
+      .filter((other) => keyOf(other.metadata) !== self && other.spec?.secretName === token.spec.secretName);
+    const winner = oldestClaim([token, ...others]);
+    return winner && keyOf(winner.metadata) !== self ? winner : undefined;
+  }
+
+  #refuse(token: BitbucketProjectToken, holder: BitbucketProjectToken, managed: boolean): Step {
+    const message = `the Secret ${token.spec.secretName} belongs to BitbucketProjectToken ${holder.metadata.name} (the oldest claim); this one issues and validates nothing until that one is deleted or this one names another secretName`;
+    const ready = getCondition(token.status?.conditions, "Ready");
+    if (ready?.reason !== "SecretConflict" || ready.message !== message)
+      this.#deps.events.warning(token, "SecretConflict", message);
+    const conditions: ConditionUpdate[] = [{ type: "Ready", status: "False", reason: "SecretConflict", message }];
+    if (managed)
+      conditions.push({
+        type: "Issuing",
+        status: "False",
+        reason: "SecretConflict",
+        message: `nothing is issued while BitbucketProjectToken ${holder.metadata.name} holds the Secret`,
+      });
+    // No requeue: the holder's deletion (or a spec change of either) wakes this object through the informer.
+    return { status: { ...token.status }, conditions, result: {} };
+  }
 
   async #reconcileManaged(token: BitbucketProjectToken, ctx: ReconcileContext): Promise<Step> {
     const { kube, clock, events, metrics } = this.#deps;
     const key = keyOf(token.metadata);
     const now = clock.now();
     const spec = token.spec;
+    const policy = policyOf(spec);
     const status: TokenStatus = { ...token.status };
     const client = this.#deps.bitbucket(spec.server);
     const namespace = token.metadata.namespace ?? "";
@@ -125,43 +196,75 @@ export class TokenReconciler {
     const secret = await kube.get(Secrets, { namespace, name: spec.secretName }, ctx.signal);
     const stored = tokenIn(secret);
     const storedId = secret?.metadata?.annotations?.[secretAnnotations.tokenId];
-    this.#adoptUnrecorded(token, status, secret, stored);
+    adoptUnrecorded(this.#deps, token, status, secret, stored);
+    const notBefore = Date.parse(status.notBefore ?? "");
     const notAfter = Date.parse(status.notAfter ?? "");
+    // Recomputed on every pass, as cert-manager does, so a changed renewBefore moves the renewal time at once
+    // instead of when the old one passes (and an earlier one already in the past renews now).
+    if (Number.isFinite(notBefore) && Number.isFinite(notAfter))
+      status.renewalTime = iso(renewalTime(notBefore, notAfter, policy.renewBefore));
     const holdsCurrent = !!status.tokenId && storedId === status.tokenId && stored !== undefined;
+    const current = status.tokenName ?? status.tokenId;
 
-    // Why a new token is needed, if it is; checked in the order a user would want to hear about it.
+    // Why a new token is needed, if it is; checked in the order a user would want to hear about it. `unusable`
+    // is set when the current token no longer works at all, which consumers must hear about before anything else.
     let issueReason: string | undefined;
+    let unusable: ConditionUpdate | undefined;
     let currentValid = false;
     if (!status.tokenId) issueReason = "no token has been issued yet";
     else if (!holdsCurrent) issueReason = `the Secret ${spec.secretName} no longer holds token ${status.tokenId}`;
-    else if (!(notAfter > now)) issueReason = `token ${status.tokenId} expired at ${status.notAfter}`;
-    else if (secret?.metadata?.annotations?.[issuedForAnnotation] !== issuedFor(token))
+    else if (!(notAfter > now)) {
+      issueReason = `token ${status.tokenId} expired at ${status.notAfter}`;
+      unusable = {
+        type: "Ready",
+        status: "False",
+        reason: "Expired",
+        message: `token ${current} expired at ${status.notAfter}`,
+      };
+    } else if (secret?.metadata?.annotations?.[issuedForAnnotation] !== issuedFor(token))
       issueReason = "the server, project, repository or permissions changed";
+    else if (lifetimeChanged(recordedLifetime(secret), policy.lifetime))
+      issueReason = `spec.lifetime changed to ${spec.lifetime}, and a token's expiry is fixed when it is issued`;
     else {
       // An outage says nothing about the token: keep using it rather than churn tokens while Bitbucket is down.
       const validation = await this.#validate(key, client, stored, ctx).catch((error: unknown) => {
         ctx.log.warn({ err: describeError(error) }, "could not validate the token; keeping it");
         return undefined;
       });
-      if (validation && !validation.valid) issueReason = `token ${status.tokenId} was refused: ${validation.reason}`;
-      else {
+      if (validation && !validation.valid) {
+        issueReason = `token ${status.tokenId} was refused: ${validation.reason}`;
+        unusable = {
+          type: "Ready",
+          status: "False",
+          reason: "Unauthorized",
+          message: `Bitbucket refused token ${current}: ${validation.reason}`,
+        };
+      } else {
         currentValid = true;
         if (now >= Date.parse(status.renewalTime ?? "")) issueReason = "renewal time reached";
       }
     }
 
+    // Said the moment Baton knows, before it acts: whoever watches Ready sees the token stopped working even when
+    // a new one follows a second later (an operator that was down across the expiry, a token revoked by hand).
+    if (unusable) await this.#recordUnusable(token, status, unusable);
+
     const conditions: ConditionUpdate[] = [];
     let requeueAt = Number.POSITIVE_INFINITY;
-    const admin = await this.#adminCredentials(token, ctx);
+    const admin = await adminCredentials(kube, token, { signal: ctx.signal, watch: true });
 
     if (issueReason !== undefined) {
-      const retryAt = Date.parse(status.lastFailureTime ?? "") + issueBackoff(status.failedIssueAttempts ?? 0);
-      if ((status.failedIssueAttempts ?? 0) > 0 && now < retryAt) {
+      const failed = status.failedIssueAttempts ?? 0;
+      const retryAt = Date.parse(status.lastFailureTime ?? "") + issueBackoff(failed);
+      // The back-off waits out a problem; credentials changed since the failure (a fixed password) are a new try.
+      const credentialsChanged =
+        this.#failedWith.has(key) && this.#failedWith.get(key) !== ("fingerprint" in admin ? admin.fingerprint : "");
+      if (failed > 0 && now < retryAt && !credentialsChanged) {
         requeueAt = retryAt;
         // The Issuing condition written by the failed attempt stays as it is: it names the error and the next
         // attempt, which is what someone looking at a stuck token needs to read.
       } else if ("problem" in admin) {
-        this.#recordFailure(status, now);
+        this.#recordFailure(key, status, now, "");
         requeueAt = now + issueBackoff(status.failedIssueAttempts ?? 1);
         conditions.push({
           type: "Issuing",
@@ -173,7 +276,9 @@ export class TokenReconciler {
         metrics.rotation("failure");
       } else {
         try {
-          await this.#issue(token, status, admin.auth, client, issueReason, ctx);
+          const issued = await issue(this.#deps, token, status, admin.auth, client, issueReason, ctx);
+          this.#validated.set(key, { at: clock.now(), ...issued });
+          this.#failedWith.delete(key);
           conditions.push({
             type: "Issuing",
             status: "False",
@@ -182,7 +287,7 @@ export class TokenReconciler {
           });
           metrics.rotation("success");
         } catch (error) {
-          this.#recordFailure(status, now);
+          this.#recordFailure(key, status, now, admin.fingerprint);
           const message = `could not issue a token (${issueReason}): ${describeError(error)}`;
           requeueAt = now + issueBackoff(status.failedIssueAttempts ?? 1);
           conditions.push({
@@ -232,7 +337,12 @@ export class TokenReconciler {
             reason: issuedNow ? "Issued" : "Valid",
             message: `token ${status.tokenName ?? status.tokenId} is valid until ${status.notAfter}`,
           }
-        : { type: "Ready", status: "False", reason: "NoValidToken", message: issueReason ?? "no valid token" },
+        : (unusable ?? {
+            type: "Ready",
+            status: "False",
+            reason: expires <= now ? "Expired" : "NoValidToken",
+            message: issueReason ?? "no valid token",
+          }),
     );
 
     for (const at of [
@@ -246,235 +356,18 @@ export class TokenReconciler {
     return { status, conditions, result: { requeueAfter: Math.max(1000, requeueAt - now) } };
   }
 
-  async #issue(
-    token: BitbucketProjectToken,
-    status: TokenStatus,
-    admin: BitbucketAuth,
-    client: BitbucketClient,
-    reason: string,
-    ctx: ReconcileContext,
-  ): Promise<void> {
-    const { kube, clock, events, instance } = this.#deps;
-    const spec = token.spec;
-    const namespace = token.metadata.namespace ?? "";
-    const prefix = tokenNamePrefix(instance, namespace, token.metadata.name);
-
-    // Never two live untracked tokens: whatever an interrupted attempt left behind goes before a new one is made.
-    // The token the Secret holds is never an orphan: consumers may be using it.
-    const inSecret = (await kube.get(Secrets, { namespace, name: spec.secretName }, ctx.signal))?.metadata
-      ?.annotations?.[secretAnnotations.tokenId];
-    const tracked = new Set([status.tokenId, status.previousToken?.id, inSecret].filter((id): id is string => !!id));
-    for (const orphan of await findOrphans(client, admin, spec, prefix, tracked)) {
-      await revokeToken(client, admin, spec, orphan.id);
-      events.normal(
-        token,
-        "Revoked",
-        `revoked ${orphan.name} (id ${orphan.id}), left untracked by an interrupted issue`,
-      );
-    }
-
-    const revision = (status.revision ?? 0) + 1;
-    const issued = await issueToken(
-      client,
-      admin,
-      spec,
-      tokenName(instance, namespace, token.metadata.name, revision),
-      policyOf(spec).lifetime,
-      () => clock.now(),
-    );
-    try {
-      await kube.apply(
-        Secrets,
-        managedSecret(token, { id: issued.id, secret: issued.secret, notAfter: issued.notAfter, revision }),
-      );
-    } catch (error) {
-      // The secret value is lost with this process; revoke rather than leave a live token nobody holds.
-      await revokeToken(client, admin, spec, issued.id).catch(() => undefined);
-      throw error;
-    }
-    ctx.log.info({ tokenId: issued.id, revision }, "issued a token");
-
-    const replacing = status.tokenId !== undefined;
-    if (replacing && status.tokenId) {
-      if (status.previousToken) {
-        // Two rotations within one grace period: the oldest token goes now, so at most two are ever live.
-        await revokeToken(client, admin, spec, status.previousToken.id);
-      }
-      const revokeAt = clock.now() + policyOf(spec).revocationGracePeriod;
-      status.previousToken = { id: status.tokenId, revokeAt: iso(revokeAt) };
-    }
-    const renewBefore = policyOf(spec).renewBefore;
-    Object.assign(status, {
-      tokenId: issued.id,
-      tokenName: issued.name,
-      tokenUser: issued.user,
-      notBefore: iso(issued.notBefore),
-      notAfter: iso(issued.notAfter),
-      renewalTime: iso(renewalTime(issued.notBefore, issued.notAfter, renewBefore)),
-      revision,
-      failedIssueAttempts: 0,
-    });
-    delete status.lastFailureTime;
-    this.#validated.set(keyOf(token.metadata), {
-      at: clock.now(),
-      fingerprint: fingerprint(issued.secret),
-      user: issued.user,
-    });
-    const clamp = issued.clampedFrom
-      ? ` (asked for ${issued.clampedFrom} days; the server allows at most ${issued.expiryDays})`
-      : "";
-    events.normal(
-      token,
-      replacing ? "Renewed" : "Issued",
-      `issued ${issued.name} (id ${issued.id}), valid until ${iso(issued.notAfter)}${clamp}; reason: ${reason}`,
-    );
-  }
-
-  /**
-   * The Secret may hold a newer token than status records: Baton issued it and wrote the Secret, but the status
-   * write after it was lost (a crash, a conflict). Consumers may already use it, so it is adopted — recorded as
-   * current, the recorded one becoming the previous token — never revoked as an orphan.
-   */
-  #adoptUnrecorded(
-    token: BitbucketProjectToken,
-    status: TokenStatus,
-    secret: Secret | undefined,
-    value: string | undefined,
-  ): void {
-    const annotations = secret?.metadata?.annotations ?? {};
-    const id = annotations[secretAnnotations.tokenId];
-    const revision = Number(annotations[secretAnnotations.revision]);
-    const expires = Date.parse(annotations[secretAnnotations.expiresAt] ?? "");
-    const ours =
-      secret?.metadata?.labels?.[tokenLabel] === token.metadata.name &&
-      annotations[issuedForAnnotation] === issuedFor(token);
-    if (
-      !ours ||
-      !id ||
-      !value ||
-      id === status.tokenId ||
-      !(revision > (status.revision ?? 0)) ||
-      !Number.isFinite(expires)
-    )
-      return;
-    const policy = policyOf(token.spec);
-    const now = this.#deps.clock.now();
-    if (status.tokenId)
-      status.previousToken = { id: status.tokenId, revokeAt: iso(now + policy.revocationGracePeriod) };
-    // Bitbucket fixed the expiry; the issue time is the lifetime before it (near enough to place the renewal).
-    const notBefore = expires - policy.lifetime;
-    Object.assign(status, {
-      tokenId: id,
-      tokenName: tokenName(this.#deps.instance, token.metadata.namespace ?? "", token.metadata.name, revision),
-      notBefore: iso(notBefore),
-      notAfter: iso(expires),
-      renewalTime: iso(renewalTime(notBefore, expires, policy.renewBefore)),
-      revision,
-    });
-    this.#deps.events.normal(
-      token,
-      "Adopted",
-      `recorded token ${id} (revision ${revision}) found in Secret ${token.spec.secretName}: its issue was interrupted before status was written`,
-    );
-  }
-
-  async #reconcileExternal(token: BitbucketProjectToken, ctx: ReconcileContext): Promise<Step> {
-    const { kube, clock, events } = this.#deps;
-    const now = clock.now();
-    const key = keyOf(token.metadata);
-    const namespace = token.metadata.namespace ?? "";
-    const status: TokenStatus = { ...token.status };
-    const secret = await kube.get(Secrets, { namespace, name: token.spec.secretName }, ctx.signal);
-    const value = tokenIn(secret);
-    if (!secret || value === undefined) {
-      return {
-        status,
-        conditions: [
-          {
-            type: "Ready",
-            status: "False",
-            reason: secret ? "TokenMissing" : "SecretNotFound",
-            message: secret
-              ? `the Secret ${token.spec.secretName} has no key "token"`
-              : `the Secret ${token.spec.secretName} does not exist; create it with the token under the key "token" (or set adminCredentialsRef to let Baton issue one)`,
-          },
-        ],
-        result: {},
-      };
-    }
-    // So a token written to the Secret later wakes this object at once (the Secret informer selects this label).
-    if (secret.metadata?.labels?.[watchedLabel] !== "true") await this.#labelSecret(secret);
-
-    const conditions: ConditionUpdate[] = [];
-    const expiry = secret.metadata?.annotations?.[secretAnnotations.expiresAt];
-    const notAfter = expiry === undefined ? Number.NaN : Date.parse(expiry);
-    let validation: Validation | undefined;
-    try {
-      validation = await this.#validate(key, this.#deps.bitbucket(token.spec.server), value, ctx);
-    } catch (error) {
-      conditions.push({
-        type: "Ready",
-        status: "Unknown",
-        reason: "BitbucketUnavailable",
-        message: `could not validate the token: ${describeError(error)}`,
-      });
-    }
-    status.tokenUser = validation?.valid ? (validation.user ?? status.tokenUser) : status.tokenUser;
-    if (Number.isFinite(notAfter)) {
-      const warnBefore = token.spec.renewBefore ? parseDuration(token.spec.renewBefore) : defaultExternalWarning;
-      status.notAfter = iso(notAfter);
-      status.renewalTime = iso(notAfter - warnBefore);
-      const expiring = now >= notAfter - warnBefore;
-      conditions.push(
-        expiring
-          ? {
-              type: "ExpiringSoon",
-              status: "True",
-              reason: notAfter <= now ? "Expired" : "ExpiringSoon",
-              message: `the token in ${token.spec.secretName} expires at ${iso(notAfter)}; write a new one to the Secret`,
-            }
-          : {
-              type: "ExpiringSoon",
-              status: "False",
-              reason: "NotExpiring",
-              message: `the token expires at ${iso(notAfter)}`,
-            },
-      );
-      if (expiring)
-        events.warning(
-          token,
-          "ExpiringSoon",
-          `the token in Secret ${token.spec.secretName} expires at ${iso(notAfter)}`,
-        );
-    } else {
-      delete status.notAfter;
-      delete status.renewalTime;
-      conditions.push({
-        type: "ExpiringSoon",
-        status: "Unknown",
-        reason: expiry === undefined ? "ExpiryUnknown" : "ExpiryInvalid",
-        message: `annotate the Secret with ${secretAnnotations.expiresAt}: <RFC 3339 time> so Baton can warn before the token expires`,
-      });
-    }
-    if (validation) {
-      conditions.push(
-        validation.valid
-          ? notAfter <= now
-            ? { type: "Ready", status: "False", reason: "Expired", message: `the token expired at ${iso(notAfter)}` }
-            : {
-                type: "Ready",
-                status: "True",
-                reason: "Valid",
-                message: `Bitbucket accepts the token (acting as ${validation.user ?? "unknown"})`,
-              }
-          : { type: "Ready", status: "False", reason: "Unauthorized", message: validation.reason },
-      );
-    }
-    const wakeAt = Math.min(
-      now + this.#deps.validationInterval,
-      ...[Date.parse(status.renewalTime ?? ""), notAfter].filter((t) => t > now),
-    );
-    return { status, conditions, result: { requeueAfter: Math.max(1000, wakeAt - now) } };
+  /** Writes Ready=False for a token that stopped working, with an Event, unless status already says so. */
+  async #recordUnusable(token: BitbucketProjectToken, status: TokenStatus, ready: ConditionUpdate): Promise<void> {
+    const recorded = getCondition(token.status?.conditions, "Ready");
+    if (recorded?.status === "False" && recorded.reason === ready.reason) return;
+    this.#deps.events.warning(token, ready.reason, `${ready.message}; issuing a new token`);
+    const written = await this.#writeStatus(token, status, [ready]);
+    if (!written) return;
+    // The rest of this pass builds on what is now stored: the next write is checked against it, and Ready's
+    // transition time is the one just recorded.
+    token.metadata.resourceVersion = written.metadata?.resourceVersion;
+    token.status = { ...token.status, ...(written.status as TokenStatus) };
+    status.conditions = (written.status as TokenStatus | undefined)?.conditions;
   }
 
   async #validate(key: string, client: BitbucketClient, value: string, ctx: ReconcileContext): Promise<Validation> {
@@ -484,36 +377,12 @@ export class TokenReconciler {
     if (seen && seen.fingerprint === print && now - seen.at < this.#deps.validationInterval) {
       return { valid: true, user: seen.user };
     }
+    // Forgotten before asking: a 401 to this very call must not come back through refused() as news.
+    this.#validated.delete(key);
     const result = await validateToken(client, value);
     if (result.valid) this.#validated.set(key, { at: now, fingerprint: print, user: result.user });
-    else this.#validated.delete(key);
     ctx.log.debug({ valid: result.valid }, "validated the token against Bitbucket");
     return result;
-  }
-
-  async #adminCredentials(
-    token: BitbucketProjectToken,
-    ctx: ReconcileContext,
-  ): Promise<{ auth: BitbucketAuth } | { problem: string; reason: string }> {
-    const ref = token.spec.adminCredentialsRef?.name ?? "";
-    const secret = await this.#deps.kube.get(
-      Secrets,
-      { namespace: token.metadata.namespace ?? "", name: ref },
-      ctx.signal,
-    );
-    if (!secret)
-      return { reason: "AdminCredentialsMissing", problem: `the admin credentials Secret ${ref} does not exist` };
-    const username = tokenIn(secret, "username");
-    const password = secret.data?.password
-      ? Buffer.from(secret.data.password, "base64").toString("utf8")
-      : secret.stringData?.password;
-    if (!username || !password) {
-      return {
-        reason: "AdminCredentialsMissing",
-        problem: `the admin credentials Secret ${ref} needs the keys "username" and "password"`,
-      };
-    }
-    return { auth: { kind: "basic", username, password } };
   }
 
   async #finalize(token: BitbucketProjectToken, ctx: ReconcileContext): Promise<ReconcileResult> {
@@ -521,7 +390,7 @@ export class TokenReconciler {
     if (!hasFinalizer(token, finalizer)) return {};
     const ids = [token.status?.tokenId, token.status?.previousToken?.id].filter((id): id is string => !!id);
     if (token.spec.deletionPolicy === "Revoke" && ids.length > 0) {
-      const admin = await this.#adminCredentials(token, ctx);
+      const admin = await adminCredentials(kube, token, { signal: ctx.signal });
       const waited = clock.now() - Date.parse(token.metadata.deletionTimestamp ?? "");
       if ("problem" in admin) {
         // Namespace deletion removes the credentials Secret too; waiting would keep the namespace Terminating forever.
@@ -556,22 +425,10 @@ export class TokenReconciler {
     return {};
   }
 
-  #recordFailure(status: TokenStatus, now: number): void {
+  #recordFailure(key: string, status: TokenStatus, now: number, credentials: string): void {
     status.failedIssueAttempts = (status.failedIssueAttempts ?? 0) + 1;
     status.lastFailureTime = iso(now);
-  }
-
-  async #labelSecret(secret: Secret): Promise<void> {
-    // Only the label, applied as Baton's own field: the user's (or GitOps tool's) fields stay theirs.
-    await this.#deps.kube.apply(Secrets, {
-      apiVersion: "v1",
-      kind: "Secret",
-      metadata: {
-        name: secret.metadata?.name ?? "",
-        namespace: secret.metadata?.namespace,
-        labels: { [watchedLabel]: "true" },
-      },
-    });
+    this.#failedWith.set(key, credentials);
   }
 
   /** One status patch per reconcile, and none when nothing changed (no churn for watchers). */
@@ -583,11 +440,11 @@ export class TokenReconciler {
     status: TokenStatus,
     updates: ConditionUpdate[],
     options: { unconditional?: boolean } = {},
-  ): Promise<void> {
+  ): Promise<BitbucketProjectToken | undefined> {
     const patch = statusPatch(token.status, status, updates, token.metadata?.generation, this.#deps.clock.now());
-    if (patch === undefined) return;
+    if (patch === undefined) return undefined;
     try {
-      await this.#deps.kube.patchStatus(
+      return await this.#deps.kube.patchStatus(
         Tokens,
         { namespace: token.metadata?.namespace ?? "", name: token.metadata?.name ?? "" },
         patch,
@@ -599,26 +456,4 @@ export class TokenReconciler {
       throw error;
     }
   }
-}
-
-type ConditionUpdate = Omit<Parameters<typeof setCondition>[1], "observedGeneration">;
-type Validation = Awaited<ReturnType<typeof validateToken>>;
-
-interface Step {
-  status: TokenStatus;
-  conditions: ConditionUpdate[];
-  result: ReconcileResult;
-}
-
-function keyOf(meta: { namespace?: string | undefined; name?: string | undefined }): string {
-  return `${meta.namespace ?? ""}/${meta.name ?? ""}`;
-}
-
-function iso(ms: number): string {
-  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "Z");
-}
-
-/** An error as one line for a condition, Event or log: what failed, never a credential. */
-export function describeError(error: unknown): string {
-  return scrub(error instanceof Error ? error.message : String(error));
 }
