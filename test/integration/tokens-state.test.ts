@@ -253,6 +253,28 @@ describe("token state that must not lie", () => {
     assert.ok(w.sim.requestCount({ since: mark, group: "repos", status: 401 }) >= 1, "the Repository met the 401");
   });
 
+  test("a managed token Bitbucket refuses to another part of Baton: Ready=False Unauthorized at once, then a new token", async (t) => {
+    const w = await world(t);
+    await operatorFor(t, w, { tokenValidationInterval: day });
+    await w.kube.create(Tokens, tokenObject(w, "ci"));
+    const first = await waitForToken(w, "ci", "Ready", (tk) => ready(tk)?.status === "True");
+    const history = await recordStatuses(w, "ci");
+    t.after(() => history.stop());
+
+    assert.ok(w.sim.revokeToken(first.status?.tokenId ?? ""));
+    await w.kube.create(Repositories, {
+      apiVersion: "baton.dev/v1alpha1",
+      kind: "Repository",
+      metadata: { name: "api", namespace: w.ns },
+      spec: { url: `${w.sim.url}/projects/PLATFORM/repos/api`, tokenRef: { name: "ci" }, webhook: { managed: false } },
+    } as Repository);
+    await waitForToken(w, "ci", "revision 2 Ready", (tk) => tk.status?.revision === 2 && ready(tk)?.status === "True");
+    const refused = history.seen.find((s) => ready({ status: s })?.reason === "Unauthorized");
+    assert.equal(ready({ status: refused })?.status, "False", "Ready=False Unauthorized was stored");
+    assert.equal(refused?.revision, 1);
+    assert.ok((await events(w, "ci")).some((e) => e.reason === "Unauthorized" && e.type === "Warning"));
+  });
+
   test("a fixed admin password is used at once, not after the issue back-off", async (t) => {
     // A frozen clock: the back-off after the failure never runs out on its own.
     const w = await world(t, { clock: { frozen: true } }, "not-the-password-5d1c");
