@@ -4,7 +4,7 @@ KUBE_VERSION := v1.36.3
 GO_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) \
 	-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=36
 
-.PHONY: all install testenv check-rules tekton-crds generate typecheck lint test test-unit demo cluster-up cluster-down image clean
+.PHONY: all install testenv check-rules test-rules tekton-crds generate typecheck lint test test-unit demo cluster-up cluster-down image clean
 
 all: install testenv generate typecheck lint test
 
@@ -27,6 +27,17 @@ bin/promcheck: hack/promcheck/main.go hack/promcheck/go.mod hack/promcheck/go.su
 check-rules: bin/promcheck
 	bin/promcheck config/monitoring/prometheusrule.yaml
 
+# Prometheus's promtool, reproducibly from hack/promtool/go.sum: the judge of the alert rule tests and of a real
+# /metrics scrape. Without the service-discovery plugins (remove_all_sd), which neither use and which would
+# double the build.
+bin/promtool: hack/promtool/go.mod hack/promtool/go.sum
+	cd hack/promtool && go build -mod=readonly -trimpath -tags remove_all_sd -ldflags "-s -w" \
+		-o ../../bin/promtool github.com/prometheus/prometheus/cmd/promtool
+
+# `promtool test rules` on config/monitoring/tests/ (part of `make test` too).
+test-rules: install bin/promtool
+	node_modules/.bin/node --test test/integration/alerts.test.ts
+
 # Prints the verified directory of the pinned Tekton Pipelines module (its config/300-crds/ are installed in tests).
 tekton-crds:
 	@cd hack/tekton && go mod download -json github.com/tektoncd/pipeline | sed -n 's/.*"Dir": "\(.*\)",/\1\/config\/300-crds/p'
@@ -41,7 +52,7 @@ lint: install
 	npm run lint
 
 # Everything CI runs: static checks, unit tests, and integration tests against the real control plane.
-test: install testenv
+test: install testenv bin/promtool
 	npm run typecheck
 	npm run lint
 	npm test
