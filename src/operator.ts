@@ -2,7 +2,13 @@
 // integration tests and the demo run it in-process, scoped to a namespace.
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { BitbucketProjectToken } from "./api/token.ts";
-import { type BitbucketAuth, BitbucketClient, RequestBudget, type ResponseEvent } from "./bitbucket/index.ts";
+import {
+  type BitbucketAuth,
+  BitbucketClient,
+  endpointGroups,
+  RequestBudget,
+  type ResponseEvent,
+} from "./bitbucket/index.ts";
 import { type Intake, registerIntake } from "./events/intake.ts";
 import { type PipelineRunner, registerPipelineRunner } from "./pipelines/runner.ts";
 import { runsInformerOptions } from "./pipelines/tekton.ts";
@@ -131,6 +137,8 @@ export function createOperator(options: OperatorOptions): Operator {
     help: "Bitbucket answers of 429 Too Many Requests.",
     labelNames: ["group"],
   });
+  // A healthy operator shows 0 rather than "No data" on the 429 panel.
+  for (const group of endpointGroups) rateLimited.inc({ group }, 0);
   const bitbucket = new BitbucketClients(options.config.bitbucketRequestsPerSecond, (event) => {
     requests.inc({ group: event.group, code: String(event.status ?? 0) });
     durations.observe({ group: event.group }, event.durationMs / 1000);

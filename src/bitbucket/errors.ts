@@ -1,13 +1,15 @@
 /** Low-cardinality names for metrics and error messages; one per REST area Baton uses. */
-export type EndpointGroup =
-  | "access-tokens"
-  | "webhooks"
-  | "build-status"
-  | "content"
-  | "pull-requests"
-  | "users"
-  | "repos"
-  | "server";
+export const endpointGroups = [
+  "access-tokens",
+  "webhooks",
+  "build-status",
+  "content",
+  "pull-requests",
+  "users",
+  "repos",
+  "server",
+] as const;
+export type EndpointGroup = (typeof endpointGroups)[number];
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "DELETE";
 

@@ -19,6 +19,7 @@ export {
   BitbucketSchemaError,
   ConflictError,
   type EndpointGroup,
+  endpointGroups,
   ForbiddenError,
   type HttpMethod,
   InvalidCredentialsError,

@@ -114,6 +114,8 @@ export class Intake {
   readonly #events;
   readonly #duration;
   readonly #toRun;
+  /** When each request arrived (performance.now()): fastify's reply.elapsedTime is 0 with its logger off. */
+  readonly #arrivals = new WeakMap<FastifyRequest, number>();
   #port: number | undefined;
 
   constructor(options: IntakeOptions) {
@@ -169,6 +171,10 @@ export class Intake {
     // Bitbucket sends a delivery in one go; a sender that trickles a body (or stops half way) must not hold a
     // connection and its buffer for Node's default of five minutes.
     const app = Fastify({ logger: false, bodyLimit, return503OnClosing: true, requestTimeout: 30_000 });
+    app.addHook("onRequest", (request, _reply, done) => {
+      this.#arrivals.set(request, performance.now());
+      done();
+    });
     app.removeAllContentTypeParsers();
     // The raw bytes are what the signature covers: keep them, parse JSON only after the signature is checked.
     app.addContentTypeParser("*", { parseAs: "buffer", bodyLimit }, (_req, body, done) => done(null, body));
@@ -180,16 +186,22 @@ export class Intake {
       const detail = tooLarge
         ? `the body is larger than ${bodyLimit} bytes`
         : scrub((error as { message?: string }).message ?? "request failed");
-      this.#count(eventKey, outcome, reply);
+      this.#count(eventKey, outcome, request);
       void reply.code(status).send({ outcome, detail } satisfies IntakeAnswer);
     });
     app.post(intakePath, async (request, reply) => this.#deliver(request, reply));
     return app;
   }
 
-  #count(eventKey: string, outcome: IntakeOutcome, reply?: FastifyReply): void {
+  #count(eventKey: string, outcome: IntakeOutcome, request: FastifyRequest): void {
     this.#events.inc({ event: eventLabel(eventKey, knownEvents), outcome });
-    if (reply) this.#duration.observe({ outcome }, reply.elapsedTime / 1000);
+    this.#duration.observe({ outcome }, this.#elapsed(request));
+  }
+
+  /** Seconds since the request arrived. */
+  #elapsed(request: FastifyRequest): number {
+    const arrived = this.#arrivals.get(request);
+    return arrived === undefined ? 0 : (performance.now() - arrived) / 1000;
   }
 
   async #deliver(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
@@ -197,7 +209,7 @@ export class Intake {
     const requestId = headerValue(request.headers["x-request-id"]);
     // `body` is counted and logged; `shown` (by default the same) is what the caller reads.
     const answer = (status: number, body: IntakeAnswer & { outcome: IntakeOutcome }, shown: IntakeAnswer = body) => {
-      this.#count(eventKey, body.outcome, reply);
+      this.#count(eventKey, body.outcome, request);
       const level = status >= 500 ? "warn" : status >= 400 ? "info" : "debug";
       this.#log[level]({ eventKey, requestId, status, outcome: body.outcome, detail: body.detail }, "webhook delivery");
       return reply.code(status).send(shown);
@@ -269,7 +281,7 @@ export class Intake {
       try {
         for (const event of classified.events) {
           const result = await this.#o.dispatcher.handle(repository, event);
-          if (result.outcome === "created") this.#toRun.observe({ event: event.type }, reply.elapsedTime / 1000);
+          if (result.outcome === "created") this.#toRun.observe({ event: event.type }, this.#elapsed(request));
           results.push({ type: event.type, ...result });
         }
         settle?.(true);

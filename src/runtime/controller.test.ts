@@ -114,7 +114,7 @@ describe("Controller", () => {
       ],
       "5 ms, then 10, then 20",
     );
-    assert.deepEqual(await h.results(), { error: 3, success: 1 });
+    assert.deepEqual(await h.results(), { success: 1, requeue_after: 0, requeue: 0, error: 3 });
     failuresLeft = 1;
     h.emit("ns/a");
     await h.clock.advance(1000);
@@ -132,7 +132,7 @@ describe("Controller", () => {
     await h.clock.advance(1);
     assert.equal(h.calls.length, 2);
     assert.equal(h.calls[1]?.attempt, 0, "a requeue-after is not a failure");
-    assert.deepEqual(await h.results(), { requeue_after: 2 });
+    assert.deepEqual(await h.results(), { success: 0, requeue_after: 2, requeue: 0, error: 0 });
     await h.controller.stop();
   });
 

@@ -2,7 +2,7 @@ import { type Clock, realClock } from "./clock.ts";
 import type { Informer } from "./informer.ts";
 import { controllerOf, isConflict, type KubeObject, keyOf, parseKey, type Resource } from "./kube.ts";
 import { keyString, type Logger, type ObjectKey, objectLogger, silentLogger } from "./logger.ts";
-import type { RuntimeMetrics } from "./metrics.ts";
+import { type RuntimeMetrics, reconcileResults } from "./metrics.ts";
 import { type RateLimiter, WorkQueue } from "./workqueue.ts";
 
 // A generic controller with controller-runtime's semantics: informer events become keys in a de-duplicating
@@ -152,6 +152,8 @@ export class Controller {
     this.#clock = options.clock ?? realClock;
     this.#log = (options.logger ?? silentLogger()).child({ controller: options.name });
     this.#metrics = options.metrics;
+    // Every outcome at 0 from the start, so "no errors" reads 0 on a dashboard, not "No data".
+    for (const result of reconcileResults) this.#metrics?.reconcileTotal.inc({ controller: this.name, result }, 0);
   }
 
   get running(): boolean {

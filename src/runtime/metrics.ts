@@ -3,6 +3,12 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 // One registry per manager (so two managers in one test process do not collide), with get-or-create helpers so
 // every domain declares its series where it uses them: `metrics.counter({ name: "baton_token_renewals_total", ... })`.
 
+const misnamedDefaults = [
+  "nodejs_active_handles_total",
+  "nodejs_active_requests_total",
+  "nodejs_active_resources_total",
+];
+
 export interface MetricConfig<L extends string> {
   name: string;
   help: string;
@@ -18,7 +24,12 @@ export class Metrics {
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     this.registry = new Registry();
-    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    if (options.defaultMetrics ?? true) {
+      collectDefaultMetrics({ register: this.registry });
+      // Gauges named like counters fail `promtool check metrics`, and sum() over their per-type siblings
+      // (nodejs_active_handles, …) gives the same number.
+      for (const name of misnamedDefaults) this.registry.removeSingleMetric(name);
+    }
   }
 
   counter<L extends string>(config: MetricConfig<L>): Counter<L> {
@@ -69,6 +80,9 @@ export class Metrics {
   }
 }
 
+/** The `result` label of baton_reconcile_total. */
+export const reconcileResults = ["success", "requeue_after", "requeue", "error"] as const;
+
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 /** The series the runtime itself exports; created once per registry. */
@@ -97,7 +111,7 @@ export function runtimeMetrics(metrics: Metrics) {
     }),
     reconcileTotal: metrics.counter({
       name: "baton_reconcile_total",
-      help: "Reconciles by outcome: success, requeue_after, error.",
+      help: "Reconciles by outcome: success, requeue_after, requeue, error.",
       labelNames: ["controller", "result"],
     }),
     reconcileDuration: metrics.histogram({
