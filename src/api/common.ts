@@ -89,16 +89,20 @@ export const Condition = z.object({
     .max(316)
     .regex(
       /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$/,
-    ),
-  status: z.enum(["True", "False", "Unknown"]),
-  observedGeneration: z.int().min(0).optional(),
-  lastTransitionTime: Timestamp,
+    )
+    .meta({ description: "What the condition is about, in CamelCase, e.g. Ready." }),
+  status: z.enum(["True", "False", "Unknown"]).meta({ description: "True, False or Unknown." }),
+  observedGeneration: z.int().min(0).optional().meta({
+    description: "The metadata.generation the condition was set for; lower than the object's when it is stale.",
+  }),
+  lastTransitionTime: Timestamp.meta({ description: "When the status last changed from one value to another." }),
   reason: z
     .string()
     .min(1)
     .max(1024)
-    .regex(/^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/, "reason must be CamelCase"),
-  message: z.string().max(32768),
+    .regex(/^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/, "reason must be CamelCase")
+    .meta({ description: "Why the condition has its status, as one CamelCase word to match on, e.g. Issued." }),
+  message: z.string().max(32768).meta({ description: "Why, in a sentence a person can act on." }),
 });
 export type Condition = z.infer<typeof Condition>;
 

@@ -1,7 +1,7 @@
 // Generates Baton's CustomResourceDefinitions from the zod schemas, so the API server validates exactly what the
 // controllers expect. `npm run generate` writes crds/*.yaml; a test fails when the committed files differ.
 import { z } from "zod";
-import { group, patternMessages, version } from "./common.ts";
+import { apiVersion, group, patternMessages, version } from "./common.ts";
 import { RepositorySpec, RepositoryStatus, kind as repositoryKind } from "./repository.ts";
 import { TokenSpec, TokenStatus, kind as tokenKind } from "./token.ts";
 
@@ -20,11 +20,14 @@ interface ResourceDefinition {
   shortNames: string[];
   description: string;
   spec: z.ZodType;
+  specDescription: string;
   status: z.ZodType;
+  statusDescription: string;
   printerColumns: PrinterColumn[];
 }
 
-const condition = (type: string) => `.status.conditions[?(@.type=="${type}")].status`;
+const conditionField = (type: string, field: string) => `.status.conditions[?(@.type=="${type}")].${field}`;
+const condition = (type: string) => conditionField(type, "status");
 
 export const resources: ResourceDefinition[] = [
   {
@@ -36,15 +39,24 @@ export const resources: ResourceDefinition[] = [
       "A Bitbucket Data Center project or repository HTTP access token that Baton issues, stores in a Secret, " +
       "renews before it expires and revokes after rotation; or an externally supplied token it validates and tracks.",
     spec: TokenSpec,
+    specDescription:
+      "The token wanted: which Bitbucket server, project (and repository), permissions and lifetime, and the " +
+      "Secret it is kept in.",
     status: TokenStatus,
+    statusDescription:
+      "What Baton last observed and did: the current token, its expiry and renewal time, and the Ready condition.",
     printerColumns: [
       { name: "Project", type: "string", jsonPath: ".spec.project" },
       { name: "Repository", type: "string", jsonPath: ".spec.repository" },
       { name: "Ready", type: "string", jsonPath: condition("Ready") },
+      // Why not Ready (Expired, Unauthorized, NoValidToken…) without a `kubectl describe`.
+      { name: "Reason", type: "string", jsonPath: conditionField("Ready", "reason") },
+      // Where consumers find the token, as cert-manager's Certificate shows its Secret.
+      { name: "Secret", type: "string", jsonPath: ".spec.secretName" },
       // Future times as strings: kubectl renders a future `date` column as "<invalid>".
       { name: "Expires", type: "string", jsonPath: ".status.notAfter" },
       { name: "Renews", type: "string", jsonPath: ".status.renewalTime" },
-      { name: "Reason", type: "string", jsonPath: `.status.conditions[?(@.type=="Ready")].reason`, priority: 1 },
+      { name: "Message", type: "string", jsonPath: conditionField("Ready", "message"), priority: 1 },
       { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
     ],
   },
@@ -57,13 +69,18 @@ export const resources: ResourceDefinition[] = [
       "A Bitbucket Data Center repository wired to Tekton: Baton keeps its webhook in sync, turns its pull-request, " +
       "push and comment events into PipelineRuns from its .tekton folder, and reports their build status.",
     spec: RepositorySpec,
+    specDescription:
+      "The repository, the token Baton calls Bitbucket with, its webhook, and how its PipelineRuns are run.",
     status: RepositoryStatus,
+    statusDescription:
+      "What Baton last observed and did: token and webhook conditions, the last event and the last PipelineRun.",
     printerColumns: [
       { name: "URL", type: "string", jsonPath: ".spec.url" },
       { name: "Ready", type: "string", jsonPath: condition("Ready") },
+      { name: "Reason", type: "string", jsonPath: conditionField("Ready", "reason") },
       { name: "Webhook", type: "string", jsonPath: condition("WebhookSynced") },
       { name: "Last Run", type: "string", jsonPath: ".status.lastRun.status" },
-      { name: "Reason", type: "string", jsonPath: `.status.conditions[?(@.type=="Ready")].reason`, priority: 1 },
+      { name: "Message", type: "string", jsonPath: conditionField("Ready", "message"), priority: 1 },
       { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
     ],
   },
@@ -110,10 +127,20 @@ function isEmptyObject(value: unknown): boolean {
   return typeof value === "object" && value !== null && !Array.isArray(value) && Object.keys(value).length === 0;
 }
 
-function openAPISchema(schema: z.ZodType): Schema {
+function openAPISchema(schema: z.ZodType, description: string): Schema {
   const json = z.toJSONSchema(schema, { target: "openapi-3.0", io: "input", unrepresentable: "throw" });
   const { $schema: _ignored, ...rest } = structural(json) as Schema;
-  return rest;
+  return { description, ...rest };
+}
+
+// `kubectl explain` reads these from the CRD like any other field; without them it prints <empty>.
+function typeMeta(kind: string): Schema {
+  return {
+    apiVersion: { type: "string", description: `${apiVersion}: the API group and version of this object's schema.` },
+    kind: { type: "string", description: `${kind}: the type of this object.` },
+    // The API server refuses anything here but `type` and publishes ObjectMeta's own schema and description.
+    metadata: { type: "object" },
+  };
 }
 
 export function customResourceDefinition(def: ResourceDefinition): Schema {
@@ -148,11 +175,9 @@ export function customResourceDefinition(def: ResourceDefinition): Schema {
               type: "object",
               required: ["spec"],
               properties: {
-                apiVersion: { type: "string" },
-                kind: { type: "string" },
-                metadata: { type: "object" },
-                spec: openAPISchema(def.spec),
-                status: openAPISchema(def.status),
+                ...typeMeta(def.kind),
+                spec: openAPISchema(def.spec, def.specDescription),
+                status: openAPISchema(def.status, def.statusDescription),
               },
             },
           },

@@ -34,8 +34,14 @@ export const WebhookEvent = z.enum([
 export type WebhookEvent = z.infer<typeof WebhookEvent>;
 
 export const CloneTokenReference = z.object({
-  kind: z.enum(["BitbucketProjectToken", "Secret"]).default("BitbucketProjectToken"),
-  name: z.string().min(1).max(253),
+  kind: z.enum(["BitbucketProjectToken", "Secret"]).default("BitbucketProjectToken").meta({
+    description: "BitbucketProjectToken (default) or Secret: what name refers to.",
+  }),
+  name: z
+    .string()
+    .min(1)
+    .max(253)
+    .meta({ description: "Name of the BitbucketProjectToken or Secret, in this namespace." }),
   key: z.string().min(1).max(253).default("token").meta({ description: "Key within the Secret (kind Secret)." }),
 });
 
@@ -98,7 +104,8 @@ export const RepositorySpec = z
         }),
         timeout: Duration.optional().meta({ description: "Default timeout of a PipelineRun (timeouts.pipeline)." }),
       })
-      .prefault({}),
+      .prefault({})
+      .meta({ description: "Where the PipelineRun definitions are and how their runs are started and kept." }),
     policy: z
       .object({
         trustedUsers: z.array(z.string().min(1).max(255)).max(1000).optional().meta({
@@ -122,8 +129,9 @@ export const RepositorySpec = z
             .string()
             .min(1)
             .max(253)
-            .regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/),
-          value: z.string().max(65536),
+            .regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/)
+            .meta({ description: "The placeholder's name: {{ name }} in a PipelineRun is replaced with value." }),
+          value: z.string().max(65536).meta({ description: "The text substituted for the placeholder." }),
         }),
       )
       .max(256)
@@ -146,38 +154,48 @@ export type RepositorySpec = z.infer<typeof RepositorySpec>;
 
 export const RunSummary = z.object({
   name: z.string().meta({ description: "The PipelineRun." }),
-  pipeline: z.string().optional(),
-  sha: z.string().optional(),
-  pullRequest: z.int().optional(),
-  status: z.enum(["Pending", "Running", "Succeeded", "Failed", "Cancelled"]),
-  startTime: Timestamp.optional(),
-  completionTime: Timestamp.optional(),
+  pipeline: z.string().optional().meta({ description: "The pipeline it runs: its name in the .tekton folder." }),
+  sha: z.string().optional().meta({ description: "The commit it builds." }),
+  pullRequest: z.int().optional().meta({ description: "The pull request it builds, if any." }),
+  status: z.enum(["Pending", "Running", "Succeeded", "Failed", "Cancelled"]).meta({
+    description: "Pending (waiting to start), Running, Succeeded, Failed or Cancelled.",
+  }),
+  startTime: Timestamp.optional().meta({ description: "When Tekton started it." }),
+  completionTime: Timestamp.optional().meta({ description: "When it finished." }),
 });
 
 export const RepositoryStatus = z.object({
-  observedGeneration: z.int().min(0).optional(),
-  conditions: Conditions.optional(),
-  server: z.string().optional(),
-  project: z.string().optional(),
-  slug: z.string().optional(),
+  observedGeneration: z.int().min(0).optional().meta({
+    description: "The metadata.generation this status describes; lower while a spec change is still being acted on.",
+  }),
+  conditions: Conditions.optional().meta({
+    description:
+      "Ready: events from this repository turn into PipelineRuns. TokenReady: Bitbucket accepts the token. " +
+      "WebhookSynced: the Bitbucket webhook matches spec.webhook.",
+  }),
+  server: z.string().optional().meta({ description: "Bitbucket base URL, read from spec.url." }),
+  project: z.string().optional().meta({ description: "Project key, read from spec.url." }),
+  slug: z.string().optional().meta({ description: "Repository slug, read from spec.url." }),
   webhook: z
     .object({
-      id: z.int().optional(),
-      scope: z.enum(["repository", "project"]).optional(),
-      events: z.array(z.string()).optional(),
-      lastSyncTime: Timestamp.optional(),
+      id: z.int().optional().meta({ description: "Bitbucket's id of the webhook." }),
+      scope: z.enum(["repository", "project"]).optional().meta({ description: "Where the webhook is defined." }),
+      events: z.array(z.string()).optional().meta({ description: "The events it delivers." }),
+      lastSyncTime: Timestamp.optional().meta({ description: "When Baton last found it as declared or repaired it." }),
     })
-    .optional(),
+    .optional()
+    .meta({ description: "The Bitbucket webhook as Baton last saw it." }),
   lastEvent: z
     .object({
-      type: z.string(),
-      requestId: z.string().optional(),
-      sha: z.string().optional(),
-      pullRequest: z.int().optional(),
-      receivedTime: Timestamp,
+      type: z.string().meta({ description: "Bitbucket's event key, e.g. pr:opened." }),
+      requestId: z.string().optional().meta({ description: "Bitbucket's X-Request-Id of the delivery." }),
+      sha: z.string().optional().meta({ description: "The commit the event is about." }),
+      pullRequest: z.int().optional().meta({ description: "The pull request the event is about, if any." }),
+      receivedTime: Timestamp.meta({ description: "When Baton received it." }),
     })
-    .optional(),
-  lastRun: RunSummary.optional(),
+    .optional()
+    .meta({ description: "The last webhook delivery Baton accepted for this repository." }),
+  lastRun: RunSummary.optional().meta({ description: "The last PipelineRun Baton created for this repository." }),
 });
 export type RepositoryStatus = z.infer<typeof RepositoryStatus>;
 

@@ -77,8 +77,14 @@ export const TokenSpec = z
     secretName: DNSName.meta({ description: "The Secret that holds the token under the key `token`." }),
     secretTemplate: z
       .object({
-        labels: z.record(z.string(), z.string()).optional(),
-        annotations: z.record(z.string(), z.string()).optional(),
+        labels: z
+          .record(z.string(), z.string())
+          .optional()
+          .meta({ description: "Labels added to the Secret, e.g. for a tool that copies Secrets by label." }),
+        annotations: z
+          .record(z.string(), z.string())
+          .optional()
+          .meta({ description: "Annotations added to the Secret, beside the baton.dev/* ones Baton writes." }),
       })
       .optional()
       .meta({ description: "Labels and annotations added to the managed Secret." }),
@@ -122,21 +128,34 @@ export const TokenSpec = z
 export type TokenSpec = z.infer<typeof TokenSpec>;
 
 export const TokenStatus = z.object({
-  observedGeneration: z.int().min(0).optional(),
-  conditions: Conditions.optional(),
+  observedGeneration: z.int().min(0).optional().meta({
+    description: "The metadata.generation this status describes; lower while a spec change is still being acted on.",
+  }),
+  conditions: Conditions.optional().meta({
+    description:
+      "Ready: the Secret holds a valid, unexpired token. Issuing: a new token is being issued, and why. " +
+      "ExpiringSoon (externally managed tokens): the token expires before renewBefore.",
+  }),
   tokenId: z.string().optional().meta({ description: "Bitbucket's id of the current token." }),
-  tokenName: z.string().optional(),
+  tokenName: z.string().optional().meta({
+    description: "Name of the current token in Bitbucket (its access-tokens page); ends with the revision.",
+  }),
   tokenUser: z.string().optional().meta({ description: "The user Bitbucket acts as with this token." }),
-  notBefore: Timestamp.optional(),
+  notBefore: Timestamp.optional().meta({ description: "When Bitbucket created the current token." }),
   notAfter: Timestamp.optional().meta({ description: "When the current token expires." }),
   renewalTime: Timestamp.optional().meta({ description: "When Baton will issue the next token." }),
   revision: z.int().min(0).optional().meta({ description: "Incremented each time a token is issued." }),
   previousToken: z
-    .object({ id: z.string(), revokeAt: Timestamp })
+    .object({
+      id: z.string().meta({ description: "Bitbucket's id of the previous token." }),
+      revokeAt: Timestamp.meta({ description: "When Baton revokes it: the rotation time plus revocationGracePeriod." }),
+    })
     .optional()
     .meta({ description: "The token replaced by the last rotation, revoked at revokeAt." }),
-  failedIssueAttempts: z.int().min(0).optional(),
-  lastFailureTime: Timestamp.optional(),
+  failedIssueAttempts: z.int().min(0).optional().meta({
+    description: "Failed attempts to issue a token since the last success; the back-off grows with it.",
+  }),
+  lastFailureTime: Timestamp.optional().meta({ description: "When the last attempt to issue a token failed." }),
 });
 export type TokenStatus = z.infer<typeof TokenStatus>;
 

@@ -34,6 +34,37 @@ function token(namespace: string, spec: Record<string, unknown>, name = "t"): Re
 
 const apply = (obj: unknown) => kubectl(["apply", "-f", "-"], stringify(obj));
 
+/** `kubectl get` output as rows keyed by column header, cut at the columns' start, so an empty cell reads "". */
+function table(stdout: string): Record<string, string>[] {
+  const [header = "", ...rows] = stdout.trimEnd().split("\n");
+  const columns: { name: string; start: number }[] = [];
+  for (const match of header.matchAll(/\S+(?: \S+)*/g)) columns.push({ name: match[0], start: match.index });
+  return rows.map((row) =>
+    Object.fromEntries(columns.map((c, i) => [c.name, row.slice(c.start, columns[i + 1]?.start ?? row.length).trim()])),
+  );
+}
+
+/**
+ * Every field path of a kind, as `kubectl explain --recursive` lists them (metadata's fields are Kubernetes' own),
+ * with whether the field has fields of its own.
+ */
+function fieldTree(recursive: string): { path: string; hasFields: boolean }[] {
+  const lines = recursive.slice(recursive.indexOf("FIELDS:") + "FIELDS:".length).split("\n");
+  const fields: { path: string; depth: number }[] = [];
+  const stack: string[] = [];
+  for (const line of lines) {
+    const match = /^( +)(\S+)\s+</.exec(line);
+    if (!match) continue;
+    const depth = ((match[1] ?? "").length - 2) / 2;
+    stack.length = depth;
+    stack.push(match[2] ?? "");
+    fields.push({ path: stack.join("."), depth });
+  }
+  return fields
+    .filter((f) => f.path !== "metadata" && !f.path.startsWith("metadata."))
+    .map((f, i, all) => ({ path: f.path, hasFields: (all[i + 1]?.depth ?? 0) > f.depth }));
+}
+
 describe("CRDs on the real API server", () => {
   test("Baton's and Tekton's CRDs are Established", async () => {
     const result = await kubectl([
@@ -91,23 +122,84 @@ describe("CRDs on the real API server", () => {
 
     const tokens = await kubectl(["get", "bbtoken", "-n", ns]);
     assert.equal(tokens.code, 0, tokens.stderr);
-    const [header, row] = tokens.stdout.trim().split("\n");
-    assert.deepEqual(header?.split(/\s{2,}/), ["NAME", "PROJECT", "REPOSITORY", "READY", "EXPIRES", "RENEWS", "AGE"]);
-    assert.match(row ?? "", /^platform-ci\s+PLATFORM\s+True\s+2099-03-01T00:00:00Z\s+2099-01-30T00:00:00Z\s+\d+s$/);
+    const [token] = table(tokens.stdout);
+    assert.deepEqual(Object.keys(token ?? {}), [
+      "NAME",
+      "PROJECT",
+      "REPOSITORY",
+      "READY",
+      "REASON",
+      "SECRET",
+      "EXPIRES",
+      "RENEWS",
+      "AGE",
+    ]);
+    assert.deepEqual(
+      { ...token, AGE: undefined },
+      {
+        NAME: "platform-ci",
+        PROJECT: "PLATFORM",
+        REPOSITORY: "",
+        READY: "True",
+        REASON: "Issued",
+        SECRET: "platform-ci-token",
+        EXPIRES: "2099-03-01T00:00:00Z",
+        RENEWS: "2099-01-30T00:00:00Z",
+        AGE: undefined,
+      },
+    );
+    const wideTokens = await kubectl(["get", "bbtoken", "-n", ns, "-o", "wide"]);
+    assert.equal(table(wideTokens.stdout)[0]?.MESSAGE, "token 1 is valid");
 
+    const repoStatus = await kubectl([
+      "patch",
+      "bbrepo",
+      "payments-api",
+      "-n",
+      ns,
+      "--subresource=status",
+      "--type=merge",
+      "-p",
+      JSON.stringify({
+        status: {
+          conditions: [
+            {
+              type: "Ready",
+              status: "False",
+              reason: "TokenNotReady",
+              message: "BitbucketProjectToken platform-ci is not Ready",
+              lastTransitionTime: "2026-01-01T00:00:00Z",
+            },
+            {
+              type: "WebhookSynced",
+              status: "True",
+              reason: "Synced",
+              message: "webhook 7 is as declared",
+              lastTransitionTime: "2026-01-01T00:00:00Z",
+            },
+          ],
+          lastRun: { name: "build-x7k2p", status: "Succeeded" },
+        },
+      }),
+    ]);
+    assert.equal(repoStatus.code, 0, repoStatus.stderr);
     const repos = await kubectl(["get", "bbrepo", "-n", ns]);
     assert.equal(repos.code, 0, repos.stderr);
+    const [repo] = table(repos.stdout);
     assert.deepEqual(
-      repos.stdout
-        .split("\n")[0]
-        ?.trim()
-        .split(/\s{2,}/),
-      ["NAME", "URL", "READY", "WEBHOOK", "LAST RUN", "AGE"],
+      { ...repo, AGE: undefined },
+      {
+        NAME: "payments-api",
+        URL: "https://bitbucket.example.com/projects/PLATFORM/repos/payments-api",
+        READY: "False",
+        REASON: "TokenNotReady",
+        WEBHOOK: "True",
+        "LAST RUN": "Succeeded",
+        AGE: undefined,
+      },
     );
-    assert.match(
-      repos.stdout,
-      /payments-api\s+https:\/\/bitbucket\.example\.com\/projects\/PLATFORM\/repos\/payments-api/,
-    );
+    const wideRepos = await kubectl(["get", "bbrepo", "-n", ns, "-o", "wide"]);
+    assert.equal(table(wideRepos.stdout)[0]?.MESSAGE, "BitbucketProjectToken platform-ci is not Ready");
 
     // Both kinds answer to their category, the way `kubectl get baton` lists everything Baton owns.
     const all = await kubectl(["get", "baton", "-n", ns, "-o", "name"]);
@@ -115,6 +207,25 @@ describe("CRDs on the real API server", () => {
     assert.match(all.stdout, /bitbucketprojecttoken\.baton\.dev\/platform-ci/);
     assert.match(all.stdout, /repository\.baton\.dev\/payments-api/);
   });
+
+  for (const resource of ["bitbucketprojecttokens.baton.dev", "repositories.baton.dev"]) {
+    test(`kubectl explain describes every field of ${resource}: none reads <empty>`, async () => {
+      const recursive = await kubectl(["explain", resource, "--recursive"]);
+      assert.equal(recursive.code, 0, recursive.stderr);
+      const fields = fieldTree(recursive.stdout);
+      assert.ok(fields.some((f) => f.path === "spec") && fields.some((f) => f.path === "status.conditions.reason"));
+      // `kubectl explain X.path` prints the field's description and each of its fields' descriptions, so the kind
+      // itself and every field that has fields cover every field once.
+      const described = ["", ...fields.filter((f) => f.hasFields).map((f) => `.${f.path}`)];
+      const empty: string[] = [];
+      for (const path of described) {
+        const explained = await kubectl(["explain", `${resource}${path}`]);
+        assert.equal(explained.code, 0, explained.stderr);
+        if (explained.stdout.includes("<empty>")) empty.push(`${resource}${path}:\n${explained.stdout}`);
+      }
+      assert.deepEqual(empty, []);
+    });
+  }
 
   test("defaults come from the schema, so GitOps tools see no drift from Baton", async (t) => {
     const ns = await createNamespace(t);
