@@ -33,5 +33,6 @@ ENV NODE_ENV=production \
     NODE_OPTIONS="--disable-warning=ExperimentalWarning --max-semi-space-size=1 --max-old-space-size=128" \
     HOME=/tmp
 USER 65532:65532
-EXPOSE 8080 8081
+# The defaults of src/runtime/config.ts: metrics and health (8080), webhook intake (8090).
+EXPOSE 8080 8090
 ENTRYPOINT ["node", "dist/main.js"]
