@@ -173,6 +173,10 @@ func run() error {
 		return err
 	}
 
+	if err := os.WriteFile(filepath.Join(dir, "audit-policy.yaml"), []byte(auditPolicy), 0o600); err != nil {
+		return err
+	}
+
 	apiErr := make(chan error, 1)
 	go func() {
 		cmd := apiserver.NewAPIServerCommand()
@@ -222,6 +226,20 @@ func run() error {
 	}
 }
 
+// operatorUser is the identity the tests run Baton as (test/support binds it to exactly config/rbac).
+const operatorUser = "system:serviceaccount:baton-system:baton"
+
+// auditPolicy records every request Baton's ServiceAccount makes, and nothing else, in <dir>/audit.log: the
+// RBAC test compares what config/rbac grants with what the operator really asks for.
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+    users: ["` + operatorUser + `"]
+  - level: None
+`
+
 func apiserverArgs(dir string, pki *pki, port int, etcdURL string) []string {
 	return []string{
 		"--bind-address=127.0.0.1",
@@ -237,6 +255,14 @@ func apiserverArgs(dir string, pki *pki, port int, etcdURL string) []string {
 		"--service-account-signing-key-file=" + pki.saPrivate,
 		"--service-cluster-ip-range=10.0.0.0/24",
 		"--authorization-mode=RBAC",
+		// As hardened clusters (and OpenShift) run it: an owner reference with blockOwnerDeletion needs update
+		// on the owner's finalizers subresource, which config/rbac grants for the Secrets Baton owns.
+		"--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
+		"--audit-policy-file=" + filepath.Join(dir, "audit-policy.yaml"),
+		"--audit-log-path=" + filepath.Join(dir, "audit.log"),
+		"--audit-log-format=json",
+		// One file however long the run: the RBAC test reads it from the start.
+		"--audit-log-maxsize=0",
 		"--allow-privileged=true",
 		"--shutdown-delay-duration=0s",
 		"--profiling=false",
