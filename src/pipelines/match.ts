@@ -6,13 +6,14 @@
 //   matches) and `on-path-change-ignore` (no changed file matches) narrow it down.
 // - Lists are PAC's: `[a, b]` or a bare word; `&#44;` stands for a comma inside an item.
 // - Branches: a pull request's target branch, a push's full ref. `main` and `refs/heads/main` are the same;
-//   `refs/tags/*` matches tags. Globs and paths use PAC's glob flavour (`*` also crosses `/`, see cel.ts).
+//   `refs/tags/*` matches tags. Globs and paths use PAC's glob flavour (`*` also crosses `/`, see glob.ts).
 // - Comments: `/test <name>` and `/retest <name>` select the PipelineRun of that name (or whose
 //   `original-prname` annotation is that name) whatever its annotations say; `/test`, `/retest` and `/ok-to-test`
 //   match as the pull request would; `/cancel` starts nothing.
 // - A broken annotation or CEL expression is an error for that PipelineRun (naming its file), never an exception.
 import type { BatonEvent, ChangedFiles } from "../events/model.ts";
-import { CelContext, globMatcher } from "./cel.ts";
+import { CelContext } from "./cel.ts";
+import { globMatcher } from "./glob.ts";
 import { type PipelineRunDefinition, pacPrefix } from "./load.ts";
 import { celVariables, pacBranches, triggerTarget } from "./template.ts";
 
@@ -113,6 +114,17 @@ function where(d: PipelineRunDefinition): string {
 function pushBranchForCel(expression: string, variable: string, ref: string): string {
   const strip = expression.split("&&").some((clause) => clause.includes(variable) && !clause.includes("refs/heads/"));
   return strip && ref.startsWith("refs/heads/") ? ref.slice("refs/heads/".length) : ref;
+}
+
+/** Events that select pipelines by their command alone, evaluating no annotation: a ping, /cancel, /test <name>. */
+export function selectedByCommand(event: BatonEvent): boolean {
+  if (event.type === "ping") return true;
+  if (event.type !== "comment") return false;
+  const command = event.comment.command;
+  return (
+    command.kind === "cancel" ||
+    ((command.kind === "test" || command.kind === "retest") && command.pipeline !== undefined)
+  );
 }
 
 /** Matches `definitions` against `ctx.event`. Pure: the caller supplies changed files and params. */
