@@ -1,9 +1,14 @@
 // CEL as Pipelines-as-Code offers it: `on-cel-expression` matching and `{{ body.* }}` / `{{ headers[...] }}` /
 // `{{ files.* }}` placeholders. One real CEL implementation (@marcbachmann/cel-js), with parse-time limits, and
 // errors returned as values: a broken expression in a `.tekton` file must never throw out of the matcher.
+//
+// `matches()` runs on RE2 (re2js), as in PAC's cel-go: cel-js's own uses JavaScript's backtracking RegExp, and a
+// pattern from the target branch against a fork's branch name (`^feature/([a-z0-9]+-?)*$`) took seconds per
+// character. Evaluation time as a whole (comprehensions nest) is bounded by running it in a worker: bounded.ts.
 import { Environment } from "@marcbachmann/cel-js";
-import picomatch from "picomatch";
+import { RE2JS } from "re2js";
 import type { ChangedFiles } from "../events/model.ts";
+import { globMatcher } from "./glob.ts";
 
 /** Longest expression accepted; PAC expressions are a line or two. */
 export const maxExpressionLength = 4096;
@@ -78,13 +83,39 @@ const reserved = new Set([
   "cel",
 ]);
 
-/**
- * PAC's path globs (gobwas/glob without separators): `*` also crosses `/`, so `docs/*` matches `docs/a/b.md`;
- * `?`, `[…]` and `{a,b}` as usual. Dotfiles match, and neither extglobs nor a leading `!` are special.
- */
-export function globMatcher(pattern: string): (path: string) => boolean {
-  const test = picomatch(pattern, { bash: true, dot: true, noextglob: true, nonegate: true });
-  return (path) => path === pattern || test(path);
+/** cel-js cannot replace a built-in overload, so `x.matches(re)` calls are renamed to this RE2 one before checking. */
+const re2Matches = "matchesRE2";
+
+const regexes = new Map<string, RE2JS>();
+const maxRegexes = 256;
+
+/** CEL's `matches`: RE2 syntax, true when the pattern matches anywhere in the string. */
+function matchesRE2(text: string, pattern: string): boolean {
+  let re = regexes.get(pattern);
+  if (re === undefined) {
+    try {
+      re = RE2JS.compile(pattern);
+    } catch (error) {
+      throw new Error(
+        `invalid regular expression ${JSON.stringify(pattern)} for matches(): ${firstLine(String(error))}`,
+      );
+    }
+    if (regexes.size >= maxRegexes) regexes.delete(regexes.keys().next().value as string);
+    regexes.set(pattern, re);
+  }
+  return re.test(text);
+}
+
+type Ast = { op: string; args: unknown };
+
+function useRE2(node: unknown): void {
+  if (Array.isArray(node)) {
+    for (const child of node) useRE2(child);
+  } else if (node !== null && typeof node === "object" && "op" in node) {
+    const ast = node as Ast;
+    if (ast.op === "rcall" && Array.isArray(ast.args) && ast.args[0] === "matches") ast.args[0] = re2Matches;
+    useRE2(ast.args);
+  }
 }
 
 let base: Environment | undefined;
@@ -103,7 +134,8 @@ function baseEnvironment(): Environment {
       .registerVariable("source_url", "string")
       .registerVariable("body", "map")
       .registerVariable("headers", "map")
-      .registerVariable("files", "map");
+      .registerVariable("files", "map")
+      .registerFunction(`string.${re2Matches}(string): bool`, matchesRE2);
   }
   return base;
 }
@@ -147,10 +179,10 @@ export class CelContext {
     let program = this.#cache.get(expression);
     if (program === undefined) {
       try {
-        const checked = this.#env.check(expression);
-        program = checked.valid
-          ? this.#env.parse(expression)
-          : firstLine(checked.error?.message ?? "invalid expression");
+        const parsed = this.#env.parse(expression);
+        useRE2(parsed.ast);
+        const checked = parsed.check();
+        program = checked.valid ? parsed : firstLine(checked.error?.message ?? "invalid expression");
       } catch (error) {
         program = firstLine(error instanceof Error ? error.message : String(error));
       }
@@ -166,7 +198,7 @@ export class CelContext {
 }
 
 function firstLine(message: string): string {
-  return message.split("\n")[0] ?? message;
+  return (message.split("\n")[0] ?? message).replaceAll(re2Matches, "matches");
 }
 
 /** A CEL value as text, the way PAC renders `{{ body.* }}`: strings as-is, everything else as JSON. */
