@@ -1,15 +1,16 @@
 // Parsing hostile YAML can hold the event loop for seconds (120 KiB of nested brackets takes more than one), and
 // every delivery of every Repository waits behind it. Small folders, nearly all of them, are parsed in place; a large
-// one is parsed in a worker thread with limits on time and memory, and a folder over either is refused as a whole.
-import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
+// one is parsed in the bounded worker (bounded.ts) with limits on time and memory, and a folder over either is refused
+// as a whole.
+import { boundedWorker } from "./bounded.ts";
 import { type LoadOptions, type LoadResult, loadPipelineRuns, type TektonFiles } from "./load.ts";
 
 export interface LoadBounds {
   /** Folders up to this many bytes in total are parsed on the calling thread (a worker costs tens of ms). */
   inlineBytes: number;
-  /** A worker still parsing after this long is stopped. */
+  /** A parse still running after this long is stopped. */
   timeoutMs: number;
-  /** …and one that needs a larger heap than this. */
+  /** …and one that needs a larger heap than this (the worker's heap limit). */
   maxHeapMiB: number;
 }
 
@@ -33,44 +34,20 @@ export async function loadPipelineRunsBounded(
   const bytes = Object.values(record).reduce((sum, text) => sum + text.length, 0);
   if (bytes <= bounds.inlineBytes) return loadPipelineRuns(record, options);
 
-  // The worker runs this very module (the .ts source under `npm start` and tests, the emitted .js in the image).
-  const worker = new Worker(new URL(import.meta.url), {
-    workerData: { files: record, options },
-    // The same bound for memory: a parse that needs more is refused like a slow one.
-    resourceLimits: { maxOldGenerationSizeMb: bounds.maxHeapMiB },
-  });
-  const refused = (why: string): LoadResult => ({
+  const outcome = await boundedWorker(bounds.maxHeapMiB).run<LoadResult>(
+    { kind: "load", files: record, options },
+    bounds.timeoutMs,
+  );
+  if (outcome.ok) return outcome.value;
+  const why =
+    outcome.reason === "timeout"
+      ? `took longer than ${bounds.timeoutMs / 1000} s to parse (${bytes} bytes of YAML)`
+      : outcome.reason === "memory"
+        ? `needed more than ${bounds.maxHeapMiB} MiB to parse (${bytes} bytes of YAML)`
+        : `could not be parsed: ${outcome.detail}`;
+  return {
     pipelineRuns: [],
     ignored: [],
     errors: [{ file: Object.keys(record)[0]?.split("/")[0] ?? ".tekton", message: `${why}; none of it was used` }],
-  });
-  try {
-    return await new Promise<LoadResult>((resolve) => {
-      const timer = setTimeout(
-        () => resolve(refused(`took longer than ${bounds.timeoutMs / 1000} s to parse (${bytes} bytes of YAML)`)),
-        bounds.timeoutMs,
-      );
-      worker.once("message", (result: LoadResult) => {
-        clearTimeout(timer);
-        resolve(result);
-      });
-      worker.once("error", (err: Error & { code?: string }) => {
-        clearTimeout(timer);
-        resolve(
-          refused(
-            err.code === "ERR_WORKER_OUT_OF_MEMORY"
-              ? `needed more than ${bounds.maxHeapMiB} MiB to parse (${bytes} bytes of YAML)`
-              : `could not be parsed: ${err.message}`,
-          ),
-        );
-      });
-    });
-  } finally {
-    await worker.terminate();
-  }
-}
-
-if (!isMainThread && parentPort && (workerData as { files?: unknown } | undefined)?.files) {
-  const { files, options } = workerData as { files: Record<string, string>; options: LoadOptions };
-  parentPort.postMessage(loadPipelineRuns(files, options));
+  };
 }

@@ -46,7 +46,6 @@ import { defaultConsoleUrlTemplate, reportedAnnotation } from "../status/reporte
 import { Tokens } from "../tokens/reconciler.ts";
 import {
   admit,
-  buildPipelineRun,
   labels,
   labelValue,
   type PipelineRunObject,
@@ -57,11 +56,17 @@ import {
   siblingsAnnotation,
 } from "./build.ts";
 import { DefinitionCache, FileTooLarge, FolderTooLarge, type ListedFile, type TektonSource } from "./definitions.ts";
+import {
+  buildPipelineRunBounded,
+  defaultEvaluationBudget,
+  type EvaluationBudget,
+  matchPipelineRunsBounded,
+} from "./evaluate-bounded.ts";
 import { type FetchLike, waitForPullRequestRef } from "./forkref.ts";
 import { bindGitAuthWorkspace, buildGitSecret, gitAuthSecretName, pipelineRunOwnerReference } from "./gitsecret.ts";
 import type { PipelineRunDefinition } from "./load.ts";
 import { loadPipelineRunsBounded } from "./load-bounded.ts";
-import { annotationKeys, type MatchedRun, matchPipelineRuns, needsChangedFiles, withoutSucceeded } from "./match.ts";
+import { annotationKeys, type MatchedRun, needsChangedFiles, withoutSucceeded } from "./match.ts";
 import {
   approvalComment,
   approvalDescription,
@@ -131,6 +136,8 @@ export interface PipelineRunnerOptions {
   refWait?: { delaysMs?: readonly number[]; fetch?: FetchLike };
   /** How long a resolved token is reused before it is read again (a rotation takes effect within this). */
   tokenCacheMs?: number;
+  /** Time and heap one pipeline's CEL matching or templating may use (default: defaultEvaluationBudget). */
+  evaluationBudget?: EvaluationBudget;
 }
 
 interface Context {
@@ -292,7 +299,11 @@ export class PipelineRunner {
       ? await this.#changedFiles(ctx, event)
       : undefined;
     const params = Object.fromEntries((ctx.repository.spec.params ?? []).map((p) => [p.name, p.value]));
-    const match = matchPipelineRuns(loaded.pipelineRuns, { event, ...(changedFiles ? { changedFiles } : {}), params });
+    const match = await matchPipelineRunsBounded(
+      loaded.pipelineRuns,
+      { event, ...(changedFiles ? { changedFiles } : {}), params },
+      this.#o.evaluationBudget,
+    );
     for (const error of match.errors) {
       if (error.filesUnknown) {
         // Not the author's mistake: Bitbucket could not list the changed files (a push of more than it pages).
@@ -451,7 +462,12 @@ export class PipelineRunner {
         const event = pullRequestForPush(push, pullRequest, { serverUrl: ctx.location.server, receivedAt });
         if (event === undefined || !decideTrust(event, {}, ctx.repository.spec.policy ?? {}).trusted) continue;
         const changedFiles = needsChangedFiles(candidates, event) ? await this.#changedFiles(ctx, event) : undefined;
-        const match = matchPipelineRuns(candidates, { event, ...(changedFiles ? { changedFiles } : {}), params });
+        // CEL here is as hostile as anywhere else: the same budget, and an overrun only means "not shared".
+        const match = await matchPipelineRunsBounded(
+          candidates,
+          { event, ...(changedFiles ? { changedFiles } : {}), params },
+          this.#o.evaluationBudget,
+        );
         events.push({ event, matched: match.matched.map((m) => m.definition.name) });
       }
       return sharedRuns(
@@ -520,15 +536,18 @@ export class PipelineRunner {
     // git Secret and the status are written outside, so one slow write never holds up the next event.
     const admitAndCreate = async () => {
       const pending = limit !== undefined && admit(this.#activeCount(ctx), limit) === "pending";
-      const built = buildPipelineRun({
-        definition,
-        event,
-        repository: { name: ctx.name, namespace: ctx.namespace, spec: ctx.repository.spec },
-        gitAuthSecret: secretName,
-        pending,
-        ...(key === undefined ? {} : { runKey: key }),
-        forbiddenSecrets: ctx.forbiddenSecrets,
-      });
+      const built = await buildPipelineRunBounded(
+        {
+          definition,
+          event,
+          repository: { name: ctx.name, namespace: ctx.namespace, spec: ctx.repository.spec },
+          gitAuthSecret: secretName,
+          pending,
+          ...(key === undefined ? {} : { runKey: key }),
+          forbiddenSecrets: ctx.forbiddenSecrets,
+        },
+        this.#o.evaluationBudget,
+      );
       if (!built.ok) {
         problems.push({ file: definition.file, name: definition.name, message: built.error });
         return undefined;
@@ -767,7 +786,8 @@ export class PipelineRunner {
       const folder = (ctx.repository.spec.pipelines?.path ?? ".tekton").replace(/^\/+|\/+$/g, "");
       const fetched = await this.#cache.fetch(ctx.identity, folder, decision.definitionsFrom.at, this.#source(ctx));
       const loaded = await loadPipelineRunsBounded(fetched.files, { namespace: ctx.namespace });
-      return matchPipelineRuns(loaded.pipelineRuns, { event }).matched.map((m) => m.definition.name);
+      const match = await matchPipelineRunsBounded(loaded.pipelineRuns, { event }, this.#o.evaluationBudget);
+      return match.matched.map((m) => m.definition.name);
     } catch (err) {
       this.#log.debug({ err: safeMessage(err) }, "could not list the waiting pipelines");
       return [];
@@ -1197,6 +1217,7 @@ export function registerPipelineRunner(manager: Manager, options: RegisterPipeli
     consoleUrlTemplate: manager.config.consoleUrlTemplate,
     runs,
     ...(options.refWait ? { refWait: options.refWait } : {}),
+    evaluationBudget: { ...defaultEvaluationBudget, timeoutMs: manager.config.evaluationTimeout },
   });
   manager.addController({
     name: "pipelinerun-queue",

@@ -122,6 +122,17 @@ const placeholder = /\{\{([^{}]{1,1024}?)\}\}/g;
 /** Expressions of `{{ body.… }}`, `{{ headers[…] }}` and `{{ files.… }}`, which PAC evaluates as CEL. */
 const celPrefix = /^(body|headers|files)\b/;
 
+/** Whether `value` has a `{{ body… }}`, `{{ headers… }}` or `{{ files… }}` placeholder in a string: CEL to evaluate. */
+export function hasCelPlaceholder(value: unknown, depth = 0): boolean {
+  if (typeof value === "string") {
+    if (!value.includes("{{")) return false;
+    for (const [, inner] of value.matchAll(placeholder)) if (celPrefix.test((inner as string).trim())) return true;
+    return false;
+  }
+  if (depth > 200 || value === null || typeof value !== "object") return false;
+  return Object.values(value).some((child) => hasCelPlaceholder(child, depth + 1));
+}
+
 /** A substitution function for one run: `{{ … }}` in a string → the value, or unchanged when unknown. */
 export function makeSubstituter(ctx: TemplateContext): (text: string) => string {
   const variables = templateVariables(ctx);

@@ -69,6 +69,8 @@ export const configSchema = z
     podNamespace: k8sName.optional(),
     /** How long a graceful shutdown waits for in-flight reconciles. */
     shutdownTimeout: duration(0, 600_000).prefault("30s"),
+    /** How long one pipeline's CEL matching or templating may run before it is stopped and that pipeline fails. */
+    evaluationTimeout: duration(100, 60_000).prefault("2s"),
   })
   .superRefine((c, ctx) => {
     if (c.leaderElection && !(c.leaseDuration > c.renewDeadline && c.renewDeadline > c.retryPeriod)) {
@@ -110,6 +112,7 @@ const SOURCES: Record<keyof ConfigInput, Source> = {
   podName: { flag: "pod-name", env: ["POD_NAME"] },
   podNamespace: { flag: "pod-namespace", env: ["POD_NAMESPACE"] },
   shutdownTimeout: { flag: "shutdown-timeout", env: ["BATON_SHUTDOWN_TIMEOUT"] },
+  evaluationTimeout: { flag: "evaluation-timeout", env: ["BATON_EVALUATION_TIMEOUT"] },
 };
 
 export class ConfigError extends Error {
