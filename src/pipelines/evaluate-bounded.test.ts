@@ -76,8 +76,8 @@ describe("matching under a budget", () => {
       matched: ["build", "after"],
       unmatched: [],
       errors: [
-        "on-cel-expression in .tekton/hostile.yaml (hostile) took longer than 0.3 s to evaluate; it was stopped and " +
-          "this pipeline did not run",
+        ".tekton/hostile.yaml (hostile): its on-cel-expression took longer than 0.3 s to evaluate; it was stopped " +
+          "and this pipeline did not run",
       ],
     });
     assert.equal(value.errors[0]?.definition, hostile, "the problem names the caller's own definition");

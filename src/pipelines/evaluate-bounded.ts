@@ -44,7 +44,7 @@ export async function matchPipelineRunsBounded(
       );
       if (!outcome.ok) {
         const message =
-          `on-cel-expression in ${definition.file} (${definition.name}) ` +
+          `${definition.file} (${definition.name}): its on-cel-expression ` +
           `${overrun(outcome.reason, outcome.detail, budget)}; it was stopped and this pipeline did not run`;
         return { matched: [], unmatched: [], errors: [{ definition, message }] };
       }

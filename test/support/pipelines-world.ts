@@ -98,6 +98,8 @@ export interface WorldOptions {
   /** Skip the simulator webhook (tests that sign deliveries themselves). */
   noWebhook?: boolean;
   refWaitDelaysMs?: number[];
+  /** Operator settings by configuration key (`evaluationTimeout: "5s"`…). */
+  operatorConfig?: Record<string, string>;
 }
 
 export const allEvents = [
@@ -165,6 +167,7 @@ export async function pipelinesWorld(t: T, options: WorldOptions = {}): Promise<
   const op = await startOperator(t, ns, {
     domainClock: simulatorClock(sim, realClock),
     catchUp: async () => ({ started: false, detail: "catch-up is off in these tests" }),
+    ...(options.operatorConfig ? { config: options.operatorConfig } : {}),
   });
   const port = await waitFor(() => op.intake.port, { message: "the intake to listen" });
   const intakeUrl = `http://127.0.0.1:${port}/hooks/bitbucket`;
