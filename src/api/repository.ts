@@ -10,6 +10,7 @@ import {
   SecretKeyReference,
   Timestamp,
 } from "./common.ts";
+import { DNSName } from "./token.ts";
 
 export const kind = "Repository";
 
@@ -103,6 +104,19 @@ export const RepositorySpec = z
           description: "Keep at most this many completed runs per pipeline; a max-keep-runs annotation wins.",
         }),
         timeout: Duration.optional().meta({ description: "Default timeout of a PipelineRun (timeouts.pipeline)." }),
+        allowedSecrets: z
+          // Object names never contain `$(` or `{{`: an allowed name is one Tekton and PAC cannot rewrite.
+          .array(DNSName)
+          .max(256)
+          .optional()
+          .meta({
+            description:
+              "Secrets of the namespace a PipelineRun may reference by name (workspaces, volumes, env, " +
+              "imagePullSecrets, resolver params), besides its own git Secret ({{ git_auth_secret }}). Any other " +
+              "reference, and any name Tekton would fill in at run time ($(params.…)), is refused. Baton's own " +
+              "Secrets (tokens, admin credentials, webhook secrets) are refused even when listed.",
+            "x-kubernetes-list-type": "set",
+          }),
       })
       .prefault({})
       .meta({ description: "Where the PipelineRun definitions are and how their runs are started and kept." }),

@@ -258,6 +258,78 @@ spec:
   });
 });
 
+describe("Secrets a run may name", () => {
+  const withSecret = (secretName: string) =>
+    definition(`metadata:
+  name: creds
+spec:
+  pipelineSpec:
+    params:
+      - name: s
+        default: admin-credentials
+    workspaces:
+      - name: loot
+    tasks: []
+  workspaces:
+    - name: loot
+      secret:
+        secretName: "${secretName}"
+`);
+  const allowing = (allowedSecrets: string[], params: { name: string; value: string }[] = []) => ({
+    ...repository,
+    spec: { ...repository.spec, pipelines: { ...repository.spec.pipelines, allowedSecrets }, params },
+  });
+  const attempt = (secretName: string, repo = allowing(["registry-creds"]), event = pullRequestEvent()) =>
+    buildPipelineRun({
+      definition: withSecret(secretName),
+      event,
+      repository: repo,
+      gitAuthSecret: "baton-git-k3y9q",
+      forbiddenSecrets: ["bb-token"],
+    });
+
+  it("a param whose default names the admin credentials, substituted by Tekton, is refused", () => {
+    const result = attempt("$(params.s)");
+    assert.equal(result.ok, false);
+    assert.match(
+      result.ok ? "" : result.error,
+      /^\.tekton\/pr\.yaml \(creds\) names a Secret with Tekton's substitution \(\$\(params\.s\)\) at \$\.spec\.workspaces\[0\]\.secret\.secretName; .*list it in spec\.pipelines\.allowedSecrets of Repository test-app$/,
+    );
+  });
+
+  it("a Secret of the namespace the Repository does not list is refused; a listed one is fine", () => {
+    const refused = attempt("admin-credentials");
+    assert.match(refused.ok ? "" : refused.error, /references Secret admin-credentials .*does not allow/);
+    assert.equal(attempt("registry-creds").ok, true);
+  });
+
+  it("Baton's own Secrets are refused even when the Repository lists them", () => {
+    const result = attempt("bb-token", allowing(["bb-token"]));
+    assert.match(result.ok ? "" : result.error, /references Secret bb-token .*Baton's own credentials/);
+  });
+
+  it("names built from {{ }} placeholders are judged by their value", () => {
+    const viaParam = attempt(
+      "{{ registry }}",
+      allowing(["registry-creds"], [{ name: "registry", value: "registry-creds" }]),
+    );
+    assert.equal(viaParam.ok, true);
+    // A branch name is chosen by whoever pushes it.
+    const event = pullRequestEvent();
+    const fromBranch = attempt("{{ source_branch }}", allowing(["registry-creds"]), {
+      ...event,
+      pullRequest: { ...event.pullRequest, sourceBranch: "refs/heads/admin-credentials" },
+    });
+    assert.match(fromBranch.ok ? "" : fromBranch.error, /references Secret admin-credentials .*does not allow/);
+    // … also when the value it fills in is itself one of Tekton's variables.
+    const smuggled = attempt("{{ source_branch }}", allowing(["registry-creds"]), {
+      ...event,
+      pullRequest: { ...event.pullRequest, sourceBranch: "refs/heads/$(params.s)" },
+    });
+    assert.match(smuggled.ok ? "" : smuggled.error, /Tekton's substitution \(\$\(params\.s\)\)/);
+  });
+});
+
 describe("labelValue and generateNamePrefix", () => {
   const labels: [string, string][] = [
     ["main", "main"],

@@ -5,9 +5,9 @@ import { durationPattern, parseDuration } from "../api/common.ts";
 import type { RepositorySpec } from "../api/repository.ts";
 import { runKeyLabel } from "../events/dedupe.ts";
 import type { BatonEvent, ChangedFiles } from "../events/model.ts";
-import { gitAuthSecretPrefix } from "./gitsecret.ts";
-import { findSecretReferences, forbiddenSecretProblems, type PipelineRunDefinition, pacPrefix } from "./load.ts";
+import { type PipelineRunDefinition, pacPrefix } from "./load.ts";
 import { annotationKeys } from "./match.ts";
+import { secretProblems } from "./secret-refs.ts";
 import { eventTypeOf, pacBranches, templateObject } from "./template.ts";
 
 /** Baton's bookkeeping labels. The `baton.dev/` prefix is reserved: a `.tekton` file cannot set these keys. */
@@ -98,7 +98,7 @@ export interface BuildInput {
   pending?: boolean;
   /** The dedupe run key (events/dedupe.ts), stored hashed so a restarted intake can find this run. */
   runKey?: string;
-  /** Secret names no run may reference (checked again after templating). */
+  /** Baton's own Secrets, which no run may reference even when the Repository allows them. */
   forbiddenSecrets?: readonly string[];
 }
 
@@ -146,18 +146,13 @@ export function buildPipelineRun(input: BuildInput): BuildResult {
     ...(input.changedFiles === undefined ? {} : { changedFiles: input.changedFiles }),
   });
 
-  const secrets = forbiddenSecretProblems(templated, input.forbiddenSecrets ?? []);
+  const secrets = secretProblems(templated, {
+    forbidden: input.forbiddenSecrets ?? [],
+    gitAuthSecret: input.gitAuthSecret,
+    allowed: repository.spec.pipelines?.allowedSecrets ?? [],
+    repository: repository.name,
+  });
   if (secrets.length > 0) return { ok: false, error: `${where} ${secrets.join("; ")}` };
-  // Another run's git Secret may hold another Repository's clone token (same namespace, different repository).
-  const foreign = findSecretReferences(templated).find(
-    (ref) => ref.name.startsWith(gitAuthSecretPrefix) && ref.name !== input.gitAuthSecret,
-  );
-  if (foreign !== undefined) {
-    return {
-      ok: false,
-      error: `${where} references Secret ${foreign.name} at ${foreign.path}, another run's git credentials; use {{ git_auth_secret }}`,
-    };
-  }
 
   const metadata = record(templated.metadata);
   const name =

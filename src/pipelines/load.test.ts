@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { findSecretReferences, formatLoadErrors, loadPipelineRuns } from "./load.ts";
+import { formatLoadErrors, loadPipelineRuns } from "./load.ts";
 
 const ns = "team-a";
 
@@ -248,37 +248,6 @@ spec:
   it("formats errors as a Markdown table for a pull-request comment", () => {
     const table = formatLoadErrors([{ file: ".tekton/a.yaml", document: 1, name: "x", message: "bad | worse" }]);
     assert.equal(table, "| .tekton file | Problem |\n|---|---|\n| .tekton/a.yaml (document 2) — x | bad \\| worse |");
-  });
-});
-
-describe("findSecretReferences", () => {
-  it("finds every way a Secret can reach a pod", () => {
-    const refs = findSecretReferences({
-      spec: {
-        workspaces: [
-          { name: "a", secret: { secretName: "ws" } },
-          { name: "p", projected: { sources: [{ secret: { name: "proj" } }] } },
-        ],
-        taskRunTemplate: {
-          podTemplate: {
-            imagePullSecrets: [{ name: "pull" }],
-            volumes: [{ name: "v", secret: { secretName: "vol" } }],
-          },
-        },
-        pipelineSpec: {
-          tasks: [
-            {
-              taskSpec: {
-                stepTemplate: { envFrom: [{ secretRef: { name: "envfrom" } }] },
-                steps: [{ env: [{ valueFrom: { secretKeyRef: { name: "keyref" } } }] }],
-                volumes: [{ name: "c", csi: { nodePublishSecretRef: { name: "csi" } } }],
-              },
-            },
-          ],
-        },
-      },
-    });
-    assert.deepEqual(refs.map((r) => r.name).sort(), ["csi", "envfrom", "keyref", "proj", "pull", "vol", "ws"]);
   });
 });
 

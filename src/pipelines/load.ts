@@ -12,13 +12,14 @@
 //   namespace, DESIGN §2), and should learn so rather than find the run elsewhere. Naming the Repository's own
 //   namespace, or `{{ target_namespace }}`, is fine.
 // - A PipelineRun that references a forbidden Secret (the operator's own token, admin credentials, webhook
-//   secret…, passed in by the caller) anywhere — workspace bindings, volumes, projected sources, env
-//   `secretKeyRef`, `envFrom.secretRef`, `imagePullSecrets` — is an error. build.ts checks again after templating,
-//   when names built from `{{ }}` placeholders are known.
+//   secret…, passed in by the caller) anywhere (see secret-refs.ts) is an error here already, whether or not it
+//   matches the event. build.ts decides the rest after templating, when names built from `{{ }}` placeholders and
+//   the run's own git Secret are known: only that Secret and the Repository's allowed ones pass.
 // - Unquoted placeholders (`value: {{ revision }}`) are valid in PAC, which substitutes in the text before parsing;
 //   in YAML they are flow mappings. Such a node whose source is exactly `{{ … }}` is read back as that string.
 import { type Document, isMap, isScalar, LineCounter, type Node, parseAllDocuments, Scalar, visit } from "yaml";
 import { z } from "zod";
+import { secretProblems } from "./secret-refs.ts";
 
 export const pacPrefix = "pipelinesascode.tekton.dev/";
 
@@ -118,65 +119,6 @@ const Metadata = z.object({
   generateName: z.string().max(253).optional(),
   namespace: z.string().optional(),
 });
-
-/** A reference to a Secret found in a PipelineRun: where (a JSON path) and which name. */
-export interface SecretReference {
-  path: string;
-  name: string;
-}
-
-/**
- * Every Secret name a PipelineRun (or any Kubernetes object fragment) references: workspace/volume `secret`
- * (`secretName`), projected sources (`secret.name`), `secretKeyRef`, `secretRef` (envFrom, CSI `…SecretRef`),
- * and `imagePullSecrets`. Walks the whole object, so embedded pipelineSpec/taskSpec steps are included.
- */
-export function findSecretReferences(value: unknown, path = "$"): SecretReference[] {
-  const found: SecretReference[] = [];
-  const walk = (node: unknown, at: string, depth: number) => {
-    if (depth > 200 || node === null || typeof node !== "object") return;
-    if (Array.isArray(node)) {
-      node.forEach((item, i) => {
-        walk(item, `${at}[${i}]`, depth + 1);
-      });
-      return;
-    }
-    for (const [key, child] of Object.entries(node as Record<string, unknown>)) {
-      const here = `${at}.${key}`;
-      if (child !== null && typeof child === "object" && !Array.isArray(child)) {
-        const c = child as Record<string, unknown>;
-        if (key === "secret") {
-          if (typeof c.secretName === "string") found.push({ path: `${here}.secretName`, name: c.secretName });
-          else if (typeof c.name === "string") found.push({ path: `${here}.name`, name: c.name });
-        } else if (/secret(Key)?Ref$/i.test(key) && typeof c.name === "string") {
-          found.push({ path: `${here}.name`, name: c.name });
-        }
-      }
-      if (key === "imagePullSecrets" && Array.isArray(child)) {
-        child.forEach((ref, i) => {
-          if (ref && typeof ref === "object" && typeof (ref as { name?: unknown }).name === "string") {
-            found.push({ path: `${here}[${i}].name`, name: (ref as { name: string }).name });
-          }
-        });
-      }
-      walk(child, here, depth + 1);
-    }
-  };
-  walk(value, path, 0);
-  return found;
-}
-
-/** The forbidden Secret references of `value`, as one sentence per reference, or none. */
-export function forbiddenSecretProblems(value: unknown, forbidden: readonly string[]): string[] {
-  if (forbidden.length === 0) return [];
-  const set = new Set(forbidden);
-  return findSecretReferences(value)
-    .filter((ref) => set.has(ref.name))
-    .map(
-      (ref) =>
-        `references Secret ${ref.name} at ${ref.path}; that Secret holds Baton's own credentials and cannot be ` +
-        `given to a PipelineRun (use {{ git_auth_secret }} for git)`,
-    );
-}
 
 function templatedNamespace(text: string): boolean {
   return /^\{\{\s*target_namespace\s*\}\}$/.test(text.trim());
@@ -364,7 +306,7 @@ function loadFile(
       });
       return;
     }
-    const secrets = forbiddenSecretProblems(object, forbidden);
+    const secrets = secretProblems(object, { forbidden });
     if (secrets.length > 0) {
       result.errors.push({ ...named, message: secrets.join("; ") });
       return;
