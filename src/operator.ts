@@ -11,6 +11,7 @@ import {
 } from "./bitbucket/index.ts";
 import { type Intake, registerIntake } from "./events/intake.ts";
 import { type PipelineRunner, registerPipelineRunner } from "./pipelines/runner.ts";
+import { RunSigningKey } from "./pipelines/signing-key.ts";
 import { runsInformerOptions } from "./pipelines/tekton.ts";
 import type { CatchUpDispatch } from "./repositories/catchup.ts";
 import { registerRepositoryController } from "./repositories/controller.ts";
@@ -193,6 +194,7 @@ export function createOperator(options: OperatorOptions): Operator {
 
   // Build status: every change of a Baton PipelineRun may be news for Bitbucket (and for Repository lastRun).
   const runs = manager.informer(PipelineRuns, runsInformerOptions);
+  const signingKey = new RunSigningKey(manager.kube, options.config.leaseNamespace);
   const lastRuns = new LastRunRecorder(manager.kube, realClock, manager.logger, options.lastRunInterval);
   const reporter = new StatusReporter({
     kube: manager.kube,
@@ -201,6 +203,7 @@ export function createOperator(options: OperatorOptions): Operator {
     bitbucket: (server) => bitbucket.for(server),
     instance,
     consoleUrlTemplate: options.config.consoleUrlTemplate,
+    signingKey,
     lastRun: (repository, summary) => lastRuns.record(repository, summary),
     cached: (key) => runs.get(key.namespace, key.name),
   });
@@ -208,7 +211,12 @@ export function createOperator(options: OperatorOptions): Operator {
 
   // Webhook intake (every replica) → pipeline runner; the runner's leader-only controller starts pending runs and
   // prunes completed ones. The Repository controller's catch-up goes through the same runner, dedupe included:
-  const pipelines = registerPipelineRunner(manager, { bitbucket: (server) => bitbucket.for(server), instance, clock });
+  const pipelines = registerPipelineRunner(manager, {
+    bitbucket: (server) => bitbucket.for(server),
+    instance,
+    clock,
+    signingKey,
+  });
   const intake = registerIntake(manager, { dispatcher: pipelines });
 
   // Repositories: token resolution, webhooks kept in sync on the shared budget, catch-up of lost deliveries.

@@ -5,7 +5,7 @@
 //
 // Every decision comes from the pure modules (events/trust, events/dedupe, pipelines/load, match, build,
 // gitsecret, tekton); this file fetches, decides by calling them, and writes. Order of writes for a run: the
-// PipelineRun first (generateName), then its git Secret owned by it, so the Secret is garbage-collected with the
+// PipelineRun first (under a name Baton picks and signs), then its git Secret owned by it, so the Secret is garbage-collected with the
 // run and never exists without one; then the build status.
 import { randomBytes } from "node:crypto";
 import type { Repository } from "../api/repository.ts";
@@ -36,7 +36,7 @@ import type { Clock } from "../runtime/clock.ts";
 import type { ReconcileResult } from "../runtime/controller.ts";
 import { mapped } from "../runtime/controller.ts";
 import type { Informer } from "../runtime/informer.ts";
-import { isNotFound, type KubeClient, Secrets } from "../runtime/kube.ts";
+import { isAlreadyExists, isNotFound, type KubeClient, Secrets } from "../runtime/kube.ts";
 import type { Logger } from "../runtime/logger.ts";
 import type { Manager } from "../runtime/manager.ts";
 import type { Metrics } from "../runtime/metrics.ts";
@@ -79,7 +79,9 @@ import {
   problemDescription,
   staleRefDescription,
 } from "./notices.ts";
+import { namedAndSigned } from "./provenance.ts";
 import { mayMatchPullRequest, pullRequestForPush, sharedRuns } from "./shared-run.ts";
+import type { RunSigningKey } from "./signing-key.ts";
 import {
   batonRunSelector,
   completionTimeOf,
@@ -132,6 +134,8 @@ export interface PipelineRunnerOptions {
   consoleUrlTemplate?: string | undefined;
   /** Baton's PipelineRuns (label `app.kubernetes.io/managed-by=baton`). */
   runs: Informer<PipelineRun>;
+  /** The key every run Baton creates is signed with, so the status reporter can tell them from forgeries. */
+  signingKey: RunSigningKey;
   /** How the fork ref check reads git and waits (tests shorten it). */
   refWait?: { delaysMs?: readonly number[]; fetch?: FetchLike };
   /** How long a resolved token is reused before it is read again (a rotation takes effect within this). */
@@ -534,6 +538,8 @@ export class PipelineRunner {
     const limit = ctx.repository.spec.pipelines?.concurrencyLimit;
     // Admission (count, decide, create) is serialised per Repository only when there is a limit to keep; the
     // git Secret and the status are written outside, so one slow write never holds up the next event.
+    // Read before the admission lock: the first call of a process may have to create the key.
+    const signingKey = (await this.#o.signingKey.get()).secret;
     const admitAndCreate = async () => {
       const pending = limit !== undefined && admit(this.#activeCount(ctx), limit) === "pending";
       const built = await buildPipelineRunBounded(
@@ -561,7 +567,7 @@ export class PipelineRunner {
       const resource = object.apiVersion === "tekton.dev/v1beta1" ? PipelineRunsV1beta1 : PipelineRuns;
       let run: PipelineRun;
       try {
-        run = await this.#o.kube.create(resource, object as PipelineRun);
+        run = await this.#createSigned(resource, object, signingKey);
       } catch (err) {
         // The API server validates against Tekton's schema: an invalid run is the author's to fix.
         if (
@@ -639,6 +645,17 @@ export class PipelineRunner {
         "PipelineRun created",
       );
       return runName;
+    }
+  }
+
+  /** Creates the run under a name Baton chose and signed (provenance.ts), choosing again if the name is taken. */
+  async #createSigned(resource: typeof PipelineRuns, object: PipelineRunObject, key: Uint8Array): Promise<PipelineRun> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#o.kube.create(resource, namedAndSigned(object, key, randomBytes) as PipelineRun);
+      } catch (err) {
+        if (!isAlreadyExists(err) || attempt >= 3) throw err;
+      }
     }
   }
 
@@ -1195,6 +1212,7 @@ export interface RegisterPipelineRunnerOptions {
   instance: string;
   clock?: Clock;
   refWait?: PipelineRunnerOptions["refWait"];
+  signingKey: RunSigningKey;
 }
 
 /**
@@ -1216,6 +1234,7 @@ export function registerPipelineRunner(manager: Manager, options: RegisterPipeli
     instance: options.instance,
     consoleUrlTemplate: manager.config.consoleUrlTemplate,
     runs,
+    signingKey: options.signingKey,
     ...(options.refWait ? { refWait: options.refWait } : {}),
     evaluationBudget: { ...defaultEvaluationBudget, timeoutMs: manager.config.evaluationTimeout },
   });

@@ -34,10 +34,13 @@ export const batonRunSelector = `${labels.managedBy}=${managedBy}`;
 // The annotations a cached run keeps besides Baton's own (baton.dev/…): those the runner reads (pipelineOf,
 // pruning). Everything else Pipelines-as-Code and users put there is dropped from the cache.
 // The git Secret's name: a run that outlived the process creating it is checked for its Secret at start-up.
+// The branches: the run's signature covers them (provenance.ts), and the reporter verifies cached runs too.
 const cachedAnnotations = new Set<string>([
   annotationKeys.originalPrName,
   annotationKeys.maxKeepRuns,
   pac.gitAuthSecret,
+  pac.sourceBranch,
+  pac.branch,
 ]);
 
 const cachedMetadata = [

@@ -1,9 +1,11 @@
 // Watches Baton's PipelineRuns and tells Bitbucket about them: INPROGRESS when created (queued or running), then
-// SUCCESSFUL / FAILED / CANCELLED. What was reported is recorded on the PipelineRun itself, so each state is
+// SUCCESSFUL / FAILED / CANCELLED, for the runs Baton signed (pipelines/provenance.ts). What was reported is recorded on the PipelineRun itself, so each state is
 // reported exactly once, also across operator restarts and leader changes.
 
 import type { BitbucketClient } from "../bitbucket/index.ts";
 import { labels } from "../pipelines/build.ts";
+import { provenance } from "../pipelines/provenance.ts";
+import type { RunSigningKey } from "../pipelines/signing-key.ts";
 import { batonRunSelector, type PipelineRun, PipelineRuns } from "../pipelines/tekton.ts";
 import { parseRepositoryUrl, type RepositoryLocation } from "../repositories/decisions.ts";
 import { operatorToken, Repositories } from "../repositories/resource.ts";
@@ -44,6 +46,8 @@ export interface ReporterDeps {
   bitbucket(server: string): BitbucketClient;
   instance: string;
   consoleUrlTemplate?: string | undefined;
+  /** The key Baton's runs are signed with: runs without a valid signature are not reported. */
+  signingKey: RunSigningKey;
   /** The informer's copy of a run (see cachedRun), when there is one. */
   cached?: (key: ObjectKey) => PipelineRun | undefined;
   /** Receives each run's summary for the Repository's status.lastRun (coalesced there, not written per run). */
@@ -108,6 +112,17 @@ export class StatusReporter {
         : await kube.get(PipelineRuns, key, ctx.signal);
     if (!run) {
       for (const uid of this.#unrecorded.keys()) if (uid.startsWith(`${keyString(key)}/`)) this.#unrecorded.delete(uid);
+      return {};
+    }
+    // Anyone who may create PipelineRuns can label one as Baton's: speak only for runs Baton signed.
+    const origin = provenance(run, await this.#deps.signingKey.get());
+    if (origin !== "signed" && origin !== "predates-signing") {
+      ctx.log.warn(
+        { origin },
+        origin === "forged"
+          ? "not reporting a PipelineRun whose Baton signature does not match its metadata (changed or copied)"
+          : "not reporting a PipelineRun labelled as Baton's that Baton did not create",
+      );
       return {};
     }
     const view = PipelineRunView.parse(run);

@@ -7,9 +7,9 @@ import { TektonStandIn } from "../../hack/lib/tekton-standin.ts";
 import type { BitbucketProjectToken } from "../../src/api/token.ts";
 import { Repositories } from "../../src/repositories/resource.ts";
 import { KubeClient, type KubeObject, Secrets } from "../../src/runtime/kube.ts";
-import { PipelineRuns } from "../../src/status/reporter.ts";
 import { Tokens } from "../../src/tokens/reconciler.ts";
 import { startOperator, useSimulator } from "../support/operator.ts";
+import { createSignedRun } from "../support/status-world.ts";
 import { waitFor } from "../support/wait.ts";
 
 test("watches resume after the API server restarts; nothing is lost or reported twice", async (t) => {
@@ -91,7 +91,7 @@ test("watches resume after the API server restarts; nothing is lost or reported 
   await startOperator(t, ns, { config: { kubeconfig: operatorConfig } });
   await kube.create(Tokens, token("before"));
   await ready("before");
-  const run = await kube.create(PipelineRuns, {
+  const run = await createSignedRun(kube, {
     apiVersion: "tekton.dev/v1",
     kind: "PipelineRun",
     metadata: {

@@ -29,6 +29,7 @@ import {
 } from "../support/faults.ts";
 import { simulatorClock, startOperator } from "../support/operator.ts";
 import { prRun } from "../support/pipelines-world.ts";
+import { createSignedRun } from "../support/status-world.ts";
 import { waitFor } from "../support/wait.ts";
 
 const ADMIN = ADMIN_PASSWORD;
@@ -219,7 +220,7 @@ test("no token, password or webhook secret in logs, Events, statuses, conditions
 
   // A run of the Repository whose URL holds the pasted token: that URL is refused, so reporting its status fails
   // with an error that is logged.
-  await kube.create(PipelineRuns, {
+  await createSignedRun(kube, {
     apiVersion: "tekton.dev/v1",
     kind: "PipelineRun",
     metadata: {

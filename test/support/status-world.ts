@@ -1,7 +1,10 @@
 // A Repository whose runs Baton reports on, without the event path: the simulator's PLATFORM/api, a project token
 // Secret, a Repository with an unmanaged webhook, and PipelineRuns labelled as Baton's runner labels them.
+import { randomBytes } from "node:crypto";
 import { TektonStandIn } from "../../hack/lib/tekton-standin.ts";
 import type { Repository } from "../../src/api/repository.ts";
+import { namedAndSigned } from "../../src/pipelines/provenance.ts";
+import { RunSigningKey } from "../../src/pipelines/signing-key.ts";
 import { Repositories } from "../../src/repositories/resource.ts";
 import { type KubeClient, type KubeObject, Secrets } from "../../src/runtime/kube.ts";
 import type { Simulator } from "../../src/simulator/index.ts";
@@ -53,13 +56,25 @@ export async function statusWorld(
   return { ns, sim, kube, sha, tekton: new TektonStandIn(kube) };
 }
 
+/**
+ * Creates `run` as Baton's runner does: under a name it picks, signed with the installation's run-signing key (read,
+ * or created first, in the operator's namespace, `default` in tests), so the status reporter speaks for it.
+ */
+export async function createSignedRun(kube: KubeClient, run: KubeObject, namespace = "default"): Promise<KubeObject> {
+  const key = await new RunSigningKey(kube, namespace).get();
+  return kube.create(
+    PipelineRuns,
+    namedAndSigned(run as KubeObject & { metadata: { generateName?: string } }, key.secret, randomBytes),
+  );
+}
+
 /** A PipelineRun as Baton's runner creates it (labels are what the reporter reads). */
 export async function createRun(
   w: StatusWorld,
   pipeline: string,
   options: { pending?: boolean } = {},
 ): Promise<string> {
-  const run = await w.kube.create(PipelineRuns, {
+  const run = await createSignedRun(w.kube, {
     apiVersion: "tekton.dev/v1",
     kind: "PipelineRun",
     metadata: {
