@@ -219,22 +219,26 @@ test("no token, password or webhook secret in logs, Events, statuses, conditions
   });
 
   // A run of the Repository whose URL holds the pasted token: that URL is refused, so reporting its status fails
-  // with an error that is logged.
-  await createSignedRun(kube, {
-    apiVersion: "tekton.dev/v1",
-    kind: "PipelineRun",
-    metadata: {
-      generateName: "leaky-",
-      namespace: ns,
-      labels: {
-        "app.kubernetes.io/managed-by": "baton",
-        "baton.dev/repository": "leaky",
-        "baton.dev/sha": pr.fromRef.latestCommit,
-        "baton.dev/pipeline": "build",
+  // with an error that is logged. Signed with the key in the operator's namespace (podNamespace ns here).
+  await createSignedRun(
+    kube,
+    {
+      apiVersion: "tekton.dev/v1",
+      kind: "PipelineRun",
+      metadata: {
+        generateName: "leaky-",
+        namespace: ns,
+        labels: {
+          "app.kubernetes.io/managed-by": "baton",
+          "baton.dev/repository": "leaky",
+          "baton.dev/sha": pr.fromRef.latestCommit,
+          "baton.dev/pipeline": "build",
+        },
       },
-    },
-    spec: { pipelineSpec: { tasks: [{ name: "t", taskSpec: { steps: [{ name: "s", image: "alpine" }] } }] } },
-  } as KubeObject);
+      spec: { pipelineSpec: { tasks: [{ name: "t", taskSpec: { steps: [{ name: "s", image: "alpine" }] } }] } },
+    } as KubeObject,
+    ns,
+  );
   await waitFor(() => op.logs.some((l) => l.name?.toString().startsWith("leaky-") && l.level === "error"), {
     message: "the failed status report of the leaky Repository's run logged",
   });
