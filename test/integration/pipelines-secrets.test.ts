@@ -3,7 +3,11 @@
 // reach the run.
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import type { Repository } from "../../src/api/repository.ts";
+import { Repositories } from "../../src/repositories/resource.ts";
 import { Secrets } from "../../src/runtime/kube.ts";
+import { createNamespace } from "../support/cluster.ts";
+import { testKube } from "../support/operator.ts";
 import { listRuns, pipelinesWorld, prRun } from "../support/pipelines-world.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -96,4 +100,24 @@ test("a Secret named through Tekton's $(params…) is refused before any run exi
     assert.ok(!text.includes("$(params.s)"), `${run.metadata?.name} names a Secret through $(params.s)`);
     assert.ok(!text.includes('"secretName":"admin-credentials"'), `${run.metadata?.name} mounts admin-credentials`);
   }
+});
+
+test("the API server refuses an allowed Secret name Tekton or Baton could rewrite", async (t) => {
+  const ns = await createNamespace(t);
+  const kube = await testKube();
+  const repository = (allowedSecrets: string[]) =>
+    kube.create(Repositories, {
+      apiVersion: "baton.dev/v1alpha1",
+      kind: "Repository",
+      metadata: { generateName: "app-", namespace: ns },
+      spec: {
+        url: "https://bitbucket.example.com/projects/PRJ/repos/app",
+        secretRef: { name: "bb-token", key: "token" },
+        pipelines: { path: ".tekton", allowedSecrets },
+      },
+    } as unknown as Repository);
+  for (const name of ["$(params.s)", "{{ git_auth_secret }}", "Admin-Credentials"]) {
+    await assert.rejects(repository([name]), /allowedSecrets\[0\].*must be a valid Kubernetes object name/, name);
+  }
+  await repository(["registry-creds", "docker.config"]);
 });
