@@ -107,6 +107,8 @@ export type PipelineRunObject = Record<string, unknown> & {
   kind: "PipelineRun";
   metadata: {
     generateName: string;
+    /** Set when the name is chosen before the create (provenance.ts signs it). */
+    name?: string;
     namespace: string;
     labels: Record<string, string>;
     annotations: Record<string, string>;

@@ -51,6 +51,17 @@ describe("provenance of a PipelineRun", () => {
     assert.equal(provenance(cachedRun(run), key), "signed");
   });
 
+  it("a run that already has a name keeps it and is signed under it", () => {
+    const run = batonRun();
+    const renamed = namedAndSigned(
+      { ...run, metadata: { ...run.metadata, name: "build-fixed" } },
+      key.secret,
+      randomBytes,
+    );
+    assert.equal(renamed.metadata?.name, "build-fixed");
+    assert.equal(provenance(renamed, key), "signed");
+  });
+
   it("a run labelled as Baton's without a signature is not Baton's", () => {
     const run = withMetadata(batonRun(), (m) => {
       delete m.annotations?.[signatureAnnotation];

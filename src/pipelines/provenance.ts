@@ -100,18 +100,16 @@ export function createdByBaton(run: SignableRun, key: SigningKey): boolean {
 const alphabet = "bcdfghjklmnpqrstvwxz2456789";
 
 /**
- * The run with a name Baton chose (its generateName prefix plus 5 random characters, as the API server would pick)
- * and signed: the name has to be known before the create for the signature to cover it. A name already taken gets
- * AlreadyExists; the caller picks again.
+ * The run signed, under its name or, with only a generateName, a name Baton chose (the prefix plus 5 random
+ * characters, as the API server would pick): the name has to be known before the create for the signature to cover
+ * it. A chosen name already taken gets AlreadyExists; the caller picks again.
  */
-export function namedAndSigned<T extends SignableRun & { metadata: { generateName?: string | undefined } }>(
-  run: T,
-  key: Uint8Array,
-  random: (n: number) => Uint8Array,
-): T {
+export function namedAndSigned<
+  T extends SignableRun & { metadata: { name?: string | undefined; generateName?: string | undefined } },
+>(run: T, key: Uint8Array, random: (n: number) => Uint8Array): T {
   const { generateName, ...metadata } = run.metadata;
-  const suffix = [...random(5)].map((b) => alphabet[b % alphabet.length]).join("");
-  const named = { ...run, metadata: { ...metadata, name: `${generateName ?? "run-"}${suffix}` } };
+  const suffix = () => [...random(5)].map((b) => alphabet[b % alphabet.length]).join("");
+  const named = { ...run, metadata: { ...metadata, name: metadata.name ?? `${generateName ?? "run-"}${suffix()}` } };
   named.metadata.annotations = { ...named.metadata.annotations, [signatureAnnotation]: signRun(named, key) };
   return named;
 }

@@ -654,7 +654,8 @@ export class PipelineRunner {
       try {
         return await this.#o.kube.create(resource, namedAndSigned(object, key, randomBytes) as PipelineRun);
       } catch (err) {
-        if (!isAlreadyExists(err) || attempt >= 3) throw err;
+        // Only a name Baton picked at random is worth picking again.
+        if (!isAlreadyExists(err) || object.metadata.name !== undefined || attempt >= 3) throw err;
       }
     }
   }
