@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { test } from "node:test";
 import { RunSigningKey } from "../../src/pipelines/signing-key.ts";
-import { KubeClient, type KubeObject } from "../../src/runtime/kube.ts";
+import { ConfigMaps, KubeClient, type KubeObject } from "../../src/runtime/kube.ts";
 import { statusKey } from "../../src/status/report.ts";
 import { PipelineRuns } from "../../src/status/reporter.ts";
 import { createNamespace, kubectl, useCluster } from "../support/cluster.ts";
@@ -122,4 +122,47 @@ test("replicas that start at once share one run-signing key, and a restart reads
     assert.equal(key.createdAt, restarted.createdAt);
   }
   assert.equal(restarted.secret.length, 32);
+});
+
+test("upgrade: a run the previous version created, unsigned, before the signing key existed is still reported", async (t) => {
+  const w = await statusWorld(t);
+  const operatorNamespace = await createNamespace(t); // no key there yet: this operator is the first new version
+  const legacy = await w.kube.create(PipelineRuns, {
+    apiVersion: "tekton.dev/v1",
+    kind: "PipelineRun",
+    metadata: {
+      generateName: "legacy-",
+      namespace: w.ns,
+      labels: {
+        "app.kubernetes.io/managed-by": "baton",
+        "baton.dev/repository": "api",
+        "baton.dev/sha": w.sha,
+        "baton.dev/pipeline": "legacy",
+      },
+    },
+    spec: { pipelineSpec: { tasks: [{ name: "t", taskSpec: { steps: [{ name: "s", image: "alpine" }] } }] } },
+  } as KubeObject);
+  await w.tekton.finish(w.ns, legacy.metadata?.name ?? "", "Succeeded");
+  // Timestamps have whole seconds: let the API server's clock pass the run's second before the key can be created.
+  const created = Date.parse(legacy.metadata?.creationTimestamp ?? "");
+  await waitFor(
+    async () => {
+      const probe = await w.kube.create(ConfigMaps, {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { generateName: "clock-", namespace: w.ns },
+      });
+      return Date.parse(probe.metadata?.creationTimestamp ?? "") > created;
+    },
+    { message: "the API server's clock past the legacy run's second" },
+  );
+
+  await startOperator(t, w.ns, { config: { podNamespace: operatorNamespace } });
+  const status = await waitFor(
+    () => w.sim.buildStatuses({ commit: w.sha, key: statusKey("baton", w.ns, "api", "legacy") })[0],
+    { message: "the legacy run's status" },
+  );
+  assert.equal(status.state, "SUCCESSFUL");
+  const key = await new RunSigningKey(w.kube, operatorNamespace).get();
+  assert.ok(key.createdAt > created, "the key was created by this operator, after the run");
 });
