@@ -33,6 +33,10 @@ try {
     await operator.stop();
   }
 } catch (err) {
+  // A lost lease lands here too ("leader election lost"): exiting is what keeps this replica from running
+  // beside the new leader; Kubernetes restarts it as a standby.
   logger.fatal({ err }, "baton stopped with an error");
   process.exit(1);
 }
+// A reconcile that ignored its abort would otherwise keep the process (and its writes) alive after shutdown.
+process.exit(0);

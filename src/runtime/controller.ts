@@ -142,9 +142,11 @@ export class Controller {
   #workers: Promise<void>[] = [];
   #starting: Promise<void> | undefined;
   #stopping = false;
-  #stopped: Promise<void> | undefined;
+  #stopped: Promise<boolean> | undefined;
   #abort = new AbortController();
-  #inFlight = new Set<string>();
+  // Reconciles running now, by key, across generations: a reconcile that outlived its stop must not overlap
+  // the next generation's reconcile of the same key.
+  #inFlight = new Map<string, Promise<void>>();
 
   constructor(options: ControllerOptions) {
     this.name = options.name;
@@ -197,39 +199,48 @@ export class Controller {
   }
 
   /**
-   * Stops taking keys, lets in-flight reconciles finish within `deadlineMs`, then aborts their signal.
-   * Resolves when the workers are gone or the deadline has passed.
+   * Stops taking keys, lets in-flight reconciles finish within `deadlineMs`, then aborts their signal and waits
+   * up to `abortGraceMs` more for them to return. Resolves true when no reconcile is still running.
    */
-  stop(deadlineMs = 30_000): Promise<void> {
-    if (!this.#queue) return Promise.resolve();
+  stop(deadlineMs = 30_000, abortGraceMs = 0): Promise<boolean> {
+    if (!this.#queue) return Promise.resolve(this.#inFlight.size === 0);
     if (this.#stopping && this.#stopped) return this.#stopped;
     this.#stopping = true;
-    this.#stopped = this.#stop(this.#queue, deadlineMs).finally(() => {
+    this.#stopped = this.#stop(this.#queue, deadlineMs, abortGraceMs).finally(() => {
       this.#stopped = undefined;
     });
     return this.#stopped;
   }
 
-  async #stop(queue: WorkQueue<string>, deadlineMs: number): Promise<void> {
+  async #stop(queue: WorkQueue<string>, deadlineMs: number, abortGraceMs: number): Promise<boolean> {
     for (const unsubscribe of this.#unsubscribe.splice(0)) unsubscribe();
     queue.shutdown();
     const workers = Promise.all(this.#workers);
-    let timer: ReturnType<Clock["setTimeout"]> | undefined;
-    const deadline = new Promise<"deadline">((resolve) => {
-      timer = this.#clock.setTimeout(() => resolve("deadline"), deadlineMs);
-    });
-    const outcome = await Promise.race([workers.then(() => "done" as const), deadline]);
-    timer?.cancel();
-    if (outcome === "deadline") {
+    let done = await this.#within(workers, deadlineMs);
+    if (!done) {
       this.#log.warn(
-        { inFlight: [...this.#inFlight] },
-        "reconciles still running at the shutdown deadline; aborting them",
+        { inFlight: [...this.#inFlight.keys()] },
+        "reconciles still running at the deadline; aborting them",
       );
+      this.#abort.abort();
+      done = await this.#within(workers, abortGraceMs);
+      if (!done) this.#log.error({ inFlight: [...this.#inFlight.keys()] }, "reconciles ignored the abort");
     }
     this.#abort.abort();
     this.#workers = [];
     this.#queue = undefined;
     this.#log.info("controller stopped");
+    return done;
+  }
+
+  async #within(work: Promise<unknown>, ms: number): Promise<boolean> {
+    let timer: ReturnType<Clock["setTimeout"]> | undefined;
+    const deadline = new Promise<false>((resolve) => {
+      timer = this.#clock.setTimeout(() => resolve(false), ms);
+    });
+    const outcome = await Promise.race([work.then(() => true), deadline]);
+    timer?.cancel();
+    return outcome;
   }
 
   async #work(queue: WorkQueue<string>, signal: AbortSignal): Promise<void> {
@@ -249,12 +260,29 @@ export class Controller {
   }
 
   async #reconcileOne(queue: WorkQueue<string>, key: string, signal: AbortSignal): Promise<void> {
+    // Only a reconcile left over from before a restart can hold the key; the queue guards it within a generation.
+    for (let straggler = this.#inFlight.get(key); straggler; straggler = this.#inFlight.get(key)) await straggler;
+    let finished = () => {};
+    this.#inFlight.set(
+      key,
+      new Promise<void>((resolve) => {
+        finished = resolve;
+      }),
+    );
+    try {
+      await this.#reconcileExclusive(queue, key, signal);
+    } finally {
+      this.#inFlight.delete(key);
+      finished();
+    }
+  }
+
+  async #reconcileExclusive(queue: WorkQueue<string>, key: string, signal: AbortSignal): Promise<void> {
     const request = parseKey(key);
     const log = objectLogger(this.#log, request);
     const attempt = queue.numRequeues(key);
     const labels = { controller: this.name };
     const started = this.#clock.now();
-    this.#inFlight.add(key);
     this.#metrics?.activeWorkers.inc(labels);
     try {
       const result = (await this.#options.reconcile(request, { log, signal, attempt })) ?? {};
@@ -281,7 +309,6 @@ export class Controller {
         log.error({ err, attempt: attempt + 1 }, "reconcile failed; retrying with back-off");
       }
     } finally {
-      this.#inFlight.delete(key);
       this.#metrics?.activeWorkers.dec(labels);
       this.#metrics?.reconcileDuration.observe(labels, (this.#clock.now() - started) / 1000);
     }

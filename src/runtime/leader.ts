@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { type Clock, realClock } from "./clock.ts";
+import { performance } from "node:perf_hooks";
+import { type Clock, realClock, type Timer } from "./clock.ts";
 import { isAlreadyExists, isConflict, type KubeClient, Leases } from "./kube.ts";
 import type { Lease, LeaseSpec } from "./kube-types.ts";
 import { type Logger, silentLogger } from "./logger.ts";
@@ -9,6 +10,12 @@ import type { RuntimeMetrics } from "./metrics.ts";
 // process last saw the lease change (never by comparing clocks across machines), a leader that cannot renew
 // within the renew deadline steps down before anyone else may take over, and a graceful shutdown releases the
 // lease so a standby takes over at once.
+//
+// Every timing decision runs on a monotonic clock (a wall clock stepped by NTP would stretch or cut a lease);
+// only the Lease's own acquireTime/renewTime are wall-clock MicroTime, as Kubernetes defines them. A leader's
+// term ends at (start of its last successful renewal + renew deadline): one deadline for the whole renewal
+// round, aborting every request still in flight, so no slow answer can stretch leadership. A standby only
+// takes over a lease duration after it saw that renewal land, which is later still.
 
 export interface LeaderElectionTimings {
   /** How long a lease is valid after its last renewal, for the candidates watching it. */
@@ -68,11 +75,17 @@ export interface LeaderElectorOptions extends Partial<LeaderElectionTimings> {
   /**
    * Called when leadership ends, before the lease is released; leadership counts as held until it returns.
    * On "lost" the lease may be taken by another replica soon (after the lease duration): stop work quickly.
+   * Returning false on "shutdown" keeps the lease unreleased (work may still be running): a standby then
+   * waits for it to expire.
    */
-  onStoppedLeading?: (reason: StoppedReason) => void | Promise<void>;
+  // biome-ignore lint/suspicious/noConfusingVoidType: callbacks with nothing to say simply return
+  onStoppedLeading?: (reason: StoppedReason) => void | boolean | Promise<void | boolean>;
   /** Called when a different holder is observed. */
   onNewLeader?: (identity: string) => void;
+  /** Timers and the wall-clock times written into the Lease. */
   clock?: Clock;
+  /** Milliseconds on a clock that never jumps (default performance.now); all lease timing is judged on it. */
+  monotonic?: () => number;
   logger?: Logger;
   metrics?: RuntimeMetrics;
 }
@@ -82,6 +95,7 @@ export class LeaderElector {
   readonly timings: LeaderElectionTimings;
   readonly #o: LeaderElectorOptions;
   readonly #clock: Clock;
+  readonly #monotonic: () => number;
   readonly #log: Logger;
   #leading = false;
   #observed: Lease | undefined;
@@ -104,6 +118,7 @@ export class LeaderElector {
       throw new Error("leader election needs leaseDuration > renewDeadline > retryPeriod");
     }
     this.#clock = options.clock ?? realClock;
+    this.#monotonic = options.monotonic ?? (() => performance.now());
     this.#log = (options.logger ?? silentLogger()).child({
       lease: `${options.namespace}/${options.name}`,
       identity: options.identity,
@@ -113,6 +128,15 @@ export class LeaderElector {
   /** True from acquiring the lease until onStoppedLeading has returned. */
   isLeader(): boolean {
     return this.#leading;
+  }
+
+  /**
+   * Milliseconds this leader may still act as one (its renew deadline, on the monotonic clock); 0 when it does
+   * not lead. Shutdown uses it to bound how long controllers may drain without renewing.
+   */
+  termRemainingMs(): number {
+    if (!this.#leading) return 0;
+    return Math.max(0, this.#lastRenew + this.timings.renewDeadlineMs - this.#monotonic());
   }
 
   /** The holder this process last saw (itself, another replica, or undefined when nobody holds it). */
@@ -150,15 +174,18 @@ export class LeaderElector {
       const reason = await this.#renewLoop(signal);
       leadership.abort();
       this.#log.info({ reason }, reason === "lost" ? "lost the lease; stepping down" : "stepping down");
+      let release = this.#release;
       try {
-        await this.#o.onStoppedLeading?.(reason);
+        if ((await this.#o.onStoppedLeading?.(reason)) === false) release = false;
       } catch (err) {
         this.#log.error({ err }, "onStoppedLeading failed");
       }
       this.#leading = false;
       this.#o.metrics?.leader.set({ lease: this.#o.name }, 0);
+      this.#log.info({ reason }, "stopped leading");
       if (reason === "shutdown") {
-        if (this.#release) await this.#releaseLease();
+        if (release) await this.#releaseLease();
+        else this.#log.warn("leaving the lease to expire: work may still be running");
         break;
       }
     }
@@ -166,8 +193,13 @@ export class LeaderElector {
 
   async #acquire(signal: AbortSignal): Promise<boolean> {
     while (!signal.aborted) {
-      if (await this.#tryAcquireOrRenew(signal)) {
-        this.#lastRenew = this.#clock.now();
+      const started = this.#monotonic();
+      // An attempt answered after the renew deadline would start a term that has already ended.
+      const attempt = this.#until(signal, started + this.timings.renewDeadlineMs);
+      const acquired = await this.#tryAcquireOrRenew(attempt.signal);
+      attempt.cancel();
+      if (acquired && !attempt.signal.aborted) {
+        this.#lastRenew = started;
         return true;
       }
       // Jitter keeps candidates from retrying in lock-step.
@@ -177,20 +209,35 @@ export class LeaderElector {
   }
 
   async #renewLoop(signal: AbortSignal): Promise<StoppedReason> {
-    for (;;) {
-      await this.#clock.sleep(this.timings.retryPeriodMs, signal);
-      if (signal.aborted) return "shutdown";
-      const renewed = await this.#tryAcquireOrRenew(signal);
-      if (signal.aborted) return "shutdown";
-      const now = this.#clock.now();
-      if (renewed) {
-        this.#lastRenew = now;
-        continue;
+    let term = this.#until(signal, this.#lastRenew + this.timings.renewDeadlineMs);
+    try {
+      for (;;) {
+        await this.#clock.sleep(this.timings.retryPeriodMs, term.signal);
+        if (signal.aborted) return "shutdown";
+        if (term.signal.aborted) return "lost";
+        const started = this.#monotonic();
+        const renewed = await this.#tryAcquireOrRenew(term.signal);
+        if (signal.aborted) return "shutdown";
+        if (term.signal.aborted) return "lost";
+        if (renewed) {
+          this.#lastRenew = started;
+          term.cancel();
+          term = this.#until(signal, started + this.timings.renewDeadlineMs);
+          continue;
+        }
+        const holder = this.leader();
+        if (holder !== undefined && holder !== this.identity) return "lost";
       }
-      const holder = this.leader();
-      if (holder !== undefined && holder !== this.identity) return "lost";
-      if (now - this.#lastRenew >= this.timings.renewDeadlineMs) return "lost";
+    } finally {
+      term.cancel();
     }
+  }
+
+  /** A signal that aborts with `parent` or at `deadline` on the monotonic clock, whichever comes first. */
+  #until(parent: AbortSignal, deadline: number): { signal: AbortSignal; cancel(): void } {
+    const expired = new AbortController();
+    const timer: Timer = this.#clock.setTimeout(() => expired.abort(), deadline - this.#monotonic());
+    return { signal: AbortSignal.any([parent, expired.signal]), cancel: () => timer.cancel() };
   }
 
   async #tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
@@ -199,14 +246,14 @@ export class LeaderElector {
     const now = this.#clock.now();
     const leaseDurationSeconds = Math.ceil(this.timings.leaseDurationMs / 1000);
     try {
-      const lease = await kube.get(Leases, key, this.#requestSignal(signal));
+      const lease = await kube.get(Leases, key, signal);
       this.#observe(lease);
       const decision = decideLease({
         identity: this.identity,
         spec: lease?.spec,
         exists: lease !== undefined,
         observedAt: this.#observedAt,
-        now,
+        now: this.#monotonic(),
       });
       if (decision === "wait") return false;
       if (decision === "create") {
@@ -224,7 +271,7 @@ export class LeaderElector {
               leaseTransitions: 0,
             },
           },
-          { signal: this.#requestSignal(signal) },
+          { signal },
         );
         this.#observe(created);
         return true;
@@ -242,7 +289,7 @@ export class LeaderElector {
               leaseTransitions: (previous.leaseTransitions ?? 0) + 1,
             };
       // The resourceVersion in `lease` makes this a compare-and-swap: a concurrent taker gets a conflict.
-      const updated = await kube.replace(Leases, { ...lease, spec }, { signal: this.#requestSignal(signal) });
+      const updated = await kube.replace(Leases, { ...lease, spec }, { signal });
       this.#observe(updated);
       return true;
     } catch (err) {
@@ -256,15 +303,10 @@ export class LeaderElector {
     }
   }
 
-  // No single lease request may outlive the renew deadline.
-  #requestSignal(signal: AbortSignal): AbortSignal {
-    return AbortSignal.any([signal, AbortSignal.timeout(this.timings.renewDeadlineMs)]);
-  }
-
   #observe(lease: Lease | undefined): void {
     const before = this.#observed;
     if (before?.metadata?.resourceVersion !== lease?.metadata?.resourceVersion || !before) {
-      this.#observedAt = this.#clock.now();
+      this.#observedAt = this.#monotonic();
     }
     const previousHolder = before?.spec?.holderIdentity || undefined;
     this.#observed = lease;

@@ -252,21 +252,29 @@ export class Manager {
     await Promise.all(this.#controllers.map((c) => c.start()));
   }
 
-  async #stopLeading(reason: StoppedReason): Promise<void> {
-    // After losing the lease another replica may take over once the lease duration has passed since our last
-    // renewal; our own reconciles must be done by then.
-    const deadline =
-      reason === "lost"
-        ? Math.min(
-            this.config.shutdownTimeout,
-            Math.max(0, this.config.leaseDuration - this.config.renewDeadline - 1000),
-          )
-        : this.config.shutdownTimeout;
-    await Promise.all([
-      ...this.#controllers.map((c) => c.stop(deadline)),
-      ...this.#runnables.filter((r) => r.needLeaderElection ?? true).map((r) => this.#stopRunnable(r, deadline)),
+  /** Resolves true when nothing this replica ran as leader is still running (so the lease may be released). */
+  async #stopLeading(reason: StoppedReason): Promise<boolean> {
+    // Once the term ends, another replica may take over a lease duration after our last renewal: aborted work
+    // gets half the slack between renew deadline and lease duration to return, the other half is margin.
+    const abortGrace = this.#elector ? (this.config.leaseDuration - this.config.renewDeadline) / 2 : 0;
+    // Nobody renews while draining, so a graceful drain ends with the term (at the latest).
+    const drain =
+      reason === "lost" ? 0 : Math.min(this.config.shutdownTimeout, this.#elector?.termRemainingMs() ?? Infinity);
+    const stopped = await Promise.all([
+      ...this.#controllers.map((c) => c.stop(drain, abortGrace)),
+      ...this.#runnables
+        .filter((r) => r.needLeaderElection ?? true)
+        .map((r) => this.#stopRunnable(r, drain + abortGrace)),
     ]);
     this.#leading = false;
+    if (reason === "lost") {
+      // As controller-runtime does: a replica that lost the lease exits (and is restarted) rather than risk
+      // running beside the new leader; run() rejects with this error.
+      this.logger.error("leader election lost; stopping");
+      this.#failure ??= new Error("leader election lost");
+      void this.stop();
+    }
+    return stopped.every(Boolean);
   }
 
   #startRunnable(runnable: Runnable): void {
@@ -286,20 +294,22 @@ export class Manager {
     this.#running.set(runnable, { abort, done });
   }
 
-  async #stopRunnable(runnable: Runnable, deadlineMs: number): Promise<void> {
+  /** Resolves true when the runnable has returned, false when it did not within the deadline. */
+  async #stopRunnable(runnable: Runnable, deadlineMs: number): Promise<boolean> {
     const running = this.#running.get(runnable);
-    if (!running) return;
+    if (!running) return true;
     this.#running.delete(runnable);
     running.abort.abort();
     let timer: ReturnType<Clock["setTimeout"]> | undefined;
-    const timeout = new Promise<void>((resolve) => {
+    const timeout = new Promise<false>((resolve) => {
       timer = this.clock.setTimeout(() => {
         this.logger.warn({ runnable: runnable.name }, "runnable did not stop in time");
-        resolve();
+        resolve(false);
       }, deadlineMs);
     });
-    await Promise.race([running.done, timeout]);
+    const stopped = await Promise.race([running.done.then(() => true), timeout]);
     timer?.cancel();
+    return stopped;
   }
 
   async #shutdown(): Promise<void> {
