@@ -71,6 +71,11 @@ export const configSchema = z
     shutdownTimeout: duration(0, 600_000).prefault("30s"),
     /** How long one pipeline's CEL matching or templating may run before it is stopped and that pipeline fails. */
     evaluationTimeout: duration(100, 60_000).prefault("2s"),
+    /**
+     * After SIGTERM, how long the replica keeps serving (unready) before it stops: Kubernetes removes a
+     * terminating pod from the Service's endpoints asynchronously, and Bitbucket never retries a refused delivery.
+     */
+    shutdownDrain: duration(0, 600_000).prefault("10s"),
   })
   .superRefine((c, ctx) => {
     if (c.leaderElection && !(c.leaseDuration > c.renewDeadline && c.renewDeadline > c.retryPeriod)) {
@@ -113,6 +118,7 @@ const SOURCES: Record<keyof ConfigInput, Source> = {
   podNamespace: { flag: "pod-namespace", env: ["POD_NAMESPACE"] },
   shutdownTimeout: { flag: "shutdown-timeout", env: ["BATON_SHUTDOWN_TIMEOUT"] },
   evaluationTimeout: { flag: "evaluation-timeout", env: ["BATON_EVALUATION_TIMEOUT"] },
+  shutdownDrain: { flag: "shutdown-drain", env: ["BATON_SHUTDOWN_DRAIN"] },
 };
 
 export class ConfigError extends Error {

@@ -226,8 +226,7 @@ export class Manager {
         this.logger.warn({ signal }, "second signal; exiting without waiting");
         process.exit(1);
       }
-      this.logger.info({ signal }, "shutting down");
-      void this.stop();
+      void this.#drainThenStop(signal);
     };
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
@@ -242,6 +241,19 @@ export class Manager {
   }
 
   // -------------------------------------------------------------------------------------------------------------
+
+  // Endpoints drop a terminating pod asynchronously to SIGTERM: go unready at once, keep serving (intake,
+  // controllers, lease) for the drain period so deliveries still routed here are answered, then stop.
+  async #drainThenStop(signal: NodeJS.Signals): Promise<void> {
+    this.health.markShuttingDown();
+    const drainMs = this.config.shutdownDrain;
+    this.logger.info({ signal, drainMs }, "shutting down: unready, serving until the drain period ends");
+    const stopping = new AbortController();
+    void this.stopped().then(() => stopping.abort());
+    await this.clock.sleep(drainMs, stopping.signal);
+    this.logger.info("drain period over; stopping");
+    await this.stop();
+  }
 
   async #startLeading(): Promise<void> {
     if (this.#stopping) return;
