@@ -27,7 +27,10 @@ export interface ListingOptions {
   maxAge: number;
   /** How long a failed listing is reused (coalesces the members of a project that all hit the same failure). */
   failureAge?: number;
-  /** A repository missing from a listing younger than this is reported missing without listing again. */
+  /**
+   * A repository missing from a listing younger than this is reported missing without listing again: a project
+   * is listed at most once per this interval for repositories it lacks (one just created in Bitbucket, a typo).
+   */
   missRefetchAge?: number;
 }
 
@@ -41,7 +44,7 @@ export class RepositoryListings {
   #lastSweep = 0;
 
   constructor(options: ListingOptions) {
-    this.#options = { failureAge: 30_000, missRefetchAge: 30_000, ...options };
+    this.#options = { failureAge: 30_000, missRefetchAge: 5_000, ...options };
   }
 
   async lookup(
@@ -72,6 +75,11 @@ export class RepositoryListings {
     const result = await entry.inflight;
     entry.result = result;
     return result;
+  }
+
+  /** When a repository missing from `listing` will make the next lookup list the project again. */
+  relistAt(listing: ListingResult): number {
+    return listing.fetchedAt + this.#options.missRefetchAge;
   }
 
   /** A webhook call with this token succeeded on this project: its listing still holds. */

@@ -305,6 +305,7 @@ export class RepositoryReconciler {
     const client = this.#deps.bitbucket(location.server);
 
     // Reachability, from the project's shared listing.
+    const asked = this.#deps.clock.now();
     const listing = await this.#listings.lookup(client, location, token, location.slug, ctx.signal);
     const notBitbucket = await this.#notBitbucket(client, listing, location.slug, ctx);
     if (notBitbucket !== undefined) {
@@ -343,11 +344,16 @@ export class RepositoryReconciler {
       message: `Bitbucket accepts the token from ${resolved.source}`,
     });
     if (!listing.slugs.has(location.slug)) {
-      const failures = this.#memberFailed(key);
       const message = `repository ${where} does not exist on ${location.server}, or the token from ${resolved.source} cannot read it (it needs REPO_READ)`;
       conditions.push({ type: "Ready", status: "False", reason: "RepositoryNotFound", message });
       if (managed) conditions.push({ type: "WebhookSynced", status: "False", reason: "RepositoryNotFound", message });
-      return { status, conditions, requeueAfter: retryDelay(failures, this.#deps.driftInterval) };
+      // A listing from before this reconcile may predate the repository (just created in Bitbucket): look again
+      // as soon as the project may be listed again; only a miss in a listing made for this look earns back-off.
+      const requeueAfter =
+        listing.fetchedAt < asked
+          ? Math.max(1_000, this.#listings.relistAt(listing) - this.#deps.clock.now())
+          : retryDelay(this.#memberFailed(key), this.#deps.driftInterval);
+      return { status, conditions, requeueAfter };
     }
 
     if (!managed) {

@@ -598,6 +598,22 @@ test("a second Repository for the same repository is a Duplicate and left alone;
   assert.ok(w.sim.requestCount({ tokenId: own.id }) > 0);
 });
 
+test("a repository created in Bitbucket after its project was listed is Ready in seconds, not after back-off", async (t) => {
+  const w = await world(t);
+  await operator(t, w);
+  await create(w, "app");
+  await waitForRepository(w, "app", "Ready", (r) => condition(r, "Ready")?.status === "True");
+  const listed = w.sim.requestCount({ group: "repos" });
+
+  // The project's listing is cached now and does not have the new repository; a RepositoryNotFound back-off
+  // starts at 30 s, twice the time allowed here.
+  await w.sim.createRepository({ project: "PRJ", slug: "fresh", files: { "README.md": "# fresh\n" } });
+  await create(w, "fresh");
+  await waitForRepository(w, "fresh", "Ready", (r) => condition(r, "Ready")?.status === "True", 15_000);
+  const relisted = w.sim.requestCount({ group: "repos" }) - listed;
+  assert.ok(relisted >= 1 && relisted <= 2, `the project was listed again ${relisted} times (at most twice)`);
+});
+
 describe("catch-up", () => {
   test("an open pull request whose head has neither a run nor a build status is handed over once", async (t) => {
     const w = await world(t);
