@@ -334,6 +334,8 @@ async function measureOperator(
         BATON_METRICS_PORT: String(metricsPort),
         BATON_INTAKE_PORT: String(intakePort),
         BATON_LOG_LEVEL: "warn",
+        // Nothing routes traffic here: no need to keep serving after SIGTERM.
+        BATON_SHUTDOWN_DRAIN: "0s",
         POD_NAME: "baton-bench-memory",
         NODE_OPTIONS: nodeOptions,
         ...extraEnv,
