@@ -291,6 +291,38 @@ describe("leader election", { timeout: 120_000 }, () => {
     assert.equal(lease?.spec?.holderIdentity, b.manager.identity);
   });
 
+  test("a leader whose reconcile ignores the abort at shutdown leaves the lease to expire instead of handing over", async (t) => {
+    const ns = await createNamespace(t);
+    const { kubeConfig } = await useCluster();
+    const kube = new KubeClient(kubeConfig);
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    t.after(() => release());
+    let running = false;
+    const timings = { duration: "4s", renew: "3s", retry: "250ms" };
+    const a = await replica(t, ns, "baton-a", timings, {
+      reconcile: async (name) => {
+        if (name !== "work") return;
+        running = true;
+        await gate; // stuck in a call that takes no signal: only the process exiting ends it
+      },
+    });
+    await waitFor(() => a.manager.isLeader(), { message: "the replica to lead" });
+    await kube.create(ConfigMaps, { metadata: { name: "work", namespace: ns } });
+    await waitFor(() => running, { message: "the reconcile to start" });
+
+    await a.manager.stop();
+    const lease = await kube.get(Leases, { namespace: ns, name: "baton-leader" });
+    assert.equal(
+      lease?.spec?.holderIdentity,
+      a.manager.identity,
+      "with a reconcile still running, the lease was not released for a standby to take at once",
+    );
+    assert.ok(a.logs.includes("leaving the lease to expire: work may still be running"), a.logs.join("\n"));
+  });
+
   test("a controller restarted while a reconcile ignores its abort never reconciles that key twice at once", async (t) => {
     const ns = await createNamespace(t);
     const { kubeConfig } = await useCluster();
