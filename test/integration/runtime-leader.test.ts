@@ -164,8 +164,10 @@ describe("leader election", { timeout: 120_000 }, () => {
     await waitFor(() => leader.reconciled.includes("work"), { message: "the leader to reconcile" });
     assert.deepEqual(standby.reconciled, [], "the standby's controllers do not run");
     assert.equal(standby.manager.isLeader(), false);
-    const standbyReady = await fetch(`http://127.0.0.1:${standby.manager.healthPort}/readyz`);
-    assert.equal(standbyReady.status, 200, "a standby is still ready (its caches are warm)");
+    // A standby is ready too, once its caches have synced (it serves the intake).
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${standby.manager.healthPort}/readyz`)).status === 200, {
+      message: "the standby to be ready",
+    });
 
     await leader.manager.stop();
     const lease = await kube.get(Leases, { namespace: ns, name: "baton-leader" });
