@@ -63,8 +63,8 @@ export const RepositorySpec = z
     }),
     cloneTokenRef: CloneTokenReference.optional().meta({
       description:
-        "A narrower token (REPO_READ is enough) handed to PipelineRuns for git. Default: the token of tokenRef " +
-        "or secretRef. The operator's own token never enters a PipelineRun unless it is named here.",
+        "The token handed to PipelineRuns for git (REPO_READ is enough). Unset: with a managed tokenRef Baton " +
+        "issues a read-only repository token itself (<name>-clone); otherwise no run is created until this is set.",
     }),
     webhook: z
       .object({
@@ -116,6 +116,14 @@ export const RepositorySpec = z
               "reference, and any name Tekton would fill in at run time ($(params.…)), is refused. Baton's own " +
               "Secrets (tokens, admin credentials, webhook secrets) are refused even when listed.",
             "x-kubernetes-list-type": "set",
+          }),
+        cloneWithOperatorToken: z
+          .boolean()
+          .optional()
+          .meta({
+            description:
+              "Hand the operator's own token (tokenRef or secretRef, often REPO_ADMIN) to runs for git when " +
+              "cloneTokenRef is unset. Any pipeline step can read it; CloneTokenWarning=True while it is on.",
           }),
       })
       .prefault({})

@@ -152,6 +152,22 @@ export const TokenStatus = z.object({
     })
     .optional()
     .meta({ description: "The token replaced by the last rotation, revoked at revokeAt." }),
+  requests: z
+    .object({
+      renew: z.string().optional().meta({ description: "The baton.dev/renew-requested-at value last acted on." }),
+      revokePrevious: z
+        .string()
+        .optional()
+        .meta({ description: "The baton.dev/revoke-previous-requested-at value last acted on." }),
+    })
+    .optional()
+    .meta({
+      description:
+        "Requests made by annotation, each acted on once per value. baton.dev/renew-requested-at: <new value> " +
+        "issues a new token now; the previous one keeps revocationGracePeriod. " +
+        "baton.dev/revoke-previous-requested-at: <new value> revokes the previous token at once, after the new " +
+        "one is in the Secret (a suspected leak: set both).",
+    }),
   failedIssueAttempts: z.int().min(0).optional().meta({
     description: "Failed attempts to issue a token since the last success; the back-off grows with it.",
   }),
@@ -173,4 +189,10 @@ export const secretAnnotations = {
   tokenId: "baton.dev/token-id",
   expiresAt: "baton.dev/expires-at",
   revision: "baton.dev/revision",
+} as const;
+
+/** Annotations a user sets on a BitbucketProjectToken to act now (cert-manager's `renew`); see status.requests. */
+export const requestAnnotations = {
+  renew: "baton.dev/renew-requested-at",
+  revokePrevious: "baton.dev/revoke-previous-requested-at",
 } as const;

@@ -31,7 +31,14 @@ import {
 import { pullRequestEventFromRest } from "../events/rest.ts";
 import { decideTrust, resolveTrust, type TrustDecision } from "../events/trust.ts";
 import { parseRepositoryUrl, type RepositoryLocation, repositoryIdentity } from "../repositories/decisions.ts";
-import { cloneToken, operatorToken, Repositories, webhookSecretName } from "../repositories/resource.ts";
+import {
+  type CloneResolution,
+  cloneToken,
+  issueManagedCloneToken,
+  operatorToken,
+  Repositories,
+  webhookSecretName,
+} from "../repositories/resource.ts";
 import type { Clock } from "../runtime/clock.ts";
 import type { ReconcileResult } from "../runtime/controller.ts";
 import { mapped } from "../runtime/controller.ts";
@@ -105,6 +112,7 @@ export type DispatchOutcome =
   | "untrusted"
   | "invalid"
   | "stale-ref"
+  | "no-clone-token"
   | "cancelled";
 
 export interface DispatchResult {
@@ -155,13 +163,16 @@ interface Context {
   client: BitbucketClient;
   ref: { project: string; repository: string };
   auth: BitbucketAuth;
-  cloneToken: string;
+  /** Undefined until a managed clone token is issued (with the first run), or when there is none (`cloneMissing`). */
+  cloneToken: string | undefined;
+  cloneMissing: Extract<CloneResolution, { problem: string }> | undefined;
   forbiddenSecrets: string[];
 }
 
 interface Credentials {
   operator: string;
-  clone: string;
+  clone: string | undefined;
+  cloneMissing: Extract<CloneResolution, { problem: string }> | undefined;
   forbidden: string[];
   at: number;
 }
@@ -383,6 +394,20 @@ export class PipelineRunner {
       if (f.key) this.#inFlight.set(f.key, new Promise<boolean>((resolve) => done.set(f.key ?? "", resolve)));
     }
     try {
+      if (fresh.length > 0 && ctx.cloneToken === undefined) {
+        const missing = await this.#issueCloneToken(ctx);
+        if (missing !== undefined) {
+          for (const f of fresh) if (f.key) this.#seen.delete(f.key);
+          await this.#refuseWithoutCloneToken(
+            ctx,
+            event,
+            fresh.map((f) => f.definition.name),
+            missing,
+          );
+          await this.#reportProblems(ctx, event, problems);
+          return { outcome: "no-clone-token", runs: [], detail: missing };
+        }
+      }
       if (fresh.length > 0 && event.type !== "push" && event.pullRequest.fromRepository.fork) {
         const stale = await this.#checkForkRef(ctx, event);
         if (stale !== undefined) {
@@ -599,7 +624,7 @@ export class PipelineRunner {
         name: secretName,
         namespace: ctx.namespace,
         serverUrl: ctx.location.server,
-        token: ctx.cloneToken,
+        token: this.#cloneTokenOf(ctx),
         owner: pipelineRunOwnerReference({
           apiVersion: run.apiVersion ?? object.apiVersion,
           name: runName,
@@ -675,13 +700,70 @@ export class PipelineRunner {
     throw lastError;
   }
 
+  // ---- clone token ------------------------------------------------------------------------------------------------
+
+  #cloneTokenOf(ctx: Context): string {
+    if (ctx.cloneToken === undefined)
+      throw new RepositoryNotReady(`Repository ${ctx.namespace}/${ctx.name} has no clone token`);
+    return ctx.cloneToken;
+  }
+
+  /**
+   * Issues the managed clone token on the first run that needs it (repositories/clonetoken.ts) and puts it in
+   * ctx. Returns why no run can get a clone token, or undefined when ctx now has one.
+   */
+  async #issueCloneToken(ctx: Context): Promise<string | undefined> {
+    const missing = ctx.cloneMissing;
+    if (missing === undefined) return `Repository ${ctx.namespace}/${ctx.name} has no clone token`;
+    if (missing.plan.kind !== "managed") return missing.problem;
+    const issued = await issueManagedCloneToken(this.#o.kube, ctx.repository, missing.plan.parent, ctx.location);
+    if ("problem" in issued) {
+      if (issued.reason === "CloneTokenConflict") return issued.problem;
+      // Still being issued (or Bitbucket is slow): a transient state, so the delivery is answered 503, not FAILED.
+      throw new RepositoryNotReady(
+        `Repository ${ctx.namespace}/${ctx.name}: the read-only clone token is not issued yet: ${issued.problem}`,
+      );
+    }
+    ctx.cloneToken = issued.token;
+    this.#credentials.clear();
+    this.#o.events.normal(
+      ctx.repository,
+      "CloneTokenIssued",
+      `runs clone with the read-only token of BitbucketProjectToken ${missing.plan.name}, issued for this Repository`,
+    );
+    return undefined;
+  }
+
+  /** No run without a clone token: a FAILED status per pipeline that would have run and an Event, once per head. */
+  async #refuseWithoutCloneToken(
+    ctx: Context,
+    event: Exclude<BatonEvent, { type: "ping" | "pull_request_closed" }>,
+    pipelines: readonly string[],
+    why: string,
+  ): Promise<void> {
+    const description = oneLine(
+      `not run: no clone token for Repository ${ctx.namespace}/${ctx.name}; set spec.cloneTokenRef to a REPO_READ token`,
+    );
+    for (const pipeline of pipelines) {
+      if (!this.#noticed.add(`clone|${ctx.identity}|${event.sha}|${pipeline}`)) continue;
+      await this.#postStatus(ctx, event, pipeline, { state: "FAILED", description });
+    }
+    if (this.#noticed.add(`clone|${ctx.identity}|${event.sha}`)) {
+      this.#o.events.warning(
+        ctx.repository,
+        "CloneTokenRequired",
+        oneLine(`no run for ${event.sha.slice(0, 11)} (${pipelines.join(", ")}): ${why}`, 1000),
+      );
+    }
+  }
+
   /** Undefined when the fork PR's ref points at the head; otherwise why not (for a status and an Event). */
   async #checkForkRef(ctx: Context, event: PullRequestScopedEvent): Promise<string | undefined> {
     const cloneUrl = event.repository.cloneUrl;
     if (cloneUrl === undefined) return "the target repository's clone URL is unknown";
     const result = await waitForPullRequestRef({
       cloneUrl,
-      token: ctx.cloneToken,
+      token: this.#cloneTokenOf(ctx),
       number: event.pullRequest.number,
       sha: event.sha,
       refresh: async () => {
@@ -1005,6 +1087,8 @@ export class PipelineRunner {
       const secretName = run.metadata?.annotations?.[pac.gitAuthSecret] ?? "";
       if (await this.#o.kube.get(Secrets, { namespace, name: secretName })) continue;
       ctx ??= await this.#context(repository);
+      // No clone token any more (cloneTokenRef removed): the run cannot get one, and the operator's is not for it.
+      if (ctx.cloneToken === undefined) return;
       const sha = run.metadata?.labels?.[labels.sha] ?? "";
       await this.#createSecret(
         buildGitSecret({
@@ -1116,6 +1200,7 @@ export class PipelineRunner {
       ref: { project: location.project, repository: location.slug },
       auth: { kind: "bearer", token: credentials.operator },
       cloneToken: credentials.clone,
+      cloneMissing: credentials.cloneMissing,
       forbiddenSecrets: credentials.forbidden,
     };
   }
@@ -1130,16 +1215,17 @@ export class PipelineRunner {
     const namespace = repository.metadata.namespace ?? "";
     const [operator, clone, token] = await Promise.all([
       operatorToken(this.#o.kube, repository),
-      spec.cloneTokenRef ? cloneToken(this.#o.kube, repository) : undefined,
+      cloneToken(this.#o.kube, repository),
       spec.tokenRef ? this.#o.kube.get(Tokens, { namespace, name: spec.tokenRef.name }) : undefined,
     ]);
     if ("problem" in operator) {
       throw new RepositoryNotReady(`Repository ${namespace}/${repository.metadata.name}: ${operator.problem}`);
     }
-    const cloneResolved = clone ?? operator;
-    if ("problem" in cloneResolved) {
+    // No clone token at all, or a managed one not issued yet, is the business of the run that needs one (#start).
+    const missing = "problem" in clone ? clone : undefined;
+    if (missing && missing.reason !== "CloneTokenRequired" && missing.reason !== "CloneTokenNotIssued") {
       throw new RepositoryNotReady(
-        `Repository ${namespace}/${repository.metadata.name}: the clone token is not available: ${cloneResolved.problem}`,
+        `Repository ${namespace}/${repository.metadata.name}: the clone token is not available: ${missing.problem}`,
       );
     }
     const forbidden = [
@@ -1149,7 +1235,13 @@ export class PipelineRunner {
       token?.spec.secretName,
       token?.spec.adminCredentialsRef?.name,
     ].filter((n): n is string => typeof n === "string" && n !== "");
-    const credentials = { operator: operator.token, clone: cloneResolved.token, forbidden, at: now };
+    const credentials = {
+      operator: operator.token,
+      clone: "token" in clone ? clone.token : undefined,
+      cloneMissing: missing,
+      forbidden,
+      at: now,
+    };
     if (this.#credentials.size > 5_000) this.#credentials.clear();
     this.#credentials.set(key, credentials);
     return credentials;

@@ -131,6 +131,8 @@ export function registerRepositoryController(manager: Manager, deps: RepositoryC
       ),
       // A BitbucketProjectToken appearing or becoming ready.
       mapped(tokens, (t) => byToken(t.metadata?.namespace, t.metadata?.name)),
+      // The read-only clone token Baton issued for a Repository (clonetoken.ts) appearing or changing.
+      ownedBy(tokens, Repositories),
     ],
     workers: deps.workers ?? 8,
   });

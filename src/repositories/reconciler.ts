@@ -24,6 +24,7 @@ import type { Secret } from "../runtime/kube-types.ts";
 import { keyString, type ObjectKey } from "../runtime/logger.ts";
 import { fingerprint } from "../tokens/secret.ts";
 import { type ListingResult, RepositoryListings, ServerFeatures, type SyncRecord, SyncSlots } from "./cache.ts";
+import { cloneTokenConditions } from "./clonetoken.ts";
 import {
   desiredWebhook,
   type FailureKind,
@@ -42,6 +43,7 @@ import {
 import { describeError, failureOf } from "./failures.ts";
 import type { RepositoryMetrics } from "./metrics.ts";
 import {
+  cloneToken,
   operatorToken,
   Repositories,
   type WebhookSecretLocation,
@@ -264,8 +266,23 @@ export class RepositoryReconciler {
     }
 
     const step = await this.#reconcileLive(repo, location, ctx);
+    step.conditions.push(...(await this.#cloneToken(repo)));
     await this.#writeStatus(repo, step.status, step.conditions);
     return step.requeueAfter === undefined ? {} : { requeueAfter: Math.max(1000, Math.round(step.requeueAfter)) };
+  }
+
+  /** CloneTokenReady and CloneTokenWarning (clonetoken.ts), with a Warning Event whenever either turns bad. */
+  async #cloneToken(repo: Repository): Promise<ConditionUpdate[]> {
+    const resolved = await cloneToken(this.#deps.kube, repo);
+    const conditions = cloneTokenConditions(resolved.plan, resolved, resolved.permissions);
+    const [ready, warning] = conditions;
+    const was = (type: string) => getCondition(repo.status?.conditions as Condition[] | undefined, type);
+    if (ready.status === "False" && was(ready.type)?.reason !== ready.reason)
+      this.#deps.events.warning(repo, ready.reason, ready.message);
+    const before = was(warning.type);
+    if (warning.status === "True" && (before?.status !== "True" || before.reason !== warning.reason))
+      this.#deps.events.warning(repo, warning.reason, warning.message);
+    return conditions;
   }
 
   async #reconcileLive(repo: Repository, location: RepositoryLocation, ctx: ReconcileContext): Promise<Step> {

@@ -7,6 +7,14 @@ import { defineResource, type KubeClient, Secrets } from "../runtime/kube.ts";
 import type { Secret } from "../runtime/kube-types.ts";
 import { Tokens } from "../tokens/reconciler.ts";
 import { tokenIn } from "../tokens/secret.ts";
+import {
+  type ClonePermissions,
+  type ClonePlan,
+  clonePlan,
+  isManagedCloneTokenOf,
+  managedCloneToken,
+} from "./clonetoken.ts";
+import type { RepositoryLocation } from "./decisions.ts";
 
 export const Repositories = defineResource<Repository>({
   apiVersion: "baton.dev/v1alpha1",
@@ -47,14 +55,113 @@ export async function operatorToken(kube: KubeClient, repository: Repository): P
   return tokenFromSecret(kube, namespace, ref.name, ref.key);
 }
 
-/** The token handed to PipelineRuns for git: spec.cloneTokenRef, else the operator's own token. */
-export async function cloneToken(kube: KubeClient, repository: Repository): Promise<Resolved> {
-  const ref = repository.spec.cloneTokenRef;
-  if (!ref) return operatorToken(kube, repository);
+export type CloneResolution = Resolved & { plan: ClonePlan; permissions: ClonePermissions };
+
+/**
+ * The token handed to PipelineRuns for git (clonetoken.ts decides which): spec.cloneTokenRef, the managed
+ * read-only token Baton issues, or — only with spec.pipelines.cloneWithOperatorToken — the operator's own. With
+ * what is known of its permissions. A managed token not issued yet is reason `CloneTokenNotIssued`; nothing at
+ * all is `CloneTokenRequired`.
+ */
+export async function cloneToken(kube: KubeClient, repository: Repository): Promise<CloneResolution> {
   const namespace = repository.metadata.namespace ?? "";
-  return ref.kind === "Secret"
-    ? tokenFromSecret(kube, namespace, ref.name, ref.key)
-    : tokenFromBitbucketProjectToken(kube, namespace, ref.name);
+  const spec = repository.spec;
+  const operator = spec.tokenRef
+    ? ((await kube.get(Tokens, { namespace, name: spec.tokenRef.name })) as BitbucketProjectToken | undefined)
+    : undefined;
+  const plan = clonePlan(repository, operator);
+  const unknown = (why: string): ClonePermissions => ({ known: false, why });
+  switch (plan.kind) {
+    case "required":
+      return { plan, reason: "CloneTokenRequired", problem: plan.message, permissions: unknown("no clone token") };
+    case "operator":
+      return {
+        plan,
+        ...(await operatorToken(kube, repository)),
+        permissions: operator ? tokenPermissions(operator) : unknown("a plain Secret's token"),
+      };
+    case "managed": {
+      const child = (await kube.get(Tokens, { namespace, name: plan.name })) as BitbucketProjectToken | undefined;
+      if (!child || !isManagedCloneTokenOf(child, repository)) {
+        return {
+          plan,
+          reason: child ? "CloneTokenConflict" : "CloneTokenNotIssued",
+          problem: child
+            ? `a BitbucketProjectToken ${plan.name} exists that Baton did not create for this Repository; delete or rename it, or set spec.cloneTokenRef`
+            : `Baton issues a read-only (REPO_READ) repository token, BitbucketProjectToken ${plan.name}, with the first run`,
+          permissions: { known: true, permissions: ["REPO_READ"], source: `BitbucketProjectToken ${plan.name}` },
+        };
+      }
+      return {
+        plan,
+        ...(await tokenFromBitbucketProjectToken(kube, namespace, plan.name)),
+        permissions: tokenPermissions(child),
+      };
+    }
+    case "reference": {
+      const ref = spec.cloneTokenRef as NonNullable<typeof spec.cloneTokenRef>;
+      if (ref.kind === "Secret") {
+        return {
+          plan,
+          ...(await tokenFromSecret(kube, namespace, ref.name, ref.key)),
+          permissions: unknown(
+            "Bitbucket tells a token's permissions only to a project admin (access-tokens API); for a token in a plain Secret use a managed BitbucketProjectToken to have them checked",
+          ),
+        };
+      }
+      const token = (await kube.get(Tokens, { namespace, name: ref.name })) as BitbucketProjectToken | undefined;
+      return {
+        plan,
+        ...(await tokenFromBitbucketProjectToken(kube, namespace, ref.name)),
+        permissions: token ? tokenPermissions(token) : unknown(`the BitbucketProjectToken ${ref.name} does not exist`),
+      };
+    }
+  }
+}
+
+/** A managed token has the permissions Bitbucket issued it with; an external one only those its spec declares. */
+function tokenPermissions(token: BitbucketProjectToken): ClonePermissions {
+  const permissions = token.spec?.permissions ?? [];
+  if (token.spec?.adminCredentialsRef) {
+    return { known: true, permissions, source: `issued by Baton as BitbucketProjectToken ${token.metadata.name}` };
+  }
+  return {
+    known: false,
+    declared: permissions,
+    why: `BitbucketProjectToken ${token.metadata.name} is externally managed and Bitbucket tells a token's permissions only to a project admin`,
+  };
+}
+
+/**
+ * Creates the managed clone token of a Repository if it does not exist yet and waits (bounded) until its Secret
+ * holds a token. Issued on the first run rather than with the Repository, so a thousand Repositories cost no
+ * Bitbucket calls until they run something (DESIGN §2).
+ */
+export async function issueManagedCloneToken(
+  kube: KubeClient,
+  repository: Repository,
+  parent: BitbucketProjectToken,
+  location: RepositoryLocation,
+  options: { timeoutMs?: number; signal?: AbortSignal } = {},
+): Promise<Resolved> {
+  const namespace = repository.metadata.namespace ?? "";
+  const wanted = managedCloneToken(repository, parent, location);
+  const existing = (await kube.get(Tokens, { namespace, name: wanted.metadata.name })) as
+    | BitbucketProjectToken
+    | undefined;
+  if (existing && !isManagedCloneTokenOf(existing, repository)) {
+    return {
+      reason: "CloneTokenConflict",
+      problem: `a BitbucketProjectToken ${wanted.metadata.name} exists that Baton did not create for this Repository`,
+    };
+  }
+  if (!existing) await kube.apply(Tokens, wanted);
+  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+  for (let delay = 100; ; delay = Math.min(delay * 2, 2_000)) {
+    const resolved = await tokenFromBitbucketProjectToken(kube, namespace, wanted.metadata.name);
+    if ("token" in resolved || Date.now() + delay > deadline || options.signal?.aborted) return resolved;
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
 }
 
 async function tokenFromBitbucketProjectToken(kube: KubeClient, namespace: string, name: string): Promise<Resolved> {

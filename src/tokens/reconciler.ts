@@ -16,6 +16,7 @@ import { revokeToken, type Validation, validateToken } from "./issuer.ts";
 import { adoptUnrecorded, issue } from "./issuing.ts";
 import { issueBackoff, lifetimeChanged, policyOf, renewalTime } from "./lifecycle.ts";
 import type { TokenMetrics } from "./metrics.ts";
+import { pendingRequests, renewHandled, revokePreviousNow } from "./requests.ts";
 import { fingerprint, issuedFor, issuedForAnnotation, recordedLifetime, tokenIn } from "./secret.ts";
 import { type ConditionUpdate, describeError, iso, keyOf, type Step } from "./step.ts";
 
@@ -244,6 +245,8 @@ export class TokenReconciler {
         if (now >= Date.parse(status.renewalTime ?? "")) issueReason = "renewal time reached";
       }
     }
+    const requests = pendingRequests(token.metadata.annotations, status.requests);
+    if (requests.renew !== undefined) issueReason ??= `renewal requested (baton.dev/renew-requested-at)`;
 
     // Said the moment Baton knows, before it acts: whoever watches Ready sees the token stopped working even when
     // a new one follows a second later (an operator that was down across the expiry, a token revoked by hand).
@@ -277,6 +280,7 @@ export class TokenReconciler {
       } else {
         try {
           const issued = await issue(this.#deps, token, status, admin.auth, client, issueReason, ctx);
+          if (requests.renew !== undefined) renewHandled(events, token, status, requests.renew);
           this.#validated.set(key, { at: clock.now(), ...issued });
           this.#failedWith.delete(key);
           conditions.push({
@@ -307,6 +311,18 @@ export class TokenReconciler {
         reason: "UpToDate",
         message: "the current token is valid and not due for renewal",
       });
+    }
+
+    // Revoke now: after a renew asked for in the same change, and only with the current token in the Secret.
+    const renewPending = requests.renew !== undefined && status.requests?.renew !== requests.renew;
+    const inSecret = holdsCurrent || status.tokenId !== token.status?.tokenId;
+    if (requests.revokePrevious !== undefined && !renewPending && inSecret && !("problem" in admin)) {
+      try {
+        await revokePreviousNow(this.#deps, token, status, admin.auth, client, requests.revokePrevious);
+      } catch (error) {
+        ctx.log.warn({ err: describeError(error) }, "could not revoke the previous token as asked; will retry");
+        requeueAt = Math.min(requeueAt, now + 30_000);
+      }
     }
 
     // The previous token stays valid for the grace period so running PipelineRuns finish; then it is revoked.
