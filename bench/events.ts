@@ -87,7 +87,7 @@ async function main(): Promise<void> {
       url: `${sim.url}/projects/PRJ/repos/app`,
       secretRef: { name: "bb-token", key: "token" },
       webhook: { managed: false, scope: "repository", secretRef: { name: "hook", key: "secret" } },
-      pipelines: { path: ".tekton" },
+      pipelines: { path: ".tekton", cloneWithOperatorToken: true },
     },
   } as unknown as Repository);
 

@@ -152,7 +152,7 @@ await pool(
         secretRef: { name: "bb-token", key: "token" },
         webhook: { managed: false, scope: "repository", secretRef: { name: `hook-${slug}`, key: "secret" } },
         // No concurrencyLimit: Tekton is not running, so a limit would only park runs as Pending.
-        pipelines: { path: ".tekton" },
+        pipelines: { path: ".tekton", cloneWithOperatorToken: true },
       },
     } as unknown as Repository);
     deliveries[i] = Array.from({ length: prsPerRepository }, (_, j) => {

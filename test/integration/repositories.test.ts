@@ -709,7 +709,8 @@ spec:
       catchUpInterval: 1500,
       config: { intakeUrl: `http://127.0.0.1:${port}/hooks/bitbucket`, intakePort: String(port), podNamespace: w.ns },
     });
-    await create(w, "app");
+    // This test is about catch-up, not clone tokens: runs get the operator's token, by the explicit opt-in.
+    await create(w, "app", { pipelines: { path: ".tekton", cloneWithOperatorToken: true } });
     await waitForRepository(w, "app", "synced", synced);
     await w.sim.push({ project: "PRJ", repo: "app", branch: "feature", files: { "f.txt": "f\n" }, startPoint: "main" });
     await w.sim.settled();

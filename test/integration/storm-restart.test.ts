@@ -66,7 +66,8 @@ test("operator killed mid-storm: every open pull request head gets exactly one r
         url: `${sim.url}/projects/PRJ/repos/${slug}`,
         secretRef: { name: "bb-token", key: "token" },
         webhook: { managed: false, scope: "repository", secretRef: { name: "hook", key: "secret" } },
-        pipelines: { path: ".tekton" },
+        // About restarts, not clone tokens: the runs get the operator's token by the explicit opt-in.
+        pipelines: { path: ".tekton", cloneWithOperatorToken: true },
         params: [{ name: "greeting", value: "storm" }],
       },
     } as Repository);
