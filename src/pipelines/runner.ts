@@ -742,7 +742,7 @@ export class PipelineRunner {
     why: string,
   ): Promise<void> {
     const description = oneLine(
-      `not run: no clone token for Repository ${ctx.namespace}/${ctx.name}; set spec.cloneTokenRef to a REPO_READ token`,
+      `not run: no clone token for Repository ${ctx.namespace}/${ctx.name} (its CloneTokenReady condition says why); set spec.cloneTokenRef to a REPO_READ token`,
     );
     for (const pipeline of pipelines) {
       if (!this.#noticed.add(`clone|${ctx.identity}|${event.sha}|${pipeline}`)) continue;

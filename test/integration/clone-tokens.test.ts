@@ -177,6 +177,29 @@ describe("clone tokens", () => {
     );
   });
 
+  test("a clone token with more than read access gets a warning; a plain Secret's permissions are said to be unknown", async (t) => {
+    const w = await managedWorld(t);
+    await w.kube.patch(
+      Repositories,
+      { namespace: w.ns, name: "app" },
+      { spec: { cloneTokenRef: { kind: "BitbucketProjectToken", name: "ci" } } },
+    );
+    const repo = await waitForCondition(w, "CloneTokenWarning", "True", "ExcessPermissions");
+    assert.match(condition(repo, "CloneTokenWarning")?.message ?? "", /REPO_ADMIN/);
+    assert.equal(condition(repo, "CloneTokenReady")?.reason, "Referenced");
+    await waitFor(
+      async () => (await repositoryEvents(w)).some((e) => e.type === "Warning" && e.reason === "ExcessPermissions"),
+      { message: "a Warning Event about the clone token's permissions" },
+    );
+
+    await w.kube.patch(
+      Repositories,
+      { namespace: w.ns, name: "app" },
+      { spec: { cloneTokenRef: { kind: "Secret", name: "bb-clone", key: "token" } } },
+    );
+    await waitForCondition(w, "CloneTokenWarning", "Unknown", "PermissionsUnknown");
+  });
+
   test("a plain-Secret Repository without cloneTokenRef creates no run, and says why on the Repository and the commit", async (t) => {
     const w = await pipelinesWorld(t, { spec: { cloneTokenRef: undefined } as Partial<Repository["spec"]> });
     const repo = await waitForCondition(w, "CloneTokenReady", "False", "CloneTokenRequired");
