@@ -156,6 +156,8 @@ export async function issueManagedCloneToken(
     };
   }
   if (!existing) await kube.apply(Tokens, wanted);
+  // The token controller (leader only, maybe another replica) issues it; this replica sees only the Secret appear.
+  // Polled with back-off rather than watched: it happens once per Repository, on its first run.
   const deadline = Date.now() + (options.timeoutMs ?? 30_000);
   for (let delay = 100; ; delay = Math.min(delay * 2, 2_000)) {
     const resolved = await tokenFromBitbucketProjectToken(kube, namespace, wanted.metadata.name);
