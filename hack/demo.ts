@@ -83,6 +83,19 @@ function kubectl(args: string[]): Promise<string> {
     );
   });
 }
+/**
+ * One cell of kubectl's table, found by its header: columns start where their headers do (a header may hold one
+ * space, "LAST RUN"; kubectl pads columns with at least three), and an empty cell reads as "".
+ */
+function cell(table: string, row: string, column: string): string | undefined {
+  const [header = "", ...lines] = table.trimEnd().split("\n");
+  const starts = [...header.matchAll(/\S+(?: \S+)*/g)].map((m) => ({ name: m[0], at: m.index }));
+  const i = starts.findIndex((s) => s.name === column);
+  const line = lines.find((l) => l.split(/\s+/)[0] === row);
+  if (i < 0 || line === undefined) return undefined;
+  return line.slice(starts[i]?.at, starts[i + 1]?.at).trim();
+}
+
 async function show(args: string[]): Promise<string> {
   console.log(`   $ kubectl ${args.join(" ")}`);
   const out = await kubectl(args);
@@ -273,9 +286,9 @@ await show(["get", "bbrepo", "-n", namespace]);
 
 if (flags.ci) {
   const failures: string[] = [];
-  if (!/demo-ci\s+DEMO\s+True\s+\d{4}-/.test(tokens))
+  if (cell(tokens, "demo-ci", "READY") !== "True" || !/^\d{4}-/.test(cell(tokens, "demo-ci", "EXPIRES") ?? ""))
     failures.push("kubectl get bbtoken does not show demo-ci Ready with its expiry");
-  if (!/hello\s+http\S+\s+True\s+True/.test(repos))
+  if (cell(repos, seed.repo, "READY") !== "True" || cell(repos, seed.repo, "WEBHOOK") !== "True")
     failures.push("kubectl get bbrepo does not show hello Ready with its webhook synced");
   // git writes the value quoted: extraHeader = "Authorization: Bearer <token>"
   if (!/extraHeader = "?Authorization: Bearer [^\s"]+/i.test(gitconfig))
