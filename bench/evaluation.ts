@@ -52,6 +52,7 @@ async function perEvent(
     event,
     repository: { name: "app", namespace: "bench", spec: { pipelines: { path: ".tekton" } } },
     gitAuthSecret: "baton-git-bench",
+    nameDigest: "0123456789abcdef",
   };
   const elapsed = stopwatch();
   const match = bounded ? await matchPipelineRunsBounded([d], { event }) : matchPipelineRuns([d], { event });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { deliveryKey, runKey, runKeyLabel, SeenSet } from "./dedupe.ts";
+import { deliveryKey, headRunKey, runKey, runKeyLabel, SeenSet } from "./dedupe.ts";
 import type { BatonEvent } from "./model.ts";
 import { commentEvent, pullRequestEvent, pushEvent } from "./testdata.ts";
 
@@ -104,6 +104,19 @@ describe("dedupe rule", () => {
 
   it("closed pull requests and pings start nothing and have no run key", () => {
     assert.equal(runKey({ ...pullRequestEvent(), type: "pull_request_closed", action: "merged" }, "build"), undefined);
+  });
+
+  it("a comment command's runs are named in its pull request's head scope, so they collide with the head's own run", () => {
+    for (const fork of [false, true]) {
+      const pr = pullRequestEvent(fork ? { fork } : {});
+      const comment = commentEvent("/retest", fork ? { fork } : {});
+      assert.equal(comment.sha, pr.sha);
+      assert.equal(headRunKey(comment, "build"), runKey(pr, "build"));
+      assert.notEqual(runKey(comment, "build"), runKey(pr, "build"), "re-deliveries are still told apart in memory");
+      assert.notEqual(headRunKey(comment, "lint"), headRunKey(pr, "build"));
+    }
+    const push = pushEvent({ sha: head });
+    assert.equal(headRunKey(push, "build"), runKey(push, "build"));
   });
 
   it("run key labels are 40 hex characters and differ per key", () => {

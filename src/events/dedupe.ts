@@ -31,8 +31,9 @@
 //    comment commands (`/test`, `/retest` exist to run again); each is deduplicated only against its own
 //    re-delivery.
 //
-// The in-memory set forgets on restart; the durable record is the PipelineRun itself (labels `baton.dev/sha`,
-// `baton.dev/pipeline` and the hashed run key `runKeyLabel`), which the intake checks before creating.
+// The in-memory set forgets on restart and is one replica's only; the durable record is the PipelineRun itself
+// (labels `baton.dev/sha`, `baton.dev/pipeline` and the hashed run key `runKeyLabel`), and its name, derived from
+// `headRunKey` (pipelines/naming.ts), makes the API server refuse a second create of the same run from any replica.
 import { createHash } from "node:crypto";
 import type { BatonEvent, EventRepository } from "./model.ts";
 
@@ -59,15 +60,33 @@ export function runScope(event: BatonEvent): string | undefined {
     case "comment":
       return `run|${repositoryKey(event.repository)}|comment:${event.comment.id}`;
     case "pull_request": {
-      const repo = repositoryKey(event.repository);
       const pr = event.pullRequest;
       if (event.action === "retargeted") {
+        const repo = repositoryKey(event.repository);
         return `run|${repo}|${event.sha}|pr:${pr.number}|retarget:${event.requestId ?? event.deliveredAt}`;
       }
-      if (pr.fromRepository.fork) return `run|${repo}|${event.sha}|pr:${pr.number}`;
-      return `run|${repo}|${event.sha}|${pr.sourceRef}`;
+      return headScope(event);
     }
   }
+}
+
+/** The scope of a pull request's head: what its opened/updated events run in (see the table above). */
+function headScope(event: Extract<BatonEvent, { type: "pull_request" | "comment" }>): string {
+  const repo = repositoryKey(event.repository);
+  const pr = event.pullRequest;
+  if (pr.fromRepository.fork) return `run|${repo}|${event.sha}|pr:${pr.number}`;
+  return `run|${repo}|${event.sha}|${pr.sourceRef}`;
+}
+
+/**
+ * The key a run is named after (pipelines/naming.ts), so that the API server refuses a second run of it: the run key,
+ * except that a comment command runs in its pull request's head scope. A `/retest` racing the `pr:opened` of the same
+ * head then names the same run (its generation, counted from the runs already there, is 0 for both), while the
+ * comment scope above still tells one comment's re-deliveries apart in memory.
+ */
+export function headRunKey(event: BatonEvent, pipeline: string): string | undefined {
+  if (event.type !== "comment") return runKey(event, pipeline);
+  return `${headScope(event)}|${pipeline}`;
 }
 
 /** Key of one pipeline's run for an event; undefined when the event starts no runs. */

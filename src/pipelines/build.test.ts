@@ -6,7 +6,6 @@ import {
   admit,
   type BuildInput,
   buildPipelineRun,
-  generateNamePrefix,
   labelValue,
   type PipelineRunObject,
   pruneCandidates,
@@ -51,12 +50,15 @@ const repository = {
   spec: { pipelines: { path: ".tekton", serviceAccountName: "pipeline-runner", timeout: "45m" }, params: [] },
 };
 
+const digest = "0123456789abcdef0123456789abcdef";
+
 function build(overrides: Partial<BuildInput> = {}): PipelineRunObject {
   const result = buildPipelineRun({
     definition: basic,
     event: pullRequestEvent({ fork: true }),
     repository,
     gitAuthSecret: "baton-git-k3y9q",
+    nameDigest: digest,
     ...overrides,
   });
   assert.ok(result.ok, result.ok ? "" : result.error);
@@ -64,11 +66,11 @@ function build(overrides: Partial<BuildInput> = {}): PipelineRunObject {
 }
 
 describe("buildPipelineRun", () => {
-  it("forces the namespace, uses generateName, and drops metadata the file may not choose", () => {
+  it("forces the namespace, names the run from its digest, and drops metadata the file may not choose", () => {
     const run = build();
-    assert.deepEqual(Object.keys(run.metadata).sort(), ["annotations", "generateName", "labels", "namespace"]);
+    assert.deepEqual(Object.keys(run.metadata).sort(), ["annotations", "labels", "name", "namespace"]);
     assert.equal(run.metadata.namespace, "team-a");
-    assert.equal(run.metadata.generateName, "pr-build-");
+    assert.equal(run.metadata.name, "pr-build-0123456789");
     assert.equal(run.apiVersion, "tekton.dev/v1");
     assert.equal(run.kind, "PipelineRun");
   });
@@ -197,7 +199,7 @@ spec:
   name: "{{ repo_name }}-PR_{{ pull_request_number }}"
 spec: {}
 `);
-    assert.equal(build({ definition: named }).metadata.generateName, "test-app-pr-4-");
+    assert.equal(build({ definition: named }).metadata.name, "test-app-pr-4-0123456789");
   });
 
   it("a Secret name built from a param that resolves to a forbidden Secret is refused after templating", () => {
@@ -214,6 +216,7 @@ spec:
       event: pullRequestEvent(),
       repository: { ...repository, spec: { ...repository.spec, params: [{ name: "creds", value: "baton-token" }] } },
       gitAuthSecret: "baton-git-1",
+      nameDigest: digest,
       forbiddenSecrets: ["baton-token"],
     });
     assert.equal(result.ok, false);
@@ -242,6 +245,7 @@ spec:
       event: pullRequestEvent(),
       repository,
       gitAuthSecret: "baton-git-k3y9q",
+      nameDigest: digest,
     });
     assert.equal(result.ok, false);
     assert.match(
@@ -253,6 +257,7 @@ spec:
       event: pullRequestEvent(),
       repository,
       gitAuthSecret: "baton-git-zz999",
+      nameDigest: digest,
     });
     assert.equal(own.ok, true);
   });
@@ -285,6 +290,7 @@ spec:
       event,
       repository: repo,
       gitAuthSecret: "baton-git-k3y9q",
+      nameDigest: digest,
       forbiddenSecrets: ["bb-token"],
     });
 
@@ -330,7 +336,7 @@ spec:
   });
 });
 
-describe("labelValue and generateNamePrefix", () => {
+describe("labelValue", () => {
   const labels: [string, string][] = [
     ["main", "main"],
     ["feature/login", "feature-login"],
@@ -348,15 +354,6 @@ describe("labelValue and generateNamePrefix", () => {
     assert.equal(a.length, 63);
     assert.notEqual(a, b);
   });
-
-  const names: [string, string][] = [
-    ["pr-build", "pr-build-"],
-    ["PR_Build", "pr-build-"],
-    ["--", "run-"],
-    ["a".repeat(80), `${"a".repeat(57)}-`],
-  ];
-  for (const [input, expected] of names)
-    it(`generateName ${JSON.stringify(input)}`, () => assert.equal(generateNamePrefix(input), expected));
 });
 
 describe("admit and releasable (concurrency limit)", () => {

@@ -7,6 +7,7 @@ import { runKeyLabel } from "../events/dedupe.ts";
 import type { BatonEvent, ChangedFiles } from "../events/model.ts";
 import { type PipelineRunDefinition, pacPrefix } from "./load.ts";
 import { annotationKeys } from "./match.ts";
+import { runName } from "./naming.ts";
 import { secretProblems } from "./secret-refs.ts";
 import { eventTypeOf, pacBranches, templateObject } from "./template.ts";
 
@@ -70,18 +71,6 @@ export function labelValue(value: string): string {
   return v.replace(/^[^A-Za-z0-9]+/, "").replace(/[^A-Za-z0-9]+$/, "");
 }
 
-/** A `generateName` prefix: DNS-1123 label characters, short enough that the 5 random characters fit in 63. */
-export function generateNamePrefix(name: string): string {
-  const base = name
-    .toLowerCase()
-    .replace(/[^a-z0-9-]+/g, "-")
-    .replace(/-{2,}/g, "-")
-    .replace(/^-+/, "")
-    .slice(0, 57)
-    .replace(/-+$/, "");
-  return `${base || "run"}-`;
-}
-
 export interface BuildInput {
   definition: PipelineRunDefinition;
   event: Exclude<BatonEvent, { type: "ping" }>;
@@ -91,8 +80,10 @@ export interface BuildInput {
     namespace: string;
     spec: Pick<RepositorySpec, "pipelines" | "params">;
   };
-  /** Name of the run's git credentials Secret (see gitsecret.ts). */
+  /** Name of the run's git credentials Secret (naming.ts). */
   gitAuthSecret: string;
+  /** Digest of the run's identity (naming.ts `runDigest`): the run's name ends with it. */
+  nameDigest: string;
   changedFiles?: ChangedFiles;
   /** `admit(...) === "pending"`: create it as PipelineRunPending. */
   pending?: boolean;
@@ -106,9 +97,7 @@ export type PipelineRunObject = Record<string, unknown> & {
   apiVersion: string;
   kind: "PipelineRun";
   metadata: {
-    generateName: string;
-    /** Set when the name is chosen before the create (provenance.ts signs it). */
-    name?: string;
+    name: string;
     namespace: string;
     labels: Record<string, string>;
     annotations: Record<string, string>;
@@ -252,7 +241,8 @@ export function buildPipelineRun(input: BuildInput): BuildResult {
     apiVersion: definition.apiVersion,
     kind: "PipelineRun",
     metadata: {
-      generateName: generateNamePrefix(name),
+      // Derived from the run key, not generated: a second create of the same run is refused (naming.ts).
+      name: runName(name, input.nameDigest),
       namespace: repository.namespace,
       labels: runLabels,
       annotations: runAnnotations,

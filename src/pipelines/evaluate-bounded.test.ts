@@ -148,6 +148,7 @@ describe("templating under a budget", () => {
     event: pullRequestEvent(),
     repository: { name: "app", namespace: "ns", spec: { pipelines: { path: ".tekton" } } },
     gitAuthSecret: "baton-git-abc",
+    nameDigest: "0123456789abcdef",
   });
 
   it("stops a {{ }} placeholder over its time and fails only that pipeline, the event loop turning meanwhile", async () => {

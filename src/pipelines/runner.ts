@@ -5,8 +5,10 @@
 //
 // Every decision comes from the pure modules (events/trust, events/dedupe, pipelines/load, match, build,
 // gitsecret, tekton); this file fetches, decides by calling them, and writes. Order of writes for a run: the
-// PipelineRun first (under a name Baton picks and signs), then its git Secret owned by it, so the Secret is garbage-collected with the
-// run and never exists without one; then the build status.
+// PipelineRun first, named after its run key (naming.ts) so that the API server refuses a second create of it from
+// any replica, and signed (provenance.ts); then its git Secret owned by it, so the Secret is garbage-collected with
+// the run and never exists without one; then the build status. Only the process whose create succeeded writes the
+// last two.
 import { randomBytes } from "node:crypto";
 import type { Repository } from "../api/repository.ts";
 import type {
@@ -17,7 +19,7 @@ import type {
   PullRequest as RestPullRequest,
 } from "../bitbucket/index.ts";
 import { isNotFound as isBitbucketNotFound, ResponseTooLargeError, TooManyResultsError } from "../bitbucket/index.ts";
-import { runKey, runKeyLabel, SeenSet } from "../events/dedupe.ts";
+import { headRunKey, runKey, runKeyLabel, SeenSet } from "../events/dedupe.ts";
 import {
   type BatonEvent,
   type ChangedFiles,
@@ -70,10 +72,18 @@ import {
   matchPipelineRunsBounded,
 } from "./evaluate-bounded.ts";
 import { type FetchLike, waitForPullRequestRef } from "./forkref.ts";
-import { bindGitAuthWorkspace, buildGitSecret, gitAuthSecretName, pipelineRunOwnerReference } from "./gitsecret.ts";
+import { bindGitAuthWorkspace, buildGitSecret, pipelineRunOwnerReference } from "./gitsecret.ts";
 import type { PipelineRunDefinition } from "./load.ts";
 import { loadPipelineRunsBounded } from "./load-bounded.ts";
 import { annotationKeys, type MatchedRun, needsChangedFiles, withoutSucceeded } from "./match.ts";
+import {
+  commentAnnotation,
+  generationAnnotation,
+  gitSecretName,
+  nextGeneration,
+  runDigest,
+  startedByComment,
+} from "./naming.ts";
 import {
   approvalComment,
   approvalDescription,
@@ -150,6 +160,11 @@ export interface PipelineRunnerOptions {
   tokenCacheMs?: number;
   /** Time and heap one pipeline's CEL matching or templating may use (default: defaultEvaluationBudget). */
   evaluationBudget?: EvaluationBudget;
+  /**
+   * Whether this replica leads (default: always). Under a concurrency limit only the leader admits runs, so the
+   * limit holds across replicas: the others create runs Pending and the leader's release controller starts them.
+   */
+  leads?: () => boolean;
 }
 
 interface Context {
@@ -178,6 +193,8 @@ interface Credentials {
 }
 
 const runIndex = "baton.dev/run-key";
+/** #createRun's answer when the API server already has the run. */
+const alreadyExists = Symbol("already exists");
 /** Entries of a `.tekton` listing paged through; a folder with more is refused as a whole. */
 const maxListedFiles = 1000;
 const repositoryIndex = "baton.dev/repository";
@@ -329,6 +346,9 @@ export class PipelineRunner {
     }
 
     let matched = match.matched;
+    /** A comment command's run of each pipeline: which generation of the head's runs it is (naming.ts). */
+    const generations = new Map<string, number>();
+    let alreadyStarted = 0;
     if (event.type === "comment") {
       const command = event.comment.command;
       if (match.unknownName !== undefined) {
@@ -339,8 +359,16 @@ export class PipelineRunner {
           `**Baton:** no PipelineRun in \`${folder}/\` is named \`${match.unknownName}\` at commit ${event.sha.slice(0, 11)}.`,
         );
       }
+      // The API server, not the cache: a run that another event (on any replica) is creating for this head counts,
+      // and whatever is decided here is decided again identically by a racing request, whose create then collides.
+      const forSha = await this.#headRuns(ctx, event.sha);
+      const runsOf = (pipeline: string) => forSha.filter((r) => pipelineOf(r) === pipeline);
+      const before = matched.length;
+      // One comment starts each pipeline once, whichever replica its deliveries reach and however late.
+      matched = matched.filter((m) => !startedByComment(runsOf(m.definition.name), event.comment.id));
+      alreadyStarted += before - matched.length;
+      for (const m of matched) generations.set(m.definition.name, nextGeneration(runsOf(m.definition.name)));
       if (command.kind === "retest" || command.kind === "ok-to-test") {
-        const forSha = this.#runsOf(ctx).filter((r) => r.metadata?.labels?.[labels.sha] === labelValue(event.sha));
         if (command.kind === "retest") {
           const allowed = retestable(
             forSha,
@@ -357,15 +385,21 @@ export class PipelineRunner {
     // A pull request of the pushed branch shares the push's runs; those are built with its context (shared-run.ts).
     const shared = event.type === "push" ? await this.#sharedWithPullRequests(ctx, event, matched, params) : undefined;
 
-    // Dedupe: in this process first (atomic), then against runs that exist (earlier processes, other replicas).
+    // Dedupe: in this process first (atomic), then against cached runs (earlier processes, other replicas); what
+    // both miss (a run another replica is creating right now) the API server refuses by name (naming.ts).
     const fresh: {
       definition: PipelineRunDefinition;
       key: string | undefined;
+      identity: { head: string; generation: number };
       event: Exclude<BatonEvent, { type: "ping" | "pull_request_closed" }>;
     }[] = [];
-    let duplicates = 0;
+    let duplicates = alreadyStarted;
     for (const m of matched) {
       const key = runKey(event, m.definition.name);
+      const identity = {
+        head: headRunKey(event, m.definition.name) ?? randomBytes(16).toString("hex"),
+        generation: generations.get(m.definition.name) ?? 0,
+      };
       if (key !== undefined) {
         const existing = this.#o.runs.byIndex(runIndex, runKeyLabel(key)).length > 0;
         const pending = this.#inFlight.get(key);
@@ -380,7 +414,7 @@ export class PipelineRunner {
           continue;
         }
       }
-      fresh.push({ definition: m.definition, key, event: shared?.get(m.definition.name) ?? event });
+      fresh.push({ definition: m.definition, key, identity, event: shared?.get(m.definition.name) ?? event });
     }
 
     const siblings = matched
@@ -428,8 +462,13 @@ export class PipelineRunner {
         }
       }
       for (const f of fresh) {
-        const name = await this.#createRun(ctx, f.event, f.definition, f.key, problems, siblings);
-        if (name !== undefined) {
+        const name = await this.#createRun(ctx, f.event, f.definition, f.identity, problems, siblings);
+        if (name === alreadyExists) {
+          // Another replica or event created this very run: it exists, so this delivery is handled too.
+          duplicates++;
+          this.#duplicates.inc({ event: event.type });
+          if (f.key) succeeded.add(f.key);
+        } else if (name !== undefined) {
           created.push(name);
           if (f.key) succeeded.add(f.key);
         } else if (f.key) this.#seen.delete(f.key);
@@ -550,31 +589,39 @@ export class PipelineRunner {
     );
   }
 
-  /** Builds and creates one run, then its Secret and status. Undefined when it could not be built. */
+  /**
+   * Builds and creates one run, then its Secret and status. Undefined when it could not be built; `alreadyExists`
+   * when the API server already has this run (created by another replica or a racing event).
+   */
   async #createRun(
     ctx: Context,
     event: Exclude<BatonEvent, { type: "ping" | "pull_request_closed" }>,
     definition: PipelineRunDefinition,
-    key: string | undefined,
+    identity: { head: string; generation: number },
     problems: DefinitionProblem[],
     siblings: string,
-  ): Promise<string | undefined> {
-    const secretName = gitAuthSecretName(randomBytes(5).toString("hex"));
+  ): Promise<string | typeof alreadyExists | undefined> {
+    const digest = runDigest(identity.head, identity.generation);
+    const secretName = gitSecretName(digest);
     const limit = ctx.repository.spec.pipelines?.concurrencyLimit;
     // Admission (count, decide, create) is serialised per Repository only when there is a limit to keep; the
-    // git Secret and the status are written outside, so one slow write never holds up the next event.
+    // git Secret and the status are written outside, so one slow write never holds up the next event. Only the
+    // leader admits (its release controller shares this lock and count), and only when nobody queues before it.
     // Read before the admission lock: the first call of a process may have to create the key.
     const signingKey = (await this.#o.signingKey.get()).secret;
     const admitAndCreate = async () => {
-      const pending = limit !== undefined && admit(this.#activeCount(ctx), limit) === "pending";
+      const pending =
+        limit !== undefined &&
+        (!(this.#o.leads?.() ?? true) || this.#queued(ctx) || admit(this.#activeCount(ctx), limit) === "pending");
       const built = await buildPipelineRunBounded(
         {
           definition,
           event,
           repository: { name: ctx.name, namespace: ctx.namespace, spec: ctx.repository.spec },
           gitAuthSecret: secretName,
+          nameDigest: digest,
           pending,
-          ...(key === undefined ? {} : { runKey: key }),
+          runKey: identity.head,
           forbiddenSecrets: ctx.forbiddenSecrets,
         },
         this.#o.evaluationBudget,
@@ -589,11 +636,15 @@ export class PipelineRunner {
       object.metadata.annotations[reportedAnnotation] = "queued";
       if (pending) object.metadata.annotations[queuedAtAnnotation] = new Date().toISOString();
       object.metadata.annotations[siblingsAnnotation] = siblings;
+      object.metadata.annotations[generationAnnotation] = String(identity.generation);
+      if (event.type === "comment") object.metadata.annotations[commentAnnotation] = String(event.comment.id);
       const resource = object.apiVersion === "tekton.dev/v1beta1" ? PipelineRunsV1beta1 : PipelineRuns;
       let run: PipelineRun;
       try {
-        run = await this.#createSigned(resource, object, signingKey);
+        // The name is the run key's (naming.ts): signing leaves it as it is, and a second create is AlreadyExists.
+        run = await this.#o.kube.create(resource, namedAndSigned(object, signingKey, randomBytes) as PipelineRun);
       } catch (err) {
+        if (isAlreadyExists(err)) return alreadyExists;
         // The API server validates against Tekton's schema: an invalid run is the author's to fix.
         if (
           (err as { statusCode?: number }).statusCode === 422 ||
@@ -617,7 +668,7 @@ export class PipelineRunner {
       limit === undefined
         ? await admitAndCreate()
         : await this.#withLock(`${ctx.namespace}/${ctx.label}`, admitAndCreate);
-    if (created === undefined) return undefined;
+    if (created === undefined || created === alreadyExists) return created;
     const { run, object, resource, runName, pending } = created;
     {
       const secret = buildGitSecret({
@@ -670,18 +721,6 @@ export class PipelineRunner {
         "PipelineRun created",
       );
       return runName;
-    }
-  }
-
-  /** Creates the run under a name Baton chose and signed (provenance.ts), choosing again if the name is taken. */
-  async #createSigned(resource: typeof PipelineRuns, object: PipelineRunObject, key: Uint8Array): Promise<PipelineRun> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.#o.kube.create(resource, namedAndSigned(object, key, randomBytes) as PipelineRun);
-      } catch (err) {
-        // Only a name Baton picked at random is worth picking again.
-        if (!isAlreadyExists(err) || object.metadata.name !== undefined || attempt >= 3) throw err;
-      }
     }
   }
 
@@ -1113,8 +1152,25 @@ export class PipelineRunner {
     }
   }
 
-  #runsOf(ctx: Context): PipelineRun[] {
-    return this.#o.runs.byIndex(repositoryIndex, `${ctx.namespace}/${ctx.label}`);
+  /** A head's runs as the API server has them now (a run created a moment ago included). */
+  async #headRuns(ctx: Context, sha: string): Promise<PipelineRun[]> {
+    const selector = [batonRunSelector, `${labels.repository}=${ctx.label}`, `${labels.sha}=${labelValue(sha)}`];
+    const { items } = await this.#o.kube.list(PipelineRuns, {
+      namespace: ctx.namespace,
+      labelSelector: selector.join(","),
+    });
+    return items;
+  }
+
+  /** Whether a run of the Repository waits for a slot (cached, or created here and not cached yet). */
+  #queued(ctx: Context): boolean {
+    const key = `${ctx.namespace}/${ctx.label}`;
+    const recent = this.#recent.get(key);
+    for (const phase of recent?.values() ?? []) if (phase === "pending") return true;
+    // A run this process released a moment ago may still look pending in the cache: it no longer queues.
+    return this.#o.runs
+      .byIndex(repositoryIndex, key)
+      .some((r) => runPhase(r) === "pending" && recent?.get(r.metadata?.name ?? "") !== "active");
   }
 
   #activeCount(ctx: Context): number {
@@ -1328,6 +1384,7 @@ export function registerPipelineRunner(manager: Manager, options: RegisterPipeli
     consoleUrlTemplate: manager.config.consoleUrlTemplate,
     runs,
     signingKey: options.signingKey,
+    leads: () => manager.isLeader(),
     ...(options.refWait ? { refWait: options.refWait } : {}),
     evaluationBudget: { ...defaultEvaluationBudget, timeoutMs: manager.config.evaluationTimeout },
   });

@@ -49,7 +49,8 @@ describe("pull request → PipelineRun", () => {
     assert.equal(param(run, "url"), `${w.sim.url}/scm/prj/app.git`);
     assert.equal(param(run, "greeting"), "hello from the Repository");
     assert.equal(param(run, "pr"), String(pr.id));
-    assert.match(run.metadata?.name ?? "", /^build-[a-z0-9]{5}$/);
+    // Named after its run key (pipelines/naming.ts), so a second create of the same run is refused.
+    assert.match(run.metadata?.name ?? "", /^build-[0-9a-f]{10}$/);
     assert.equal(run.metadata?.labels?.[labels.pullRequest], String(pr.id));
     assert.equal(run.metadata?.labels?.[labels.sha], head);
     assert.ok(
