@@ -75,6 +75,8 @@ async function twoReplicas(
     spec: {
       url: `${sim.url}/projects/PRJ/repos/app`,
       secretRef: { name: "bb-token", key: "token" },
+      // The operator's token here is REPO_READ already; runs get it named as their clone token, not by opt-in.
+      cloneTokenRef: { kind: "Secret", name: "bb-token", key: "token" },
       webhook: { managed: false, scope: "repository", secretRef: { name: "hook", key: "secret" } },
       pipelines: { path: ".tekton" },
       params: [{ name: "greeting", value: "two replicas" }],
