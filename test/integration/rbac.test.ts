@@ -63,8 +63,14 @@ async function audited(dir: string, mine: (e: AuditEvent) => boolean): Promise<M
     const event = JSON.parse(line) as AuditEvent;
     if (event.user.username !== operatorUser || !event.objectRef || !mine(event)) continue;
     const { apiGroup = "", resource = "", subresource } = event.objectRef;
-    const key = `${apiGroup}/${resource}${subresource ? `/${subresource}` : ""} ${event.verb}`;
-    used.set(key, [...(used.get(key) ?? []), event.responseStatus?.code ?? 0]);
+    const code = event.responseStatus?.code ?? 0;
+    // A server-side apply that creates its object is logged as a patch answered 201, and the API server authorises
+    // it as a create as well: without that verb it is refused.
+    const verbs = event.verb === "patch" && code === 201 ? ["patch", "create"] : [event.verb];
+    for (const verb of verbs) {
+      const key = `${apiGroup}/${resource}${subresource ? `/${subresource}` : ""} ${verb}`;
+      used.set(key, [...(used.get(key) ?? []), code]);
+    }
   }
   return used;
 }
