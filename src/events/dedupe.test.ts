@@ -1,18 +1,23 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { deliveryKey, headRunKey, runKey, runKeyLabel, SeenSet } from "./dedupe.ts";
+import { deliveryKeys, headRunKey, runKey, runKeyLabel, SeenSet } from "./dedupe.ts";
 import type { BatonEvent } from "./model.ts";
 import { commentEvent, pullRequestEvent, pushEvent } from "./testdata.ts";
 
 const head = "ae17c5f68ea2e503a8ee40931f4a2c90db2ebe8e";
+
+/** A pr:modified retarget delivery: `date` is part of the signed payload, `requestId` is not. */
+function retarget(requestId: string, date: string): BatonEvent {
+  const event = pullRequestEvent({ sha: head, requestId });
+  return { ...event, action: "retargeted", body: { ...(event.body as object), eventKey: "pr:modified", date } };
+}
 
 /**
  * What the intake does: drop a re-delivered request, then start each matched pipeline whose run key is new.
  * Returns the pipelines that start.
  */
 function intake(seen: SeenSet, event: BatonEvent, matched: string[]): string[] {
-  const delivery = deliveryKey(event);
-  if (delivery !== undefined && !seen.add(delivery)) return [];
+  if (!seen.addAll(deliveryKeys(event))) return [];
   return matched.filter((pipeline) => {
     const key = runKey(event, pipeline);
     return key !== undefined && seen.add(key);
@@ -32,6 +37,22 @@ describe("dedupe rule", () => {
         [pullRequestEvent({ requestId: "r1" }), ["build"]],
       ],
       started: [["build"], []],
+    },
+    {
+      name: "the same signed retarget replayed under a new X-Request-Id runs once",
+      deliveries: [
+        [retarget("m1", "2026-12-03T10:00:00+0000"), ["build"]],
+        [retarget("m2", "2026-12-03T10:00:00+0000"), ["build"]],
+      ],
+      started: [["build"], []],
+    },
+    {
+      name: "a second retarget of the same head (another signed payload) runs again",
+      deliveries: [
+        [retarget("m1", "2026-12-03T10:00:00+0000"), ["build"]],
+        [retarget("m2", "2026-12-03T10:05:00+0000"), ["build"]],
+      ],
+      started: [["build"], ["build"]],
     },
     {
       name: "push + pr:from_ref_updated for the same commit of the PR's branch: a pipeline matching both runs once",

@@ -2,8 +2,11 @@
 //
 // Two layers, both keyed by strings the intake stores in a `SeenSet`:
 //
-// 1. Delivery: the same `X-Request-Id` for the same repository is a re-delivery (a "Resend" in the webhook
-//    settings, a proxy retry). The whole delivery is dropped.
+// 1. Delivery: the same signed content, or the same `X-Request-Id`, for the same repository is a re-delivery (a
+//    "Resend" in the webhook settings, a proxy retry, or a captured delivery replayed). The whole delivery is
+//    dropped. The request id is not covered by the signature, so a replay under a fresh one must still be caught by
+//    its content; the payload's `date` is, so deliveries older than the window are refused as stale (classify.ts)
+//    and the window is as long as that.
 //
 // 2. Run: a key per (event scope, pipeline) that the intake checks once matching has decided which pipelines an
 //    event starts. A pipeline is dropped only when the same pipeline already started for the same scope; a
@@ -14,7 +17,7 @@
 //    | push of ref R at commit S               | repo · S · R                            |
 //    | PR opened/updated, source R in the repo | repo · S · R   (the same as the push!)  |
 //    | PR opened/updated from a fork           | repo · S · pr:N                         |
-//    | PR retargeted                           | repo · S · pr:N · retarget:<request id> |
+//    | PR retargeted                           | repo · S · pr:N · retarget:<content>    |
 //    | comment command                         | repo · comment:<comment id>             |
 //    | PR closed, ping                         | none (they start no runs)               |
 //
@@ -31,9 +34,13 @@
 //    comment commands (`/test`, `/retest` exist to run again); each is deduplicated only against its own
 //    re-delivery.
 //
-// The in-memory set forgets on restart and is one replica's only; the durable record is the PipelineRun itself
-// (labels `baton.dev/sha`, `baton.dev/pipeline` and the hashed run key `runKeyLabel`), and its name, derived from
-// `headRunKey` (pipelines/naming.ts), makes the API server refuse a second create of the same run from any replica.
+// Every scope is derived from signed content only (never the unsigned `X-Request-Id`), so a replay has the run key
+// of the original. The in-memory set forgets on restart and is per replica; the durable record is the PipelineRun
+// itself (labels `baton.dev/sha`, `baton.dev/pipeline` and the hashed run key `runKeyLabel`), and its name, derived
+// from `headRunKey` (pipelines/naming.ts), makes the API server refuse a second create of the same run from any
+// replica, whichever replica a replay reaches. Sharing the delivery set itself between replicas would need a store
+// both can write atomically (e.g. one object per content digest, created so that the second create gets
+// AlreadyExists, and deleted after the window); it is not needed for correctness while run keys are content-derived.
 import { createHash } from "node:crypto";
 import type { BatonEvent, EventRepository } from "./model.ts";
 
@@ -42,11 +49,26 @@ export function repositoryKey(repository: Pick<EventRepository, "server" | "proj
   return `${(repository.server ?? "").toLowerCase()}|${repository.project.toUpperCase()}|${repository.slug.toLowerCase()}`;
 }
 
-/** Key of one delivery, or undefined when the request carried no `X-Request-Id` (then only run keys apply). */
-export function deliveryKey(event: BatonEvent): string | undefined {
-  if (event.requestId === undefined || event.requestId === "") return undefined;
+/**
+ * Keys of one delivery: its signed content and, when the request carried one, its `X-Request-Id`. A delivery is a
+ * re-delivery when any of them was seen.
+ */
+export function deliveryKeys(event: BatonEvent): string[] {
   const repo = event.type === "ping" ? "" : repositoryKey(event.repository);
-  return `delivery|${repo}|${event.requestId}`;
+  const keys = [`delivery|${repo}|content:${contentDigest(event)}`];
+  if (event.requestId !== undefined && event.requestId !== "") keys.push(`delivery|${repo}|${event.requestId}`);
+  return keys;
+}
+
+/**
+ * A digest of what the signature covers: the payload (events of one delivery share it). Hashed from the parsed
+ * body, which the same bytes always give back.
+ */
+export function contentDigest(event: BatonEvent): string {
+  return createHash("sha256")
+    .update(JSON.stringify(event.body) ?? "")
+    .digest("hex")
+    .slice(0, 32);
 }
 
 /** The scope within which each pipeline starts at most once (see the table above); undefined: starts no runs. */
@@ -63,7 +85,8 @@ export function runScope(event: BatonEvent): string | undefined {
       const pr = event.pullRequest;
       if (event.action === "retargeted") {
         const repo = repositoryKey(event.repository);
-        return `run|${repo}|${event.sha}|pr:${pr.number}|retarget:${event.requestId ?? event.deliveredAt}`;
+        // Each retarget runs again, but a replay of one does not: the payload (with its date) names the change.
+        return `run|${repo}|${event.sha}|pr:${pr.number}|retarget:${contentDigest(event)}`;
       }
       return headScope(event);
     }
@@ -156,6 +179,13 @@ export class SeenSet {
       this.#expiry.delete(oldest);
     }
     this.#expiry.set(key, now + this.#ttlMs);
+    return true;
+  }
+
+  /** Adds every key of `keys` and says whether none of them was remembered; one step, as `add`. */
+  addAll(keys: readonly string[]): boolean {
+    if (keys.some((key) => this.has(key))) return false;
+    for (const key of keys) this.add(key);
     return true;
   }
 

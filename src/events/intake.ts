@@ -10,6 +10,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Repository } from "../api/repository.ts";
 import { parseRepositoryUrl, repositoryIdentity } from "../repositories/decisions.ts";
 import { projectWebhookSecretName, Repositories, webhookSecretName } from "../repositories/resource.ts";
+import { oldestClaim } from "../runtime/claims.ts";
 import type { Clock } from "../runtime/clock.ts";
 import type { EventRecorder } from "../runtime/events.ts";
 import type { Informer } from "../runtime/informer.ts";
@@ -19,10 +20,10 @@ import type { Manager } from "../runtime/manager.ts";
 import type { Metrics } from "../runtime/metrics.ts";
 import { scrub } from "../runtime/redact.ts";
 import { classifyDelivery } from "./classify.ts";
-import { deliveryKey, SeenSet } from "./dedupe.ts";
+import { deliveryKeys, SeenSet } from "./dedupe.ts";
 import type { BatonEvent } from "./model.ts";
 import { payloadSchemas } from "./payloads.ts";
-import { deliveryTarget, eventLabel, looseIdentity, oldest, targetIdentities } from "./route.ts";
+import { deliveryTarget, eventLabel, looseIdentity, targetIdentities } from "./route.ts";
 import { verifySignature } from "./signature.ts";
 
 export const intakePath = "/hooks/bitbucket";
@@ -77,6 +78,7 @@ export interface IntakeAnswer {
 const identityIndex = "baton.dev/intake-identity";
 const knownEvents = Object.keys(payloadSchemas);
 const secretCacheMs = 10_000;
+const defaultMaxAgeMs = 6 * 3_600_000;
 
 /**
  * What the caller hears when no webhook secret verifies its delivery. One status and one sentence whether no
@@ -106,7 +108,8 @@ export class Intake {
   readonly #o: IntakeOptions;
   readonly #log: Logger;
   readonly #app: FastifyInstance;
-  readonly #deliveries = new SeenSet({ ttlMs: 6 * 3_600_000, maxSize: 50_000 });
+  /** Remembered as long as a dated delivery may be replayed at all (older ones are refused as stale). */
+  readonly #deliveries: SeenSet;
   /** Deliveries being handled right now → whether that attempt succeeded. */
   readonly #handling = new Map<string, Promise<boolean>>();
   readonly #secrets = new Map<string, { value: string | undefined; at: number }>();
@@ -121,6 +124,7 @@ export class Intake {
   constructor(options: IntakeOptions) {
     this.#o = options;
     this.#log = options.logger.child({ part: "intake" });
+    this.#deliveries = new SeenSet({ ttlMs: options.maxAgeMs ?? defaultMaxAgeMs, maxSize: 50_000 });
     this.#events = options.metrics.counter({
       name: "baton_webhook_events_total",
       help: "Webhook deliveries by event key and outcome (accepted, ignored, duplicate, unsigned, bad-signature, …).",
@@ -255,29 +259,28 @@ export class Intake {
       const classified = classifyDelivery(eventKey, body, request.headers, {
         receivedAt: new Date(this.#o.clock.now()),
         ...(location ? { serverUrl: location.server } : {}),
-        maxAgeMs: this.#o.maxAgeMs ?? 6 * 3_600_000,
+        maxAgeMs: this.#o.maxAgeMs ?? defaultMaxAgeMs,
       });
       if (!classified.ok) throw new HttpFailure(400, "malformed", classified.error);
       const ignored = classified.ignored.map((i) => ({ reason: i.reason, detail: i.detail }));
       const first = classified.events[0];
-      const delivery = first === undefined ? undefined : deliveryKey(first);
-      if (delivery !== undefined) {
-        // A re-delivery racing the first attempt is answered only once that attempt has succeeded: a 2xx must never
-        // stand for runs that then fail to be created. If it failed, this one tries again.
-        const running = this.#handling.get(delivery);
+      const deliveries = first === undefined ? [] : deliveryKeys(first);
+      // A re-delivery racing the first attempt is answered only once that attempt has succeeded: a 2xx must never
+      // stand for runs that then fail to be created. If it failed, this one tries again.
+      for (const key of deliveries) {
+        const running = this.#handling.get(key);
         if (running !== undefined && (await running)) {
           return answer(200, { outcome: "duplicate", detail: `request ${requestId} was already handled` });
         }
-        if (!this.#deliveries.add(delivery)) {
-          return answer(200, { outcome: "duplicate", detail: `request ${requestId} was already handled` });
-        }
+      }
+      if (!this.#deliveries.addAll(deliveries)) {
+        return answer(200, { outcome: "duplicate", detail: `request ${requestId} was already handled` });
       }
       this.#recordLastEvent(repository, eventKey, requestId, classified.events[0]);
       const results: NonNullable<IntakeAnswer["results"]> = [];
       let settle: ((ok: boolean) => void) | undefined;
-      if (delivery !== undefined) {
-        this.#handling.set(delivery, new Promise<boolean>((resolve) => (settle = resolve)));
-      }
+      const handling = new Promise<boolean>((resolve) => (settle = resolve));
+      for (const key of deliveries) this.#handling.set(key, handling);
       try {
         for (const event of classified.events) {
           const result = await this.#o.dispatcher.handle(repository, event);
@@ -287,11 +290,11 @@ export class Intake {
         settle?.(true);
       } catch (err) {
         // A re-delivery ("Resend" in Bitbucket) may try again.
-        if (delivery !== undefined) this.#deliveries.delete(delivery);
+        for (const key of deliveries) this.#deliveries.delete(key);
         settle?.(false);
         throw err;
       } finally {
-        if (delivery !== undefined) this.#handling.delete(delivery);
+        for (const key of deliveries) this.#handling.delete(key);
       }
       if (results.length === 0) {
         return answer(200, {
@@ -318,11 +321,14 @@ export class Intake {
     }
   }
 
-  /** The oldest Repository for the first identity that has one (a second Repository is a Duplicate). */
+  /**
+   * The oldest Repository for the first identity that has one: the same rule the Repository controller uses to
+   * call the others Duplicates, so a delivery goes to the Repository that owns the webhook.
+   */
   #find(identities: readonly string[]): Repository | undefined {
     for (const identity of identities) {
       // Deleting Repositories still count, as for the webhook's owner: the next one takes over once it is gone.
-      const found = oldest(this.#o.repositories.byIndex(identityIndex, identity));
+      const found = oldestClaim(this.#o.repositories.byIndex(identityIndex, identity));
       if (found) return found;
     }
     return undefined;

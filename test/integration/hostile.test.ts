@@ -129,7 +129,7 @@ describe("hostile input", () => {
     // Replays. The same delivery again (a "Resend", or a recorded request): answered once, nothing new runs.
     const resent = await replay(w, original);
     assert.deepEqual([resent.status, resent.json.outcome], [200, "duplicate"]);
-    // The same signed body under a new request id gets past the delivery check; the run key stops it.
+    // The same signed body under a new request id: its content was seen (the request id is not signed).
     const renamed = await replay(w, original, { requestId: "replayed-under-a-new-id" });
     assert.deepEqual([renamed.status, renamed.json.outcome], [200, "duplicate"]);
     assert.equal(runsOf(await listRuns(w), pr.id).length, 1);

@@ -200,4 +200,30 @@ describe("webhook intake", () => {
     );
     assert.equal(warning.type, "Warning");
   });
+  test("a captured signed delivery replayed with a new X-Request-Id starts nothing again", async (t) => {
+    const w = await pipelinesWorld(t);
+    await w.sim.push({ project: "PRJ", repo: "app", branch: "release", files: { "r.txt": "r\n" }, as: "dev" });
+    await w.sim.push({ project: "PRJ", repo: "app", branch: "feature", files: { "a.txt": "a\n" }, as: "dev" });
+    const pr = await w.sim.openPullRequest({
+      project: "PRJ",
+      repo: "app",
+      from: { branch: "feature" },
+      to: "release",
+      title: "A",
+      as: "dev",
+    });
+    // Retargeted onto main, which the pipeline watches: the pr:modified delivery starts the one run.
+    await w.sim.updatePullRequest({ project: "PRJ", repo: "app", id: pr.id, to: "main", as: "dev" });
+    await w.sim.settled();
+    const [modified] = w.sim.deliveries({ eventKey: "pr:modified" });
+    assert.ok(modified?.signature, "the simulator signed the pr:modified delivery");
+    assert.equal(modified.status, 200, String(modified.responseBody));
+    assert.equal((await listRuns(w)).length, 1);
+
+    // Whoever captured it sends the same signed bytes again under a fresh request id (X-Request-Id is not signed).
+    const replay = await deliver(w, "pr:modified", modified.body, { signature: modified.signature });
+    assert.equal(replay.status, 200);
+    assert.equal(replay.json.outcome, "duplicate", JSON.stringify(replay.json));
+    assert.equal((await listRuns(w)).length, 1);
+  });
 });
