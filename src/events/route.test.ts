@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { deliveryTarget, eventLabel, oldest, targetIdentities } from "./route.ts";
+import { deliveryTarget, eventLabel, targetIdentities } from "./route.ts";
 import { loadFixture } from "./testdata.ts";
 
 describe("deliveryTarget", () => {
@@ -30,21 +30,6 @@ describe("targetIdentities", () => {
       "|PRJ|app",
     ]);
     assert.deepEqual(targetIdentities({ project: "prj", slug: "App" }), ["|PRJ|app"]);
-  });
-});
-
-describe("oldest", () => {
-  it("picks the oldest Repository, then by namespace and name", () => {
-    const r = (namespace: string, name: string, creationTimestamp: string) => ({
-      metadata: { namespace, name, creationTimestamp },
-    });
-    const picked = oldest([
-      r("b", "x", "2026-01-02T00:00:00Z"),
-      r("b", "a", "2026-01-01T00:00:00Z"),
-      r("a", "z", "2026-01-01T00:00:00Z"),
-    ]);
-    assert.deepEqual(picked?.metadata, { namespace: "a", name: "z", creationTimestamp: "2026-01-01T00:00:00Z" });
-    assert.equal(oldest([]), undefined);
   });
 });
 

@@ -56,20 +56,6 @@ export function targetIdentities(target: DeliveryTarget): string[] {
   ];
 }
 
-/** Of several Repositories for one repository, the oldest wins (the others are Duplicates); ties by name. */
-export function oldest<T extends { metadata?: { creationTimestamp?: string; name?: string; namespace?: string } }>(
-  candidates: readonly T[],
-): T | undefined {
-  return [...candidates].sort((a, b) => {
-    const ta = Date.parse(a.metadata?.creationTimestamp ?? "") || 0;
-    const tb = Date.parse(b.metadata?.creationTimestamp ?? "") || 0;
-    if (ta !== tb) return ta - tb;
-    const ka = `${a.metadata?.namespace}/${a.metadata?.name}`;
-    const kb = `${b.metadata?.namespace}/${b.metadata?.name}`;
-    return ka < kb ? -1 : ka > kb ? 1 : 0;
-  })[0];
-}
-
 /** A bounded label for `baton_webhook_events_total{event}`: known keys as they are, anything else `other`. */
 export function eventLabel(eventKey: string, known: readonly string[]): string {
   return known.includes(eventKey) ? eventKey : eventKey === "" ? "none" : "other";
