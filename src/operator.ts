@@ -1,7 +1,9 @@
 // The composition root: one runtime Manager with Baton's controllers registered on it. `npm start` runs it; the
 // integration tests and the demo run it in-process, scoped to a namespace.
+
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { BitbucketProjectToken } from "./api/token.ts";
+import { type AllowedServers, serverRefusal } from "./bitbucket/allowed-servers.ts";
 import {
   type BitbucketAuth,
   BitbucketClient,
@@ -65,7 +67,10 @@ export class BitbucketClients {
   readonly #onResponse: (event: ResponseEvent) => void;
   readonly #refusedListeners: ((auth: BitbucketAuth) => void)[] = [];
 
-  constructor(requestsPerSecond: number, onResponse: (event: ResponseEvent) => void) {
+  readonly #allowed: AllowedServers;
+
+  constructor(requestsPerSecond: number, allowed: AllowedServers, onResponse: (event: ResponseEvent) => void) {
+    this.#allowed = allowed;
     this.#budget = new RequestBudget({
       ratePerSecond: requestsPerSecond,
       burst: Math.max(1, Math.ceil(requestsPerSecond)),
@@ -73,7 +78,10 @@ export class BitbucketClients {
     this.#onResponse = onResponse;
   }
 
+  /** Throws for a server not in BATON_ALLOWED_SERVERS, so no caller can send it a request or a token. */
   for(server: string): BitbucketClient {
+    const refusal = serverRefusal(this.#allowed, server);
+    if (refusal !== undefined) throw Object.assign(new Error(refusal), { name: "ServerNotAllowed" });
     const base = server.replace(/\/+$/, "");
     let client = this.#clients.get(base);
     if (!client) {
@@ -140,11 +148,15 @@ export function createOperator(options: OperatorOptions): Operator {
   });
   // A healthy operator shows 0 rather than "No data" on the 429 panel.
   for (const group of endpointGroups) rateLimited.inc({ group }, 0);
-  const bitbucket = new BitbucketClients(options.config.bitbucketRequestsPerSecond, (event) => {
-    requests.inc({ group: event.group, code: String(event.status ?? 0) });
-    durations.observe({ group: event.group }, event.durationMs / 1000);
-    if (event.rateLimited) rateLimited.inc({ group: event.group });
-  });
+  const bitbucket = new BitbucketClients(
+    options.config.bitbucketRequestsPerSecond,
+    options.config.allowedServers,
+    (event) => {
+      requests.inc({ group: event.group, code: String(event.status ?? 0) });
+      durations.observe({ group: event.group }, event.durationMs / 1000);
+      if (event.rateLimited) rateLimited.inc({ group: event.group });
+    },
+  );
   const clock = options.domainClock ?? realClock;
   const instance = options.instance ?? "baton";
 
@@ -164,6 +176,7 @@ export function createOperator(options: OperatorOptions): Operator {
     events: manager.events,
     metrics: new TokenMetrics(manager.metrics),
     bitbucket: (server) => bitbucket.for(server),
+    serverRefusal: (server) => serverRefusal(options.config.allowedServers, server),
     instance,
     validationInterval: options.tokenValidationInterval ?? 10 * 60_000,
     claimants: (namespace, secretName) => tokens.byIndex(tokenIndexes.secret, `${namespace}/${secretName}`),

@@ -1,7 +1,9 @@
 // Wires the Repository reconciler and catch-up onto the runtime: informers with the indexes the reconciler reads,
 // the event sources that wake a Repository (its own spec, the Secrets and BitbucketProjectTokens it reads, the
 // webhook Secret it owns, another Repository claiming the same repository), and the catch-up runnable.
+
 import type { Repository } from "../api/repository.ts";
+import { serverRefusal } from "../bitbucket/allowed-servers.ts";
 import type { BitbucketClient } from "../bitbucket/index.ts";
 import { type Controller, mapped, objects, ownedBy, specChanged } from "../runtime/controller.ts";
 import { keyOf, Secrets } from "../runtime/kube.ts";
@@ -80,6 +82,8 @@ export function registerRepositoryController(manager: Manager, deps: RepositoryC
     events: manager.events,
     metrics,
     bitbucket: deps.bitbucket,
+    serverRefusal: (server) => serverRefusal(config.allowedServers, server),
+    reconcileTimeoutMs: config.reconcileTimeout,
     repositories,
     instance: deps.instance,
     intakeUrl: config.intakeUrl,

@@ -92,6 +92,10 @@ export interface RepositoryReconcilerDeps {
   events: EventSink;
   metrics: RepositoryMetrics;
   bitbucket(server: string): BitbucketClient;
+  /** Why the operator may not call this server (BATON_ALLOWED_SERVERS), or undefined when it may. */
+  serverRefusal(server: string): string | undefined;
+  /** Longest a reconcile may take (BATON_RECONCILE_TIMEOUT); its calls are aborted then and it is retried. */
+  reconcileTimeoutMs?: number;
   /** The shared Repository informer, with `indexes` registered. */
   repositories: Informer<RawRepository>;
   /** Names Baton's webhooks (webhookName) and keeps two clusters sharing a project apart. */
@@ -181,7 +185,10 @@ export class RepositoryReconciler {
   readonly reconcile = async (key: ObjectKey, ctx: ReconcileContext): Promise<ReconcileResult> => {
     this.#inFlight++;
     try {
-      const result = await this.#reconcile(key, ctx);
+      // Every Bitbucket call takes the signal, so a server that accepts connections and never answers holds one
+      // worker for this long at most, not for each call's own timeouts and retries in turn.
+      const deadline = AbortSignal.timeout(this.#deps.reconcileTimeoutMs ?? 60_000);
+      const result = await this.#reconcile(key, { ...ctx, signal: AbortSignal.any([ctx.signal, deadline]) });
       this.#reconciled.add(keyString(key));
       return result;
     } finally {
@@ -212,6 +219,24 @@ export class RepositoryReconciler {
     }
     let repo = parsed.data;
     const location = parseRepositoryUrl(repo.spec.url);
+    const refusal = location ? this.#deps.serverRefusal(location.server) : undefined;
+    if (refusal !== undefined && location) {
+      // Before anything else that might call the server, deletion included: not one request (nor the token) goes
+      // there. What an earlier, wider allow-list let the operator create there is left for a person to remove.
+      if (hasFinalizer(repo, finalizer)) {
+        this.#deps.events.warning(repo, "ServerNotAllowed", `${refusal}; any webhook Baton made there is left as is`);
+        const patched = await kube.removeFinalizer(Repositories, repo, finalizer, { signal: ctx.signal });
+        repo = { ...repo, metadata: { ...repo.metadata, ...patched.metadata } };
+      }
+      if (isDeleting(repo)) {
+        this.#forget(keyOf(repo));
+        return {};
+      }
+      await this.#writeStatus(repo, { ...repo.status }, [
+        { type: "Ready", status: "False", reason: "ServerNotAllowed", message: refusal },
+      ]);
+      return {};
+    }
     if (isDeleting(repo)) return this.#finalize(repo, location, ctx);
 
     if (!location) {

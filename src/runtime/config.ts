@@ -3,6 +3,7 @@ import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { formatDuration, tryParseDuration } from "../api/common.ts";
+import { allowedServersSchema } from "../bitbucket/allowed-servers.ts";
 
 // Operator configuration. Every setting can come from a flag or an environment variable (flags win), so the same
 // image runs from a Deployment's env block or a developer's command line.
@@ -45,8 +46,18 @@ export const configSchema = z
     intakePort: port.prefault(8090),
     /** The URL Bitbucket reaches the intake at (what webhooks are registered with). */
     intakeUrl: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
+    /**
+     * Bitbucket servers the operator may call (base URLs, comma- or space-separated), or `*` for any. Unset: none,
+     * and every Repository and BitbucketProjectToken says ServerNotAllowed (see bitbucket/allowed-servers.ts).
+     */
+    allowedServers: allowedServersSchema.prefault(""),
     /** Budget of Bitbucket REST calls per second, shared by every reconciler. */
     bitbucketRequestsPerSecond: z.coerce.number().positive().max(1000).prefault(5),
+    /**
+     * How long one Repository reconcile may wait on Bitbucket before it is abandoned and retried with back-off, so
+     * a slow or silent server cannot hold the controller's workers from everyone else's Repositories.
+     */
+    reconcileTimeout: duration(1000, 600_000).prefault("1m"),
     /** How often managed webhooks are compared with what is declared, to repair drift. */
     driftInterval: duration(30_000, 24 * 3_600_000).prefault("10m"),
     /** Run controllers only in the replica holding the lease. */
@@ -104,7 +115,9 @@ const SOURCES: Record<keyof ConfigInput, Source> = {
   metricsPort: { flag: "metrics-port", env: ["BATON_METRICS_PORT"] },
   intakePort: { flag: "intake-port", env: ["BATON_INTAKE_PORT"] },
   intakeUrl: { flag: "intake-url", env: ["BATON_INTAKE_URL"] },
+  allowedServers: { flag: "allowed-servers", env: ["BATON_ALLOWED_SERVERS"] },
   bitbucketRequestsPerSecond: { flag: "bitbucket-rps", env: ["BATON_BITBUCKET_RPS"] },
+  reconcileTimeout: { flag: "reconcile-timeout", env: ["BATON_RECONCILE_TIMEOUT"] },
   driftInterval: { flag: "drift-interval", env: ["BATON_DRIFT_INTERVAL"] },
   leaderElection: { flag: "leader-elect", env: ["BATON_LEADER_ELECT"] },
   leaseNamespace: { flag: "lease-namespace", env: ["BATON_LEASE_NAMESPACE"] },

@@ -49,6 +49,8 @@ export interface TokenReconcilerDeps {
   metrics: TokenMetrics;
   /** One client per Bitbucket server, sharing the operator's request budget. */
   bitbucket(server: string): BitbucketClient;
+  /** Why the operator may not call this server (BATON_ALLOWED_SERVERS), or undefined when it may. */
+  serverRefusal(server: string): string | undefined;
   /** Prefix of issued token names; distinguishes clusters that manage the same project. */
   instance: string;
   /** How often a token in use is checked against Bitbucket (revoked by hand?). */
@@ -113,6 +115,20 @@ export class TokenReconciler {
     const token = parsed.data;
     const managed = token.spec.adminCredentialsRef !== undefined;
 
+    const refusal = this.#deps.serverRefusal(token.spec.server);
+    if (refusal !== undefined) {
+      // Nothing is sent there, revocation included: tokens an earlier, wider allow-list issued are left as they are.
+      if (hasFinalizer(raw, finalizer)) {
+        this.#deps.events.warning(token, "ServerNotAllowed", `${refusal}; tokens issued there are not revoked`);
+        await kube.removeFinalizer(Tokens, raw, finalizer);
+      }
+      if (!isDeleting(raw)) {
+        await this.#writeStatus(token, { ...token.status }, [
+          { type: "Ready", status: "False", reason: "ServerNotAllowed", message: refusal },
+        ]);
+      }
+      return {};
+    }
     if (isDeleting(raw)) return this.#finalize(token, ctx);
 
     // One Secret, one writer: two objects issuing into the same Secret would each see the other's token as a lost

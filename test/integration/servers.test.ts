@@ -1,0 +1,173 @@
+// Which servers the operator calls, and for how long. BATON_ALLOWED_SERVERS: a Repository or BitbucketProjectToken
+// naming a server the operator is not allowed to call gets a ServerNotAllowed condition, and that server sees not
+// one request (so never the token); an allowed one works. BATON_RECONCILE_TIMEOUT: Repositories on a server that
+// never answers do not keep the workers from a Repository on a healthy one.
+import assert from "node:assert/strict";
+import { createServer, type Socket } from "node:net";
+import { describe, test } from "node:test";
+import type { Repository } from "../../src/api/repository.ts";
+import type { BitbucketProjectToken } from "../../src/api/token.ts";
+import { Repositories } from "../../src/repositories/resource.ts";
+import { Events, Secrets } from "../../src/runtime/kube.ts";
+import { startWebhookReceiver } from "../../src/simulator/index.ts";
+import { Tokens } from "../../src/tokens/reconciler.ts";
+import { createNamespace } from "../support/cluster.ts";
+import { startOperator, testKube, useSimulator } from "../support/operator.ts";
+import { waitFor } from "../support/wait.ts";
+
+type T = Parameters<typeof createNamespace>[0];
+
+async function world(t: T) {
+  const ns = await createNamespace(t);
+  const sim = await useSimulator(t, {});
+  sim.createUser({ name: "admin", password: "admin-password", admin: true });
+  sim.createProject({ key: "PRJ" });
+  await sim.createRepository({ project: "PRJ", slug: "app", files: { "README.md": "# app\n" } });
+  const token = sim.createToken({
+    scope: { kind: "project", project: "PRJ" },
+    name: "baton",
+    permissions: ["PROJECT_ADMIN", "REPO_ADMIN"],
+  });
+  const kube = await testKube();
+  for (const [name, data] of [
+    ["bb-token", { token: token.token }],
+    ["bb-admin", { username: "admin", password: "admin-password" }],
+  ] as const)
+    await kube.create(Secrets, {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name, namespace: ns },
+      stringData: data,
+    });
+  const repository: Repository = {
+    apiVersion: "baton.dev/v1alpha1",
+    kind: "Repository",
+    metadata: { name: "app", namespace: ns },
+    spec: { url: `${sim.url}/projects/PRJ/repos/app`, secretRef: { name: "bb-token", key: "token" } },
+  } as Repository;
+  const projectToken: BitbucketProjectToken = {
+    apiVersion: "baton.dev/v1alpha1",
+    kind: "BitbucketProjectToken",
+    metadata: { name: "ci", namespace: ns },
+    spec: {
+      server: sim.url,
+      project: "PRJ",
+      permissions: ["REPO_READ"],
+      lifetime: "720h",
+      renewBefore: "240h",
+      revocationGracePeriod: "2h",
+      adminCredentialsRef: { name: "bb-admin" },
+      secretName: "ci-token",
+      deletionPolicy: "Revoke",
+    },
+  } as BitbucketProjectToken;
+  return { ns, sim, kube, repository, projectToken };
+}
+
+const ready = (o: { status?: { conditions?: { type: string; status: string; reason?: string }[] } } | undefined) =>
+  o?.status?.conditions?.find((c) => c.type === "Ready");
+
+describe("allowed Bitbucket servers", () => {
+  test("a server not in BATON_ALLOWED_SERVERS is refused with ServerNotAllowed and gets no request", async (t) => {
+    const w = await world(t);
+    await startOperator(t, w.ns, {
+      config: {
+        allowedServers: "https://bitbucket.example.com, https://git.example.org/bitbucket",
+        podNamespace: w.ns,
+      },
+    });
+    await w.kube.create(Repositories, w.repository);
+    await w.kube.create(Tokens, w.projectToken);
+    const repo = await waitFor(
+      async () => {
+        const r = await w.kube.get(Repositories, { namespace: w.ns, name: "app" });
+        return ready(r)?.reason === "ServerNotAllowed" ? r : undefined;
+      },
+      { message: "the Repository to say ServerNotAllowed" },
+    );
+    const token = await waitFor(
+      async () => {
+        const o = await w.kube.get(Tokens, { namespace: w.ns, name: "ci" });
+        return ready(o)?.reason === "ServerNotAllowed" ? o : undefined;
+      },
+      { message: "the BitbucketProjectToken to say ServerNotAllowed" },
+    );
+    for (const o of [repo, token]) {
+      const condition = ready(o) as { status: string; message?: string; observedGeneration?: number };
+      assert.equal(condition.status, "False");
+      assert.match(String(condition.message), /BATON_ALLOWED_SERVERS/);
+      assert.equal(condition.observedGeneration, o?.metadata?.generation);
+    }
+    // Not one request reached the server: neither the Repository's token nor the admin's password was sent there.
+    assert.deepEqual(w.sim.requests(), []);
+    assert.equal(await w.kube.get(Secrets, { namespace: w.ns, name: "ci-token" }), undefined);
+
+    // Deleting them must not call the server either, nor hang on a finalizer.
+    await w.kube.delete(Repositories, { namespace: w.ns, name: "app" });
+    await w.kube.delete(Tokens, { namespace: w.ns, name: "ci" });
+    await waitFor(async () => (await w.kube.get(Repositories, { namespace: w.ns, name: "app" })) === undefined, {
+      message: "the Repository to be gone",
+    });
+    await waitFor(async () => (await w.kube.get(Tokens, { namespace: w.ns, name: "ci" })) === undefined, {
+      message: "the token to be gone",
+    });
+    assert.deepEqual(w.sim.requests(), []);
+    const events = (await w.kube.list(Events, { namespace: w.ns })).items;
+    assert.ok(!JSON.stringify(events).includes("admin-password"));
+  });
+
+  test("a server in the list (by its base URL) is called as usual", async (t) => {
+    const w = await world(t);
+    await startOperator(t, w.ns, { config: { allowedServers: `https://bitbucket.example.com ${w.sim.url}/` } });
+    await w.kube.create(Tokens, w.projectToken);
+    const token = await waitFor(
+      async () => {
+        const o = await w.kube.get(Tokens, { namespace: w.ns, name: "ci" });
+        return ready(o)?.status === "True" ? o : undefined;
+      },
+      { message: "the token to be issued" },
+    );
+    assert.ok(token.status?.tokenId);
+    assert.ok(await w.kube.get(Secrets, { namespace: w.ns, name: "ci-token" }));
+  });
+
+  test("Repositories on a server that never answers leave the workers to a Repository on a healthy one", async (t) => {
+    const w = await world(t);
+    // Accepts connections and reads requests, answers none.
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => {
+      sockets.add(socket);
+      socket.on("error", () => {});
+    });
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    t.after(async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    });
+    const silentUrl = `http://127.0.0.1:${(silent.address() as { port: number }).port}`;
+    const receiver = await startWebhookReceiver();
+    t.after(() => receiver.close());
+    await startOperator(t, w.ns, {
+      config: { intakeUrl: receiver.url, podNamespace: w.ns, reconcileTimeout: "2s" },
+    });
+    // More of them than the Repository controller has workers (8), created first; one project each, so none shares
+    // another's listing request.
+    for (let i = 0; i < 12; i++)
+      await w.kube.create(Repositories, {
+        ...w.repository,
+        metadata: { name: `silent-${i}`, namespace: w.ns },
+        spec: { ...w.repository.spec, url: `${silentUrl}/projects/P${i}/repos/app` },
+      } as Repository);
+    await waitFor(() => sockets.size >= 8, { message: "the silent server to hold the workers' requests" });
+    await w.kube.create(Repositories, w.repository);
+    const synced = await waitFor(
+      async () => {
+        const r = await w.kube.get(Repositories, { namespace: w.ns, name: "app" });
+        const c = r?.status?.conditions?.find((x) => x.type === "WebhookSynced");
+        return c?.status === "True" ? r : undefined;
+      },
+      { message: "the Repository on the healthy server to get its webhook", timeout: 30_000 },
+    );
+    assert.equal(w.sim.webhooks({ project: "PRJ", repo: "app" }).length, 1, JSON.stringify(synced.status));
+  });
+});
