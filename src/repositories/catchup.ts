@@ -5,7 +5,8 @@
 // a build.
 //
 // Cost: one pull-request listing per Repository per interval, plus build-status look-ups only for heads without a
-// run (and only for pipelines this Repository has run before). Repositories are visited one at a time, so catch-up
+// run (and only for pipelines this Repository has run before) and for pipelines a head's runs name that have no run
+// (pruned by max-keep-runs, whose status stays, or never created). Repositories are visited one at a time, so catch-up
 // never holds more than one slot of the shared request budget, and periodic passes are spread over half the
 // interval.
 import { Repository } from "../api/repository.ts";
@@ -23,6 +24,9 @@ import {
   parseRepositoryUrl,
   pullRequestsToCatchUp,
   type RepositoryLocation,
+  type RunRecord,
+  siblingsUnhandled,
+  siblingsWithoutRun,
   updatedSince,
 } from "./decisions.ts";
 import { describeError, failureKind } from "./failures.ts";
@@ -188,7 +192,31 @@ export class CatchUp {
         }
       }
     }
-    const lost = pullRequestsToCatchUp(candidates, runs.shas, withStatus, runs.incomplete);
+    // Heads whose event started pipelines that have no run now: pruned by max-keep-runs (their build status is on
+    // the commit) or never created (an operator stopped half way); only the latter is run again.
+    const siblingsMissing = siblingsWithoutRun(runs.records);
+    const statuses = new Set<string>();
+    for (const candidate of candidates) {
+      for (const pipeline of siblingsMissing.get(candidate.headSha) ?? []) {
+        const key = statusKey(
+          this.#deps.instance,
+          repository.metadata.namespace ?? "",
+          repository.metadata.name,
+          pipeline,
+        );
+        metrics.statusCheck();
+        try {
+          await client.buildStatus.get(ref, candidate.headSha, key, call);
+          statuses.add(`${candidate.headSha}|${pipeline}`);
+        } catch (error) {
+          if (error instanceof NotFoundError) continue;
+          // Unknown: better a later pass than a duplicate build now.
+          statuses.add(`${candidate.headSha}|${pipeline}`);
+          log.debug({ err: describeError(error) }, "build status unknown; leaving the pull request for the next pass");
+        }
+      }
+    }
+    const lost = pullRequestsToCatchUp(candidates, runs.shas, withStatus, siblingsUnhandled(siblingsMissing, statuses));
     let dispatched = 0;
     // A few at a time: after an outage a repository can have dozens of lost heads, each a few calls and writes, and
     // one after another they would keep builds waiting for minutes. The shared Bitbucket budget still paces them.
@@ -226,17 +254,10 @@ export class CatchUp {
   async #runs(
     repository: Repository,
     signal?: AbortSignal,
-  ): Promise<{ shas: Set<string>; pipelines: Set<string>; incomplete: Set<string> }> {
+  ): Promise<{ shas: Set<string>; pipelines: Set<string>; records: RunRecord[] }> {
     const shas = new Set<string>();
     const pipelines = new Set<string>();
-    /** Per commit: the pipelines its runs say the event started, and those that have a run. */
-    const expected = new Map<string, Set<string>>();
-    const present = new Map<string, Set<string>>();
-    const add = (map: Map<string, Set<string>>, sha: string, names: string[]) => {
-      const set = map.get(sha) ?? new Set<string>();
-      for (const n of names) set.add(n);
-      map.set(sha, set);
-    };
+    const records: RunRecord[] = [];
     try {
       const { items } = await this.#deps.kube.list(PipelineRuns, {
         namespace: repository.metadata.namespace,
@@ -249,17 +270,14 @@ export class CatchUp {
         const pipeline =
           run.metadata?.annotations?.[`${pacPrefix}original-prname`] ?? run.metadata?.labels?.[labels.pipeline];
         if (pipeline) pipelines.add(pipeline);
-        if (sha && pipeline) add(present, sha, [pipeline]);
-        const siblings = run.metadata?.annotations?.[siblingsAnnotation];
-        if (sha && siblings) add(expected, sha, siblings.split(","));
+        const siblings = run.metadata?.annotations?.[siblingsAnnotation]?.split(",").filter((n) => n !== "");
+        records.push({ sha, pipeline, siblings });
       }
     } catch (error) {
       // Tekton not installed: no runs can exist, so only build statuses can tell.
       if (!isNotFound(error)) throw error;
     }
-    const incomplete = new Set<string>();
-    for (const [sha, names] of expected) if ([...names].some((n) => !present.get(sha)?.has(n))) incomplete.add(sha);
-    return { shas, pipelines, incomplete };
+    return { shas, pipelines, records };
   }
 
   #remember(key: string): void {

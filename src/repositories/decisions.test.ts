@@ -10,6 +10,8 @@ import {
   pullRequestsToCatchUp,
   repositoryIdentity,
   retryDelay,
+  siblingsUnhandled,
+  siblingsWithoutRun,
   syncTimeDue,
   updatedSince,
   webhookDrift,
@@ -158,9 +160,30 @@ test("catch-up also picks a head whose runs name a sibling pipeline that never g
     { id: 2, headSha: "b".repeat(40) },
   ];
   const withRuns = new Set(["a".repeat(40), "b".repeat(40)]);
-  assert.deepEqual(pullRequestsToCatchUp(open, withRuns, new Set(), new Set(["b".repeat(40)])), [
+  const missing = siblingsWithoutRun([
+    { sha: "a".repeat(40), pipeline: "build", siblings: ["build", "lint"] },
+    { sha: "a".repeat(40), pipeline: "lint", siblings: ["build", "lint"] },
+    { sha: "b".repeat(40), pipeline: "build", siblings: ["build", "lint"] },
+  ]);
+  assert.deepEqual(missing, new Map([["b".repeat(40), new Set(["lint"])]]));
+  assert.deepEqual(pullRequestsToCatchUp(open, withRuns, new Set(), siblingsUnhandled(missing, new Set())), [
     { id: 2, headSha: "b".repeat(40) },
   ]);
+});
+
+test("a sibling pruned by max-keep-runs (its build status is on the commit) does not make its head look lost", () => {
+  const head = "c".repeat(40);
+  const open = [{ id: 3, headSha: head }];
+  // lint's run was pruned; build's survives and names both.
+  const missing = siblingsWithoutRun([{ sha: head, pipeline: "build", siblings: ["build", "lint"] }]);
+  assert.deepEqual(missing, new Map([[head, new Set(["lint"])]]));
+  const unhandled = siblingsUnhandled(missing, new Set([`${head}|lint`]));
+  assert.deepEqual(pullRequestsToCatchUp(open, new Set([head]), new Set(), unhandled), []);
+  // Without lint's status on the commit the event stopped half way: run it.
+  assert.deepEqual(
+    pullRequestsToCatchUp(open, new Set([head]), new Set(), siblingsUnhandled(missing, new Set())),
+    open,
+  );
 });
 
 test("jitter stays within ±10% of the interval", () => {

@@ -102,18 +102,63 @@ export interface OpenPullRequest {
 
 /**
  * Catch-up: Bitbucket never retries a failed delivery, so an open pull request whose head commit has neither a
- * Baton PipelineRun nor a Baton build status has lost its event. Those get a synthetic pull_request event.
+ * Baton PipelineRun nor a Baton build status has lost its event. Those get a synthetic pull_request event, and so do
+ * heads where an event started only some of its pipelines (`unhandled`: see `siblingsUnhandled`).
  */
 export function pullRequestsToCatchUp(
   open: readonly OpenPullRequest[],
   shasWithRuns: ReadonlySet<string>,
   shasWithStatuses: ReadonlySet<string>,
-  shasMissingPipelines: ReadonlySet<string> = new Set(),
+  unhandled: ReadonlyMap<string, ReadonlySet<string>> = new Map(),
 ): OpenPullRequest[] {
   return open.filter(
     (pr) =>
-      shasMissingPipelines.has(pr.headSha) || (!shasWithRuns.has(pr.headSha) && !shasWithStatuses.has(pr.headSha)),
+      (unhandled.get(pr.headSha)?.size ?? 0) > 0 ||
+      (!shasWithRuns.has(pr.headSha) && !shasWithStatuses.has(pr.headSha)),
   );
+}
+
+/** What catch-up reads from one PipelineRun. */
+export interface RunRecord {
+  sha?: string | undefined;
+  pipeline?: string | undefined;
+  /** Every pipeline the run's event started (`baton.dev/pipelines`). */
+  siblings?: readonly string[] | undefined;
+}
+
+/** Per head commit: the pipelines its runs say the event started that have no run (now). */
+export function siblingsWithoutRun(runs: readonly RunRecord[]): Map<string, Set<string>> {
+  const expected = new Map<string, Set<string>>();
+  const present = new Set<string>();
+  for (const run of runs) {
+    if (!run.sha) continue;
+    if (run.pipeline) present.add(`${run.sha}|${run.pipeline}`);
+    const set = expected.get(run.sha) ?? new Set<string>();
+    for (const name of run.siblings ?? []) set.add(name);
+    expected.set(run.sha, set);
+  }
+  const missing = new Map<string, Set<string>>();
+  for (const [sha, names] of expected) {
+    const without = new Set([...names].filter((name) => !present.has(`${sha}|${name}`)));
+    if (without.size > 0) missing.set(sha, without);
+  }
+  return missing;
+}
+
+/**
+ * Of the siblings without a run, those never handled: a run pruned by max-keep-runs is gone too, but its build
+ * status (`withStatus`: `sha|pipeline` pairs found on the commit) stays, and it must not be run again.
+ */
+export function siblingsUnhandled(
+  withoutRun: ReadonlyMap<string, ReadonlySet<string>>,
+  withStatus: ReadonlySet<string>,
+): Map<string, Set<string>> {
+  const unhandled = new Map<string, Set<string>>();
+  for (const [sha, names] of withoutRun) {
+    const left = new Set([...names].filter((name) => !withStatus.has(`${sha}|${name}`)));
+    if (left.size > 0) unhandled.set(sha, left);
+  }
+  return unhandled;
 }
 
 /** Spreads periodic checks so a thousand Repositories do not all call Bitbucket in the same second. */

@@ -685,6 +685,68 @@ describe("catch-up", () => {
     assert.match(await op.manager.metrics.text(), /baton_catchup_events_total\{result="dispatched"\} 1/);
   });
 
+  test("a head whose sibling run was pruned (its build status stays) is not handed over; one never run is", async (t) => {
+    const w = await world(t);
+    const handed: number[] = [];
+    await operator(t, w, {
+      catchUpInterval: 1500,
+      catchUp: async (_repository: Repository, pr: PullRequest) => {
+        handed.push(pr.id);
+        return { started: true, detail: "recorded by the test" };
+      },
+    });
+    await create(w, "app");
+    await waitForRepository(w, "app", "synced", synced);
+    const heads: Record<string, string> = {};
+    for (const branch of ["pruned", "half"])
+      heads[branch] = (
+        await w.sim.push({
+          project: "PRJ",
+          repo: "app",
+          branch,
+          files: { [`${branch}.txt`]: `${branch}\n` },
+          startPoint: "main",
+        })
+      ).sha;
+    // Both heads' events started build and lint; only build's run is left. On "pruned", lint ran and reported
+    // (max-keep-runs deleted its run since); on "half", the operator stopped before creating it.
+    for (const [branch, sha] of Object.entries(heads))
+      await w.kube.create(PipelineRuns, {
+        apiVersion: "tekton.dev/v1",
+        kind: "PipelineRun",
+        metadata: {
+          name: `build-${branch}`,
+          namespace: w.ns,
+          labels: { "baton.dev/repository": "app", "baton.dev/sha": sha, "baton.dev/pipeline": "build" },
+          annotations: { "pipelinesascode.tekton.dev/original-prname": "build", "baton.dev/pipelines": "build,lint" },
+        },
+        spec: { pipelineRef: { name: "build" } },
+      } as KubeObject);
+    const reported = await fetch(`${w.sim.url}/rest/api/latest/projects/PRJ/repos/app/commits/${heads.pruned}/builds`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${w.token}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        key: statusKey("baton", w.ns, "app", "lint"),
+        state: "SUCCESSFUL",
+        url: "https://ci.example.com/2",
+      }),
+    });
+    assert.equal(reported.status, 204);
+    w.sim.dropNextDeliveries(2);
+    const opened: Record<string, number> = {};
+    for (const branch of ["pruned", "half"])
+      opened[branch] = (
+        await w.sim.openPullRequest({ project: "PRJ", repo: "app", from: { branch }, title: branch, as: "admin" })
+      ).id;
+    await w.sim.settled();
+
+    await waitFor(() => handed.length > 0, { message: "catch-up handing over the half-started head", timeout: 20_000 });
+    const listed = () => w.sim.requestCount({ group: "pull-requests" });
+    const seen = listed();
+    await waitFor(() => listed() >= seen + 2, { message: "two more catch-up passes", timeout: 20_000 });
+    assert.deepEqual(handed, [opened.half]);
+  });
+
   test("end to end: the pipeline runner starts the run the lost delivery would have started", async (t) => {
     const pipeline = `apiVersion: tekton.dev/v1
 kind: PipelineRun
