@@ -9,12 +9,12 @@ import type { AddressInfo } from "node:net";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Repository } from "../api/repository.ts";
 import { parseRepositoryUrl, repositoryIdentity } from "../repositories/decisions.ts";
-import { projectWebhookSecretName, Repositories, webhookSecretName } from "../repositories/resource.ts";
+import { Repositories } from "../repositories/resource.ts";
 import { oldestClaim } from "../runtime/claims.ts";
 import type { Clock } from "../runtime/clock.ts";
 import type { EventRecorder } from "../runtime/events.ts";
 import type { Informer } from "../runtime/informer.ts";
-import { type KubeClient, Secrets } from "../runtime/kube.ts";
+import type { KubeClient } from "../runtime/kube.ts";
 import type { Logger } from "../runtime/logger.ts";
 import type { Manager } from "../runtime/manager.ts";
 import type { Metrics } from "../runtime/metrics.ts";
@@ -25,6 +25,7 @@ import type { BatonEvent } from "./model.ts";
 import { payloadSchemas } from "./payloads.ts";
 import { deliveryTarget, eventLabel, looseIdentity, targetIdentities } from "./route.ts";
 import { verifySignature } from "./signature.ts";
+import { WebhookSecrets } from "./webhook-secrets.ts";
 
 export const intakePath = "/hooks/bitbucket";
 
@@ -77,7 +78,6 @@ export interface IntakeAnswer {
 
 const identityIndex = "baton.dev/intake-identity";
 const knownEvents = Object.keys(payloadSchemas);
-const secretCacheMs = 10_000;
 const defaultMaxAgeMs = 6 * 3_600_000;
 
 /**
@@ -112,7 +112,7 @@ export class Intake {
   readonly #deliveries: SeenSet;
   /** Deliveries being handled right now → whether that attempt succeeded. */
   readonly #handling = new Map<string, Promise<boolean>>();
-  readonly #secrets = new Map<string, { value: string | undefined; at: number }>();
+  readonly #secrets: WebhookSecrets;
   readonly #lastEvent = new Map<string, { written: number; timer?: ReturnType<Clock["setTimeout"]>; next?: object }>();
   readonly #events;
   readonly #duration;
@@ -124,6 +124,13 @@ export class Intake {
   constructor(options: IntakeOptions) {
     this.#o = options;
     this.#log = options.logger.child({ part: "intake" });
+    this.#secrets = new WebhookSecrets({
+      kube: options.kube,
+      repositories: options.repositories,
+      clock: options.clock,
+      logger: this.#log,
+      operatorNamespace: options.operatorNamespace,
+    });
     this.#deliveries = new SeenSet({ ttlMs: options.maxAgeMs ?? defaultMaxAgeMs, maxSize: 50_000 });
     this.#events = options.metrics.counter({
       name: "baton_webhook_events_total",
@@ -246,6 +253,14 @@ export class Intake {
       if (!this.#o.repositories.hasSynced()) await this.#o.repositories.waitForSync();
       const repository = this.#find(targetIdentities(target));
       if (repository === undefined) {
+        // A project hook delivers every repository's events, watched or not: one signed with that hook's secret is
+        // Bitbucket doing as told, a normal outcome (not a refusal, so no alert); only the rest stay refused.
+        if (await this.#secrets.signedByProjectHook(target, raw, signature)) {
+          return answer(200, {
+            outcome: "ignored",
+            detail: `no Repository watches ${target.project}/${target.slug}, a repository of a project whose webhook Baton manages`,
+          });
+        }
         throw new HttpFailure(
           401,
           "unknown-repository",
@@ -336,8 +351,8 @@ export class Intake {
 
   /** Either the Repository's own webhook secret or its project hook's may have signed the delivery. */
   async #verify(repository: Repository, raw: Buffer, header: string | string[], eventKey: string): Promise<void> {
-    const refs = this.#secretRefs(repository);
-    let secrets = await Promise.all(refs.map((ref) => this.#secret(ref, false)));
+    const refs = this.#secrets.refs(repository);
+    let secrets = await Promise.all(refs.map((ref) => this.#secrets.read(ref, false)));
     let check = verifySignature(
       raw,
       header,
@@ -346,7 +361,7 @@ export class Intake {
     if (check.ok) return;
     if (check.reason === "mismatch") {
       // Maybe the secret was just rotated: read it again (at most once a second per Secret).
-      secrets = await Promise.all(refs.map((ref) => this.#secret(ref, true)));
+      secrets = await Promise.all(refs.map((ref) => this.#secrets.read(ref, true)));
       check = verifySignature(
         raw,
         header,
@@ -366,47 +381,6 @@ export class Intake {
       `refused a ${eventLabel(eventKey, knownEvents)} delivery: ${why}; check the secret in Bitbucket's webhook settings`,
     );
     throw new HttpFailure(401, "bad-signature", `Repository ${name}: ${why}`, unverified);
-  }
-
-  #secretRefs(repository: Repository): { namespace: string; name: string; key: string }[] {
-    const namespace = repository.metadata.namespace ?? "";
-    const own = repository.spec.webhook?.secretRef;
-    const refs = [
-      own
-        ? { namespace, name: own.name, key: own.key }
-        : { namespace, name: webhookSecretName(repository), key: "secret" },
-    ];
-    const location = parseRepositoryUrl(repository.spec.url);
-    if (location) {
-      refs.push({
-        namespace: this.#o.operatorNamespace,
-        name: projectWebhookSecretName(location.server, location.project),
-        key: "secret",
-      });
-    }
-    return refs;
-  }
-
-  async #secret(ref: { namespace: string; name: string; key: string }, fresh: boolean): Promise<string | undefined> {
-    const cacheKey = `${ref.namespace}/${ref.name}/${ref.key}`;
-    const cached = this.#secrets.get(cacheKey);
-    const now = this.#o.clock.now();
-    if (cached && now - cached.at < (fresh ? 1_000 : secretCacheMs)) return cached.value;
-    let value: string | undefined;
-    try {
-      const secret = await this.#o.kube.get(Secrets, { namespace: ref.namespace, name: ref.name });
-      const data = secret?.data?.[ref.key];
-      value = data === undefined ? secret?.stringData?.[ref.key] : Buffer.from(data, "base64").toString("utf8");
-      if (value !== undefined) value = value.replace(/\r?\n$/, "");
-      if (value === "") value = undefined;
-    } catch (err) {
-      // The operator may not be allowed to read Secrets in its own namespace (no project hooks): not a failure.
-      this.#log.debug({ secret: `${ref.namespace}/${ref.name}`, err: scrub(String(err)) }, "webhook secret unreadable");
-      value = undefined;
-    }
-    if (this.#secrets.size > 10_000) this.#secrets.clear();
-    this.#secrets.set(cacheKey, { value, at: now });
-    return value;
   }
 
   /** status.lastEvent, written at most once per interval per Repository; the latest event wins. */

@@ -355,6 +355,37 @@ describe("project webhook", () => {
     assert.equal(await w.kube.get(Secrets, { namespace: w.ns, name: shared }), undefined, "and its Secret");
   });
 
+  test("the project hook's deliveries for a repository no Repository watches are ignored, not refused", async (t) => {
+    const w = await world(t, { repos: ["app", "other"] });
+    const port = await freePort();
+    const op = await startOperator(t, w.ns, {
+      config: { intakeUrl: `http://127.0.0.1:${port}/hooks/bitbucket`, intakePort: String(port), podNamespace: w.ns },
+    });
+    await create(w, "app", { webhook: { managed: true, scope: "project", events: ["repo:refs_changed"] } });
+    await waitForRepository(w, "app", "synced", synced);
+    // A push to the project's other repository: Bitbucket delivers it through the project hook, as it should.
+    await w.sim.push({ project: "PRJ", repo: "other", branch: "main", files: { "o.txt": "o\n" } });
+    await w.sim.settled();
+    const [delivery] = w.sim.deliveries({ eventKey: "repo:refs_changed" });
+    assert.equal(delivery?.status, 200, String(delivery?.responseBody));
+    const metrics = await op.manager.metrics.text();
+    assert.match(metrics, /^baton_webhook_events_total\{event="repo:refs_changed",outcome="ignored"\} 1$/m);
+    assert.doesNotMatch(metrics, /outcome="unknown-repository"/);
+    // Whoever does not hold the project hook's secret is still refused, and told nothing.
+    const body = delivery?.body ?? "";
+    const forged = await fetch(`http://127.0.0.1:${port}/hooks/bitbucket`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "x-event-key": "repo:refs_changed",
+        "x-hub-signature": signBody("not-the-secret", body),
+      },
+      body,
+    });
+    assert.equal(forged.status, 401);
+    assert.doesNotMatch(await forged.text(), /other|PRJ/i);
+  });
+
   test("a server without project webhooks: a repository hook instead, and a condition saying so", async (t) => {
     const w = await world(t, { simulator: { version: "8.5.0" } });
     await operator(t, w);
