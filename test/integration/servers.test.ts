@@ -169,5 +169,14 @@ describe("allowed Bitbucket servers", () => {
       { message: "the Repository on the healthy server to get its webhook", timeout: 30_000 },
     );
     assert.equal(w.sim.webhooks({ project: "PRJ", repo: "app" }).length, 1, JSON.stringify(synced.status));
+    // The silent ones say why they are not ready, and are retried.
+    const silentOne = await waitFor(
+      async () => {
+        const r = await w.kube.get(Repositories, { namespace: w.ns, name: "silent-0" });
+        return ready(r)?.reason === "BitbucketUnavailable" ? r : undefined;
+      },
+      { message: "silent-0 to say Bitbucket is unavailable" },
+    );
+    assert.match(String((ready(silentOne) as { message?: string }).message), /could not reach Bitbucket/);
   });
 });
