@@ -95,6 +95,7 @@ async function main(): Promise<void> {
     kubeconfig: kubeconfigPath,
     watchNamespace: ns,
     podName: "baton-bench",
+    allowedServers: sim.url,
     leaderElection: "false",
     metricsPort: "0",
     intakePort: "0",

@@ -115,6 +115,7 @@ async function run(kubeconfigPath: string, scope: "project" | "repository") {
     kubeconfig: kubeconfigPath,
     watchNamespace: ns,
     podName: "baton-bench",
+    allowedServers: sim.url,
     podNamespace: ns,
     leaderElection: "false",
     metricsPort: "0",

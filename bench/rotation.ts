@@ -85,6 +85,7 @@ const config = configSchema.parse({
   kubeconfig: cluster.operatorKubeconfigPath,
   watchNamespace: ns,
   podName: "baton-bench-rotation",
+  allowedServers: sim.url,
   leaderElection: "false",
   metricsPort: "0",
   intakePort: "0",

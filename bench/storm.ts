@@ -183,6 +183,7 @@ const config = configSchema.parse({
   kubeconfig: cluster.operatorKubeconfigPath,
   watchNamespace: ns,
   podName: "baton-bench-storm",
+  allowedServers: sim.url,
   leaderElection: "false",
   metricsPort: "0",
   intakePort: "0",

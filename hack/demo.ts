@@ -139,6 +139,7 @@ const operator = createOperator({
   config: configSchema.parse({
     kubeconfig: await operatorKubeconfig(kubeconfig),
     podName: "baton-demo",
+    allowedServers: sim.url,
     podNamespace: "baton-system",
     leaderElection: "false",
     intakePort: String(intakePort),
