@@ -222,13 +222,13 @@ export class RepositoryReconciler {
     const refusal = location ? this.#deps.serverRefusal(location.server) : undefined;
     if (refusal !== undefined && location) {
       // Before anything else that might call the server, deletion included: not one request (nor the token) goes
-      // there. What an earlier, wider allow-list let the operator create there is left for a person to remove.
-      if (hasFinalizer(repo, finalizer)) {
-        this.#deps.events.warning(repo, "ServerNotAllowed", `${refusal}; any webhook Baton made there is left as is`);
-        const patched = await kube.removeFinalizer(Repositories, repo, finalizer, { signal: ctx.signal });
-        repo = { ...repo, metadata: { ...repo.metadata, ...patched.metadata } };
-      }
+      // there. A webhook an earlier, wider allow-list let Baton make there keeps its finalizer until the Repository
+      // is deleted (the list may widen again); then it is left for a person to remove, and an Event says so.
       if (isDeleting(repo)) {
+        if (hasFinalizer(repo, finalizer)) {
+          this.#deps.events.warning(repo, "ServerNotAllowed", `${refusal}; any webhook Baton made there is left as is`);
+          await kube.removeFinalizer(Repositories, repo, finalizer, { signal: ctx.signal });
+        }
         this.#forget(keyOf(repo));
         return {};
       }

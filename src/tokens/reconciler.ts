@@ -117,12 +117,14 @@ export class TokenReconciler {
 
     const refusal = this.#deps.serverRefusal(token.spec.server);
     if (refusal !== undefined) {
-      // Nothing is sent there, revocation included: tokens an earlier, wider allow-list issued are left as they are.
-      if (hasFinalizer(raw, finalizer)) {
-        this.#deps.events.warning(token, "ServerNotAllowed", `${refusal}; tokens issued there are not revoked`);
-        await kube.removeFinalizer(Tokens, raw, finalizer);
-      }
-      if (!isDeleting(raw)) {
+      // Nothing is sent there, revocation included. Tokens an earlier, wider allow-list issued keep the finalizer
+      // until deletion (the list may widen again); then they are left unrevoked, and an Event says so.
+      if (isDeleting(raw)) {
+        if (hasFinalizer(raw, finalizer)) {
+          this.#deps.events.warning(token, "ServerNotAllowed", `${refusal}; tokens issued there are not revoked`);
+          await kube.removeFinalizer(Tokens, raw, finalizer);
+        }
+      } else {
         await this.#writeStatus(token, { ...token.status }, [
           { type: "Ready", status: "False", reason: "ServerNotAllowed", message: refusal },
         ]);

@@ -131,6 +131,45 @@ describe("allowed Bitbucket servers", () => {
     assert.ok(await w.kube.get(Secrets, { namespace: w.ns, name: "ci-token" }));
   });
 
+  test("narrowed after the fact: the token stays recorded until deleted, then is left unrevoked with an Event", async (t) => {
+    const w = await world(t);
+    const wide = await startOperator(t, w.ns, { config: { allowedServers: w.sim.url } });
+    await w.kube.create(Tokens, w.projectToken);
+    const issued = await waitFor(
+      async () => {
+        const o = await w.kube.get(Tokens, { namespace: w.ns, name: "ci" });
+        return ready(o)?.status === "True" && o?.metadata?.finalizers?.length ? o : undefined;
+      },
+      { message: "the token to be issued" },
+    );
+    await wide.stop();
+    await startOperator(t, w.ns, { config: { allowedServers: "https://bitbucket.example.com" } });
+    const mark = w.sim.markRequests();
+    const refused = await waitFor(
+      async () => {
+        const o = await w.kube.get(Tokens, { namespace: w.ns, name: "ci" });
+        return ready(o)?.reason === "ServerNotAllowed" ? o : undefined;
+      },
+      { message: "the token to say ServerNotAllowed" },
+    );
+    // What Baton issued is still on record (the list may widen again).
+    assert.equal(refused.status?.tokenId, issued.status?.tokenId);
+    assert.deepEqual(refused.metadata?.finalizers, issued.metadata?.finalizers);
+    await w.kube.delete(Tokens, { namespace: w.ns, name: "ci" });
+    await waitFor(async () => (await w.kube.get(Tokens, { namespace: w.ns, name: "ci" })) === undefined, {
+      message: "the token to be gone",
+    });
+    assert.deepEqual(w.sim.requests({ since: mark }), []);
+    const event = await waitFor(
+      async () =>
+        (await w.kube.list(Events, { namespace: w.ns })).items.find(
+          (e) => e.reason === "ServerNotAllowed" && e.involvedObject?.name === "ci",
+        ),
+      { message: "a ServerNotAllowed Event" },
+    );
+    assert.match(String(event.message), /not revoked/);
+  });
+
   test("Repositories on a server that never answers leave the workers to a Repository on a healthy one", async (t) => {
     const w = await world(t);
     // Accepts connections and reads requests, answers none.
