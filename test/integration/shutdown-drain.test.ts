@@ -63,6 +63,7 @@ test("after SIGTERM the replica is unready at once, still answers deliveries (an
       BATON_METRICS_PORT: String(healthPort),
       BATON_INTAKE_PORT: String(intakePort),
       BATON_SHUTDOWN_DRAIN: "15s",
+      BATON_ALLOWED_SERVERS: sim.url,
       BATON_LOG_LEVEL: "info",
     },
     stdio: ["ignore", "pipe", "pipe"],
