@@ -4,7 +4,7 @@ KUBE_VERSION := v1.36.3
 GO_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) \
 	-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=36
 
-.PHONY: all install testenv check-rules test-rules tekton-crds generate typecheck lint test test-unit demo cluster-up cluster-down image clean
+.PHONY: all install testenv tekton check-rules test-rules tekton-crds generate typecheck lint test test-unit demo cluster-up cluster-down image clean
 
 all: install testenv generate typecheck lint test
 
@@ -19,6 +19,18 @@ bin/testenv: $(wildcard hack/testenv/*.go) hack/testenv/go.mod hack/testenv/go.s
 	cd hack/testenv && go build -mod=readonly -trimpath -ldflags "$(GO_LDFLAGS)" -o ../../bin/testenv .
 bin/kubectl: bin/testenv
 	ln -sf testenv bin/kubectl
+
+# The real Tekton Pipelines controller and admission webhook (the release hack/tekton pins for the CRDs) and kwok,
+# which fakes a Node and plays the kubelet for Tekton's step Pods (hack/kwok/stages.yaml): tests and the demo that
+# ask for real Tekton run them (hack/lib/tekton.ts) next to `testenv scheduler`. Each builds from its own go.sum:
+# Tekton and kwok pull Kubernetes libraries at other versions than the testenv's.
+tekton: bin/tekton-controller bin/tekton-webhook bin/kwok
+bin/tekton-controller: hack/tekton/go.mod hack/tekton/go.sum
+	cd hack/tekton && go build -mod=readonly -trimpath -ldflags "-s -w" -o ../../bin/tekton-controller github.com/tektoncd/pipeline/cmd/controller
+bin/tekton-webhook: hack/tekton/go.mod hack/tekton/go.sum
+	cd hack/tekton && go build -mod=readonly -trimpath -ldflags "-s -w" -o ../../bin/tekton-webhook github.com/tektoncd/pipeline/cmd/webhook
+bin/kwok: hack/kwok/go.mod hack/kwok/go.sum
+	cd hack/kwok && go build -mod=readonly -trimpath -ldflags "-s -w" -o ../../bin/kwok sigs.k8s.io/kwok/cmd/kwok
 
 # Prometheus's own rule parser, to check config/monitoring/prometheusrule.yaml (see hack/promcheck).
 bin/promcheck: hack/promcheck/main.go hack/promcheck/go.mod hack/promcheck/go.sum
@@ -52,7 +64,7 @@ lint: install
 	npm run lint
 
 # Everything CI runs: static checks, unit tests, and integration tests against the real control plane.
-test: install testenv bin/promtool
+test: install testenv tekton bin/promtool
 	npm run typecheck
 	npm run lint
 	npm test

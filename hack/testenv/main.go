@@ -1,6 +1,7 @@
 // Command testenv runs a real Kubernetes control plane on loopback for Baton's tests and demo:
 // embedded etcd, kube-apiserver and a kube-controller-manager limited to the controllers Baton relies on
-// (garbage collection of owned objects, namespace deletion, service accounts and their tokens).
+// (garbage collection of owned objects, namespace deletion, service accounts and their tokens). `testenv scheduler`
+// runs a kube-scheduler for tests that run the real Tekton controller on simulated nodes.
 //
 // It is one binary so that `make testenv` builds once; the controller manager runs as a re-executed child
 // of the same binary because kube-apiserver and kube-controller-manager both register process-global state
@@ -35,6 +36,7 @@ import (
 	kubectlutil "k8s.io/kubectl/pkg/cmd/util"
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
 )
 
 // controllers is the smallest set that gives tests the cluster behaviour Baton depends on.
@@ -54,6 +56,11 @@ func main() {
 			// Child mode: the parent passes fully formed kube-controller-manager flags.
 			os.Args = append([]string{"kube-controller-manager"}, os.Args[2:]...)
 			os.Exit(cli.Run(controllermanager.NewControllerManagerCommand()))
+		case "scheduler":
+			// kube-scheduler, started on demand (hack/lib/tekton.ts) where real Pods must be bound to fake
+			// Nodes: kwok only acts on bound Pods. Same Kubernetes release as the API server, one more mode.
+			os.Args = append([]string{"kube-scheduler"}, os.Args[2:]...)
+			os.Exit(cli.Run(scheduler.NewSchedulerCommand()))
 		}
 	}
 	if err := run(); err != nil {
