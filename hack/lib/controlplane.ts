@@ -195,19 +195,37 @@ export async function operatorKubeconfig(adminKubeconfig: string): Promise<strin
     "-k",
     join(repoRoot, "config/rbac"),
   ]);
-  const token = (await kubectl(["create", "token", "baton", "-n", "baton-system", "--duration=48h"])).trim();
+  return serviceAccountKubeconfig(adminKubeconfig, "baton-system", "baton", "operator.kubeconfig");
+}
+
+/**
+ * Writes (next to the admin kubeconfig, as `file`) a kubeconfig for a ServiceAccount, with a token from the
+ * TokenRequest API: the identity a Pod of that ServiceAccount would have.
+ */
+export async function serviceAccountKubeconfig(
+  adminKubeconfig: string,
+  namespace: string,
+  serviceAccount: string,
+  file: string,
+): Promise<string> {
+  const token = await new Promise<string>((resolvePromise, reject) => {
+    const args = ["--kubeconfig", adminKubeconfig, "create", "token", serviceAccount, "-n", namespace];
+    execFile(kubectlPath, [...args, "--duration=48h"], (error, stdout, stderr) =>
+      error ? reject(new Error(`kubectl create token: ${stderr || error.message}`)) : resolvePromise(stdout.trim()),
+    );
+  });
   // Same server and CA as the admin kubeconfig (which embeds its CA data); only the user differs.
   const admin = parse(await readFile(adminKubeconfig, "utf8")) as { clusters: { cluster: Record<string, string> }[] };
   const cluster = admin.clusters[0]?.cluster;
   if (!cluster) throw new Error(`no cluster in ${adminKubeconfig}`);
-  const path = join(dirname(adminKubeconfig), "operator.kubeconfig");
+  const path = join(dirname(adminKubeconfig), file);
   const config = {
     apiVersion: "v1",
     kind: "Config",
     clusters: [{ name: "testenv", cluster }],
-    users: [{ name: "baton", user: { token } }],
-    contexts: [{ name: "baton", context: { cluster: "testenv", user: "baton", namespace: "baton-system" } }],
-    "current-context": "baton",
+    users: [{ name: serviceAccount, user: { token } }],
+    contexts: [{ name: serviceAccount, context: { cluster: "testenv", user: serviceAccount, namespace } }],
+    "current-context": serviceAccount,
   };
   await writeFile(path, stringify(config), { mode: 0o600 });
   return path;

@@ -1,5 +1,6 @@
 // Access to the real control plane for integration tests. Under `npm test` the global setup starts one for the
-// whole run; a test file run on its own (`node --test test/integration/x.test.ts`) starts a private one.
+// whole run; a test file run on its own (`node --test test/integration/x.test.ts`) starts a private one, and so
+// does a file that asks for the real Tekton controller (useRealTekton).
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { dirname } from "node:path";
@@ -11,6 +12,7 @@ import {
   operatorKubeconfig,
   startControlPlane,
 } from "../../hack/lib/controlplane.ts";
+import { startTekton } from "../../hack/lib/tekton.ts";
 
 export interface TestCluster {
   kubeconfigPath: string;
@@ -25,15 +27,29 @@ export interface TestCluster {
 }
 
 let shared: Promise<TestCluster> | undefined;
+let realTekton = false;
 
 export function useCluster(): Promise<TestCluster> {
-  shared ??= connect();
+  shared ??= connect(false);
   return shared;
 }
 
-async function connect(): Promise<TestCluster> {
+/**
+ * THE switch for real Tekton: this test file's cluster runs Tekton's own controller and admission webhook, a
+ * scheduler and kwok's simulated Node (hack/lib/tekton.ts), so PipelineRuns really run (their Pods are simulated).
+ * It is a private control plane, not the run's shared one, where the stand-in patches run status and a real
+ * controller would fight it. Call it before anything else touches the cluster (a `before` hook).
+ */
+export function useRealTekton(): Promise<TestCluster> {
+  if (shared && !realTekton) throw new Error("useRealTekton must come before the first useCluster of this file");
+  realTekton = true;
+  shared ??= connect(true);
+  return shared;
+}
+
+async function connect(withTekton: boolean): Promise<TestCluster> {
   const kubeconfigPath = process.env.BATON_TEST_KUBECONFIG;
-  if (kubeconfigPath) {
+  if (kubeconfigPath && !withTekton) {
     const kubeConfig = kubeConfigFrom(kubeconfigPath);
     return {
       kubeconfigPath,
@@ -47,7 +63,10 @@ async function connect(): Promise<TestCluster> {
   const controlPlane = await startControlPlane({ dieWithParent: true });
   const kubeConfig = kubeConfigFrom(controlPlane.kubeconfigPath);
   await installCrds(controlPlane.kubeconfigPath);
-  process.once("beforeExit", () => void controlPlane.stop());
+  const tekton = withTekton
+    ? await startTekton(controlPlane.kubeconfigPath, controlPlane.dir, { dieWithParent: true })
+    : undefined;
+  process.once("beforeExit", () => void Promise.all([tekton?.stop(), controlPlane.stop()]));
   return {
     kubeconfigPath: controlPlane.kubeconfigPath,
     kubeConfig,
