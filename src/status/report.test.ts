@@ -76,6 +76,22 @@ suite("describe", () => {
       "failed: PipelineRunTimeout: timed out after 1h",
     );
   });
+  test("a run that timed out says so, not that Tekton then cancelled its TaskRun", () => {
+    const cancelledByTimeout = {
+      pipelineTask: "unit",
+      succeeded: "False" as const,
+      reason: "TaskRunCancelled",
+      message: "TaskRun cancelled as the PipelineRun it belongs to has timed out.",
+    };
+    assert.equal(
+      describe(
+        "failed",
+        [cancelledByTimeout],
+        run(succeeded("False", "PipelineRunTimeout", 'PipelineRun "pr-1-abc" failed to finish within "5s"')),
+      ),
+      'failed: PipelineRunTimeout: PipelineRun "pr-1-abc" failed to finish within "5s"',
+    );
+  });
   test("says cancelled, so a FAILED status on an old server still tells the truth", () => {
     assert.match(describe("cancelled"), /cancelled/);
   });

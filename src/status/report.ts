@@ -108,7 +108,10 @@ export function describe(state: BuildState, taskRuns: readonly TaskRunView[] = [
         .filter((t) => t.succeeded === "False")
         .sort((a, b) => (a.completionTime ?? "").localeCompare(b.completionTime ?? ""))[0];
       const condition = run?.status?.conditions?.find((c) => c.type === "Succeeded");
-      if (failed)
+      // Tekton's reason Failed means a task failed: that task says why. Any other reason (PipelineRunTimeout,
+      // CouldntGetPipeline, …) is the run's own, and its TaskRuns only show the consequence (on a timeout Tekton
+      // cancels them: TaskRunCancelled).
+      if (failed && (condition?.reason ?? "Failed") === "Failed")
         text = `failed: task ${failed.pipelineTask} ${failed.reason ?? "Failed"}${failed.message ? `: ${failed.message}` : ""}`;
       else text = `failed: ${condition?.reason ?? "Failed"}${condition?.message ? `: ${condition.message}` : ""}`;
     }
