@@ -45,7 +45,7 @@ import type { Clock } from "../runtime/clock.ts";
 import type { ReconcileResult } from "../runtime/controller.ts";
 import { mapped } from "../runtime/controller.ts";
 import type { Informer } from "../runtime/informer.ts";
-import { isAlreadyExists, isNotFound, type KubeClient, Secrets } from "../runtime/kube.ts";
+import { isAlreadyExists, isNotFound, KubeApiError, type KubeClient, Secrets } from "../runtime/kube.ts";
 import type { Logger } from "../runtime/logger.ts";
 import type { Manager } from "../runtime/manager.ts";
 import type { Metrics } from "../runtime/metrics.ts";
@@ -97,6 +97,7 @@ import {
   staleRefDescription,
 } from "./notices.ts";
 import { namedAndSigned } from "./provenance.ts";
+import { refusalMessage } from "./refusal.ts";
 import { mayMatchPullRequest, pullRequestForPush, sharedRuns } from "./shared-run.ts";
 import type { RunSigningKey } from "./signing-key.ts";
 import {
@@ -653,7 +654,7 @@ export class PipelineRunner {
           problems.push({
             file: definition.file,
             name: definition.name,
-            message: `Kubernetes refused the PipelineRun: ${safeMessage(err).replace(/^[A-Z]+ \S+ \S+: \d+ \w+: /, "")}`,
+            message: refusalMessage(safeMessage(err), err instanceof KubeApiError ? err : undefined),
           });
           return undefined;
         }
