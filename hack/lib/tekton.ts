@@ -86,7 +86,8 @@ export async function startTekton(
       detached: !options.dieWithParent,
     });
     await log.close();
-    if (!options.dieWithParent) child.unref();
+    // Never what keeps this process alive: with dieWithParent the kernel ends them with it, else they outlive it.
+    child.unref();
     processes.push(child);
     return child;
   };

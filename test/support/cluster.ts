@@ -28,6 +28,15 @@ export interface TestCluster {
 
 let shared: Promise<TestCluster> | undefined;
 let realTekton = false;
+let stopPrivate: (() => Promise<void>) | undefined;
+
+/**
+ * Stops this file's private control plane (and its Tekton), if it has one: its processes would otherwise keep the
+ * test file's process alive after its last test (an `after` hook of files that call useRealTekton).
+ */
+export async function stopPrivateCluster(): Promise<void> {
+  await stopPrivate?.();
+}
 
 export function useCluster(): Promise<TestCluster> {
   shared ??= connect(false);
@@ -66,7 +75,10 @@ async function connect(withTekton: boolean): Promise<TestCluster> {
   const tekton = withTekton
     ? await startTekton(controlPlane.kubeconfigPath, controlPlane.dir, { dieWithParent: true })
     : undefined;
-  process.once("beforeExit", () => void Promise.all([tekton?.stop(), controlPlane.stop()]));
+  stopPrivate = async () => {
+    await Promise.all([tekton?.stop(), controlPlane.stop()]);
+  };
+  process.once("beforeExit", () => void stopPrivate?.());
   return {
     kubeconfigPath: controlPlane.kubeconfigPath,
     kubeConfig,
