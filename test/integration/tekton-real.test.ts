@@ -213,4 +213,70 @@ describe("real Tekton runs Baton's PipelineRuns", () => {
     );
     assert.equal((await listRuns(w)).length, 0);
   });
+  test("concurrencyLimit: Tekton holds the Pending run until Baton releases it; maxKeepRuns prunes runs with their TaskRuns and Pods", async (t) => {
+    const w = await pipelinesWorld(t, {
+      spec: { pipelines: { path: ".tekton", concurrencyLimit: 1, maxKeepRuns: 1 } },
+      // Each run's step takes a few seconds, so a run Tekton started too early would be seen doing so.
+      files: {
+        ".tekton/build.yaml": pipeline("build", {
+          taskMetadata: `          metadata:
+            annotations:
+              kwok.baton.dev/duration: "4s"
+`,
+        }),
+      },
+    });
+    const prs: { sha: string; id: number }[] = [];
+    for (const branch of ["one", "two"]) {
+      await w.sim.push({ project: "PRJ", repo: "app", branch, files: { [`${branch}.txt`]: branch }, as: "dev" });
+      const pr = await w.sim.openPullRequest({
+        project: "PRJ",
+        repo: "app",
+        from: { branch },
+        title: branch,
+        as: "dev",
+      });
+      await w.sim.settled();
+      prs.push({ sha: pr.fromRef.latestCommit, id: pr.id });
+    }
+    const [first, second] = prs as [{ sha: string; id: number }, { sha: string; id: number }];
+    const runOf = async (pr: { id: number }) =>
+      (await listRuns(w)).find((r) => r.metadata?.labels?.["baton.dev/pull-request"] === String(pr.id));
+    const pending = await runOf(second);
+    assert.equal(pending?.spec?.status, "PipelineRunPending");
+    assert.equal(succeeded(pending)?.reason ?? "PipelineRunPending", "PipelineRunPending");
+
+    const firstDone = await waitFor(
+      async () => {
+        const run = (await runOf(first)) as (KubeObject & { status?: { completionTime?: string } }) | undefined;
+        return succeeded(run)?.status === "True" ? run?.status?.completionTime : undefined;
+      },
+      { message: "the first run to succeed", timeout: 60_000 },
+    );
+    await waitForStatus(w, first.sha, "build", "SUCCESSFUL");
+    await waitForStatus(w, second.sha, "build", "SUCCESSFUL");
+    const secondName = (await runOf(second))?.metadata?.name ?? "";
+    const { items: secondTaskRuns } = await w.kube.list(TaskRuns, {
+      namespace: w.ns,
+      labelSelector: `tekton.dev/pipelineRun=${secondName}`,
+    });
+    // Tekton created the second run's TaskRun only after the first run had finished and Baton released it.
+    assert.equal(secondTaskRuns.length, 1);
+    const secondStarted = secondTaskRuns[0]?.metadata?.creationTimestamp ?? "";
+    assert.ok(Date.parse(String(secondStarted)) >= Date.parse(firstDone), `${secondStarted} ≥ ${firstDone}`);
+
+    // maxKeepRuns 1: the older run goes, and with it (garbage collection by owner) its TaskRun and Pod.
+    await waitFor(async () => (await runOf(first)) === undefined, { message: "the older run pruned", timeout: 60_000 });
+    await waitFor(
+      async () => {
+        const [taskRuns, pods] = await Promise.all([
+          w.kube.list(TaskRuns, { namespace: w.ns }),
+          w.kube.list(Pods, { namespace: w.ns }),
+        ]);
+        const names = [...taskRuns.items, ...pods.items].map((o) => o.metadata?.labels?.["tekton.dev/pipelineRun"]);
+        return names.length === 2 && names.every((n) => n === secondName);
+      },
+      { message: "only the kept run's TaskRun and Pod left", timeout: 60_000 },
+    );
+  });
 });
