@@ -72,7 +72,7 @@ test: install testenv tekton bin/promtool
 test-unit: install
 	npm run test:unit
 
-demo: install testenv
+demo: install testenv tekton
 	npm run demo
 
 # Leaves a control plane with Baton's and Tekton's CRDs running; prints the kubeconfig to use with bin/kubectl.
