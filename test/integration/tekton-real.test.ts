@@ -171,6 +171,34 @@ describe("real Tekton runs Baton's PipelineRuns", () => {
     );
   });
 
+  test("a declined pull request → Tekton cancels its running run → CANCELLED", async (t) => {
+    const w = await pipelinesWorld(t, {
+      files: {
+        ".tekton/build.yaml": pipeline("build", {
+          taskMetadata: `          metadata:
+            annotations:
+              kwok.baton.dev/duration: "10m"
+`,
+        }),
+      },
+    });
+    const { sha, id } = await openPullRequest(w);
+    const name = (await onlyRun(w)).metadata?.name ?? "";
+    await waitFor(
+      async () =>
+        (await w.kube.list(TaskRuns, { namespace: w.ns, labelSelector: `tekton.dev/pipelineRun=${name}` })).items.some(
+          (tr) => succeeded(tr)?.reason === "Running",
+        ),
+      { message: "the TaskRun running", timeout: 60_000 },
+    );
+    await w.sim.declinePullRequest({ project: "PRJ", repo: "app", id, as: "dev" });
+    await w.sim.settled();
+
+    const status = await waitForStatus(w, sha, "build", "CANCELLED");
+    assert.equal(status.description, "cancelled");
+    assert.equal(succeeded(await w.kube.get(PipelineRuns, { namespace: w.ns, name }))?.reason, "Cancelled");
+  });
+
   test("a run past its timeout → FAILED with PipelineRunTimeout", async (t) => {
     const w = await pipelinesWorld(t, {
       files: {
