@@ -2,6 +2,8 @@
 
 import { createOperator } from "./operator.ts";
 import { ConfigError, loadConfig } from "./runtime/config.ts";
+import { installationInstance } from "./runtime/installation.ts";
+import { KubeClient, loadKubeConfig } from "./runtime/kube.ts";
 import { createLogger } from "./runtime/logger.ts";
 
 function configOrExit() {
@@ -26,7 +28,12 @@ process.on("unhandledRejection", (err) => {
 
 try {
   // The composition root registers the domain controllers; the manager runs them until SIGTERM/SIGINT.
-  const operator = createOperator({ config, logger });
+  // Read once at start: what this installation calls its tokens and webhook must not change while it runs.
+  const instance =
+    config.instance ??
+    (await installationInstance(new KubeClient(loadKubeConfig(config.kubeconfig)), config.leaseNamespace));
+  logger.info({ instance }, "instance name");
+  const operator = createOperator({ config, logger, instance });
   try {
     await operator.manager.run();
   } finally {

@@ -20,6 +20,7 @@ import { registerRepositoryController } from "./repositories/controller.ts";
 import { type Clock, realClock } from "./runtime/clock.ts";
 import type { Config } from "./runtime/config.ts";
 import { mapped, objects, specChanged } from "./runtime/controller.ts";
+import { legacyInstance } from "./runtime/installation.ts";
 import { type KubeClientOptions, Secrets } from "./runtime/kube.ts";
 import type { Logger } from "./runtime/logger.ts";
 import { Manager } from "./runtime/manager.ts";
@@ -158,7 +159,8 @@ export function createOperator(options: OperatorOptions): Operator {
     },
   );
   const clock = options.domainClock ?? realClock;
-  const instance = options.instance ?? "baton";
+  // main.ts resolves the default (runtime/installation.ts); "baton" is what every release before BATON_INSTANCE used.
+  const instance = options.instance ?? options.config.instance ?? legacyInstance;
 
   // BitbucketProjectTokens, woken by their own changes, by changes to the Secrets they read or write (the token's
   // and the admin credentials'), by another object claiming the same Secret (created, or deleted: the next oldest

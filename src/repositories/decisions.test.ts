@@ -201,6 +201,20 @@ test("jitter stays within ±10% of the interval", () => {
   );
 });
 
+describe("webhooks after an upgrade from the fixed instance name", () => {
+  const desired = desiredWebhook({ name: "baton-east", intakeUrl: "https://east/hooks", secret: "s3cret" });
+  const legacy = hook({ id: 7, url: "https://east/hooks", events: desired.events });
+
+  test("the legacy hook this Repository recorded is adopted and renamed, not duplicated", () =>
+    assert.deepEqual(planWebhook([legacy], desired, 7), { action: "replace", webhook: legacy, drift: ["name"] }));
+  test("a legacy hook it did not record (another cluster's) is left alone", () =>
+    assert.deepEqual(planWebhook([legacy], desired, 8), { action: "create" }));
+  test("without a record, no legacy hook is ours", () =>
+    assert.deepEqual(planWebhook([legacy], desired), { action: "create" }));
+  test("another installation's named hook is never ours, even when recorded", () =>
+    assert.deepEqual(planWebhook([hook({ id: 7, name: "baton-west" })], desired, 7), { action: "create" }));
+});
+
 test("webhook name: plain baton for the default instance, suffixed otherwise", () => {
   assert.equal(webhookName("baton"), "baton");
   assert.equal(webhookName("prod"), "baton-prod");

@@ -75,8 +75,8 @@ export type WebhookAction =
  * Compares Bitbucket's webhooks with the desired one. Only webhooks carrying Baton's name are considered, so other
  * tools' and people's hooks are never touched.
  */
-export function planWebhook(existing: readonly Webhook[], desired: WebhookInput): WebhookAction {
-  const ours = existing.filter((w) => w.name === desired.name).sort((a, b) => a.id - b.id);
+export function planWebhook(existing: readonly Webhook[], desired: WebhookInput, recorded?: number): WebhookAction {
+  const ours = existing.filter((w) => isOurs(w, desired.name, recorded)).sort((a, b) => a.id - b.id);
   const [first, ...extra] = ours;
   if (!first) return { action: "create" };
   if (extra.length > 0) return { action: "deduplicate", keep: first, remove: extra };
@@ -87,6 +87,7 @@ export function planWebhook(existing: readonly Webhook[], desired: WebhookInput)
 /** The fields that differ, named for an Event message. Never the secret's value, only that it differs. */
 export function webhookDrift(actual: Webhook, desired: WebhookInput): string[] {
   const drift: string[] = [];
+  if (actual.name !== desired.name) drift.push("name");
   if (actual.url !== desired.url) drift.push("url");
   if (!actual.active) drift.push("active");
   const actualEvents = [...new Set(actual.events)].sort().join(",");
@@ -173,6 +174,17 @@ export function jittered(interval: number, random: () => number = Math.random): 
 export function webhookName(instance: string): string {
   return instance === "baton" ? "baton" : `baton-${instance}`;
 }
+
+/**
+ * Whether a hook is this installation's: it carries this installation's name, or — an upgrade from a release whose
+ * instance was always `baton` — it carries that legacy name and is the very hook this Repository's status records
+ * (by id), so another cluster's `baton` hook is never taken. An adopted legacy hook is renamed on its next sync.
+ */
+export function isOurs(hook: Pick<Webhook, "id" | "name">, name: string, recorded?: number): boolean {
+  return hook.name === name || (hook.name === legacyWebhookName && recorded !== undefined && hook.id === recorded);
+}
+
+const legacyWebhookName = "baton";
 
 /** A project webhook serves several Repositories: it subscribes to every event any of them asks for. */
 export function projectWebhookEvents(

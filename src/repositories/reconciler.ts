@@ -530,10 +530,13 @@ export class RepositoryReconciler {
       fingerprint: print,
       execute: async () => {
         try {
-          const outcome = await syncHook(client, { project: location.project, repository: location.slug }, desired, {
-            auth: { kind: "bearer", token },
-            signal: ctx.signal,
-          });
+          const outcome = await syncHook(
+            client,
+            { project: location.project, repository: location.slug },
+            desired,
+            { auth: { kind: "bearer", token }, signal: ctx.signal },
+            repo.status?.webhook?.id,
+          );
           this.#listings.confirm(location.server, location.project, token);
           this.#failures.delete(slot);
           this.#count(outcome);
@@ -581,7 +584,8 @@ export class RepositoryReconciler {
       const members = this.#projectMembers(group, exclude === self ? undefined : repo, exclude);
       for (const key of tokens.keys()) if (key !== self && !members.some((m) => keyOf(m) === key)) tokens.delete(key);
       const candidates = [token, ...tokens.values()].filter((t, i, all) => all.indexOf(t) === i).slice(0, 3);
-      if (members.length === 0) return this.#removeProjectHook(client, scope, secretLocation, candidates, slot, ctx);
+      if (members.length === 0)
+        return this.#removeProjectHook(client, scope, secretLocation, candidates, slot, ctx, repo.status?.webhook?.id);
 
       const ensured = await this.#webhookSecret(secretLocation, undefined, ctx);
       if ("problem" in ensured) throw new Error(ensured.problem);
@@ -602,10 +606,13 @@ export class RepositoryReconciler {
           let failure: unknown;
           for (const candidate of candidates) {
             try {
-              const outcome = await syncHook(client, scope, desired, {
-                auth: { kind: "bearer", token: candidate },
-                signal: ctx.signal,
-              });
+              const outcome = await syncHook(
+                client,
+                scope,
+                desired,
+                { auth: { kind: "bearer", token: candidate }, signal: ctx.signal },
+                repo.status?.webhook?.id,
+              );
               this.#listings.confirm(location.server, location.project, candidate);
               this.#failures.delete(slot);
               this.#count(outcome);
@@ -633,6 +640,7 @@ export class RepositoryReconciler {
     candidates: string[],
     slot: string,
     ctx: ReconcileContext,
+    recorded: number | undefined,
   ) {
     return {
       fingerprint: "no-members",
@@ -640,10 +648,13 @@ export class RepositoryReconciler {
         let failure: unknown;
         for (const candidate of candidates) {
           try {
-            const outcome = await removeHooks(client, scope, this.#name, {
-              auth: { kind: "bearer", token: candidate },
-              signal: ctx.signal,
-            });
+            const outcome = await removeHooks(
+              client,
+              scope,
+              this.#name,
+              { auth: { kind: "bearer", token: candidate }, signal: ctx.signal },
+              recorded,
+            );
             await deleteWebhookSecret(this.#deps.kube, secretLocation);
             this.#failures.delete(slot);
             this.#count(outcome);
@@ -860,6 +871,7 @@ export class RepositoryReconciler {
           { project: location.project, repository: location.slug },
           this.#name,
           { auth: { kind: "bearer", token }, signal: ctx.signal },
+          repo.status?.webhook?.id,
         );
         this.#count(outcome);
         return outcome;

@@ -1,7 +1,7 @@
 // The Bitbucket side of one webhook: list the scope's hooks, decide with planWebhook, and create, replace or
 // remove. Only hooks carrying Baton's name are ever touched.
 import type { BitbucketAuth, BitbucketClient, ScopeRef, Webhook, WebhookInput } from "../bitbucket/index.ts";
-import { planWebhook } from "./decisions.ts";
+import { isOurs, planWebhook } from "./decisions.ts";
 
 export type HookAction = "created" | "replaced" | "deduplicated" | "unchanged" | "deleted" | "absent";
 
@@ -30,17 +30,18 @@ export async function syncHook(
   scope: ScopeRef,
   desired: WebhookInput,
   call: Call,
+  recorded?: number,
 ): Promise<HookOutcome> {
   const options = callOptions(call);
   const hooks = await client.webhooks.list(scope, options);
-  let plan = planWebhook(hooks, desired);
+  let plan = planWebhook(hooks, desired, recorded);
   const removed: number[] = [];
   if (plan.action === "deduplicate") {
     for (const extra of plan.remove) {
       await client.webhooks.delete(scope, extra.id, options);
       removed.push(extra.id);
     }
-    plan = planWebhook([plan.keep], desired);
+    plan = planWebhook([plan.keep], desired, recorded);
   }
   switch (plan.action) {
     case "create":
@@ -59,15 +60,16 @@ export async function syncHook(
   }
 }
 
-/** Deletes every hook with Baton's name in the scope; "absent" when there was none. */
+/** Deletes every hook of this installation's in the scope (isOurs); "absent" when there was none. */
 export async function removeHooks(
   client: BitbucketClient,
   scope: ScopeRef,
   name: string,
   call: Call,
+  recorded?: number,
 ): Promise<HookOutcome> {
   const options = callOptions(call);
-  const ours = (await client.webhooks.list(scope, options)).filter((hook) => hook.name === name);
+  const ours = (await client.webhooks.list(scope, options)).filter((hook) => isOurs(hook, name, recorded));
   const removed: number[] = [];
   for (const hook of ours) if (await client.webhooks.delete(scope, hook.id, options)) removed.push(hook.id);
   return removed.length > 0 ? { action: "deleted", removed } : { action: "absent" };

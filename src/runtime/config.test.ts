@@ -57,6 +57,11 @@ describe("loadConfig", () => {
     assert.equal(c.leaseNamespace, "baton-system", "the lease lives beside the pod by default");
   });
 
+  it("takes the instance name from BATON_INSTANCE, and leaves it unset for the installation to derive", () => {
+    assert.equal(load([], { BATON_INSTANCE: "east" }).instance, "east");
+    assert.equal(load().instance, undefined);
+  });
+
   const invalid: Array<{ name: string; argv?: string[]; env?: Record<string, string>; expect: RegExp }> = [
     {
       name: "port out of range",
@@ -64,6 +69,7 @@ describe("loadConfig", () => {
       expect: /--metrics-port \(BATON_METRICS_PORT\)/,
     },
     { name: "port not a number", argv: ["--intake-port=http"], expect: /--intake-port/ },
+    { name: "instance with a slash", env: { BATON_INSTANCE: "east/1" }, expect: /--instance \(BATON_INSTANCE\)/ },
     { name: "duration without unit", env: { BATON_DRIFT_INTERVAL: "600" }, expect: /not a duration; write it like/ },
     {
       name: "drift interval too short",

@@ -51,6 +51,15 @@ export const configSchema = z
      * and every Repository and BitbucketProjectToken says ServerNotAllowed (see bitbucket/allowed-servers.ts).
      */
     allowedServers: allowedServersSchema.prefault(""),
+    /**
+     * Names this installation in Bitbucket (its token names and its webhook's name), so two clusters managing one
+     * project keep apart. Unset: derived from this installation's own Secret (runtime/installation.ts).
+     */
+    instance: z
+      .string()
+      .max(40)
+      .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be lowercase letters, digits and '-', at most 40")
+      .optional(),
     /** Budget of Bitbucket REST calls per second, shared by every reconciler. */
     bitbucketRequestsPerSecond: z.coerce.number().positive().max(1000).prefault(5),
     /**
@@ -116,6 +125,7 @@ const SOURCES: Record<keyof ConfigInput, Source> = {
   intakePort: { flag: "intake-port", env: ["BATON_INTAKE_PORT"] },
   intakeUrl: { flag: "intake-url", env: ["BATON_INTAKE_URL"] },
   allowedServers: { flag: "allowed-servers", env: ["BATON_ALLOWED_SERVERS"] },
+  instance: { flag: "instance", env: ["BATON_INSTANCE"] },
   bitbucketRequestsPerSecond: { flag: "bitbucket-rps", env: ["BATON_BITBUCKET_RPS"] },
   reconcileTimeout: { flag: "reconcile-timeout", env: ["BATON_RECONCILE_TIMEOUT"] },
   driftInterval: { flag: "drift-interval", env: ["BATON_DRIFT_INTERVAL"] },

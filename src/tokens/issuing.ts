@@ -35,6 +35,8 @@ export async function issue(
 
   // Never two live untracked tokens: whatever an interrupted attempt left behind goes before a new one is made.
   // The token the Secret holds is never an orphan: consumers may be using it.
+  // Only names under this installation's prefix are candidates: another installation's tokens, and legacy `baton/…`
+  // ones from before BATON_INSTANCE, are never touched by name (lifecycle.ts, tokenName).
   const inSecret = (await kube.get(Secrets, { namespace, name: spec.secretName }, ctx.signal))?.metadata?.annotations?.[
     secretAnnotations.tokenId
   ];

@@ -57,7 +57,11 @@ export function expiryOf(createdDate: number, expiryDays: number): number {
  * Token names carry their owner so that a crash between creating a token and storing it leaves an orphan Baton
  * can recognise. `/` separates the parts because Kubernetes names cannot contain it: with `-`, namespace `team`
  * name `a-ci` and namespace `team-a` name `ci` would share names, and one would revoke the other's tokens as
- * orphans. The instance prefix keeps two clusters that manage the same project apart.
+ * orphans. The instance prefix (BATON_INSTANCE, else derived per installation: runtime/installation.ts) keeps two
+ * clusters that manage the same project apart: orphan search only ever matches this installation's own prefix.
+ * Upgrade: releases before BATON_INSTANCE named every token `baton/…`. Such a token is still this installation's
+ * when status or the Secret records its id (rotation and deletion go by those ids, never by name), and an untracked
+ * `baton/…` token is never revoked as an orphan, since another cluster may have issued it; it expires on its own.
  */
 export function tokenName(instance: string, namespace: string, name: string, revision: number): string {
   return `${tokenNamePrefix(instance, namespace, name)}${revision}`;
