@@ -7,7 +7,7 @@ import type { ReconcileContext } from "../runtime/controller.ts";
 import { type KubeClient, Secrets } from "../runtime/kube.ts";
 import type { Secret } from "../runtime/kube-types.ts";
 import { findOrphans, issueToken, revokeToken } from "./issuer.ts";
-import { policyOf, renewalTime, tokenName, tokenNamePrefix } from "./lifecycle.ts";
+import { policyOf, renewalTime, type TokenOwner, tokenName, tokenNamePrefix } from "./lifecycle.ts";
 import type { EventSink } from "./reconciler.ts";
 import { fingerprint, issuedFor, issuedForAnnotation, managedSecret, tokenLabel } from "./secret.ts";
 import { iso } from "./step.ts";
@@ -31,7 +31,8 @@ export async function issue(
   const { kube, clock, events, instance } = deps;
   const spec = token.spec;
   const namespace = token.metadata.namespace ?? "";
-  const prefix = tokenNamePrefix(instance, namespace, token.metadata.name);
+  const owner = ownerOf(token);
+  const prefix = tokenNamePrefix(instance, owner);
 
   // Never two live untracked tokens: whatever an interrupted attempt left behind goes before a new one is made.
   // The token the Secret holds is never an orphan: consumers may be using it.
@@ -51,7 +52,7 @@ export async function issue(
     client,
     admin,
     spec,
-    tokenName(instance, namespace, token.metadata.name, revision),
+    tokenName(instance, owner, revision),
     policyOf(spec).lifetime,
     () => clock.now(),
   );
@@ -134,7 +135,7 @@ export function adoptUnrecorded(
   const notBefore = expires - policy.lifetime;
   Object.assign(status, {
     tokenId: id,
-    tokenName: tokenName(deps.instance, token.metadata.namespace ?? "", token.metadata.name, revision),
+    tokenName: tokenName(deps.instance, ownerOf(token), revision),
     notBefore: iso(notBefore),
     notAfter: iso(expires),
     renewalTime: iso(renewalTime(notBefore, expires, policy.renewBefore)),
@@ -145,4 +146,8 @@ export function adoptUnrecorded(
     "Adopted",
     `recorded token ${id} (revision ${revision}) found in Secret ${token.spec.secretName}: its issue was interrupted before status was written`,
   );
+}
+
+function ownerOf(token: BitbucketProjectToken): TokenOwner {
+  return { namespace: token.metadata.namespace ?? "", name: token.metadata.name, uid: token.metadata.uid ?? "" };
 }

@@ -69,24 +69,34 @@ describe("expiryDaysFor", () => {
 });
 
 describe("token names", () => {
-  test("name carries instance, namespace, object and revision", () =>
-    assert.equal(tokenName("baton", "team-a", "ci", 3), "baton/team-a/ci/3"));
+  const uid = "0a1b2c3d-4e5f-6789-abcd-ef0123456789";
+  const owner = (namespace: string, name: string, id = uid) => ({ namespace, name, uid: id });
+  test("name carries instance, namespace, object, its uid and revision", () =>
+    assert.equal(tokenName("east", owner("team-a", "ci"), 3), "east/team-a/ci/0a1b2c3d/3"));
 
   test("namespaces and names with dashes cannot collide", () => {
-    assert.notEqual(tokenName("baton", "team", "a-ci", 1), tokenName("baton", "team-a", "ci", 1));
+    assert.notEqual(tokenName("baton", owner("team", "a-ci"), 1), tokenName("baton", owner("team-a", "ci"), 1));
     assert.equal(
-      revisionOf(tokenName("baton", "team", "a-ci", 1), tokenNamePrefix("baton", "team-a", "ci")),
+      revisionOf(tokenName("baton", owner("team", "a-ci"), 1), tokenNamePrefix("baton", owner("team-a", "ci"))),
       undefined,
     );
   });
 
-  const prefix = tokenNamePrefix("baton", "ns", "ci");
+  test("another installation's, or an earlier object's of the same name, is not this object's", () => {
+    const prefix = tokenNamePrefix("east", owner("ns", "ci"));
+    assert.equal(revisionOf(tokenName("west", owner("ns", "ci"), 1), prefix), undefined);
+    assert.equal(revisionOf(tokenName("east", owner("ns", "ci", "ffffffff-0000"), 1), prefix), undefined);
+    assert.equal(revisionOf("baton/ns/ci/1", prefix), undefined, "a name from before BATON_INSTANCE");
+  });
+
+  const prefix = tokenNamePrefix("baton", owner("ns", "ci"));
   for (const [name, revision] of [
-    ["baton/ns/ci/7", 7],
-    ["baton/ns/ci/", undefined],
-    ["baton/ns/ci/7x", undefined],
-    ["baton/ns/ci/7/8", undefined],
-    ["baton/ns/ci-2/7", undefined],
+    ["baton/ns/ci/0a1b2c3d/7", 7],
+    ["baton/ns/ci/0a1b2c3d/", undefined],
+    ["baton/ns/ci/0a1b2c3d/7x", undefined],
+    ["baton/ns/ci/0a1b2c3d/7/8", undefined],
+    ["baton/ns/ci/7", undefined],
+    ["baton/ns/ci-2/0a1b2c3d/7", undefined],
     ["someone-elses-token", undefined],
   ] as const) {
     test(`revisionOf(${name}) = ${revision}`, () => assert.equal(revisionOf(name, prefix), revision));

@@ -59,16 +59,28 @@ export function expiryOf(createdDate: number, expiryDays: number): number {
  * name `a-ci` and namespace `team-a` name `ci` would share names, and one would revoke the other's tokens as
  * orphans. The instance prefix (BATON_INSTANCE, else derived per installation: runtime/installation.ts) keeps two
  * clusters that manage the same project apart: orphan search only ever matches this installation's own prefix.
- * Upgrade: releases before BATON_INSTANCE named every token `baton/…`. Such a token is still this installation's
- * when status or the Secret records its id (rotation and deletion go by those ids, never by name), and an untracked
- * `baton/…` token is never revoked as an orphan, since another cluster may have issued it; it expires on its own.
+ * Upgrade: releases before BATON_INSTANCE named every token `baton/<namespace>/<name>/<revision>`. Such a token is
+ * still this installation's when status or the Secret records its id (rotation and deletion go by those ids, never
+ * by name); an untracked one never matches a prefix (it has no uid part), so it is never revoked as an orphan:
+ * another cluster may have issued it. It expires on its own.
  */
-export function tokenName(instance: string, namespace: string, name: string, revision: number): string {
-  return `${tokenNamePrefix(instance, namespace, name)}${revision}`;
+export function tokenName(instance: string, owner: TokenOwner, revision: number): string {
+  return `${tokenNamePrefix(instance, owner)}${revision}`;
 }
 
-export function tokenNamePrefix(instance: string, namespace: string, name: string): string {
-  return `${instance}/${namespace}/${name}/`;
+/** The object a token is issued for: its uid tells it from an earlier object of the same name. */
+export interface TokenOwner {
+  namespace: string;
+  name: string;
+  uid: string;
+}
+
+/**
+ * The object's uid (its first 8 characters) is part of the name: an object deleted with deletionPolicy Retain
+ * leaves its tokens alive, and a new object of the same name must not take them for its own orphans.
+ */
+export function tokenNamePrefix(instance: string, owner: TokenOwner): string {
+  return `${instance}/${owner.namespace}/${owner.name}/${owner.uid.slice(0, 8)}/`;
 }
 
 /** The revision in a token name Baton gave this object, or undefined when the name is not one of its tokens. */

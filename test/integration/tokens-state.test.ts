@@ -152,7 +152,7 @@ describe("token state that must not lie", () => {
     const live = w.sim.tokens().filter((tk) => tk.name.startsWith(`baton/${w.ns}/`));
     assert.deepEqual(
       live.map((tk) => tk.name),
-      [`baton/${w.ns}/second/1`],
+      [`baton/${w.ns}/second/${second.metadata?.uid?.slice(0, 8)}/1`],
     );
   });
 
