@@ -153,3 +153,46 @@ test("the default instance name is derived once per installation and stays acros
   assert.ok(secret?.metadata?.uid && first.includes(secret.metadata.uid.replaceAll("-", "").slice(0, 12)));
   assert.notEqual(await installationInstance(kube, b), first, "another installation gets another name");
 });
+
+test("upgrade: the webhook made under the fixed name is renamed, not duplicated; another cluster's is left alone", async (t) => {
+  const sim = await useSimulator(t);
+  sim.createUser({ name: "root", password: "root-password", admin: true });
+  sim.createUser({ name: "admin", password: "admin-password" });
+  sim.createProject({ key: "PRJ" });
+  sim.grant({ permission: "PROJECT_ADMIN", user: "admin", project: "PRJ" });
+  await sim.createRepository({ project: "PRJ", slug: "app", files: { ".tekton/build.yaml": prRun } });
+  const kube = await testKube();
+  // This cluster before the upgrade: the old fixed instance name made and recorded its hook.
+  const here = await install(t, kube, sim, "baton");
+  const before = await run(t, sim, here);
+  await settled(kube, here);
+  const recorded = (await kube.get(Repositories, { namespace: here.ns, name: "app" }))?.status?.webhook?.id;
+  assert.ok(recorded !== undefined, "the old release recorded its hook");
+  await before.stop();
+  // Another cluster still on the old release (the two fought then): its hook carries the old fixed name too.
+  const theirs = sim.createWebhook({
+    project: "PRJ",
+    repo: "app",
+    name: "baton",
+    url: "https://other-cluster.example.com/hooks/bitbucket",
+    events: ["pr:opened"],
+    configuration: { secret: "theirs" },
+  });
+
+  // After the upgrade, under its own instance name.
+  here.instance = "east";
+  await run(t, sim, here);
+  await waitFor(() => sim.webhooks({ project: "PRJ", repo: "app" }).some((h) => h.name === "baton-east"), {
+    message: "the recorded hook renamed",
+    timeout: 60_000,
+  });
+  await settled(kube, here);
+  const hooks = sim.webhooks({ project: "PRJ", repo: "app" }).map((h) => ({ id: h.id, name: h.name, url: h.url }));
+  assert.deepEqual(
+    hooks.sort((a, b) => a.id - b.id),
+    [
+      { id: theirs.id, name: "baton", url: "https://other-cluster.example.com/hooks/bitbucket" },
+      { id: recorded, name: "baton-east", url: here.intakeUrl },
+    ].sort((a, b) => a.id - b.id),
+  );
+});
