@@ -107,18 +107,37 @@ test("two installations on one Bitbucket project keep their own tokens and webho
     Promise.all(both.map(async (i) => (await kube.get(Tokens, { namespace: i.ns, name: "ci" }))?.status?.tokenId));
   const firstIds = await issued();
 
-  // Several passes: each installation restarts (a full re-reconcile, orphan search included), the other running.
+  // A rotation in both: issuing searches the project's tokens for orphans, the other installation's among them.
+  sim.clock.advance(20 * 86_400_000 + 60_000);
+  for (const i of both) {
+    await kube.patch(
+      Tokens,
+      { namespace: i.ns, name: "ci" },
+      { metadata: { annotations: { "baton.dev/reconcile-requested-at": String(Date.now()) } } },
+    );
+  }
+  for (const i of both) {
+    await waitFor(async () => (await kube.get(Tokens, { namespace: i.ns, name: "ci" }))?.status?.revision === 2, {
+      message: `${i.ns}/ci rotated`,
+      timeout: 60_000,
+    });
+  }
+  const secondIds = await issued();
+
+  // Then each installation restarts (a full re-reconcile), the other running.
   for (const i of both) {
     await i.op?.stop();
     await run(t, sim, i);
     await Promise.all(both.map((x) => settled(kube, x)));
   }
+  // Every token either issued is alive: the current ones, and the previous ones within their grace period.
   const alive = new Set(sim.tokens().map((tk) => tk.id));
-  for (const [n, id] of firstIds.entries()) {
-    assert.ok(id, `${both[n]?.ns} recorded a token`);
-    assert.ok(alive.has(id), `${both[n]?.ns}'s token ${id} is still alive in Bitbucket`);
+  for (const [n, id] of [...firstIds, ...secondIds].entries()) {
+    assert.ok(id, `token ${n} recorded`);
+    assert.ok(alive.has(id), `token ${id} is still alive in Bitbucket`);
   }
-  assert.deepEqual(await issued(), firstIds, "neither installation had to issue a new token");
+  assert.equal(new Set([...firstIds, ...secondIds]).size, 4);
+  assert.deepEqual(await issued(), secondIds, "neither installation had to issue another token");
 
   // One webhook per installation, each delivering to its own intake.
   const hooks = sim.webhooks({ project: "PRJ", repo: "app" });
