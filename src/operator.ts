@@ -161,6 +161,10 @@ export function createOperator(options: OperatorOptions): Operator {
   const clock = options.domainClock ?? realClock;
   // main.ts resolves the default (runtime/installation.ts); "baton" is what every release before BATON_INSTANCE used.
   const instance = options.instance ?? options.config.instance ?? legacyInstance;
+  // Build status keys are what merge checks ("required builds") name, so they keep the legacy prefix unless the
+  // installation is named on purpose: a derived name would change every key on upgrade. Two installations reporting
+  // on one repository keep their statuses apart by setting BATON_INSTANCE.
+  const statusKeyPrefix = options.config.instance ?? legacyInstance;
 
   // BitbucketProjectTokens, woken by their own changes, by changes to the Secrets they read or write (the token's
   // and the admin credentials'), by another object claiming the same Secret (created, or deleted: the next oldest
@@ -216,7 +220,7 @@ export function createOperator(options: OperatorOptions): Operator {
     clock,
     metrics: manager.metrics,
     bitbucket: (server) => bitbucket.for(server),
-    instance,
+    instance: statusKeyPrefix,
     consoleUrlTemplate: options.config.consoleUrlTemplate,
     signingKey,
     lastRun: (repository, summary) => lastRuns.record(repository, summary),
@@ -228,7 +232,7 @@ export function createOperator(options: OperatorOptions): Operator {
   // prunes completed ones. The Repository controller's catch-up goes through the same runner, dedupe included:
   const pipelines = registerPipelineRunner(manager, {
     bitbucket: (server) => bitbucket.for(server),
-    instance,
+    instance: statusKeyPrefix,
     clock,
     signingKey,
   });
@@ -238,6 +242,7 @@ export function createOperator(options: OperatorOptions): Operator {
   registerRepositoryController(manager, {
     bitbucket: (server) => bitbucket.for(server),
     instance,
+    statusKeyPrefix,
     catchUp:
       options.catchUp ??
       (async (repository, pr) => {

@@ -19,8 +19,10 @@ import { projectWebhookSecretName, Repositories } from "./resource.ts";
 export interface RepositoryControllerDeps {
   /** One client per Bitbucket server, all on the operator's shared request budget. */
   bitbucket(server: string): BitbucketClient;
-  /** Names Baton's webhooks and build-status keys. */
+  /** Names Baton's webhooks. */
   instance: string;
+  /** Prefixes build status keys (catch-up reads them). */
+  statusKeyPrefix: string;
   /** Default: config.driftInterval. */
   driftInterval?: number;
   /**
@@ -151,7 +153,7 @@ export function registerRepositoryController(manager: Manager, deps: RepositoryC
       metrics,
       bitbucket: deps.bitbucket,
       repositories,
-      instance: deps.instance,
+      instance: deps.statusKeyPrefix,
       interval: deps.catchUpInterval ?? 3 * driftInterval,
       dispatch,
       // Synced, nothing queued or running, and every Repository reconciled once: the webhooks are in place.
