@@ -225,6 +225,7 @@ export function createOperator(options: OperatorOptions): Operator {
     signingKey,
     lastRun: (repository, summary) => lastRuns.record(repository, summary),
     cached: (key) => runs.get(key.namespace, key.name),
+    graceMs: options.config.statusGrace,
   });
   manager.addController({ name: "buildstatus", reconcile: reporter.reconcile, sources: [objects(runs)], workers: 4 });
 

@@ -7,7 +7,8 @@
 // gitsecret, tekton); this file fetches, decides by calling them, and writes. Order of writes for a run: the
 // PipelineRun first, named after its run key (naming.ts) so that the API server refuses a second create of it from
 // any replica, and signed (provenance.ts); then its git Secret owned by it, so the Secret is garbage-collected with
-// the run and never exists without one; then the build status. Only the process whose create succeeded writes the
+// the run and never exists without one; then the build status, recorded on the run once Bitbucket took it (a
+// process stopped before that leaves it to the status reporter). Only the process whose create succeeded writes the
 // last two.
 import { randomBytes } from "node:crypto";
 import type { Repository } from "../api/repository.ts";
@@ -45,7 +46,7 @@ import type { Clock } from "../runtime/clock.ts";
 import type { ReconcileResult } from "../runtime/controller.ts";
 import { mapped } from "../runtime/controller.ts";
 import type { Informer } from "../runtime/informer.ts";
-import { isAlreadyExists, isNotFound, KubeApiError, type KubeClient, Secrets } from "../runtime/kube.ts";
+import { isAlreadyExists, isConflict, isNotFound, KubeApiError, type KubeClient, Secrets } from "../runtime/kube.ts";
 import type { Logger } from "../runtime/logger.ts";
 import type { Manager } from "../runtime/manager.ts";
 import type { Metrics } from "../runtime/metrics.ts";
@@ -632,9 +633,6 @@ export class PipelineRunner {
         return undefined;
       }
       const object: PipelineRunObject = bindGitAuthWorkspace(built.pipelineRun, secretName);
-      // The INPROGRESS status is posted below, on the event's path; the status reporter, which reports every later
-      // state, reads this annotation and does not post the same state again.
-      object.metadata.annotations[reportedAnnotation] = "queued";
       if (pending) object.metadata.annotations[queuedAtAnnotation] = new Date().toISOString();
       object.metadata.annotations[siblingsAnnotation] = siblings;
       object.metadata.annotations[generationAnnotation] = String(identity.generation);
@@ -696,18 +694,9 @@ export class PipelineRunner {
         description: describeState("queued", [], PipelineRunView.parse(run)),
         runName,
       }).then(async (posted) => {
-        // Not posted: let the status reporter try (it retries with back-off).
-        if (!posted) {
-          await this.#o.kube
-            .patch(
-              resource,
-              { namespace: ctx.namespace, name: runName },
-              {
-                metadata: { annotations: { [reportedAnnotation]: null } },
-              },
-            )
-            .catch(() => undefined);
-        }
+        // Recorded only once Bitbucket took it, so a process stopped before the post leaves nothing recorded and the
+        // status reporter posts it after its grace. Not posted: the reporter tries too.
+        if (posted) await this.#recordQueued(resource, ctx.namespace, runName, run.metadata?.resourceVersion);
       });
       await Promise.all([secretWrite, statusWrite]);
       this.#log.info(
@@ -722,6 +711,44 @@ export class PipelineRunner {
         "PipelineRun created",
       );
       return runName;
+    }
+  }
+
+  /**
+   * Records on the run that its queued state was reported, unless something already is: after the grace, the status
+   * reporter may have reported it (or a later state) while this post was slow, and overwriting that record would
+   * make it post again. The resourceVersion the run was read at is the precondition.
+   */
+  async #recordQueued(
+    resource: typeof PipelineRuns | typeof PipelineRunsV1beta1,
+    namespace: string,
+    name: string,
+    resourceVersion: string | undefined,
+  ): Promise<void> {
+    let version = resourceVersion;
+    try {
+      for (let attempt = 0; attempt < 3 && version !== undefined; attempt++) {
+        try {
+          await this.#o.kube.patch(
+            resource,
+            { namespace, name },
+            { metadata: { resourceVersion: version, annotations: { [reportedAnnotation]: "queued" } } },
+          );
+          return;
+        } catch (err) {
+          if (!isConflict(err)) throw err;
+          const current = await this.#o.kube.get(resource, { namespace, name });
+          if (current?.metadata?.annotations?.[reportedAnnotation] !== undefined) return;
+          version = current?.metadata?.resourceVersion;
+        }
+      }
+    } catch (err) {
+      if (isNotFound(err)) return;
+      // Unrecorded, the status reporter posts the same state once more after its grace; Bitbucket keeps one.
+      this.#log.warn(
+        { pipelineRun: `${namespace}/${name}`, error: safeMessage(err) },
+        "recording the reported state failed",
+      );
     }
   }
 

@@ -96,6 +96,11 @@ export const configSchema = z
      * terminating pod from the Service's endpoints asynchronously, and Bitbucket never retries a refused delivery.
      */
     shutdownDrain: duration(0, 600_000).prefault("10s"),
+    /**
+     * How long the status reporter leaves a new run's INPROGRESS to the process that created it, before posting it
+     * itself (that process stopped between the create and the post). Longer than a Bitbucket call may take.
+     */
+    statusGrace: duration(0, 600_000).prefault("45s"),
   })
   .superRefine((c, ctx) => {
     if (c.leaderElection && !(c.leaseDuration > c.renewDeadline && c.renewDeadline > c.retryPeriod)) {
@@ -142,6 +147,7 @@ const SOURCES: Record<keyof ConfigInput, Source> = {
   shutdownTimeout: { flag: "shutdown-timeout", env: ["BATON_SHUTDOWN_TIMEOUT"] },
   evaluationTimeout: { flag: "evaluation-timeout", env: ["BATON_EVALUATION_TIMEOUT"] },
   shutdownDrain: { flag: "shutdown-drain", env: ["BATON_SHUTDOWN_DRAIN"] },
+  statusGrace: { flag: "status-grace", env: ["BATON_STATUS_GRACE"] },
 };
 
 export class ConfigError extends Error {

@@ -1,6 +1,9 @@
 // Watches Baton's PipelineRuns and tells Bitbucket about them: INPROGRESS when created (queued or running), then
-// SUCCESSFUL / FAILED / CANCELLED, for the runs Baton signed (pipelines/provenance.ts). What was reported is recorded on the PipelineRun itself, so each state is
-// reported exactly once, also across operator restarts and leader changes.
+// SUCCESSFUL / FAILED / CANCELLED, for the runs Baton signed (pipelines/provenance.ts). What was reported is recorded
+// on the PipelineRun itself, so each state is reported exactly once, also across operator restarts and leader
+// changes. The first INPROGRESS of a run is posted by the process that created it, on the event's path, and recorded
+// after Bitbucket took it; a queued run with nothing recorded once the grace has passed lost that post (its creator
+// stopped in between), and is reported here.
 
 import type { BitbucketClient } from "../bitbucket/index.ts";
 import { labels } from "../pipelines/build.ts";
@@ -52,6 +55,8 @@ export interface ReporterDeps {
   cached?: (key: ObjectKey) => PipelineRun | undefined;
   /** Receives each run's summary for the Repository's status.lastRun (coalesced there, not written per run). */
   lastRun?: (repository: ObjectKey, summary: RunSummary) => void;
+  /** How long a new queued run's first report is left to the process that created it (ms; default 45 s). */
+  graceMs?: number;
 }
 
 export interface RunSummary {
@@ -148,6 +153,10 @@ export class StatusReporter {
 
     const reported = run.metadata?.annotations?.[reportedAnnotation];
     if (reported === state || (reported !== undefined && isFinal(reported as BuildState))) return {};
+    if (reported === undefined && state === "queued") {
+      const wait = graceLeft(String(run.metadata?.creationTimestamp ?? ""), this.#deps.graceMs ?? 45_000, Date.now());
+      if (wait > 0) return { requeueAfter: wait };
+    }
 
     const repository = await kube.get(Repositories, { namespace, name: repositoryName }, ctx.signal);
     if (!repository) {
@@ -169,7 +178,8 @@ export class StatusReporter {
     }
     const client = this.#deps.bitbucket(location.server);
     const auth = { kind: "bearer", token: token.token } as const;
-    const cancelled = await this.#supportsCancelled(location, client, auth);
+    // Only a cancelled run needs to know (a capabilities call, once an hour per server).
+    const cancelled = state === "cancelled" && (await this.#supportsCancelled(location, client, auth));
     const bbState = bitbucketState(state, cancelled);
     const taskRuns = state === "failed" ? await this.#taskRuns(namespace, view.metadata.name) : [];
     const template = this.#deps.consoleUrlTemplate ?? defaultConsoleUrlTemplate;
@@ -245,6 +255,16 @@ export class StatusReporter {
       };
     });
   }
+}
+
+/**
+ * How long (ms) a run created at `createdAt` stays its creator's to report first. creationTimestamp has whole
+ * seconds, compared with this process's wall clock: the second added keeps the grace from running short.
+ */
+export function graceLeft(createdAt: string | undefined, graceMs: number, now: number): number {
+  const created = Date.parse(createdAt ?? "");
+  if (!Number.isFinite(created)) return 0;
+  return Math.max(0, created + 1_000 + graceMs - now);
 }
 
 function toNumber(value: string | undefined): number | undefined {

@@ -32,7 +32,8 @@ const statusPosts = (w: StatusWorld) => w.sim.requestCount({ method: "POST", gro
 describe("build status", () => {
   test("queued → running → SUCCESSFUL, one stable key, with duration, ref and a link to the run", async (t) => {
     const w = await statusWorld(t);
-    await startOperator(t, w.ns, { lastRunInterval: 200 });
+    // These runs were not created by Baton's runner, which posts their first INPROGRESS: report it at once.
+    await startOperator(t, w.ns, { lastRunInterval: 200, config: { statusGrace: "0s" } });
     const name = await createRun(w, "pull-request", { pending: true });
 
     await waitForStatus(w, "pull-request", "INPROGRESS", /^queued/);
@@ -201,7 +202,7 @@ describe("build status", () => {
       { message: "the admission policy in force" },
     );
 
-    const op = await startOperator(t, w.ns);
+    const op = await startOperator(t, w.ns, { config: { statusGrace: "0s" } });
     const name = await createRun(w, "lint");
     await waitForStatus(w, "lint", "INPROGRESS", /^queued/);
     // Several retries fail on the patch while the policy stands.
