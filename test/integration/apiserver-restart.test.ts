@@ -88,7 +88,8 @@ test("watches resume after the API server restarts; nothing is lost or reported 
       },
     );
 
-  await startOperator(t, ns, { config: { kubeconfig: operatorConfig } });
+  // Its run is created below, not by Baton's runner (which posts a run's first INPROGRESS): reported at once.
+  await startOperator(t, ns, { config: { kubeconfig: operatorConfig, statusGrace: "0s" } });
   await kube.create(Tokens, token("before"));
   await ready("before");
   const run = await createSignedRun(kube, {

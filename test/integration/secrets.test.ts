@@ -106,7 +106,13 @@ test("no token, password or webhook secret in logs, Events, statuses, conditions
   const port = await freePort();
   const op = await startOperator(t, ns, {
     domainClock: simulatorClock(sim, realClock),
-    config: { intakeUrl: `http://127.0.0.1:${port}/hooks/bitbucket`, intakePort: String(port), podNamespace: ns },
+    // statusGrace: the leaky run below is not created by Baton's runner, so the reporter posts for it at once.
+    config: {
+      intakeUrl: `http://127.0.0.1:${port}/hooks/bitbucket`,
+      intakePort: String(port),
+      podNamespace: ns,
+      statusGrace: "0s",
+    },
   });
 
   // Baton's own tokens are captured from their Secret whenever it changes.
