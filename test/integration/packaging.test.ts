@@ -127,11 +127,18 @@ test("the image EXPOSEs exactly the ports the entry point listens on by default,
 
   // The entry point as the image runs it (no flags, default ports), in a network namespace of its own so the
   // default ports are free and every listening socket there is its own. The API server is out of reach from
-  // there; the servers start regardless and the controllers keep retrying.
+  // there; the servers start regardless and the controllers keep retrying. The instance is named, since deriving it
+  // needs one API call at start (a replica that cannot make it exits and is restarted, as controller-runtime's do).
   const { operatorKubeconfigPath } = await useCluster();
   const child = spawn("unshare", ["--net", "--map-root-user", process.execPath, join(dist, "main.js")], {
     cwd: repoRoot,
-    env: { ...process.env, BATON_KUBECONFIG: operatorKubeconfigPath, POD_NAME: "baton-packaging", NODE_OPTIONS: "" },
+    env: {
+      ...process.env,
+      BATON_KUBECONFIG: operatorKubeconfigPath,
+      POD_NAME: "baton-packaging",
+      BATON_INSTANCE: "packaging",
+      NODE_OPTIONS: "",
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   t.after(() => {
