@@ -170,24 +170,29 @@ export class CatchUp {
     // pipelines this Repository has run: their keys are what Baton would have posted.
     const withStatus = new Set<string>();
     const pipelines = [...runs.pipelines].sort().slice(0, maxStatusKeys);
+    // Whether Baton's status for a pipeline is on a commit; unknown counts as yes: better a later pass than a
+    // duplicate build now.
+    const hasStatus = async (sha: string, pipeline: string): Promise<boolean> => {
+      const key = statusKey(
+        this.#deps.instance,
+        repository.metadata.namespace ?? "",
+        repository.metadata.name,
+        pipeline,
+      );
+      metrics.statusCheck();
+      try {
+        await client.buildStatus.get(ref, sha, key, call);
+        return true;
+      } catch (error) {
+        if (error instanceof NotFoundError) return false;
+        log.debug({ err: describeError(error) }, "build status unknown; leaving the pull request for the next pass");
+        return true;
+      }
+    };
     for (const candidate of withoutRun) {
       for (const pipeline of pipelines) {
-        const key = statusKey(
-          this.#deps.instance,
-          repository.metadata.namespace ?? "",
-          repository.metadata.name,
-          pipeline,
-        );
-        metrics.statusCheck();
-        try {
-          await client.buildStatus.get(ref, candidate.headSha, key, call);
+        if (await hasStatus(candidate.headSha, pipeline)) {
           withStatus.add(candidate.headSha);
-          break;
-        } catch (error) {
-          if (error instanceof NotFoundError) continue;
-          // Unknown: better a later pass than a duplicate build now.
-          withStatus.add(candidate.headSha);
-          log.debug({ err: describeError(error) }, "build status unknown; leaving the pull request for the next pass");
           break;
         }
       }
@@ -198,22 +203,7 @@ export class CatchUp {
     const statuses = new Set<string>();
     for (const candidate of candidates) {
       for (const pipeline of siblingsMissing.get(candidate.headSha) ?? []) {
-        const key = statusKey(
-          this.#deps.instance,
-          repository.metadata.namespace ?? "",
-          repository.metadata.name,
-          pipeline,
-        );
-        metrics.statusCheck();
-        try {
-          await client.buildStatus.get(ref, candidate.headSha, key, call);
-          statuses.add(`${candidate.headSha}|${pipeline}`);
-        } catch (error) {
-          if (error instanceof NotFoundError) continue;
-          // Unknown: better a later pass than a duplicate build now.
-          statuses.add(`${candidate.headSha}|${pipeline}`);
-          log.debug({ err: describeError(error) }, "build status unknown; leaving the pull request for the next pass");
-        }
+        if (await hasStatus(candidate.headSha, pipeline)) statuses.add(`${candidate.headSha}|${pipeline}`);
       }
     }
     const lost = pullRequestsToCatchUp(candidates, runs.shas, withStatus, siblingsUnhandled(siblingsMissing, statuses));
