@@ -2,16 +2,14 @@
 // asynchronously, so the replica goes unready at once but keeps answering deliveries for the drain period —
 // Bitbucket never retries a refused one — and exits once the period is over.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { test } from "node:test";
-import { freePort } from "../../hack/lib/net.ts";
 import type { Repository } from "../../src/api/repository.ts";
 import { PipelineRuns } from "../../src/pipelines/tekton.ts";
 import { Repositories } from "../../src/repositories/resource.ts";
 import { Secrets } from "../../src/runtime/kube.ts";
-import { createNamespace, useCluster } from "../support/cluster.ts";
-import { testKube, useSimulator } from "../support/operator.ts";
+import { createNamespace } from "../support/cluster.ts";
+import { spawnOperator, testKube, useSimulator } from "../support/operator.ts";
 import { allEvents, prRun } from "../support/pipelines-world.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -49,38 +47,10 @@ test("after SIGTERM the replica is unready at once, still answers deliveries (an
     },
   } as Repository);
 
-  const { operatorKubeconfigPath } = await useCluster();
-  const [healthPort, intakePort] = [await freePort(), await freePort()];
-  const logs: string[] = [];
-  const child = spawn(process.execPath, ["src/main.ts"], {
-    env: {
-      ...process.env,
-      BATON_KUBECONFIG: operatorKubeconfigPath,
-      BATON_WATCH_NAMESPACE: ns,
-      POD_NAME: `baton-${ns}`,
-      BATON_LEADER_ELECT: "false",
-      BATON_METRICS_BIND_ADDRESS: "127.0.0.1",
-      BATON_METRICS_PORT: String(healthPort),
-      BATON_INTAKE_PORT: String(intakePort),
-      BATON_SHUTDOWN_DRAIN: "15s",
-      BATON_ALLOWED_SERVERS: sim.url,
-      BATON_LOG_LEVEL: "info",
-    },
-    stdio: ["ignore", "pipe", "pipe"],
+  const { child, logs, exited, intakePort, readyz } = await spawnOperator(t, ns, {
+    BATON_SHUTDOWN_DRAIN: "15s",
+    BATON_ALLOWED_SERVERS: sim.url,
   });
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-  });
-  for (const stream of [child.stdout, child.stderr]) {
-    stream.setEncoding("utf8");
-    stream.on("data", (chunk: string) => {
-      logs.push(...chunk.split("\n").filter(Boolean));
-      if (process.env.BATON_TEST_LOGS) process.stderr.write(chunk);
-    });
-  }
-  const readyz = async () => (await fetch(`http://127.0.0.1:${healthPort}/readyz`)).status;
-  await waitFor(async () => (await readyz()) === 200, { message: "the operator to be ready", timeout: 60_000 });
   sim.createWebhook({
     project: "PRJ",
     repo: "app",

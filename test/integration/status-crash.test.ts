@@ -3,10 +3,8 @@
 // runs show on the commit once an operator runs again — the Pending one as waiting for a free slot while it still
 // waits — each reported exactly once, also across a further restart.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { test } from "node:test";
-import { freePort } from "../../hack/lib/net.ts";
 import type { Repository } from "../../src/api/repository.ts";
 import { pendingStatus } from "../../src/pipelines/build.ts";
 import { PipelineRuns } from "../../src/pipelines/tekton.ts";
@@ -14,8 +12,8 @@ import { Repositories } from "../../src/repositories/resource.ts";
 import { Secrets } from "../../src/runtime/kube.ts";
 import { statusKey } from "../../src/status/report.ts";
 import { reportedAnnotation } from "../../src/status/reporter.ts";
-import { createNamespace, useCluster } from "../support/cluster.ts";
-import { startOperator, testKube, useSimulator } from "../support/operator.ts";
+import { createNamespace } from "../support/cluster.ts";
+import { spawnOperator, startOperator, testKube, useSimulator } from "../support/operator.ts";
 import { allEvents, lintRun, prRun } from "../support/pipelines-world.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -54,37 +52,7 @@ test("runs whose creator was killed before posting get their INPROGRESS status f
     },
   } as Repository);
 
-  const { operatorKubeconfigPath } = await useCluster();
-  const [healthPort, intakePort] = [await freePort(), await freePort()];
-  const logs: string[] = [];
-  const child = spawn(process.execPath, ["src/main.ts"], {
-    env: {
-      ...process.env,
-      BATON_KUBECONFIG: operatorKubeconfigPath,
-      BATON_WATCH_NAMESPACE: ns,
-      POD_NAME: `baton-${ns}`,
-      BATON_LEADER_ELECT: "false",
-      BATON_ALLOWED_SERVERS: "*",
-      BATON_METRICS_BIND_ADDRESS: "127.0.0.1",
-      BATON_METRICS_PORT: String(healthPort),
-      BATON_INTAKE_PORT: String(intakePort),
-      BATON_LOG_LEVEL: "info",
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const exited = new Promise<unknown>((resolve) => child.once("exit", resolve));
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-  });
-  for (const stream of [child.stdout, child.stderr]) {
-    stream.setEncoding("utf8");
-    stream.on("data", (chunk: string) => {
-      logs.push(...chunk.split("\n").filter(Boolean));
-      if (process.env.BATON_TEST_LOGS) process.stderr.write(chunk);
-    });
-  }
-  const readyz = async () => (await fetch(`http://127.0.0.1:${healthPort}/readyz`)).status;
-  await waitFor(async () => (await readyz()) === 200, { message: "the operator to be ready", timeout: 60_000 });
+  const { child, logs, exited, intakePort } = await spawnOperator(t, ns, { BATON_ALLOWED_SERVERS: "*" });
   sim.createWebhook({
     project: "PRJ",
     repo: "app",

@@ -1,7 +1,9 @@
 // Runs Baton in-process against the shared control plane, scoped to one test's namespace, with the Bitbucket
 // simulator as its Bitbucket. Every log line is captured so tests can check what users would read (and that no
 // token ever appears in it).
+import { type ChildProcess, spawn } from "node:child_process";
 import { Writable } from "node:stream";
+import { freePort } from "../../hack/lib/net.ts";
 import { createOperator, type Operator, type OperatorOptions } from "../../src/operator.ts";
 import type { Clock } from "../../src/runtime/clock.ts";
 import { configSchema } from "../../src/runtime/config.ts";
@@ -9,6 +11,7 @@ import { KubeClient } from "../../src/runtime/kube.ts";
 import { createLogger } from "../../src/runtime/logger.ts";
 import { type Simulator, type SimulatorOptions, startSimulator } from "../../src/simulator/index.ts";
 import { useCluster } from "./cluster.ts";
+import { waitFor } from "./wait.ts";
 
 export interface TestOperator extends Operator {
   /** Every log line the operator wrote, as parsed JSON. */
@@ -75,4 +78,62 @@ export function simulatorClock(sim: Simulator, base: Clock): Clock {
 export async function testKube(): Promise<KubeClient> {
   const { kubeConfig } = await useCluster();
   return new KubeClient(kubeConfig, { fieldManager: "test" });
+}
+
+export interface OperatorProcess {
+  child: ChildProcess;
+  /** Every line it wrote to stdout and stderr. */
+  logs: string[];
+  /** Its exit code (null when a signal ended it). */
+  exited: Promise<number | null>;
+  intakePort: number;
+  /** /readyz's status code. */
+  readyz(): Promise<number>;
+}
+
+/**
+ * The operator as a process (src/main.ts, as the image runs it), for what only a process shows: signals, exit codes,
+ * a kill at the worst moment. Scoped to `namespace`, without leader election, as the ServiceAccount bound to
+ * config/rbac; `env` adds or overrides settings. Resolves once /readyz answers 200; killed after the test.
+ */
+export async function spawnOperator(
+  t: HasAfter,
+  namespace: string,
+  env: Record<string, string> = {},
+): Promise<OperatorProcess> {
+  const { operatorKubeconfigPath } = await useCluster();
+  const [healthPort, intakePort] = [await freePort(), await freePort()];
+  const logs: string[] = [];
+  const child = spawn(process.execPath, ["src/main.ts"], {
+    env: {
+      ...process.env,
+      BATON_KUBECONFIG: operatorKubeconfigPath,
+      BATON_WATCH_NAMESPACE: namespace,
+      POD_NAME: `baton-${namespace}`,
+      BATON_LEADER_ELECT: "false",
+      BATON_METRICS_BIND_ADDRESS: "127.0.0.1",
+      BATON_METRICS_PORT: String(healthPort),
+      BATON_INTAKE_PORT: String(intakePort),
+      BATON_LOG_LEVEL: "info",
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  });
+  for (const stream of [child.stdout, child.stderr]) {
+    stream?.setEncoding("utf8");
+    stream?.on("data", (chunk: string) => {
+      logs.push(...chunk.split("\n").filter(Boolean));
+      if (process.env.BATON_TEST_LOGS) process.stderr.write(chunk);
+    });
+  }
+  const readyz = async () => (await fetch(`http://127.0.0.1:${healthPort}/readyz`)).status;
+  await waitFor(async () => (await readyz().catch(() => 0)) === 200, {
+    message: "the operator process to be ready",
+    timeout: 60_000,
+  });
+  return { child, logs, exited, intakePort, readyz };
 }
