@@ -12,6 +12,7 @@
 // last two.
 import { randomBytes } from "node:crypto";
 import type { Repository } from "../api/repository.ts";
+import type { BitbucketProjectToken } from "../api/token.ts";
 import type {
   BitbucketAuth,
   BitbucketClient,
@@ -1297,10 +1298,16 @@ export class PipelineRunner {
     if (cached && now - cached.at < (this.#o.tokenCacheMs ?? 2_000)) return cached;
     const spec = repository.spec;
     const namespace = repository.metadata.namespace ?? "";
+    // The tokenRef's object is read once, for the clone token's plan and for the Secrets it names.
+    const tokenRead = spec.tokenRef
+      ? (this.#o.kube.get(Tokens, { namespace, name: spec.tokenRef.name }) as Promise<
+          BitbucketProjectToken | undefined
+        >)
+      : Promise.resolve(undefined);
     const [operator, clone, token] = await Promise.all([
       operatorToken(this.#o.kube, repository),
-      cloneToken(this.#o.kube, repository),
-      spec.tokenRef ? this.#o.kube.get(Tokens, { namespace, name: spec.tokenRef.name }) : undefined,
+      cloneToken(this.#o.kube, repository, tokenRead),
+      tokenRead,
     ]);
     if ("problem" in operator) {
       throw new RepositoryNotReady(`Repository ${namespace}/${repository.metadata.name}: ${operator.problem}`);

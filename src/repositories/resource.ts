@@ -63,11 +63,17 @@ export type CloneResolution = Resolved & { plan: ClonePlan; permissions: ClonePe
  * what is known of its permissions. A managed token not issued yet is reason `CloneTokenNotIssued`; nothing at
  * all is `CloneTokenRequired`.
  */
-export async function cloneToken(kube: KubeClient, repository: Repository): Promise<CloneResolution> {
+export async function cloneToken(
+  kube: KubeClient,
+  repository: Repository,
+  /** The tokenRef's BitbucketProjectToken when the caller reads it anyway (the runner does, for its Secrets). */
+  operatorRead?: Promise<BitbucketProjectToken | undefined>,
+): Promise<CloneResolution> {
   const namespace = repository.metadata.namespace ?? "";
   const spec = repository.spec;
   const operator = spec.tokenRef
-    ? ((await kube.get(Tokens, { namespace, name: spec.tokenRef.name })) as BitbucketProjectToken | undefined)
+    ? await (operatorRead ??
+        (kube.get(Tokens, { namespace, name: spec.tokenRef.name }) as Promise<BitbucketProjectToken | undefined>))
     : undefined;
   const plan = clonePlan(repository, operator);
   const unknown = (why: string): ClonePermissions => ({ known: false, why });
