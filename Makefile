@@ -4,7 +4,7 @@ KUBE_VERSION := v1.36.3
 GO_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) \
 	-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=36
 
-.PHONY: all install testenv tekton check-rules test-rules tekton-crds generate typecheck lint test test-unit demo cluster-up cluster-down image clean
+.PHONY: all install testenv tekton test-rules tekton-crds generate typecheck lint test test-unit demo cluster-up cluster-down image clean
 
 all: install testenv generate typecheck lint test
 
@@ -32,13 +32,6 @@ bin/tekton-webhook: hack/tekton/go.mod hack/tekton/go.sum
 bin/kwok: hack/kwok/go.mod hack/kwok/go.sum
 	cd hack/kwok && go build -mod=readonly -trimpath -ldflags "-s -w" -o ../../bin/kwok sigs.k8s.io/kwok/cmd/kwok
 
-# Prometheus's own rule parser, to check config/monitoring/prometheusrule.yaml (see hack/promcheck).
-bin/promcheck: hack/promcheck/main.go hack/promcheck/go.mod hack/promcheck/go.sum
-	cd hack/promcheck && go build -mod=readonly -trimpath -o ../../bin/promcheck .
-
-check-rules: bin/promcheck
-	bin/promcheck config/monitoring/prometheusrule.yaml
-
 # Prometheus's promtool, reproducibly from hack/promtool/go.sum: the judge of the alert rule tests and of a real
 # /metrics scrape. Without the service-discovery plugins (remove_all_sd), which neither use and which would
 # double the build.
@@ -46,7 +39,7 @@ bin/promtool: hack/promtool/go.mod hack/promtool/go.sum
 	cd hack/promtool && go build -mod=readonly -trimpath -tags remove_all_sd -ldflags "-s -w" \
 		-o ../../bin/promtool github.com/prometheus/prometheus/cmd/promtool
 
-# `promtool test rules` on config/monitoring/tests/ (part of `make test` too).
+# `promtool check rules` and `promtool test rules` on config/monitoring/ (part of `make test` too).
 test-rules: install bin/promtool
 	node_modules/.bin/node --test test/integration/alerts.test.ts
 
