@@ -13,7 +13,7 @@ export interface DeliveryRecord {
   /** Sim-clock time the event happened. */
   time: number;
   webhookId: number | null;
-  scope: "repository" | "project" | "test";
+  scope: DeliveryScope;
   eventKey: string;
   url: string;
   requestId: string;
@@ -41,11 +41,37 @@ export interface DeliveryFilter {
   since?: number;
 }
 
+/** "app": a GitHub App's own webhook (the GitHub personality). */
+export type DeliveryScope = "repository" | "project" | "test" | "app";
+
 export interface DispatchTarget {
   hook: Pick<Webhook, "id" | "url" | "configuration" | "credentials"> & {
-    scope: { kind: "repository" | "project" } | { kind: "test" };
+    scope: { kind: Exclude<DeliveryScope, "test"> } | { kind: "test" };
   };
 }
+
+/**
+ * The headers a delivery carries besides User-Agent and Authorization, and the signature recorded with it. The
+ * default is Bitbucket's; a personality with other headers (GitHub's X-GitHub-Event…) passes its own.
+ */
+export type DeliveryHeaders = (delivery: {
+  target: DispatchTarget;
+  eventKey: string;
+  requestId: string;
+  body: string;
+  secret: string | null;
+}) => { headers: Record<string, string>; signature: string | null };
+
+const bitbucketHeaders: DeliveryHeaders = ({ eventKey, requestId, body, secret }) => {
+  const headers: Record<string, string> = {
+    "Content-Type": "application/json; charset=utf-8",
+    "X-Event-Key": eventKey,
+    "X-Request-Id": requestId,
+  };
+  const signature = secret ? signBody(secret, body) : null;
+  if (signature) headers["X-Hub-Signature"] = signature;
+  return { headers, signature };
+};
 
 export function signBody(secret: string, body: string): string {
   return `sha256=${createHmac("sha256", secret).update(body, "utf8").digest("hex")}`;
@@ -65,11 +91,18 @@ export class Deliveries {
   private readonly now: () => number;
   private readonly timeoutMs: number;
   private readonly userAgent: () => string | null;
+  private readonly headersFor: DeliveryHeaders;
 
-  constructor(options: { now: () => number; timeoutMs: number; userAgent: () => string | null }) {
+  constructor(options: {
+    now: () => number;
+    timeoutMs: number;
+    userAgent: () => string | null;
+    headers?: DeliveryHeaders;
+  }) {
     this.now = options.now;
     this.timeoutMs = options.timeoutMs;
     this.userAgent = options.userAgent;
+    this.headersFor = options.headers ?? bitbucketHeaders;
   }
 
   /** The next `count` deliveries are recorded as dropped and never sent: "lost" events. */
@@ -129,13 +162,7 @@ export class Deliveries {
     const secret = options.signWith !== undefined ? options.signWith : webhookSecret(hook.configuration);
     const credentials = options.credentials !== undefined ? options.credentials : hook.credentials;
     const requestId = randomUUID();
-    const headers: Record<string, string> = {
-      "Content-Type": "application/json; charset=utf-8",
-      "X-Event-Key": eventKey,
-      "X-Request-Id": requestId,
-    };
-    const signature = secret ? signBody(secret, body) : null;
-    if (signature) headers["X-Hub-Signature"] = signature;
+    const { headers, signature } = this.headersFor({ target, eventKey, requestId, body, secret });
     const ua = this.userAgent();
     if (ua) headers["User-Agent"] = ua;
     const record: DeliveryRecord = {
