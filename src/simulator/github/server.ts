@@ -1,0 +1,239 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
+import type { FaultAction, FaultInjector } from "../faults.ts";
+import { authenticate, type GhPrincipal, principalName } from "./auth.ts";
+import type { GitHubCore } from "./core.ts";
+import { GhError } from "./errors.ts";
+import { isoSeconds } from "./presenter.ts";
+import { appRoutes } from "./routes/app.ts";
+import { checkRoutes } from "./routes/checks.ts";
+import { contentRoutes } from "./routes/contents.ts";
+import { type GitHubControlTarget, githubControlRoutes } from "./routes/control.ts";
+import { GIT_CHALLENGE, gitRoutes } from "./routes/git.ts";
+import { hookRoutes } from "./routes/hooks.ts";
+import { pullRoutes } from "./routes/pulls.ts";
+import { repoRoutes } from "./routes/repos.ts";
+import { statusRoutes } from "./routes/statuses.ts";
+
+const FAULT_MESSAGES: Record<number, string> = {
+  500: "Server Error",
+  502: "Server Error",
+  503: "Service Unavailable",
+  429: "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+};
+
+/** The key a caller's rate limits are counted under, and its hourly budget. */
+function rateKey(principal: GhPrincipal | null, ip: string): string {
+  if (!principal) return `ip:${ip}`;
+  if (principal.kind === "app") return `app:${principal.app.id}`;
+  if (principal.kind === "installation") return `installation:${principal.installation.id}`;
+  return `user:${principal.user.id}`;
+}
+
+function primaryExceeded(principal: GhPrincipal | null, ip: string): string {
+  if (principal?.kind === "installation")
+    return `API rate limit exceeded for installation ID ${principal.installation.id}.`;
+  if (principal?.kind === "pat") return `API rate limit exceeded for user ID ${principal.user.id}.`;
+  if (principal?.kind === "app") return `API rate limit exceeded for app ID ${principal.app.id}.`;
+  return `API rate limit exceeded for ${ip}. (But here's the good news: Authenticated requests get a higher rate limit. Check out the documentation for more details.)`;
+}
+
+/** `github-authentication-token-expiration`: `2026-12-03 15:00:00 UTC`. */
+export function tokenExpirationHeader(epochMs: number): string {
+  return isoSeconds(epochMs).replace("T", " ").replace("Z", " UTC");
+}
+
+/**
+ * The GitHub personality's Fastify app: REST at `/` (and `/api/v3`, where GitHub Enterprise serves it), git over
+ * HTTP at `/<owner>/<repo>.git`, and the `/_sim/` control API. Faults are decided before authentication.
+ */
+export function buildGitHubServer(
+  core: GitHubCore,
+  control: GitHubControlTarget,
+  faults: FaultInjector,
+): FastifyInstance {
+  const app = Fastify({
+    logger: core.options.log ? { level: "info", redact: ["req.headers.authorization"] } : false,
+    routerOptions: { ignoreDuplicateSlashes: true },
+    bodyLimit: 10 * 1024 * 1024,
+  });
+  const flagged = new WeakMap<FastifyRequest, { rateLimited: boolean; faulted: boolean }>();
+  const lateFaults = new WeakMap<FastifyRequest, FaultAction>();
+  app.decorateRequest("ghPrincipal", null);
+
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (_req, body, done) => {
+    const text = typeof body === "string" ? body : body.toString("utf8");
+    if (text.trim() === "") return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(new GhError(400, "Problems parsing JSON"), undefined);
+    }
+  });
+  app.addContentTypeParser(
+    ["application/x-git-upload-pack-request", "application/x-git-receive-pack-request"],
+    (_req, _payload, done) => done(null),
+  );
+
+  const isControl = (request: FastifyRequest): boolean => request.url.startsWith("/_sim/");
+  const groupOf = (request: FastifyRequest) => request.routeOptions.config?.ghGroup ?? "unknown";
+
+  const logRequest = (request: FastifyRequest, status: number): void => {
+    if (isControl(request)) return;
+    const principal = request.ghPrincipal;
+    const url = new URL(request.url, "http://sim");
+    const flags = flagged.get(request);
+    core.requests.add({
+      time: core.clock.now(),
+      method: request.method,
+      path: url.pathname,
+      query: url.search.replace(/^\?/, ""),
+      route: request.routeOptions.url ?? null,
+      group: groupOf(request),
+      principal: principalName(principal),
+      authKind: request.headers.authorization?.toLowerCase().startsWith("basic ")
+        ? "basic"
+        : request.headers.authorization
+          ? "bearer"
+          : "none",
+      credential: null,
+      tokenId: principal && principal.kind !== "app" ? principal.token.id : null,
+      status,
+      rateLimited: flags?.rateLimited ?? false,
+      faulted: flags?.faulted ?? false,
+    });
+  };
+
+  app.addHook("onRequest", async (request, reply) => {
+    if (isControl(request)) return;
+    const isGit = groupOf(request) === "git";
+    const flags = { rateLimited: false, faulted: false };
+    flagged.set(request, flags);
+    const fault = faults.take({
+      method: request.method,
+      path: new URL(request.url, "http://sim").pathname,
+      group: groupOf(request),
+    });
+    if (fault) {
+      flags.faulted = true;
+      if (fault.when === "after") lateFaults.set(request, fault);
+      else {
+        if (fault.delayMs > 0) await sleep(fault.delayMs);
+        if (fault.reset) {
+          logRequest(request, 0);
+          reply.hijack();
+          request.raw.socket.destroy();
+          return reply;
+        }
+        if (fault.status !== null)
+          throw new GhError(fault.status, FAULT_MESSAGES[fault.status] ?? "Server Error", { headers: fault.headers });
+      }
+    }
+    const outcome = authenticate(core, request.headers.authorization);
+    if (outcome.kind === "failed") {
+      if (isGit) throw new GhError(401, "Invalid username or token.", { headers: GIT_CHALLENGE });
+      throw outcome.error;
+    }
+    const principal = outcome.kind === "authenticated" ? outcome.principal : null;
+    request.ghPrincipal = principal;
+    if (principal?.kind === "pat")
+      reply.header("github-authentication-token-expiration", tokenExpirationHeader(principal.token.expiresAt));
+    if (isGit) return;
+
+    const key = rateKey(principal, request.ip);
+    const limit = principal ? core.options.rateLimit.limit : core.options.rateLimit.anonymousLimit;
+    const counted = request.routeOptions.url !== "/rate_limit" && request.routeOptions.url !== "/api/v3/rate_limit";
+    const primary = counted ? core.primary.take(key, limit) : core.primary.peek(key, limit);
+    const headers = {
+      "x-ratelimit-limit": String(primary.limit),
+      "x-ratelimit-remaining": String(primary.remaining),
+      "x-ratelimit-reset": String(primary.reset),
+      "x-ratelimit-used": String(primary.used),
+      "x-ratelimit-resource": "core",
+    };
+    for (const [k, v] of Object.entries(headers)) reply.header(k, v);
+    if (!primary.allowed) {
+      flags.rateLimited = true;
+      throw new GhError(core.options.rateLimit.status, primaryExceeded(principal, request.ip), {
+        documentationUrl: "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
+        headers,
+      });
+    }
+    const secondary = core.secondary.take(key);
+    if (!secondary.allowed) {
+      flags.rateLimited = true;
+      throw new GhError(
+        core.options.secondaryRateLimit.status,
+        "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+        {
+          documentationUrl:
+            "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
+          headers: { ...headers, "retry-after": String(secondary.retryAfterSeconds) },
+        },
+      );
+    }
+  });
+
+  app.addHook("onSend", async (request, reply, payload) => {
+    const late = lateFaults.get(request);
+    if (late) {
+      lateFaults.delete(request);
+      if (late.delayMs > 0) await sleep(late.delayMs);
+      if (late.reset) {
+        logRequest(request, 0);
+        request.raw.socket.destroy();
+        return payload;
+      }
+      if (late.status !== null) {
+        reply.code(late.status);
+        for (const [k, v] of Object.entries(late.headers)) reply.header(k, v);
+        reply.header("content-type", "application/json; charset=utf-8");
+        reply.removeHeader("content-length");
+        logRequest(request, late.status);
+        return JSON.stringify(new GhError(late.status, FAULT_MESSAGES[late.status] ?? "Server Error").toBody());
+      }
+    }
+    logRequest(request, reply.statusCode);
+    return payload;
+  });
+
+  app.setErrorHandler((err, request, reply) => {
+    let error: GhError;
+    if (err instanceof GhError) error = err;
+    else {
+      const status = (err as { statusCode?: number }).statusCode;
+      if (typeof status === "number" && status >= 400 && status < 500)
+        error = new GhError(status, (err as Error).message);
+      else {
+        request.log.error({ err }, "unhandled error");
+        error = new GhError(500, "Server Error");
+      }
+    }
+    for (const [k, v] of Object.entries(error.headers)) reply.header(k, v);
+    reply.code(error.status);
+    if (groupOf(request) === "git") return reply.type("text/plain; charset=utf-8").send(`${error.message}\n`);
+    return reply.send(error.toBody());
+  });
+
+  app.setNotFoundHandler((_request, reply) => {
+    reply.code(404).send(new GhError(404, "Not Found").toBody());
+  });
+
+  for (const prefix of ["", "/api/v3"])
+    app.register(
+      async (api) => {
+        await api.register(appRoutes(core));
+        await api.register(repoRoutes(core));
+        await api.register(contentRoutes(core));
+        await api.register(pullRoutes(core));
+        await api.register(statusRoutes(core));
+        await api.register(checkRoutes(core));
+        await api.register(hookRoutes(core));
+      },
+      { prefix },
+    );
+  app.register(gitRoutes(core, logRequest));
+  if (core.options.controlApi) app.register(githubControlRoutes(control), { prefix: "/_sim" });
+  return app;
+}
