@@ -168,7 +168,11 @@ export class GitHubPresenter {
       open_issues: openIssues,
       watchers: 0,
       default_branch: repo.defaultBranch,
+      is_template: false,
+      topics: [],
       visibility: repo.private ? "private" : "public",
+      web_commit_signoff_required: false,
+      custom_properties: {},
     };
     if (opts.pushEvent) {
       json.stargazers = 0;
@@ -278,6 +282,7 @@ export class GitHubPresenter {
         tree: { sha: tree, url: this.api(`/repos/${full}/git/trees/${tree}`) },
         url: this.api(`/repos/${full}/git/commits/${c.id}`),
         comment_count: 0,
+        verification: { verified: false, reason: "unsigned", signature: null, payload: null },
       },
       url: this.api(`/repos/${full}/commits/${c.id}`),
       html_url: `${this.base}/${full}/commit/${c.id}`,
@@ -463,7 +468,6 @@ export class GitHubPresenter {
         html_url: html,
         diff_url: `${html}.diff`,
         patch_url: `${html}.patch`,
-        merged_at: pr.mergedAt === null ? null : isoSeconds(pr.mergedAt),
       },
       body: pr.body,
       performed_via_github_app: null,
