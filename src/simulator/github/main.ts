@@ -74,7 +74,9 @@ if (!values["no-seed"]) {
   const installation = sim.install({ appId: app.id, account: "octo-org" });
   const keyFile = join(sim.dataDir, "baton-app.pem");
   await writeFile(keyFile, app.privateKey, { mode: 0o600 });
-  console.log(`  App: ${app.slug} id ${app.id} (client id ${app.clientId}), installation ${installation.id} on octo-org`);
+  console.log(
+    `  App: ${app.slug} id ${app.id} (client id ${app.clientId}), installation ${installation.id} on octo-org`,
+  );
   console.log(`  App private key: ${keyFile}`);
   console.log(`  repository: ${repo.fullName}   ${repo.cloneUrl}`);
 }
