@@ -57,7 +57,7 @@ export function authenticate(core: GitHubCore, header: string | undefined): Auth
     if (!app) return { kind: "failed", error: badCredentials() };
     return { kind: "authenticated", principal: { kind: "app", app } };
   }
-  const token = core.tokenFor(secret);
+  const token = core.tokens.find(secret);
   if (!token) return { kind: "failed", error: badCredentials() };
   if (token.kind === "pat")
     return { kind: "authenticated", principal: { kind: "pat", token, user: core.state.account(token.userId) } };

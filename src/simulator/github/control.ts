@@ -171,7 +171,7 @@ export class GitHubSimulatorControl {
   }): IssuedToken {
     const inst = this.core.state.installations.get(input.installationId);
     if (!inst) throw new Error(`No installation ${input.installationId}`);
-    const { secret, token } = this.core.createInstallationToken(inst, input);
+    const { secret, token } = this.core.tokens.createForInstallation(inst, input);
     return { token: secret, id: token.id, expiresAt: isoSeconds(token.expiresAt) };
   }
 
@@ -184,7 +184,7 @@ export class GitHubSimulatorControl {
     permissions: PermissionSet;
     expiresInDays?: number;
   }): IssuedToken {
-    const { secret, token } = this.core.createPersonalToken(input);
+    const { secret, token } = this.core.tokens.createPersonal(input);
     return { token: secret, id: token.id, expiresAt: isoSeconds(token.expiresAt) };
   }
 
@@ -265,27 +265,27 @@ export class GitHubSimulatorControl {
     body?: string | null;
     as: string;
   }): Promise<Json> {
-    return this.core.pullJson(await this.core.openPullRequest(input));
+    return this.core.pulls.pullJson(await this.core.pulls.openPullRequest(input));
   }
 
   async pullRequest(input: { owner: string; repo: string; number: number }): Promise<Json> {
-    return this.core.pullJson(this.core.pullAt(input.owner, input.repo, input.number));
+    return this.core.pulls.pullJson(this.core.pulls.pullAt(input.owner, input.repo, input.number));
   }
 
   async closePullRequest(input: { owner: string; repo: string; number: number; as?: string }): Promise<Json> {
-    return this.core.pullJson(await this.core.closePullRequest(input));
+    return this.core.pulls.pullJson(await this.core.pulls.closePullRequest(input));
   }
 
   async reopenPullRequest(input: { owner: string; repo: string; number: number; as?: string }): Promise<Json> {
-    return this.core.pullJson(await this.core.reopenPullRequest(input));
+    return this.core.pulls.pullJson(await this.core.pulls.reopenPullRequest(input));
   }
 
   async mergePullRequest(input: { owner: string; repo: string; number: number; as?: string }): Promise<Json> {
-    return this.core.pullJson(await this.core.mergePullRequest(input));
+    return this.core.pulls.pullJson(await this.core.pulls.mergePullRequest(input));
   }
 
   comment(input: { owner: string; repo: string; number: number; body: string; as: string }): Json {
-    return this.core.presenter.comment(this.core.addComment(input));
+    return this.core.presenter.comment(this.core.pulls.addComment(input));
   }
 
   // ---- observations -------------------------------------------------------------------------------------------

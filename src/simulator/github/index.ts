@@ -10,9 +10,9 @@ import { type GitHubSimulatorOptions, githubOptionsSchema } from "./options.ts";
 import { buildGitHubServer } from "./server.ts";
 
 export type * from "./control.ts";
-export { INSTALLATION_TOKEN_TTL_MS } from "./core.ts";
 export { signAppJwt } from "./jwt.ts";
 export type { GitHubSimulatorOptions } from "./options.ts";
+export { INSTALLATION_TOKEN_TTL_MS } from "./tokens.ts";
 
 /** A running GitHub simulator: its URL, the control handle, and close(). */
 export class GitHubSimulator extends GitHubSimulatorControl {

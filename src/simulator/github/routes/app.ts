@@ -54,7 +54,7 @@ export function appRoutes(core: GitHubCore) {
       const inst = installationOf(r);
       if (inst.suspended) throw new GhError(403, "This installation has been suspended");
       const body = parseBody(tokenRequest, r.body);
-      const { secret, token, repositories } = core.createInstallationToken(inst, body);
+      const { secret, token, repositories } = core.tokens.createForInstallation(inst, body);
       const json: Record<string, unknown> = {
         token: secret,
         expires_at: isoSeconds(token.expiresAt),
@@ -106,7 +106,7 @@ export function appRoutes(core: GitHubCore) {
       const principal = r.ghPrincipal;
       if (principal?.kind !== "installation") throw requiresAuthentication();
       const header = r.headers.authorization ?? "";
-      core.revokeToken(header.slice(header.indexOf(" ") + 1).trim());
+      core.tokens.revoke(header.slice(header.indexOf(" ") + 1).trim());
       return reply.code(204).send();
     });
 

@@ -67,13 +67,13 @@ export function hookRoutes(core: GitHubCore) {
     app.post("/repos/:owner/:repo/hooks", cfg, async (r, reply) => {
       const repo = repoFor(core, r, "repository_hooks", "write");
       const body = parseBody(createHook, r.body);
-      const hook = core.createHook(repo, {
+      const hook = core.events.createHook(repo, {
         name: "web",
         active: body.active,
         events: body.events,
         config: mergeConfig(null, body.config),
       });
-      core.ping(hook, sender(r));
+      core.events.ping(hook, sender(r));
       return reply.code(201).send(core.presenter.hook(hook));
     });
 
@@ -101,7 +101,7 @@ export function hookRoutes(core: GitHubCore) {
 
     app.post("/repos/:owner/:repo/hooks/:id/pings", cfg, async (r, reply) => {
       const hook = hookOf(repoFor(core, r, "repository_hooks", "read"), r);
-      core.ping(hook, sender(r));
+      core.events.ping(hook, sender(r));
       return reply.code(204).send();
     });
   };

@@ -54,12 +54,12 @@ export function pullRoutes(core: GitHubCore) {
               `${core.state.account(core.state.repository(p.headRepositoryId).ownerId).login}:${p.headRef}` === head),
         )
         .sort((a, b) => b.number - a.number);
-      return Promise.all(paginate(r, reply, core.baseUrl, list).map((p) => core.pullJson(p)));
+      return Promise.all(paginate(r, reply, core.baseUrl, list).map((p) => core.pulls.pullJson(p)));
     });
 
     app.get("/repos/:owner/:repo/pulls/:number", cfg, async (r) => {
       const repo = repoFor(core, r, "pull_requests", "read");
-      return core.pullJson(pullOf(repo, r));
+      return core.pulls.pullJson(pullOf(repo, r));
     });
 
     app.get("/repos/:owner/:repo/pulls/:number/files", cfg, async (r, reply) => {
@@ -90,7 +90,7 @@ export function pullRoutes(core: GitHubCore) {
     app.post("/repos/:owner/:repo/pulls", cfg, async (r, reply) => {
       const repo = repoFor(core, r, "pull_requests", "write");
       const body = parseBody(createPull, r.body);
-      const pr = await core.openPullRequest({
+      const pr = await core.pulls.openPullRequest({
         owner: core.state.account(repo.ownerId).login,
         repo: repo.name,
         head: body.head,
@@ -99,7 +99,7 @@ export function pullRoutes(core: GitHubCore) {
         body: body.body ?? null,
         as: actor(r).login,
       });
-      return reply.code(201).send(await core.pullJson(pr));
+      return reply.code(201).send(await core.pulls.pullJson(pr));
     });
 
     app.patch("/repos/:owner/:repo/pulls/:number", cfg, async (r) => {
@@ -115,9 +115,9 @@ export function pullRoutes(core: GitHubCore) {
         number: pr.number,
         as: actor(r).login,
       };
-      if (body.state === "closed" && pr.state === "open") await core.closePullRequest(ref);
-      if (body.state === "open" && pr.state === "closed") await core.reopenPullRequest(ref);
-      return core.pullJson(pr);
+      if (body.state === "closed" && pr.state === "open") await core.pulls.closePullRequest(ref);
+      if (body.state === "open" && pr.state === "closed") await core.pulls.reopenPullRequest(ref);
+      return core.pulls.pullJson(pr);
     });
 
     app.put("/repos/:owner/:repo/pulls/:number/merge", cfg, async (r) => {
@@ -126,7 +126,7 @@ export function pullRoutes(core: GitHubCore) {
       const body = parseBody(mergePull, r.body);
       if ((body.merge_method ?? "merge") !== "merge")
         throw new GhError(405, `${body.merge_method} merges are not supported by the simulator`);
-      const merged = await core.mergePullRequest({
+      const merged = await core.pulls.mergePullRequest({
         owner: core.state.account(repo.ownerId).login,
         repo: repo.name,
         number: pr.number,
@@ -158,7 +158,7 @@ export function pullRoutes(core: GitHubCore) {
     app.post("/repos/:owner/:repo/issues/:number/comments", cfg, async (r, reply) => {
       const repo = commentRepo(r, "write");
       const pr = pullOf(repo, r);
-      const created = core.commentAs(pr, actor(r), parseBody(comment, r.body).body);
+      const created = core.pulls.commentAs(pr, actor(r), parseBody(comment, r.body).body);
       return reply.code(201).send(core.presenter.comment(created));
     });
   };

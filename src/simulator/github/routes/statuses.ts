@@ -74,7 +74,7 @@ export function statusRoutes(core: GitHubCore) {
           commit: { sha: head, url: `${core.baseUrl}/repos/${core.state.fullName(repo)}/commits/${head}` },
           protected: false,
         }));
-      core.emit(repo, "status", {
+      core.events.emit(repo, "status", {
         id: status.id,
         sha,
         name: core.state.fullName(repo),
