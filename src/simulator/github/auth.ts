@@ -144,5 +144,6 @@ export function enforce(
   if (decision === "ok") return;
   if (decision === "not-found") throw notFound();
   if (decision === "unauthenticated") throw requiresAuthentication();
-  throw notAccessible(principal?.kind === "pat" ? "personal access token" : "integration");
+  // GitHub names the permission the call needed, so an integrator can see what to ask for.
+  throw notAccessible(principal?.kind === "pat" ? "personal access token" : "integration", `${permission}=${level}`);
 }

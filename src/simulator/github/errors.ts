@@ -37,8 +37,8 @@ export class GhError extends Error {
 export const notFound = (): GhError => new GhError(404, "Not Found");
 export const badCredentials = (): GhError => new GhError(401, "Bad credentials");
 export const requiresAuthentication = (): GhError => new GhError(401, "Requires authentication");
-export const notAccessible = (by: "integration" | "personal access token"): GhError =>
-  new GhError(403, `Resource not accessible by ${by}`);
+export const notAccessible = (by: "integration" | "personal access token", accepted: string): GhError =>
+  new GhError(403, `Resource not accessible by ${by}`, { headers: { "x-accepted-github-permissions": accepted } });
 export const validationFailed = (message: string, field?: string, code = "invalid"): GhError =>
   new GhError(422, message, {
     extra: field ? { errors: [{ resource: "Request", field, code, message }] } : {},
