@@ -138,14 +138,38 @@ export class GitHubSimulatorControl {
     permissions?: PermissionSet;
     events?: string[];
   }): InstallationView {
-    return this.installationView(this.core.install(input).id);
+    const inst = this.core.install(input);
+    this.core.events.installation(inst, "created", this.installer(inst.accountId, inst.appId));
+    return this.installationView(inst.id);
   }
 
+  /** Who installs on an account: the user themselves, or the App's owner for an organization. */
+  private installer(accountId: number, appId: number) {
+    const account = this.core.state.account(accountId);
+    return account.type === "User" ? account : this.core.state.account(this.core.appById(appId).ownerId);
+  }
+
+  /** A suspended installation's tokens are refused and it gets no events; `installation.suspend` is sent. */
   suspendInstallation(id: number, suspended = true): InstallationView {
     const inst = this.core.state.installations.get(id);
     if (!inst) throw new Error(`No installation ${id}`);
-    inst.suspended = suspended;
+    if (inst.suspended !== suspended) {
+      inst.suspended = suspended;
+      this.core.events.installation(
+        inst,
+        suspended ? "suspend" : "unsuspend",
+        this.installer(inst.accountId, inst.appId),
+      );
+    }
     return this.installationView(id);
+  }
+
+  /** A user asks to re-run a check run: `check_run.rerequested` goes to the App that created it. */
+  rerequestCheckRun(input: { id: number; as: string }): Json {
+    const run = this.core.state.checkRuns.get(input.id);
+    if (!run) throw new Error(`No check run ${input.id}`);
+    this.core.events.checkRun(run, "rerequested", this.core.accountNamed(input.as));
+    return this.core.presenter.checkRun(run);
   }
 
   installationView(id: number): InstallationView {

@@ -10,7 +10,7 @@ import { RequestLog } from "../request-log.ts";
 import { GhError } from "./errors.ts";
 import { Events, githubDeliveryHeaders } from "./events.ts";
 import type { GitHubOptions } from "./options.ts";
-import { excessPermission, type PermissionSet, type Role } from "./permissions.ts";
+import { excessPermission, type PermissionSet, type Role, withMetadata } from "./permissions.ts";
 import { type FileChange, GitHubPresenter } from "./presenter.ts";
 import { PullRequests } from "./pulls.ts";
 import { PrimaryRateLimit } from "./ratelimit.ts";
@@ -190,7 +190,7 @@ export class GitHubCore {
         ? null
         : input.repositories.map((name) => this.repoAt(account.login, name).id);
     const permissions = input.permissions ?? app.permissions;
-    const excess = excessPermission(permissions, app.permissions);
+    const excess = excessPermission(permissions, withMetadata(app.permissions));
     if (excess) throw new GhError(422, `The App does not have the ${excess} permission it is installed with`);
     const installation: Installation = {
       id: this.state.nextId(),
@@ -255,7 +255,7 @@ export class GitHubCore {
     await this.initRepo(repo.gitPath, repo.defaultBranch);
     this.state.repositories.set(id, repo);
     if (input.files && Object.keys(input.files).length > 0) {
-      const sha = await this.git.commitFiles(repo.gitPath, {
+      await this.git.commitFiles(repo.gitPath, {
         ref: `refs/heads/${repo.defaultBranch}`,
         parent: null,
         files: input.files,
@@ -263,8 +263,6 @@ export class GitHubCore {
         author: this.personOf(owner),
         timestamp: now,
       });
-      await this.git.updateRef(repo.gitPath, "HEAD", `refs/heads/${repo.defaultBranch}`).catch(() => undefined);
-      void sha;
     }
     return repo;
   }

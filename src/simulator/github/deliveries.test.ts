@@ -18,6 +18,9 @@ function examplesOf(event: string, action?: string): Example[] {
   return picked;
 }
 
+/** Objects whose keys are data (which permissions an App holds), not part of the payload's shape. */
+const DATA_MAPS = new Set(["permissions", "custom_properties"]);
+
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
 
 /**
@@ -37,6 +40,7 @@ function shapeProblems(ours: unknown, examples: unknown[], path = "$"): string[]
       continue;
     }
     const value = ours[k];
+    if (DATA_MAPS.has(k)) continue;
     const theirs = objects.map((o) => o[k]);
     if (Array.isArray(value) && value.length > 0)
       problems.push(...shapeProblems(value[0], theirs.filter(Array.isArray).flat(), `${path}.${k}[0]`));
@@ -97,8 +101,14 @@ describe("GitHub simulator: signed deliveries shaped like GitHub's", () => {
     const app = sim.createApp({
       name: "Baton",
       owner: "octo-org",
-      permissions: { contents: "write", pull_requests: "write", statuses: "write", repository_hooks: "write" },
-      events: ["push", "pull_request", "issue_comment", "status"],
+      permissions: {
+        contents: "write",
+        pull_requests: "write",
+        statuses: "write",
+        repository_hooks: "write",
+        checks: "write",
+      },
+      events: ["push", "pull_request", "issue_comment", "status", "check_run"],
       webhook: { url: receiver.url, secret },
     });
     await sim.createRepository({ owner: "octo-org", name: "svc", files: { "README.md": "# svc\n" } });
@@ -287,5 +297,48 @@ describe("GitHub simulator: signed deliveries shaped like GitHub's", () => {
     assert.equal(clone.code, 0, clone.stderr);
     assert.match(clone.stdout, new RegExp(`refs/pull/${pr.number}/head`));
     assert.match(clone.stdout, new RegExp(`refs/pull/${pr.number}/merge`));
+  });
+  it("tells the App of its installation and of its check runs (created, completed, rerequested)", async () => {
+    const installs = await received("installation");
+    assert.equal(installs.length, 1);
+    verifySignature(installs[0] as ReceivedRequest);
+    const created = JSON.parse(installs[0]?.body ?? "{}") as Record<string, unknown> & { installation: { id: number } };
+    assert.equal(created.installation.id, installationId);
+    assert.deepEqual(payloadProblems(created, examplesOf("installation", "created")), []);
+
+    await sim.push({ owner: "octo-org", repo: "svc", branch: "checked", files: { "x.txt": "x\n" } });
+    const pr = (await sim.openPullRequest({
+      owner: "octo-org",
+      repo: "svc",
+      head: "checked",
+      title: "x",
+      as: "alice",
+    })) as {
+      number: number;
+      head: { sha: string };
+    };
+    const auth = bearerAuth(sim.installationToken({ installationId }).token);
+    const run = await http(sim.url, "POST", "/repos/octo-org/svc/check-runs", {
+      auth,
+      body: { name: "baton", head_sha: pr.head.sha, status: "in_progress" },
+    });
+    assert.equal(run.status, 201, run.text);
+    const id = (run.json as { id: number; pull_requests: { number: number }[] }).id;
+    assert.deepEqual(
+      (run.json as { pull_requests: { number: number }[] }).pull_requests.map((p) => p.number),
+      [pr.number],
+    );
+    await http(sim.url, "PATCH", `/repos/octo-org/svc/check-runs/${id}`, { auth, body: { conclusion: "failure" } });
+    sim.rerequestCheckRun({ id, as: "alice" });
+    const events = (await received("check_run")).map((r) => {
+      verifySignature(r);
+      return JSON.parse(r.body) as Record<string, unknown> & { action: string };
+    });
+    assert.deepEqual(
+      events.map((e) => e.action),
+      ["created", "completed", "rerequested"],
+    );
+    // Few examples per action: a run's shape does not depend on the action, so all of them are the reference.
+    for (const e of events) assert.deepEqual(payloadProblems(e, examplesOf("check_run")), [], e.action);
   });
 });

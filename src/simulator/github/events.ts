@@ -2,8 +2,8 @@ import { createHmac } from "node:crypto";
 import { type DeliveryHeaders, signBody } from "../deliveries.ts";
 import { type CommitInfo, EMPTY_TREE, ZERO_SHA } from "../git.ts";
 import type { GitHubCore, RefChange } from "./core.ts";
-import type { Json } from "./presenter.ts";
-import type { Account, RepoHook, Repository } from "./state.ts";
+import { type Json, nodeId } from "./presenter.ts";
+import type { Account, CheckRun, Installation, RepoHook, Repository } from "./state.ts";
 
 /** GitHub's webhook headers: X-GitHub-Event, X-GitHub-Delivery, X-Hub-Signature(-256) and the hook's target. */
 export const githubDeliveryHeaders: DeliveryHeaders = ({ target, eventKey, requestId, body, secret }) => {
@@ -134,29 +134,67 @@ export class Events {
    * Delivers an event to the repository's hooks that subscribe to it and to every App installed on the
    * repository whose installation subscribes to it (with the `installation` field those carry).
    */
-  emit(repo: Repository, event: string, payload: Json): void {
+  emit(repo: Repository, event: string, payload: Json, options: { onlyApp?: number } = {}): void {
     const owner = this.core.state.account(repo.ownerId);
     const withOrg = owner.type === "Organization" ? { ...payload, organization: this.organization(owner) } : payload;
-    for (const hook of this.core.state.hooks.values())
-      if (hook.repositoryId === repo.id && hook.active && (hook.events.includes(event) || hook.events.includes("*")))
-        this.sendToHook(hook, event, withOrg);
-    for (const inst of this.core.state.installationsFor(repo)) {
-      const app = this.core.state.apps.get(inst.appId);
-      if (!app?.hook || inst.suspended || !inst.events.includes(event)) continue;
-      this.core.deliveries.enqueue(
-        {
-          hook: {
-            id: app.hookId,
-            url: app.hook.url,
-            configuration: { secret: app.hook.secret, targetType: "integration", targetId: app.id },
-            credentials: null,
-            scope: { kind: "app" },
-          },
-        },
-        event,
-        JSON.stringify({ ...withOrg, installation: this.core.presenter.installationRef(inst) }),
-      );
+    if (options.onlyApp === undefined)
+      for (const hook of this.core.state.hooks.values())
+        if (hook.repositoryId === repo.id && hook.active && (hook.events.includes(event) || hook.events.includes("*")))
+          this.sendToHook(hook, event, withOrg);
+    for (const inst of this.core.state.installationsFor(repo, options.onlyApp)) {
+      if (inst.suspended || !inst.events.includes(event)) continue;
+      this.toApp(inst.appId, event, { ...withOrg, installation: this.core.presenter.installationRef(inst) });
     }
+  }
+
+  /** One delivery to an App's own webhook (nothing when the App has none). */
+  toApp(appId: number, event: string, payload: Json): void {
+    const app = this.core.state.apps.get(appId);
+    if (!app?.hook) return;
+    this.core.deliveries.enqueue(
+      {
+        hook: {
+          id: app.hookId,
+          url: app.hook.url,
+          configuration: { secret: app.hook.secret, targetType: "integration", targetId: app.id },
+          credentials: null,
+          scope: { kind: "app" },
+        },
+      },
+      event,
+      JSON.stringify(payload),
+    );
+  }
+
+  /** `installation` (created, deleted, suspend, unspend…): to the App itself, whatever it subscribed to. */
+  installation(inst: Installation, action: string, sender: Account): void {
+    const payload: Json = {
+      action,
+      installation: this.core.presenter.installation(inst, { event: true }),
+      repositories: this.core.installationRepos(inst).map((r) => ({
+        id: r.id,
+        node_id: nodeId("Repository", r.id),
+        name: r.name,
+        full_name: this.core.state.fullName(r),
+        private: r.private,
+      })),
+      requester: null,
+      sender: this.core.presenter.user(sender),
+    };
+    this.toApp(inst.appId, "installation", payload);
+  }
+
+  /** `check_run` events; `rerequested` goes only to the App that owns the run, as on GitHub. */
+  checkRun(run: CheckRun, action: string, sender: Account): void {
+    const repo = this.core.state.repository(run.repositoryId);
+    const payload: Json = {
+      action,
+      check_run: this.core.presenter.checkRun(run, { event: true }),
+      repository: this.core.presenter.repository(repo),
+      sender: this.core.presenter.user(sender),
+    };
+    const owner = action === "rerequested" && run.appId !== null ? { onlyApp: run.appId } : {};
+    this.emit(repo, "check_run", payload, owner);
   }
 
   private organization(org: Account): Json {

@@ -185,6 +185,12 @@ export class GitHubPresenter {
     return { id: inst.id, node_id: nodeId("IntegrationInstallation", inst.id) };
   }
 
+  /** The App as other objects embed it (a check run's `app`): without client id and installation count. */
+  appSummary(app: App): Json {
+    const { client_id: _, installations_count: __, ...summary } = this.app(app);
+    return summary;
+  }
+
   app(app: App): Json {
     return {
       id: app.id,
@@ -204,10 +210,11 @@ export class GitHubPresenter {
     };
   }
 
-  installation(inst: Installation): Json {
+  /** An installation; the `installation` event carries the older, shorter form of the published examples. */
+  installation(inst: Installation, opts: { event?: boolean } = {}): Json {
     const app = this.state.apps.get(inst.appId) as App;
     const account = this.state.account(inst.accountId);
-    return {
+    const json: Json = {
       id: inst.id,
       account: this.user(account),
       repository_selection: inst.repositoryIds === null ? "all" : "selected",
@@ -228,6 +235,12 @@ export class GitHubPresenter {
       suspended_by: null,
       suspended_at: null,
     };
+    if (opts.event) {
+      delete json.app_slug;
+      delete json.has_multiple_single_files;
+      delete json.single_file_paths;
+    }
+    return json;
   }
 
   hookConfig(config: HookConfig): Json {
@@ -509,11 +522,45 @@ export class GitHubPresenter {
     };
   }
 
-  checkRun(run: CheckRun): Json {
+  /** The open pull requests whose head is `sha`, in the short form check runs and suites list. */
+  private pullsAt(repo: Repository, sha: string): Json[] {
+    const ref = (r: Repository) => ({ id: r.id, url: this.api(`/repos/${this.state.fullName(r)}`), name: r.name });
+    return [...this.state.pulls.values()]
+      .filter((p) => p.repositoryId === repo.id && p.state === "open" && p.headSha === sha)
+      .map((p) => ({
+        url: this.api(`/repos/${this.state.fullName(repo)}/pulls/${p.number}`),
+        id: p.id,
+        number: p.number,
+        head: { ref: p.headRef, sha: p.headSha, repo: ref(this.state.repository(p.headRepositoryId)) },
+        base: { ref: p.baseRef, sha: p.baseSha, repo: ref(repo) },
+      }));
+  }
+
+  /** A check run; in events its `check_suite` is the whole suite (one per run in the simulator). */
+  checkRun(run: CheckRun, opts: { event?: boolean } = {}): Json {
     const repo = this.state.repository(run.repositoryId);
     const full = this.state.fullName(repo);
     const url = this.api(`/repos/${full}/check-runs/${run.id}`);
     const app = run.appId === null ? undefined : this.state.apps.get(run.appId);
+    const appJson = app ? this.appSummary(app) : null;
+    const pulls = this.pullsAt(repo, run.headSha);
+    const suite: Json = opts.event
+      ? {
+          id: run.id,
+          node_id: nodeId("CheckSuite", run.id),
+          head_branch: null,
+          head_sha: run.headSha,
+          status: run.status,
+          conclusion: run.conclusion,
+          url: this.api(`/repos/${full}/check-suites/${run.id}`),
+          before: null,
+          after: run.headSha,
+          pull_requests: pulls,
+          app: appJson,
+          created_at: isoSeconds(run.startedAt),
+          updated_at: isoSeconds(run.completedAt ?? run.startedAt),
+        }
+      : { id: run.id };
     return {
       id: run.id,
       head_sha: run.headSha,
@@ -534,9 +581,9 @@ export class GitHubPresenter {
         annotations_url: `${url}/annotations`,
       },
       name: run.name,
-      check_suite: { id: run.id },
-      app: app ? this.app(app) : null,
-      pull_requests: [],
+      check_suite: suite,
+      app: appJson,
+      pull_requests: pulls,
     };
   }
 

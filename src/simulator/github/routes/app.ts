@@ -73,6 +73,19 @@ export function appRoutes(core: GitHubCore) {
       return core.presenter.installation(inst);
     });
 
+    // The installation on an account, as clients look it up by owner.
+    const onAccount = (r: Req, name: string) => {
+      const self = requireApp(r);
+      const account = core.state.accountNamed(param(r, name));
+      const inst = [...core.state.installations.values()].find(
+        (i) => i.appId === self.id && i.accountId === account?.id,
+      );
+      if (!inst) throw notFound();
+      return core.presenter.installation(inst);
+    };
+    app.get("/orgs/:org/installation", cfg, async (r) => onAccount(r, "org"));
+    app.get("/users/:username/installation", cfg, async (r) => onAccount(r, "username"));
+
     app.get("/app/hook/config", cfg, async (r) => {
       const self = requireApp(r);
       if (!self.hook) throw notFound();

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
+import { actorOf } from "../auth.ts";
 import type { GitHubCore } from "../core.ts";
 import { GhError, notFound } from "../errors.ts";
 import type { CheckRun } from "../state.ts";
@@ -81,6 +82,9 @@ export function checkRoutes(core: GitHubCore) {
       };
       apply(run, body);
       core.state.checkRuns.set(run.id, run);
+      const actor = actorOf(core, r.ghPrincipal as NonNullable<typeof r.ghPrincipal>);
+      core.events.checkRun(run, "created", actor);
+      if (run.status === "completed") core.events.checkRun(run, "completed", actor);
       return reply.code(201).send(core.presenter.checkRun(run));
     });
 
@@ -100,7 +104,10 @@ export function checkRoutes(core: GitHubCore) {
           403,
           `Invalid app_id \`${appIdOf(r)}\` - check run can only be modified by the GitHub App that created it.`,
         );
+      const wasCompleted = run.status === "completed";
       apply(run, parseBody(updateRun, r.body));
+      if (run.status === "completed" && !wasCompleted)
+        core.events.checkRun(run, "completed", actorOf(core, r.ghPrincipal as NonNullable<typeof r.ghPrincipal>));
       return core.presenter.checkRun(run);
     });
 

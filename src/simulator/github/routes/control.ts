@@ -167,6 +167,12 @@ export function githubControlRoutes(sim: GitHubControlTarget) {
       sim.statuses({ ...repoFilter(r), sha: q(r, "sha"), context: q(r, "context") }),
     );
     app.get("/check-runs", cfg, async (r) => sim.checkRuns({ ...repoFilter(r), sha: q(r, "sha") }));
+    app.post("/check-runs/:id/rerequest", cfg, async (r) =>
+      sim.rerequestCheckRun({
+        id: Number(param(r, "id")),
+        as: parseBody(schemas.comment.pick({ as: true }), r.body).as,
+      }),
+    );
     app.get("/hooks", cfg, async (r) => sim.hooks(repoFilter(r)));
 
     app.get("/deliveries", cfg, async (r) =>
