@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import type { FaultAction, FaultInjector } from "../faults.ts";
@@ -132,11 +133,23 @@ export function buildGitHubServer(
     }
     const outcome = authenticate(core, request.headers.authorization);
     if (outcome.kind === "failed") {
-      if (isGit) throw new GhError(401, "Invalid username or token.", { headers: GIT_CHALLENGE });
+      if (isGit)
+        throw new GhError(
+          401,
+          "Invalid username or token. Password authentication is not supported for Git operations.",
+          {
+            headers: GIT_CHALLENGE,
+          },
+        );
       throw outcome.error;
     }
     const principal = outcome.kind === "authenticated" ? outcome.principal : null;
     request.ghPrincipal = principal;
+    if (!isGit) {
+      reply.header("x-github-request-id", randomBytes(8).toString("hex").toUpperCase());
+      reply.header("x-github-media-type", "github.v3; format=json");
+      reply.header("x-github-api-version-selected", "2022-11-28");
+    }
     if (principal?.kind === "pat")
       reply.header("github-authentication-token-expiration", tokenExpirationHeader(principal.token.expiresAt));
     if (isGit) return;
