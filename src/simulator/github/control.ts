@@ -169,7 +169,7 @@ export class GitHubSimulatorControl {
     const run = this.core.state.checkRuns.get(input.id);
     if (!run) throw new Error(`No check run ${input.id}`);
     this.core.events.checkRun(run, "rerequested", this.core.accountNamed(input.as));
-    return this.core.presenter.checkRun(run);
+    return this.core.presenter.commits.checkRun(run);
   }
 
   installationView(id: number): InstallationView {
@@ -329,7 +329,7 @@ export class GitHubSimulatorControl {
           (filter.context === undefined || s.context === filter.context),
       )
       .map((s) => ({
-        ...this.core.presenter.status(s),
+        ...this.core.presenter.commits.status(s),
         sha: s.sha,
         repository: this.core.state.fullName(this.core.state.repository(s.repositoryId)),
       }));
@@ -338,7 +338,7 @@ export class GitHubSimulatorControl {
   checkRuns(filter: { owner?: string; repo?: string; sha?: string } = {}): Json[] {
     return [...this.core.state.checkRuns.values()]
       .filter((c) => this.inRepo(c.repositoryId, filter) && (filter.sha === undefined || c.headSha === filter.sha))
-      .map((c) => this.core.presenter.checkRun(c));
+      .map((c) => this.core.presenter.commits.checkRun(c));
   }
 
   hooks(filter: { owner?: string; repo?: string } = {}): Json[] {

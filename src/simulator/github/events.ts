@@ -51,14 +51,14 @@ export class Events {
     for (const c of commits) {
       const tree = await this.core.git.treeOf(repo.gitPath, c.id);
       const files = await this.core.fileChanges(repo, c.parents[0] ?? EMPTY_TREE, c.id);
-      entries.push(this.core.presenter.pushCommit(repo, c, tree, files));
+      entries.push(this.core.presenter.commits.pushCommit(repo, c, tree, files));
     }
     let headCommit: Json | null = entries.at(-1) ?? null;
     if (!deleted && headCommit === null) {
       const c = await this.core.git.commit(repo.gitPath, change.after);
       if (c) {
         const tree = await this.core.git.treeOf(repo.gitPath, c.id);
-        headCommit = this.core.presenter.pushCommit(repo, c, tree, []);
+        headCommit = this.core.presenter.commits.pushCommit(repo, c, tree, []);
       }
     }
     const short = change.ref.replace(/^refs\/(heads|tags)\//, "");
@@ -189,7 +189,7 @@ export class Events {
     const repo = this.core.state.repository(run.repositoryId);
     const payload: Json = {
       action,
-      check_run: this.core.presenter.checkRun(run, { event: true }),
+      check_run: this.core.presenter.commits.checkRun(run, { event: true }),
       repository: this.core.presenter.repository(repo),
       sender: this.core.presenter.user(sender),
     };

@@ -85,7 +85,7 @@ export function checkRoutes(core: GitHubCore) {
       const actor = actorOf(core, r.ghPrincipal as NonNullable<typeof r.ghPrincipal>);
       core.events.checkRun(run, "created", actor);
       if (run.status === "completed") core.events.checkRun(run, "completed", actor);
-      return reply.code(201).send(core.presenter.checkRun(run));
+      return reply.code(201).send(core.presenter.commits.checkRun(run));
     });
 
     const runOf = (r: Req) => {
@@ -95,7 +95,7 @@ export function checkRoutes(core: GitHubCore) {
       return run;
     };
 
-    app.get("/repos/:owner/:repo/check-runs/:id", cfg, async (r) => core.presenter.checkRun(runOf(r)));
+    app.get("/repos/:owner/:repo/check-runs/:id", cfg, async (r) => core.presenter.commits.checkRun(runOf(r)));
 
     app.patch("/repos/:owner/:repo/check-runs/:id", cfg, async (r) => {
       const run = runOf(r);
@@ -108,7 +108,7 @@ export function checkRoutes(core: GitHubCore) {
       apply(run, parseBody(updateRun, r.body));
       if (run.status === "completed" && !wasCompleted)
         core.events.checkRun(run, "completed", actorOf(core, r.ghPrincipal as NonNullable<typeof r.ghPrincipal>));
-      return core.presenter.checkRun(run);
+      return core.presenter.commits.checkRun(run);
     });
 
     app.get("/repos/:owner/:repo/commits/:ref/check-runs", cfg, async (r, reply) => {
@@ -119,7 +119,7 @@ export function checkRoutes(core: GitHubCore) {
         .sort((a, b) => b.id - a.id);
       return {
         total_count: runs.length,
-        check_runs: paginate(r, reply, core.baseUrl, runs).map((x) => core.presenter.checkRun(x)),
+        check_runs: paginate(r, reply, core.baseUrl, runs).map((x) => core.presenter.commits.checkRun(x)),
       };
     });
   };

@@ -70,7 +70,7 @@ export function pullRoutes(core: GitHubCore) {
       const page = paginate(r, reply, core.baseUrl, files);
       return Promise.all(
         page.map(async (f) =>
-          core.presenter.file(repo, f, pr.headSha, await core.patch(repo, base, pr.headSha, f.filename)),
+          core.presenter.commits.file(repo, f, pr.headSha, await core.patch(repo, base, pr.headSha, f.filename)),
         ),
       );
     });
@@ -82,7 +82,7 @@ export function pullRoutes(core: GitHubCore) {
       const commits = (await core.git.log(repo.gitPath, ["--no-walk=unsorted", ...ids])) ?? [];
       return Promise.all(
         paginate(r, reply, core.baseUrl, commits).map(async (c) =>
-          core.presenter.commit(repo, c, await core.git.treeOf(repo.gitPath, c.id)),
+          core.presenter.commits.commit(repo, c, await core.git.treeOf(repo.gitPath, c.id)),
         ),
       );
     });

@@ -40,9 +40,9 @@ export function repoRoutes(core: GitHubCore) {
       const sha = await commitOf(core, repo, param(r, "ref"));
       const c = await core.git.commit(repo.gitPath, sha);
       if (!c) throw notFound();
-      const json = core.presenter.commit(repo, c, await core.git.treeOf(repo.gitPath, sha));
+      const json = core.presenter.commits.commit(repo, c, await core.git.treeOf(repo.gitPath, sha));
       const files = await core.fileChanges(repo, c.parents[0] ?? EMPTY_TREE, sha);
-      return { ...json, files: files.map((f) => core.presenter.file(repo, f, sha, null)) };
+      return { ...json, files: files.map((f) => core.presenter.commits.file(repo, f, sha, null)) };
     });
 
     app.get("/repos/:owner/:repo/compare/:basehead", content, async (r) => {
@@ -61,7 +61,7 @@ export function repoRoutes(core: GitHubCore) {
       const baseCommit = await core.git.commit(repo.gitPath, base);
       const mergeBaseCommit = await core.git.commit(repo.gitPath, mergeBase);
       const commitJson = async (sha: string, c: NonNullable<typeof baseCommit>) =>
-        core.presenter.commit(repo, c, await core.git.treeOf(repo.gitPath, sha));
+        core.presenter.commits.commit(repo, c, await core.git.treeOf(repo.gitPath, sha));
       return {
         url: `${core.baseUrl}/repos/${full}/compare/${spec}`,
         html_url: `${core.baseUrl}/${full}/compare/${spec}`,
@@ -84,7 +84,7 @@ export function repoRoutes(core: GitHubCore) {
         commits: await Promise.all(commits.map((c) => commitJson(c.id, c))),
         files: await Promise.all(
           files.map(async (f) =>
-            core.presenter.file(repo, f, head, await core.patch(repo, mergeBase, head, f.filename)),
+            core.presenter.commits.file(repo, f, head, await core.patch(repo, mergeBase, head, f.filename)),
           ),
         ),
       };

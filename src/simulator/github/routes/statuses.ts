@@ -83,14 +83,14 @@ export function statusRoutes(core: GitHubCore) {
         context,
         description: status.description,
         state: status.state,
-        commit: c ? core.presenter.commit(repo, c, await core.git.treeOf(repo.gitPath, sha)) : null,
+        commit: c ? core.presenter.commits.commit(repo, c, await core.git.treeOf(repo.gitPath, sha)) : null,
         branches,
-        created_at: core.presenter.status(status).created_at,
-        updated_at: core.presenter.status(status).updated_at,
+        created_at: core.presenter.commits.status(status).created_at,
+        updated_at: core.presenter.commits.status(status).updated_at,
         repository: core.presenter.repository(repo),
         sender: core.presenter.user(creator),
       });
-      return reply.code(201).send(core.presenter.status(status));
+      return reply.code(201).send(core.presenter.commits.status(status));
     });
 
     const forRef = async (repo: Parameters<typeof commitOf>[1], ref: string) => {
@@ -104,7 +104,7 @@ export function statusRoutes(core: GitHubCore) {
     app.get("/repos/:owner/:repo/commits/:ref/statuses", cfg, async (r, reply) => {
       const repo = repoFor(core, r, "statuses", "read");
       const { all } = await forRef(repo, param(r, "ref"));
-      return paginate(r, reply, core.baseUrl, all).map((s) => core.presenter.status(s));
+      return paginate(r, reply, core.baseUrl, all).map((s) => core.presenter.commits.status(s));
     });
 
     app.get("/repos/:owner/:repo/commits/:ref/status", cfg, async (r) => {
@@ -116,7 +116,7 @@ export function statusRoutes(core: GitHubCore) {
       const full = core.state.fullName(repo);
       return {
         state: combined(list),
-        statuses: list.map((s) => core.presenter.status(s)),
+        statuses: list.map((s) => core.presenter.commits.status(s)),
         sha,
         total_count: list.length,
         repository: core.presenter.repository(repo),
