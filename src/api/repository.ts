@@ -1,5 +1,6 @@
 // Repository: one Bitbucket repository wired to Tekton. DESIGN §2.
 import { z } from "zod";
+import { Provider } from "../events/model.ts";
 import {
   apiVersion,
   Conditions,
@@ -55,6 +56,11 @@ export const RepositorySpec = z
     )
       .max(2048)
       .meta({ description: "The repository's browse URL: https://host/projects/KEY/repos/slug." }),
+    provider: Provider.optional().meta({
+      description:
+        "The git host's kind. Unset: from url's host (bitbucket.org: bitbucket-cloud; github.com: github; " +
+        "anything else: bitbucket-datacenter). Set it for a GitHub Enterprise Server or to be explicit.",
+    }),
     tokenRef: LocalObjectReference.optional().meta({
       description: "A BitbucketProjectToken whose token Baton uses for REST calls on this repository.",
     }),

@@ -1,5 +1,5 @@
 // The provider-neutral event every later stage works on (dedupe, trust, matching, templating, building).
-// Bitbucket Data Center is the first provider; Bitbucket Cloud will map its payloads onto the same shape.
+// Every provider (src/providers/<kind>/) maps its payloads onto this shape; Data Center was the first.
 //
 // Branch names are short (`main`), refs are full (`refs/heads/main`); Pipelines-as-Code's quirks (a push's
 // `target_branch` is the full ref) are applied where PAC semantics are needed (pipelines/match.ts,
@@ -7,7 +7,7 @@
 import { z } from "zod";
 import { CommentCommand } from "./comments.ts";
 
-export const Provider = z.enum(["bitbucket-datacenter", "bitbucket-cloud"]);
+export const Provider = z.enum(["bitbucket-datacenter", "bitbucket-cloud", "github"]);
 export type Provider = z.infer<typeof Provider>;
 
 export const EventUser = z.object({

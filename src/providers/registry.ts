@@ -1,0 +1,81 @@
+// Which GitProvider serves a Repository, and one shared instance per (kind, server).
+//
+// The kind comes from spec.provider when set, else from spec.url's host: bitbucket.org is Cloud, github.com is
+// GitHub, anything else is a Data Center server (self-hosted, so no host name says it). A GitHub Enterprise
+// Server has its own host name, so it needs `spec.provider: github`. A kind whose implementation is not
+// registered in this build is refused with `UnsupportedProviderError`, which the Repository controller reports
+// in status instead of guessing.
+import type { GitProvider, ProviderKind, WebhookIntake } from "./provider.ts";
+
+const hostKinds: Readonly<Record<string, ProviderKind>> = {
+  "bitbucket.org": "bitbucket-cloud",
+  "github.com": "github",
+};
+
+/** The provider kind of a Repository spec (pure). An unparsable URL is Data Center's to reject, as before. */
+export function providerKindOf(spec: { url: string; provider?: ProviderKind | undefined }): ProviderKind {
+  if (spec.provider) return spec.provider;
+  let host: string;
+  try {
+    host = new URL(spec.url).hostname.toLowerCase();
+  } catch {
+    return "bitbucket-datacenter";
+  }
+  return hostKinds[host.replace(/^www\./, "")] ?? "bitbucket-datacenter";
+}
+
+export class UnsupportedProviderError extends Error {
+  override readonly name = "UnsupportedProviderError";
+  readonly kind: ProviderKind;
+
+  constructor(kind: ProviderKind) {
+    super(`unsupported provider ${kind}: this Baton build has no ${kind} implementation`);
+    this.kind = kind;
+  }
+}
+
+/** How one kind makes its provider for a server base URL (the registry caches the result). */
+export interface ProviderFactory {
+  create(server: string): GitProvider;
+  /** The kind's webhook intake, served whether or not any Repository uses the kind yet. */
+  readonly intake: WebhookIntake;
+}
+
+/** One GitProvider per (kind, server), created on first use; closes them all on shutdown. */
+export class ProviderRegistry {
+  readonly #factories = new Map<ProviderKind, ProviderFactory>();
+  readonly #providers = new Map<string, GitProvider>();
+
+  register(kind: ProviderKind, factory: ProviderFactory): void {
+    this.#factories.set(kind, factory);
+  }
+
+  supports(kind: ProviderKind): boolean {
+    return this.#factories.has(kind);
+  }
+
+  /** Throws UnsupportedProviderError for an unregistered kind; the factory may throw for a refused server. */
+  for(server: string, kind: ProviderKind = "bitbucket-datacenter"): GitProvider {
+    const factory = this.#factories.get(kind);
+    if (!factory) throw new UnsupportedProviderError(kind);
+    const base = server.replace(/\/+$/, "");
+    const key = `${kind} ${base}`;
+    let provider = this.#providers.get(key);
+    if (!provider) {
+      provider = factory.create(base);
+      this.#providers.set(key, provider);
+    }
+    return provider;
+  }
+
+  /** Every registered intake, for the webhook server to serve each at its own path. */
+  intakes(): WebhookIntake[] {
+    return [...this.#factories.values()].map((f) => f.intake);
+  }
+
+  async close(): Promise<void> {
+    const providers = [...this.#providers.values()];
+    this.#providers.clear();
+    await Promise.all(providers.map((p) => p.close()));
+  }
+}
