@@ -3,18 +3,18 @@
 
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { BitbucketProjectToken } from "./api/token.ts";
-import { type AllowedServers, serverRefusal } from "./bitbucket/allowed-servers.ts";
-import {
-  type BitbucketAuth,
-  BitbucketClient,
-  endpointGroups,
-  RequestBudget,
-  type ResponseEvent,
-} from "./bitbucket/index.ts";
 import { type Intake, registerIntake } from "./events/intake.ts";
 import { type PipelineRunner, registerPipelineRunner } from "./pipelines/runner.ts";
 import { RunSigningKey } from "./pipelines/signing-key.ts";
 import { runsInformerOptions } from "./pipelines/tekton.ts";
+import {
+  BitbucketClient,
+  type Credential,
+  endpointGroups,
+  RequestBudget,
+  type ResponseEvent,
+} from "./providers/bitbucket-datacenter/index.ts";
+import { type AllowedServers, serverRefusal } from "./providers/http/allowed-servers.ts";
 import type { CatchUpDispatch } from "./repositories/catchup.ts";
 import { registerRepositoryController } from "./repositories/controller.ts";
 import { type Clock, realClock } from "./runtime/clock.ts";
@@ -66,7 +66,7 @@ export class BitbucketClients {
   readonly #clients = new Map<string, BitbucketClient>();
   readonly #budget: RequestBudget;
   readonly #onResponse: (event: ResponseEvent) => void;
-  readonly #refusedListeners: ((auth: BitbucketAuth) => void)[] = [];
+  readonly #refusedListeners: ((auth: Credential) => void)[] = [];
 
   readonly #allowed: AllowedServers;
 
@@ -101,7 +101,7 @@ export class BitbucketClients {
   }
 
   /** Hears of every 401 any client gets, with the credentials it was refused (kept in memory, never logged). */
-  onRefused(listener: (auth: BitbucketAuth) => void): void {
+  onRefused(listener: (auth: Credential) => void): void {
     this.#refusedListeners.push(listener);
   }
 

@@ -6,10 +6,11 @@
 // identity (server, project, slug) and by project and slug alone; a payload without links is routed by the second.
 // Routing decides only whose secret is tried: a delivery reaches a Repository only if it is signed with that
 // Repository's (or its project hook's) secret.
+
+import { serverFromLinks } from "../providers/bitbucket-datacenter/classify.ts";
+import type { Repository as PayloadRepository } from "../providers/bitbucket-datacenter/payloads.ts";
+import { Repository } from "../providers/bitbucket-datacenter/payloads.ts";
 import { type RepositoryLocation, repositoryIdentity } from "../repositories/decisions.ts";
-import { serverFromLinks } from "./classify.ts";
-import type { Repository as PayloadRepository } from "./payloads.ts";
-import { Repository } from "./payloads.ts";
 
 export interface DeliveryTarget {
   /** Base URL from the payload's links, when it has any. */

@@ -1,7 +1,7 @@
 // Events for tests, built by classifying the real captures in test/fixtures/bitbucket-dc and adjusting the few
 // fields a test is about. Only tests import this module.
 import { readFileSync } from "node:fs";
-import { classifyDelivery } from "./classify.ts";
+import { classifyDelivery } from "../providers/bitbucket-datacenter/classify.ts";
 import type { CommentEvent, PullRequestEvent, PushEvent } from "./model.ts";
 
 const fixtures = new URL("../../test/fixtures/bitbucket-dc/", import.meta.url);

@@ -13,14 +13,6 @@
 import { randomBytes } from "node:crypto";
 import type { Repository } from "../api/repository.ts";
 import type { BitbucketProjectToken } from "../api/token.ts";
-import type {
-  BitbucketAuth,
-  BitbucketClient,
-  FileChange,
-  PermissionAnswer,
-  PullRequest as RestPullRequest,
-} from "../bitbucket/index.ts";
-import { isNotFound as isBitbucketNotFound, ResponseTooLargeError, TooManyResultsError } from "../bitbucket/index.ts";
 import { headRunKey, runKey, runKeyLabel, SeenSet } from "../events/dedupe.ts";
 import {
   type BatonEvent,
@@ -32,8 +24,20 @@ import {
   type PullRequestScopedEvent,
   type PushEvent,
 } from "../events/model.ts";
-import { pullRequestEventFromRest } from "../events/rest.ts";
 import { decideTrust, resolveTrust, type TrustDecision } from "../events/trust.ts";
+import type {
+  BitbucketClient,
+  Credential,
+  FileChange,
+  PermissionAnswer,
+  PullRequest as RestPullRequest,
+} from "../providers/bitbucket-datacenter/index.ts";
+import {
+  isNotFound as isBitbucketNotFound,
+  ResponseTooLargeError,
+  TooManyResultsError,
+} from "../providers/bitbucket-datacenter/index.ts";
+import { pullRequestEventFromRest } from "../providers/bitbucket-datacenter/rest-event.ts";
 import { parseRepositoryUrl, type RepositoryLocation, repositoryIdentity } from "../repositories/decisions.ts";
 import {
   type CloneResolution,
@@ -180,7 +184,7 @@ interface Context {
   label: string;
   client: BitbucketClient;
   ref: { project: string; repository: string };
-  auth: BitbucketAuth;
+  auth: Credential;
   /** Undefined until a managed clone token is issued (with the first run), or when there is none (`cloneMissing`). */
   cloneToken: string | undefined;
   cloneMissing: Extract<CloneResolution, { problem: string }> | undefined;

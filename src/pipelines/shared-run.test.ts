@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { PullRequestSchema } from "../bitbucket/schemas.ts";
 import { runKey } from "../events/dedupe.ts";
 import { loadFixture, pushEvent } from "../events/testdata.ts";
+import { PullRequestSchema } from "../providers/bitbucket-datacenter/schemas.ts";
 import { loadPipelineRuns, type PipelineRunDefinition } from "./load.ts";
 import { fromPushHeader, mayMatchPullRequest, pullRequestForPush, sharedRuns } from "./shared-run.ts";
 

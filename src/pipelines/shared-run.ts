@@ -17,10 +17,11 @@
 // Asking decides at once and durably (the run-key label). Bitbucket may answer before it has moved the pull request
 // (it rescopes after the push), so the pull request's head is not compared with the pushed commit: the branch is what
 // ties them. A pull request opened later at a commit a push already ran is a separate user action; that run stands.
-import type { PullRequest as RestPullRequest } from "../bitbucket/index.ts";
+
 import { repositoryKey, runKey } from "../events/dedupe.ts";
 import type { PullRequestEvent, PushEvent } from "../events/model.ts";
-import { pullRequestEventFromRest } from "../events/rest.ts";
+import type { PullRequest as RestPullRequest } from "../providers/bitbucket-datacenter/index.ts";
+import { pullRequestEventFromRest } from "../providers/bitbucket-datacenter/rest-event.ts";
 import type { PipelineRunDefinition } from "./load.ts";
 import { annotationKeys, parseAnnotationList } from "./match.ts";
 

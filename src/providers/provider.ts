@@ -13,7 +13,9 @@
 // No message, JSON form or stack of a thrown error contains a credential.
 import type { BatonEvent, ChangedFiles, Provider as ProviderKind, PullRequestEvent } from "../events/model.ts";
 
-export type { ProviderKind };
+import type { Credential } from "./http/auth.ts";
+
+export type { Credential, ProviderKind };
 
 /** A repository on one host. */
 export interface RepoRef {
@@ -22,12 +24,6 @@ export interface RepoRef {
   /** Repository slug (DC, Cloud) or name (GitHub). */
   name: string;
 }
-
-/**
- * Credentials for one call. `bearer` is every host's token (DC/Cloud access tokens, GitHub tokens); `basic` is a
- * user name with a password (DC's access-tokens API refuses tokens, so issuing one needs an admin's password).
- */
-export type Credential = { kind: "bearer"; token: string } | { kind: "basic"; username: string; password: string };
 
 /** Options every call takes. Credentials are per call so a token rotated in a Secret applies at once. */
 export interface CallOptions {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { BitbucketClient } from "../bitbucket/index.ts";
-import { UnauthorizedError } from "../bitbucket/index.ts";
+import type { BitbucketClient } from "../providers/bitbucket-datacenter/index.ts";
+import { UnauthorizedError } from "../providers/bitbucket-datacenter/index.ts";
 import { RepositoryListings, SyncSlots } from "./cache.ts";
 
 describe("SyncSlots", () => {

@@ -2,7 +2,7 @@
 // a handful of calls: one repository listing per (server, project, token) answers "is it reachable?" for every
 // Repository of that project, the server's version is asked once, and each webhook (one per repository, or one per
 // project) is synchronised by one caller at a time while the others reuse its result.
-import { atLeast, type BitbucketClient, FEATURE_SINCE, type Version } from "../bitbucket/index.ts";
+import { atLeast, type BitbucketClient, FEATURE_SINCE, type Version } from "../providers/bitbucket-datacenter/index.ts";
 import { fingerprint } from "../tokens/secret.ts";
 import type { FailureKind } from "./decisions.ts";
 import { failureOf, notBitbucket } from "./failures.ts";

@@ -10,10 +10,10 @@
 // never holds more than one slot of the shared request budget, and periodic passes are spread over half the
 // interval.
 import { Repository } from "../api/repository.ts";
-import type { BitbucketClient, PullRequest } from "../bitbucket/index.ts";
-import { NotFoundError } from "../bitbucket/index.ts";
 import { labels, labelValue, siblingsAnnotation } from "../pipelines/build.ts";
 import { pacPrefix } from "../pipelines/load.ts";
+import type { BitbucketClient, PullRequest } from "../providers/bitbucket-datacenter/index.ts";
+import { NotFoundError } from "../providers/bitbucket-datacenter/index.ts";
 import type { Clock } from "../runtime/clock.ts";
 import type { Informer } from "../runtime/informer.ts";
 import { defineResource, isDeleting, isNotFound, type KubeClient, type KubeObject, keyOf } from "../runtime/kube.ts";

@@ -3,8 +3,8 @@
 // webhook Secret it owns, another Repository claiming the same repository), and the catch-up runnable.
 
 import type { Repository } from "../api/repository.ts";
-import { serverRefusal } from "../bitbucket/allowed-servers.ts";
-import type { BitbucketClient } from "../bitbucket/index.ts";
+import type { BitbucketClient } from "../providers/bitbucket-datacenter/index.ts";
+import { serverRefusal } from "../providers/http/allowed-servers.ts";
 import { type Controller, mapped, objects, ownedBy, specChanged } from "../runtime/controller.ts";
 import { keyOf, Secrets } from "../runtime/kube.ts";
 import type { Manager } from "../runtime/manager.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { type Webhook, WebhookSchema } from "../bitbucket/schemas.ts";
+import { type Webhook, WebhookSchema } from "../providers/bitbucket-datacenter/schemas.ts";
 import {
   desiredWebhook,
   jittered,

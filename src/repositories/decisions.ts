@@ -2,7 +2,7 @@
 // like, whether the one Bitbucket has drifted, and which open pull requests a lost delivery left without a build.
 
 import { type RepositorySpec, WebhookEvent } from "../api/repository.ts";
-import type { Webhook, WebhookInput } from "../bitbucket/index.ts";
+import type { Webhook, WebhookInput } from "../providers/bitbucket-datacenter/index.ts";
 import { scrub } from "../runtime/redact.ts";
 
 export interface RepositoryLocation {

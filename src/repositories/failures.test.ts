@@ -1,21 +1,21 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
-  BitbucketSchemaError,
   NetworkError,
   NotFoundError,
   RateLimitedError,
+  SchemaError,
   ServerError,
   UnauthorizedError,
-} from "../bitbucket/index.ts";
+} from "../providers/bitbucket-datacenter/index.ts";
 import { notBitbucket } from "./failures.ts";
 
 const ctx = { group: "server", method: "GET", path: "/rest/api/latest/application-properties" } as const;
 
 test("notBitbucket: only answers Bitbucket never gives prove the server is something else", () => {
   const cases: [string, unknown, RegExp | undefined][] = [
-    ["a body without a version ({})", new BitbucketSchemaError("x", ctx, { fieldPath: "version" }), /version/],
-    ["a body that is not JSON", new BitbucketSchemaError("x", ctx, { fieldPath: "" }), /other than JSON/],
+    ["a body without a version ({})", new SchemaError("x", ctx, { fieldPath: "version" }), /version/],
+    ["a body that is not JSON", new SchemaError("x", ctx, { fieldPath: "" }), /other than JSON/],
     ["404", new NotFoundError("x", ctx, { status: 404 }), /answered 404/],
     ["401: maybe a Bitbucket behind a login proxy", new UnauthorizedError("x", ctx, { status: 401 }), undefined],
     ["429", new RateLimitedError("x", ctx, { retryAfterMs: 1 }), undefined],

@@ -1,15 +1,15 @@
 // Bitbucket client errors sorted into what they mean for a Repository's conditions. The client's messages are
 // already free of credentials; they are scrubbed once more because they end up in conditions and Events.
 import {
-  BitbucketError,
-  BitbucketSchemaError,
   NetworkError,
   NotFoundError,
+  ProviderError,
   RateLimitedError,
+  SchemaError,
   ServerError,
   TimeoutError,
   UnauthorizedError,
-} from "../bitbucket/index.ts";
+} from "../providers/bitbucket-datacenter/index.ts";
 import { scrub } from "../runtime/redact.ts";
 import type { FailureKind } from "./decisions.ts";
 
@@ -24,7 +24,7 @@ export function failureKind(error: unknown): FailureKind {
 
 /** An error as one line for a condition, Event or log: what failed, never a credential. */
 export function describeError(error: unknown): string {
-  if (error instanceof BitbucketError) return scrub(error.message);
+  if (error instanceof ProviderError) return scrub(error.message);
   return scrub(error instanceof Error ? error.message : String(error));
 }
 
@@ -39,11 +39,11 @@ export function failureOf(error: unknown): { kind: FailureKind; detail: string }
  * 429, a 5xx or no answer at all could come from a Bitbucket having a bad moment, and prove nothing.
  */
 export function notBitbucket(error: unknown): string | undefined {
-  if (error instanceof BitbucketSchemaError)
+  if (error instanceof SchemaError)
     return error.fieldPath
       ? `GET ${error.path} answered without a Bitbucket version in ${error.fieldPath}`
       : `GET ${error.path} answered with something other than JSON`;
-  if (!(error instanceof BitbucketError) || error.status === undefined) return undefined;
+  if (!(error instanceof ProviderError) || error.status === undefined) return undefined;
   const status = error.status;
   if (status < 400 || status >= 500 || status === 401 || status === 429) return undefined;
   return `GET ${error.path} answered ${status}, which Bitbucket never does for it`;

@@ -13,7 +13,7 @@
 //   a resync) costs nothing until the drift interval is up.
 import { createHash } from "node:crypto";
 import { Repository, type RepositoryStatus } from "../api/repository.ts";
-import type { BitbucketClient } from "../bitbucket/index.ts";
+import type { BitbucketClient } from "../providers/bitbucket-datacenter/index.ts";
 import { oldestClaim } from "../runtime/claims.ts";
 import type { Clock } from "../runtime/clock.ts";
 import { type Condition, getCondition, type setCondition, statusPatch } from "../runtime/conditions.ts";

@@ -1,6 +1,12 @@
 // The Bitbucket side of one webhook: list the scope's hooks, decide with planWebhook, and create, replace or
 // remove. Only hooks carrying Baton's name are ever touched.
-import type { BitbucketAuth, BitbucketClient, ScopeRef, Webhook, WebhookInput } from "../bitbucket/index.ts";
+import type {
+  BitbucketClient,
+  Credential,
+  ScopeRef,
+  Webhook,
+  WebhookInput,
+} from "../providers/bitbucket-datacenter/index.ts";
 import { isOurs, planWebhook } from "./decisions.ts";
 
 export type HookAction = "created" | "replaced" | "deduplicated" | "unchanged" | "deleted" | "absent";
@@ -16,7 +22,7 @@ export interface HookOutcome {
 }
 
 interface Call {
-  auth: BitbucketAuth;
+  auth: Credential;
   signal?: AbortSignal | undefined;
 }
 

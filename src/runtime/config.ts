@@ -3,7 +3,7 @@ import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { formatDuration, tryParseDuration } from "../api/common.ts";
-import { allowedServersSchema } from "../bitbucket/allowed-servers.ts";
+import { allowedServersSchema } from "../providers/http/allowed-servers.ts";
 
 // Operator configuration. Every setting can come from a flag or an environment variable (flags win), so the same
 // image runs from a Deployment's env block or a developer's command line.

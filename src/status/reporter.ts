@@ -5,11 +5,11 @@
 // after Bitbucket took it; a queued run with nothing recorded once the grace has passed lost that post (its creator
 // stopped in between), and is reported here.
 
-import type { BitbucketClient } from "../bitbucket/index.ts";
 import { labels } from "../pipelines/build.ts";
 import { provenance } from "../pipelines/provenance.ts";
 import type { RunSigningKey } from "../pipelines/signing-key.ts";
 import { batonRunSelector, type PipelineRun, PipelineRuns } from "../pipelines/tekton.ts";
+import type { BitbucketClient } from "../providers/bitbucket-datacenter/index.ts";
 import { parseRepositoryUrl, type RepositoryLocation } from "../repositories/decisions.ts";
 import { operatorToken, Repositories } from "../repositories/resource.ts";
 import type { Clock } from "../runtime/clock.ts";

@@ -4,12 +4,12 @@
 import type { TokenSpec } from "../api/token.ts";
 import {
   BadRequestError,
-  type BitbucketAuth,
   type BitbucketClient,
+  type Credential,
   InvalidCredentialsError,
   NotFoundError,
   UnauthorizedError,
-} from "../bitbucket/index.ts";
+} from "../providers/bitbucket-datacenter/index.ts";
 import { expiryDaysFor, expiryOf, revisionOf } from "./lifecycle.ts";
 
 export interface IssuedToken {
@@ -38,7 +38,7 @@ const learntMaxExpiryDays = new Map<string, number>();
 
 export async function issueToken(
   client: BitbucketClient,
-  admin: BitbucketAuth,
+  admin: Credential,
   spec: TokenSpec,
   name: string,
   lifetime: number,
@@ -86,7 +86,7 @@ function maximumFrom(error: BadRequestError, asked: number): number | undefined 
 /** Revokes a token; true when it existed. Already gone (revoked by hand, expired and purged) is fine. */
 export async function revokeToken(
   client: BitbucketClient,
-  admin: BitbucketAuth,
+  admin: Credential,
   spec: TokenSpec,
   id: string,
 ): Promise<boolean> {
@@ -104,7 +104,7 @@ export async function revokeToken(
  */
 export async function findOrphans(
   client: BitbucketClient,
-  admin: BitbucketAuth,
+  admin: Credential,
   spec: TokenSpec,
   prefix: string,
   tracked: ReadonlySet<string>,

@@ -1,7 +1,7 @@
 // Issuing a managed token: create it in Bitbucket (revoking what an interrupted attempt left behind first), write
 // it to the Secret, record it in status; and adopting a token that reached the Secret but never reached status.
 import { type BitbucketProjectToken, secretAnnotations, type TokenStatus } from "../api/token.ts";
-import type { BitbucketAuth, BitbucketClient } from "../bitbucket/index.ts";
+import type { BitbucketClient, Credential } from "../providers/bitbucket-datacenter/index.ts";
 import type { Clock } from "../runtime/clock.ts";
 import type { ReconcileContext } from "../runtime/controller.ts";
 import { type KubeClient, Secrets } from "../runtime/kube.ts";
@@ -23,7 +23,7 @@ export async function issue(
   deps: IssuingDeps,
   token: BitbucketProjectToken,
   status: TokenStatus,
-  admin: BitbucketAuth,
+  admin: Credential,
   client: BitbucketClient,
   reason: string,
   ctx: ReconcileContext,

@@ -3,7 +3,7 @@
 // their expiry tracked. Decisions come from lifecycle.ts; this file only fetches and writes.
 import { permissionProblems } from "../api/permissions.ts";
 import { BitbucketProjectToken, kind, secretAnnotations, type TokenStatus } from "../api/token.ts";
-import type { BitbucketClient } from "../bitbucket/index.ts";
+import type { BitbucketClient } from "../providers/bitbucket-datacenter/index.ts";
 import { oldestClaim } from "../runtime/claims.ts";
 import type { Clock } from "../runtime/clock.ts";
 import { getCondition, statusPatch } from "../runtime/conditions.ts";

@@ -2,7 +2,7 @@
 // Each annotation value is acted on once: the value handled is recorded in status.requests, so re-applying the
 // same manifest (GitOps) does nothing and a new value (a new timestamp) asks again.
 import { type BitbucketProjectToken, requestAnnotations, type TokenStatus } from "../api/token.ts";
-import type { BitbucketAuth, BitbucketClient } from "../bitbucket/index.ts";
+import type { BitbucketClient, Credential } from "../providers/bitbucket-datacenter/index.ts";
 import { revokeToken } from "./issuer.ts";
 import type { EventSink } from "./reconciler.ts";
 
@@ -53,7 +53,7 @@ export async function revokePreviousNow(
   deps: { events: EventSink },
   token: BitbucketProjectToken,
   status: TokenStatus,
-  admin: BitbucketAuth,
+  admin: Credential,
   client: BitbucketClient,
   value: string,
 ): Promise<void> {

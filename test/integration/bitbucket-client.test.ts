@@ -3,14 +3,14 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import {
-  type BitbucketAuth,
   BitbucketClient,
   type BitbucketClientOptions,
+  type Credential,
   NotFoundError,
   RateLimitedError,
   type ResponseEvent,
   UnauthorizedError,
-} from "../../src/bitbucket/index.ts";
+} from "../../src/providers/bitbucket-datacenter/index.ts";
 import { type Simulator, startSimulator } from "../../src/simulator/index.ts";
 
 const DAY_MS = 86_400_000;
@@ -25,11 +25,11 @@ const clients: BitbucketClient[] = [];
 const waits: number[] = [];
 
 const app = { project: "PRJ", repository: "app" };
-const admin: BitbucketAuth = { kind: "basic", username: "admin", password: ADMIN_PASSWORD };
-const alice: BitbucketAuth = { kind: "basic", username: "alice", password: ALICE_PASSWORD };
-const carol: BitbucketAuth = { kind: "basic", username: "carol", password: CAROL_PASSWORD };
+const admin: Credential = { kind: "basic", username: "admin", password: ADMIN_PASSWORD };
+const alice: Credential = { kind: "basic", username: "alice", password: ALICE_PASSWORD };
+const carol: Credential = { kind: "basic", username: "carol", password: CAROL_PASSWORD };
 
-function client(auth?: BitbucketAuth, options: Partial<BitbucketClientOptions> = {}): BitbucketClient {
+function client(auth?: Credential, options: Partial<BitbucketClientOptions> = {}): BitbucketClient {
   const c = new BitbucketClient({
     baseUrl: sim.url,
     ...(auth ? { auth } : {}),
@@ -43,7 +43,7 @@ function client(auth?: BitbucketAuth, options: Partial<BitbucketClientOptions> =
   return c;
 }
 
-function bearer(token: string): BitbucketAuth {
+function bearer(token: string): Credential {
   return { kind: "bearer", token };
 }
 

@@ -2,7 +2,7 @@
 // and that a faulted request changes nothing in Bitbucket's model.
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, test } from "node:test";
-import { BitbucketClient, ServerError } from "../../src/bitbucket/index.ts";
+import { BitbucketClient, ServerError } from "../../src/providers/bitbucket-datacenter/index.ts";
 import { type Simulator, startSimulator } from "../../src/simulator/index.ts";
 import { basicAuth, bearerAuth, extraHeader, git, http, tempDir } from "../../src/simulator/testing.ts";
 

@@ -29,7 +29,7 @@ import { simulatorClock, startOperator } from "../support/operator.ts";
 import { createRun, statusWorld } from "../support/status-world.ts";
 import { waitFor } from "../support/wait.ts";
 
-// The Bitbucket client's retry policy (src/bitbucket/http.ts defaults): an idempotent call makes at most 3 attempts
+// The Bitbucket client's retry policy (src/providers/http/http.ts defaults): an idempotent call makes at most 3 attempts
 // on 5xx and 4 on 429, and those budgets are counted separately, so one call makes at most 2 + 3 + 1 attempts.
 const ATTEMPTS_ON_5XX = 3;
 const ATTEMPTS_ON_429 = 4;

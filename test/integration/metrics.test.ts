@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { parse } from "yaml";
 import { dashboard, dashboardQueries } from "../../hack/lib/dashboard.ts";
-import { endpointGroups } from "../../src/bitbucket/index.ts";
+import { endpointGroups } from "../../src/providers/bitbucket-datacenter/index.ts";
 import { createNamespace } from "../support/cluster.ts";
 import { sampleSum } from "../support/exposition.ts";
 import { startOperator } from "../support/operator.ts";

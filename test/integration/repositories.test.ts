@@ -7,7 +7,7 @@ import { describe, test } from "node:test";
 import { freePort } from "../../hack/lib/net.ts";
 import type { Repository } from "../../src/api/repository.ts";
 import type { BitbucketProjectToken } from "../../src/api/token.ts";
-import type { PullRequest } from "../../src/bitbucket/index.ts";
+import type { PullRequest } from "../../src/providers/bitbucket-datacenter/index.ts";
 import { projectWebhookSecretName, Repositories, webhookSecretName } from "../../src/repositories/resource.ts";
 import { defineResource, Events, type KubeClient, Secrets } from "../../src/runtime/kube.ts";
 import type { Event, KubeObject } from "../../src/runtime/kube-types.ts";

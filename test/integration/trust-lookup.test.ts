@@ -3,9 +3,9 @@
 // (not trusted, saying why) after one call, never as a failure to retry.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { BitbucketClient } from "../../src/bitbucket/index.ts";
-import { pullRequestEventFromRest } from "../../src/events/rest.ts";
 import { resolveTrust, type TrustLookups } from "../../src/events/trust.ts";
+import { BitbucketClient } from "../../src/providers/bitbucket-datacenter/index.ts";
+import { pullRequestEventFromRest } from "../../src/providers/bitbucket-datacenter/rest-event.ts";
 import { startSimulator } from "../../src/simulator/index.ts";
 
 test("a fork pull request whose permission lookup Bitbucket refuses (400) is not trusted, after one call", async (t) => {
