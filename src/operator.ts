@@ -7,14 +7,14 @@ import { type Intake, registerIntake } from "./events/intake.ts";
 import { type PipelineRunner, registerPipelineRunner } from "./pipelines/runner.ts";
 import { RunSigningKey } from "./pipelines/signing-key.ts";
 import { runsInformerOptions } from "./pipelines/tekton.ts";
-import {
-  BitbucketClient,
-  type Credential,
-  endpointGroups,
-  RequestBudget,
-  type ResponseEvent,
-} from "./providers/bitbucket-datacenter/index.ts";
+import { type BitbucketClient, endpointGroups } from "./providers/bitbucket-datacenter/index.ts";
+import { DataCenterProvider, dataCenterIntake } from "./providers/bitbucket-datacenter/provider.ts";
 import { type AllowedServers, serverRefusal } from "./providers/http/allowed-servers.ts";
+import type { Credential } from "./providers/http/auth.ts";
+import { RequestBudget } from "./providers/http/budget.ts";
+import type { ResponseEvent } from "./providers/http/http.ts";
+import type { ProviderLookup } from "./providers/provider.ts";
+import { type ProviderFactory, ProviderRegistry } from "./providers/registry.ts";
 import type { CatchUpDispatch } from "./repositories/catchup.ts";
 import { registerRepositoryController } from "./repositories/controller.ts";
 import { type Clock, realClock } from "./runtime/clock.ts";
@@ -61,9 +61,13 @@ export interface OperatorOptions {
   repositoryDriftInterval?: number;
 }
 
-/** One client per Bitbucket server, all drawing on one request budget so Baton as a whole stays within it. */
-export class BitbucketClients {
-  readonly #clients = new Map<string, BitbucketClient>();
+/**
+ * Data Center servers, one provider each, all drawing on one request budget so Baton as a whole stays within it;
+ * servers not in BATON_ALLOWED_SERVERS are refused, and every 401 is heard (tokens are re-checked at once).
+ */
+export class DataCenterProviders implements ProviderFactory {
+  readonly intake = dataCenterIntake;
+  readonly #providers = new Map<string, DataCenterProvider>();
   readonly #budget: RequestBudget;
   readonly #onResponse: (event: ResponseEvent) => void;
   readonly #refusedListeners: ((auth: Credential) => void)[] = [];
@@ -80,13 +84,13 @@ export class BitbucketClients {
   }
 
   /** Throws for a server not in BATON_ALLOWED_SERVERS, so no caller can send it a request or a token. */
-  for(server: string): BitbucketClient {
+  for(server: string): DataCenterProvider {
     const refusal = serverRefusal(this.#allowed, server);
     if (refusal !== undefined) throw Object.assign(new Error(refusal), { name: "ServerNotAllowed" });
     const base = server.replace(/\/+$/, "");
-    let client = this.#clients.get(base);
-    if (!client) {
-      client = new BitbucketClient({
+    let provider = this.#providers.get(base);
+    if (!provider) {
+      provider = new DataCenterProvider({
         baseUrl: base,
         budget: this.#budget,
         onResponse: this.#onResponse,
@@ -95,9 +99,14 @@ export class BitbucketClients {
         },
         userAgent: "baton",
       });
-      this.#clients.set(base, client);
+      this.#providers.set(base, provider);
     }
-    return client;
+    return provider;
+  }
+
+  /** The typed client, for the domain code not yet moved onto the provider interface. */
+  client(server: string): BitbucketClient {
+    return this.for(server).client;
   }
 
   /** Hears of every 401 any client gets, with the credentials it was refused (kept in memory, never logged). */
@@ -106,14 +115,15 @@ export class BitbucketClients {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.#clients.values()].map((c) => c.close()));
-    this.#clients.clear();
+    await Promise.all([...this.#providers.values()].map((p) => p.close()));
+    this.#providers.clear();
   }
 }
 
 export interface Operator {
   manager: Manager;
-  bitbucket: BitbucketClients;
+  /** The git hosts Baton serves, one provider per (kind, server). */
+  providers: ProviderRegistry;
   /** Events → PipelineRuns; `pipelines.catchUp(repository, pullRequest)` is the Repository controller's catch-up. */
   pipelines: PipelineRunner;
   /** The webhook intake (every replica); `intake.port` once started. */
@@ -149,7 +159,7 @@ export function createOperator(options: OperatorOptions): Operator {
   });
   // A healthy operator shows 0 rather than "No data" on the 429 panel.
   for (const group of endpointGroups) rateLimited.inc({ group }, 0);
-  const bitbucket = new BitbucketClients(
+  const bitbucket = new DataCenterProviders(
     options.config.bitbucketRequestsPerSecond,
     options.config.allowedServers,
     (event) => {
@@ -158,6 +168,9 @@ export function createOperator(options: OperatorOptions): Operator {
       if (event.rateLimited) rateLimited.inc({ group: event.group });
     },
   );
+  const providers = new ProviderRegistry();
+  providers.register("bitbucket-datacenter", bitbucket);
+  const provider: ProviderLookup = (server, kind) => providers.for(server, kind);
   const clock = options.domainClock ?? realClock;
   // main.ts resolves the default (runtime/installation.ts); "baton" is what every release before BATON_INSTANCE used.
   const instance = options.instance ?? options.config.instance ?? legacyInstance;
@@ -181,7 +194,7 @@ export function createOperator(options: OperatorOptions): Operator {
     clock,
     events: manager.events,
     metrics: new TokenMetrics(manager.metrics),
-    bitbucket: (server) => bitbucket.for(server),
+    provider,
     serverRefusal: (server) => serverRefusal(options.config.allowedServers, server),
     instance,
     validationInterval: options.tokenValidationInterval ?? 10 * 60_000,
@@ -219,7 +232,7 @@ export function createOperator(options: OperatorOptions): Operator {
     kube: manager.kube,
     clock,
     metrics: manager.metrics,
-    bitbucket: (server) => bitbucket.for(server),
+    provider,
     instance: statusKeyPrefix,
     consoleUrlTemplate: options.config.consoleUrlTemplate,
     signingKey,
@@ -232,16 +245,17 @@ export function createOperator(options: OperatorOptions): Operator {
   // Webhook intake (every replica) → pipeline runner; the runner's leader-only controller starts pending runs and
   // prunes completed ones. The Repository controller's catch-up goes through the same runner, dedupe included:
   const pipelines = registerPipelineRunner(manager, {
-    bitbucket: (server) => bitbucket.for(server),
+    provider,
     instance: statusKeyPrefix,
     clock,
     signingKey,
   });
-  const intake = registerIntake(manager, { dispatcher: pipelines });
+  const intake = registerIntake(manager, { dispatcher: pipelines, intakes: providers.intakes() });
 
   // Repositories: token resolution, webhooks kept in sync on the shared budget, catch-up of lost deliveries.
   registerRepositoryController(manager, {
-    bitbucket: (server) => bitbucket.for(server),
+    bitbucket: (server) => bitbucket.client(server),
+    provider,
     instance,
     statusKeyPrefix,
     catchUp:
@@ -256,14 +270,14 @@ export function createOperator(options: OperatorOptions): Operator {
 
   return {
     manager,
-    bitbucket,
+    providers,
     pipelines,
     intake,
     start: () => manager.start(),
     stop: async () => {
       await manager.stop();
       lastRuns.stop();
-      await bitbucket.close();
+      await providers.close();
     },
   };
 }

@@ -1,5 +1,7 @@
-// The webhook intake: `POST /hooks/bitbucket` → find the Repository → verify the signature → parse and classify →
-// deduplicate → hand each event to the dispatcher (the pipeline runner) → answer. Runs in every replica.
+// The webhook intake: `POST <each provider's path>` (`/hooks/bitbucket` for Data Center) → find the Repository →
+// verify the signature → parse and classify → deduplicate → hand each event to the dispatcher (the pipeline runner)
+// → answer. Runs in every replica. What differs per host (headers, signature scheme, payloads) is the provider's
+// WebhookIntake; everything else here is the same for every host.
 //
 // Bitbucket never retries a delivery, so the answer is 2xx only once the runs exist: a success means nothing was
 // lost, and a failure shows in the webhook's delivery history (and the Repository controller's catch-up repairs a
@@ -8,8 +10,8 @@
 import type { AddressInfo } from "node:net";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Repository } from "../api/repository.ts";
-import { classifyDelivery } from "../providers/bitbucket-datacenter/classify.ts";
-import { payloadSchemas } from "../providers/bitbucket-datacenter/payloads.ts";
+import type { WebhookIntake } from "../providers/provider.ts";
+import { providerKindOf } from "../providers/registry.ts";
 import { parseRepositoryUrl, repositoryIdentity } from "../repositories/decisions.ts";
 import { Repositories } from "../repositories/resource.ts";
 import { oldestClaim } from "../runtime/claims.ts";
@@ -23,10 +25,10 @@ import type { Metrics } from "../runtime/metrics.ts";
 import { scrub } from "../runtime/redact.ts";
 import { deliveryKeys, SeenSet } from "./dedupe.ts";
 import type { BatonEvent } from "./model.ts";
-import { deliveryTarget, eventLabel, looseIdentity, targetIdentities } from "./route.ts";
-import { verifySignature } from "./signature.ts";
+import { eventLabel, looseIdentity, targetIdentities } from "./route.ts";
 import { WebhookSecrets } from "./webhook-secrets.ts";
 
+/** Data Center's path, kept from before the provider layer (every DC webhook Baton created points at it). */
 export const intakePath = "/hooks/bitbucket";
 
 /** What the intake needs from the pipeline runner. */
@@ -49,6 +51,8 @@ export type IntakeOutcome =
 
 export interface IntakeOptions {
   dispatcher: EventDispatcher;
+  /** One per provider kind this build supports, each served at its own path. */
+  intakes: readonly WebhookIntake[];
   kube: KubeClient;
   repositories: Informer<Repository>;
   /** Warnings on a Repository whose deliveries are refused (the caller is told less, see `unverified`). */
@@ -77,7 +81,10 @@ export interface IntakeAnswer {
 }
 
 const identityIndex = "baton.dev/intake-identity";
-const knownEvents = Object.keys(payloadSchemas);
+/** `x-hub-signature` → `X-Hub-Signature`, as messages name a header. */
+function headerTitle(name: string): string {
+  return name.replace(/(^|-)([a-z])/g, (_m, dash: string, c: string) => dash + c.toUpperCase());
+}
 const defaultMaxAgeMs = 6 * 3_600_000;
 
 /**
@@ -119,6 +126,8 @@ export class Intake {
   readonly #toRun;
   /** When each request arrived (performance.now()): fastify's reply.elapsedTime is 0 with its logger off. */
   readonly #arrivals = new WeakMap<FastifyRequest, number>();
+  /** Route path → the provider intake served there. */
+  readonly #byPath = new Map<string, WebhookIntake>();
   #port: number | undefined;
 
   constructor(options: IntakeOptions) {
@@ -153,6 +162,7 @@ export class Intake {
       const location = parseRepositoryUrl(repo.spec?.url ?? "");
       return location ? [repositoryIdentity(location), looseIdentity(location)] : [];
     });
+    for (const intake of options.intakes) this.#byPath.set(intake.path, intake);
     this.#app = this.#server(options.bodyLimit ?? 1024 * 1024);
   }
 
@@ -164,7 +174,7 @@ export class Intake {
   async listen(): Promise<number> {
     await this.#app.listen({ host: this.#o.host ?? "0.0.0.0", port: this.#o.port });
     this.#port = (this.#app.server.address() as AddressInfo).port;
-    this.#log.info({ port: this.#port, path: intakePath }, "webhook intake listening");
+    this.#log.info({ port: this.#port, paths: [...this.#byPath.keys()] }, "webhook intake listening");
     return this.#port;
   }
 
@@ -190,22 +200,29 @@ export class Intake {
     // The raw bytes are what the signature covers: keep them, parse JSON only after the signature is checked.
     app.addContentTypeParser("*", { parseAs: "buffer", bodyLimit }, (_req, body, done) => done(null, body));
     app.setErrorHandler((error: { statusCode?: number; code?: string }, request, reply) => {
-      const eventKey = headerValue(request.headers["x-event-key"]) ?? "";
+      const intake = this.#intakeOf(request);
+      const eventKey = intake ? (headerValue(request.headers[intake.eventHeader]) ?? "") : "";
       const tooLarge = error.statusCode === 413 || error.code === "FST_ERR_CTP_BODY_TOO_LARGE";
       const outcome: IntakeOutcome = tooLarge ? "too-large" : (error.statusCode ?? 500) < 500 ? "malformed" : "error";
       const status = tooLarge ? 413 : (error.statusCode ?? 500);
       const detail = tooLarge
         ? `the body is larger than ${bodyLimit} bytes`
         : scrub((error as { message?: string }).message ?? "request failed");
-      this.#count(eventKey, outcome, request);
+      this.#count(intake, eventKey, outcome, request);
       void reply.code(status).send({ outcome, detail } satisfies IntakeAnswer);
     });
-    app.post(intakePath, async (request, reply) => this.#deliver(request, reply));
+    for (const intake of this.#byPath.values()) {
+      app.post(intake.path, async (request, reply) => this.#deliver(intake, request, reply));
+    }
     return app;
   }
 
-  #count(eventKey: string, outcome: IntakeOutcome, request: FastifyRequest): void {
-    this.#events.inc({ event: eventLabel(eventKey, knownEvents), outcome });
+  #intakeOf(request: FastifyRequest): WebhookIntake | undefined {
+    return this.#byPath.get(request.routeOptions?.url ?? "") ?? this.#byPath.get(request.url.split("?")[0] ?? "");
+  }
+
+  #count(intake: WebhookIntake | undefined, eventKey: string, outcome: IntakeOutcome, request: FastifyRequest): void {
+    this.#events.inc({ event: eventLabel(eventKey, intake?.knownEvents ?? []), outcome });
     this.#duration.observe({ outcome }, this.#elapsed(request));
   }
 
@@ -215,29 +232,30 @@ export class Intake {
     return arrived === undefined ? 0 : (performance.now() - arrived) / 1000;
   }
 
-  async #deliver(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-    const eventKey = headerValue(request.headers["x-event-key"]) ?? "";
-    const requestId = headerValue(request.headers["x-request-id"]);
+  async #deliver(intake: WebhookIntake, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const eventKey = headerValue(request.headers[intake.eventHeader]) ?? "";
+    const requestId = intake.deliveryHeaders.map((h) => headerValue(request.headers[h])).find((v) => v !== undefined);
+    const signatureHeader = headerTitle(intake.signatureHeader);
     // `body` is counted and logged; `shown` (by default the same) is what the caller reads.
     const answer = (status: number, body: IntakeAnswer & { outcome: IntakeOutcome }, shown: IntakeAnswer = body) => {
-      this.#count(eventKey, body.outcome, request);
+      this.#count(intake, eventKey, body.outcome, request);
       const level = status >= 500 ? "warn" : status >= 400 ? "info" : "debug";
       this.#log[level]({ eventKey, requestId, status, outcome: body.outcome, detail: body.detail }, "webhook delivery");
       return reply.code(status).send(shown);
     };
     const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     try {
-      if (eventKey === "diagnostics:ping") {
+      if (intake.pingEvent !== undefined && eventKey === intake.pingEvent) {
         return answer(200, { outcome: "ping", detail: "Baton's webhook intake is reachable" });
       }
-      const signature = request.headers["x-hub-signature"];
+      const signature = request.headers[intake.signatureHeader];
       if (signature === undefined || (typeof signature === "string" && signature.trim() === "")) {
-        throw new HttpFailure(401, "unsigned", "the delivery carries no X-Hub-Signature; give the webhook a secret");
+        throw new HttpFailure(401, "unsigned", `the delivery carries no ${signatureHeader}; give the webhook a secret`);
       }
       // Decided from the request alone, before any Repository is looked up, so saying so reveals nothing.
-      const form = verifySignature(raw, signature, []);
+      const form = intake.verify(raw, signature, []);
       if (!form.ok && form.reason === "malformed") {
-        throw new HttpFailure(401, "bad-signature", "X-Hub-Signature is not sha256= followed by 64 hex digits");
+        throw new HttpFailure(401, "bad-signature", `${signatureHeader} is not sha256= followed by 64 hex digits`);
       }
       let body: unknown;
       try {
@@ -245,17 +263,19 @@ export class Intake {
       } catch {
         throw new HttpFailure(400, "malformed", notJson(headerValue(request.headers["content-type"])));
       }
-      const target = deliveryTarget(body);
+      const target = intake.target(body);
       if (target === undefined) {
         throw new HttpFailure(400, "malformed", `the ${eventKey || "webhook"} body names no repository`);
       }
       // Right after start the cache may still be filling: an unknown repository must mean unknown, not "not yet".
       if (!this.#o.repositories.hasSynced()) await this.#o.repositories.waitForSync();
-      const repository = this.#find(targetIdentities(target));
+      // A Repository of another host kind never takes this host's deliveries (it has its own path and secret).
+      const found = this.#find(targetIdentities(target));
+      const repository = found && providerKindOf(found.spec) === intake.kind ? found : undefined;
       if (repository === undefined) {
         // A project hook delivers every repository's events, watched or not: one signed with that hook's secret is
         // Bitbucket doing as told, a normal outcome (not a refusal, so no alert); only the rest stay refused.
-        if (await this.#secrets.signedByProjectHook(target, raw, signature)) {
+        if (await this.#secrets.signedByProjectHook(target, (secrets) => intake.verify(raw, signature, secrets).ok)) {
           return answer(200, {
             outcome: "ignored",
             detail: `no Repository watches ${target.project}/${target.slug}, a repository of a project whose webhook Baton manages`,
@@ -268,10 +288,10 @@ export class Intake {
           unverified,
         );
       }
-      await this.#verify(repository, raw, signature, eventKey);
+      await this.#verify(intake, repository, raw, signature, eventKey);
 
       const location = parseRepositoryUrl(repository.spec.url);
-      const classified = classifyDelivery(eventKey, body, request.headers, {
+      const classified = intake.classify(eventKey, body, request.headers, {
         receivedAt: new Date(this.#o.clock.now()),
         ...(location ? { serverUrl: location.server } : {}),
         maxAgeMs: this.#o.maxAgeMs ?? defaultMaxAgeMs,
@@ -350,10 +370,16 @@ export class Intake {
   }
 
   /** Either the Repository's own webhook secret or its project hook's may have signed the delivery. */
-  async #verify(repository: Repository, raw: Buffer, header: string | string[], eventKey: string): Promise<void> {
+  async #verify(
+    intake: WebhookIntake,
+    repository: Repository,
+    raw: Buffer,
+    header: string | string[],
+    eventKey: string,
+  ): Promise<void> {
     const refs = this.#secrets.refs(repository);
     let secrets = await Promise.all(refs.map((ref) => this.#secrets.read(ref, false)));
-    let check = verifySignature(
+    let check = intake.verify(
       raw,
       header,
       secrets.filter((s): s is string => s !== undefined),
@@ -362,7 +388,7 @@ export class Intake {
     if (check.reason === "mismatch") {
       // Maybe the secret was just rotated: read it again (at most once a second per Secret).
       secrets = await Promise.all(refs.map((ref) => this.#secrets.read(ref, true)));
-      check = verifySignature(
+      check = intake.verify(
         raw,
         header,
         secrets.filter((s): s is string => s !== undefined),
@@ -378,7 +404,7 @@ export class Intake {
     this.#o.events.warning(
       repository,
       noSecret ? "WebhookSecretMissing" : "WebhookSignatureMismatch",
-      `refused a ${eventLabel(eventKey, knownEvents)} delivery: ${why}; check the secret in Bitbucket's webhook settings`,
+      `refused a ${eventLabel(eventKey, intake.knownEvents)} delivery: ${why}; check the secret in Bitbucket's webhook settings`,
     );
     throw new HttpFailure(401, "bad-signature", `Repository ${name}: ${why}`, unverified);
   }
@@ -444,6 +470,7 @@ function headerValue(value: string | string[] | undefined): string | undefined {
 
 export interface RegisterIntakeOptions {
   dispatcher: EventDispatcher;
+  intakes: readonly WebhookIntake[];
   host?: string;
   bodyLimit?: number;
 }
@@ -452,6 +479,7 @@ export interface RegisterIntakeOptions {
 export function registerIntake(manager: Manager, options: RegisterIntakeOptions): Intake {
   const intake = new Intake({
     dispatcher: options.dispatcher,
+    intakes: options.intakes,
     kube: manager.kube,
     repositories: manager.informer(Repositories),
     events: manager.events,

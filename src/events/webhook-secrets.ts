@@ -9,7 +9,6 @@ import { type KubeClient, Secrets } from "../runtime/kube.ts";
 import type { Logger } from "../runtime/logger.ts";
 import { scrub } from "../runtime/redact.ts";
 import type { DeliveryTarget } from "./route.ts";
-import { verifySignature } from "./signature.ts";
 
 export interface SecretRef {
   namespace: string;
@@ -57,7 +56,7 @@ export class WebhookSecrets {
   }
 
   /** Whether the project webhook Baton keeps for the target's project (on any server it is kept on) signed this. */
-  async signedByProjectHook(target: DeliveryTarget, raw: Buffer, header: string | string[]): Promise<boolean> {
+  async signedByProjectHook(target: DeliveryTarget, verify: (secrets: string[]) => boolean): Promise<boolean> {
     const servers = new Set<string>();
     for (const repo of this.#o.repositories.list()) {
       const location = parseRepositoryUrl(repo.spec?.url ?? "");
@@ -76,7 +75,7 @@ export class WebhookSecrets {
       ),
     );
     const known = secrets.filter((secret): secret is string => secret !== undefined);
-    return known.length > 0 && verifySignature(raw, header, known).ok;
+    return known.length > 0 && verify(known);
   }
 
   /** The secret's value; `fresh` reads it again unless read in the last second (it may just have been rotated). */

@@ -107,8 +107,8 @@ describe("the ref advertisement of a repository with non-ASCII branch names (rea
   });
 
   it("finds refs/pull-requests/<id>/from at the head", () => {
-    assert.deepEqual(checkPullRequestRef(advertisement(), 3, head), { ok: true });
-    const stale = checkPullRequestRef(advertisement(), 3, older);
+    assert.deepEqual(checkPullRequestRef(advertisement(), "refs/pull-requests/3/from", head), { ok: true });
+    const stale = checkPullRequestRef(advertisement(), "refs/pull-requests/3/from", older);
     assert.equal(stale.ok ? "ok" : stale.reason, "stale");
   });
 
@@ -117,7 +117,7 @@ describe("the ref advertisement of a repository with non-ASCII branch names (rea
     const result = await waitForPullRequestRef({
       cloneUrl: "https://bb.example.com/scm/prj/app.git",
       token: "t0k3n-value",
-      number: 3,
+      ref: "refs/pull-requests/3/from",
       sha: head,
       refresh: async () => {},
       delaysMs: [],

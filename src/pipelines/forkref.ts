@@ -16,7 +16,8 @@ export interface RefWaitInput {
   /** The target repository's HTTP clone URL (`…/scm/prj/repo.git`). */
   cloneUrl: string;
   token: string;
-  number: number;
+  /** The head ref in the target repository (GitProvider.forkHead), e.g. `refs/pull-requests/3/from`. */
+  ref: string;
   sha: string;
   /** Makes the server rescope the pull request (a REST GET of it). */
   refresh: () => Promise<void>;
@@ -71,7 +72,7 @@ export async function waitForPullRequestRef(input: RefWaitInput): Promise<RefWai
     attempts++;
     const advertised = await advertisement(input);
     last = advertised.ok
-      ? checkPullRequestRef(advertised.body, input.number, input.sha)
+      ? checkPullRequestRef(advertised.body, input.ref, input.sha)
       : { ok: false, reason: "missing", message: advertised.message };
     if (last.ok) return { ...last, attempts };
     if (i === delays.length) break;

@@ -12,8 +12,6 @@ import {
   gitConfigUrl,
   parseRefAdvertisement,
   pipelineRunOwnerReference,
-  pullRequestFetchRefspec,
-  pullRequestFromRef,
 } from "./gitsecret.ts";
 
 const token = "BBDC-MzQ1Njc4OTAxMjM0OkZha2VUb2tlbkZvclRlc3Rz+/=";
@@ -133,12 +131,6 @@ describe("fork pull requests: refs/pull-requests/<id>/from", () => {
   const head = "3980c2be32a7e23c795741d5dc1a2eecb9b85d6d";
   const old = "508d1b67f1f8f3a25f543a030a7a178894aa9907";
 
-  it("names the ref and a refspec", () => {
-    assert.equal(pullRequestFromRef(7), "refs/pull-requests/7/from");
-    assert.equal(pullRequestFetchRefspec(7), "+refs/pull-requests/7/from:refs/remotes/origin/pull-requests/7/from");
-    assert.throws(() => pullRequestFromRef(0), /invalid pull request number/);
-  });
-
   const lsRemote = `${old}\tHEAD\n${old}\trefs/heads/master\n${head}\trefs/pull-requests/1/from\n${"a".repeat(40)}\trefs/pull-requests/1/merge\n${"b".repeat(40)}\trefs/tags/v1\n${"c".repeat(40)}\trefs/tags/v1^{}\n`;
   const pkt = (s: string) => (s.length + 4).toString(16).padStart(4, "0") + s;
   const smartHttp =
@@ -176,7 +168,7 @@ describe("fork pull requests: refs/pull-requests/<id>/from", () => {
   ];
   for (const [name, adv, sha, expected] of checks) {
     it(name, () => {
-      const result = checkPullRequestRef(adv, 1, sha);
+      const result = checkPullRequestRef(adv, "refs/pull-requests/1/from", sha);
       assert.equal(result.ok ? "ok" : result.reason, expected);
       if (!result.ok && result.reason === "stale") {
         assert.equal(result.actual, head);
@@ -204,8 +196,8 @@ describe("fork pull requests: refs/pull-requests/<id>/from", () => {
       const sha = git("rev-parse", "HEAD").trim();
       git("update-ref", "refs/pull-requests/3/from", sha);
       const output = git("ls-remote", dir);
-      assert.deepEqual(checkPullRequestRef(output, 3, sha), { ok: true });
-      assert.equal(checkPullRequestRef(output, 4, sha).ok, false);
+      assert.deepEqual(checkPullRequestRef(output, "refs/pull-requests/3/from", sha), { ok: true });
+      assert.equal(checkPullRequestRef(output, "refs/pull-requests/4/from", sha).ok, false);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

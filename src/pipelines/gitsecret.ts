@@ -132,17 +132,6 @@ export function buildGitSecret(input: GitSecretInput): SecretObject {
   };
 }
 
-/** Where a pull request's head lives in the target repository, also for fork PRs (reference §10). */
-export function pullRequestFromRef(number: number): string {
-  if (!Number.isInteger(number) || number <= 0) throw new Error(`invalid pull request number ${number}`);
-  return `refs/pull-requests/${number}/from`;
-}
-
-/** A refspec fetching that ref into a local name, e.g. for git-clone's `refspec` parameter. */
-export function pullRequestFetchRefspec(number: number): string {
-  return `+${pullRequestFromRef(number)}:refs/remotes/origin/pull-requests/${number}/from`;
-}
-
 /** Whether the four bytes at `at` are a pkt-line length (lower-case hex, as git writes it). */
 function isPktLength(bytes: Uint8Array, at: number): boolean {
   for (let i = at; i < at + 4; i++) {
@@ -197,15 +186,15 @@ export type PullRequestRefCheck =
   | { ok: false; reason: "missing" | "stale"; actual?: string; message: string };
 
 /**
- * Whether `refs/pull-requests/<n>/from` in the target repository points at the event's head commit. Bitbucket
- * updates that ref lazily, so a stale one means "try again shortly", not "build what is there".
+ * Whether the pull request's head ref in the target repository (the provider's `forkHead`, DC
+ * `refs/pull-requests/<n>/from`) points at the event's head commit. Bitbucket updates that ref lazily, so a stale
+ * one means "try again shortly", not "build what is there".
  */
 export function checkPullRequestRef(
   advertisement: Uint8Array | string,
-  number: number,
+  ref: string,
   headSha: string,
 ): PullRequestRefCheck {
-  const ref = pullRequestFromRef(number);
   const actual = parseRefAdvertisement(advertisement).get(ref);
   if (actual === undefined) {
     return { ok: false, reason: "missing", message: `${ref} is not advertised by the target repository yet` };

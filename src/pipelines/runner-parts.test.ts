@@ -141,7 +141,7 @@ describe("waitForPullRequestRef", () => {
     const result = await waitForPullRequestRef({
       cloneUrl: "https://bb.example.com/scm/prj/app.git",
       token: "t0k3n-value",
-      number: 7,
+      ref: "refs/pull-requests/7/from",
       sha: head,
       refresh: async () => {
         served = head;
@@ -164,7 +164,7 @@ describe("waitForPullRequestRef", () => {
     const result = await waitForPullRequestRef({
       cloneUrl: "https://bb.example.com/scm/prj/app.git",
       token: "t0k3n-value",
-      number: 7,
+      ref: "refs/pull-requests/7/from",
       sha: head,
       refresh: async () => {},
       delaysMs: [1, 1, 1],
@@ -180,7 +180,7 @@ describe("waitForPullRequestRef", () => {
     const denied = await waitForPullRequestRef({
       cloneUrl: "https://bb.example.com/scm/prj/app.git",
       token: "t0k3n-value",
-      number: 7,
+      ref: "refs/pull-requests/7/from",
       sha: head,
       refresh: async () => {},
       delaysMs: [],

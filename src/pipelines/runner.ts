@@ -14,30 +14,28 @@ import { randomBytes } from "node:crypto";
 import type { Repository } from "../api/repository.ts";
 import type { BitbucketProjectToken } from "../api/token.ts";
 import { headRunKey, runKey, runKeyLabel, SeenSet } from "../events/dedupe.ts";
-import {
-  type BatonEvent,
-  type ChangedFiles,
-  type CommentEvent,
-  changedFilesFromBitbucket,
-  type EventUser,
-  type PullRequestEvent,
-  type PullRequestScopedEvent,
-  type PushEvent,
+import type {
+  BatonEvent,
+  ChangedFiles,
+  CommentEvent,
+  EventUser,
+  PullRequestEvent,
+  PullRequestScopedEvent,
+  PushEvent,
 } from "../events/model.ts";
 import { decideTrust, resolveTrust, type TrustDecision } from "../events/trust.ts";
-import type {
-  BitbucketClient,
-  Credential,
-  FileChange,
-  PermissionAnswer,
-  PullRequest as RestPullRequest,
-} from "../providers/bitbucket-datacenter/index.ts";
+import type { Credential } from "../providers/http/auth.ts";
 import {
-  isNotFound as isBitbucketNotFound,
+  isNotFound as isProviderNotFound,
   ResponseTooLargeError,
   TooManyResultsError,
-} from "../providers/bitbucket-datacenter/index.ts";
-import { pullRequestEventFromRest } from "../providers/bitbucket-datacenter/rest-event.ts";
+} from "../providers/http/errors.ts";
+import type { GitProvider, ProviderLookup, PullRequestSnapshot, RepoRef } from "../providers/provider.ts";
+import { providerKindOf } from "../providers/registry.ts";
+
+/** What events/trust.ts takes from a write-access lookup. */
+type PermissionAnswer = { granted: boolean; refused?: string };
+
 import { parseRepositoryUrl, type RepositoryLocation, repositoryIdentity } from "../repositories/decisions.ts";
 import {
   type CloneResolution,
@@ -148,7 +146,8 @@ export interface RepositoryEvents {
 
 export interface PipelineRunnerOptions {
   kube: KubeClient;
-  bitbucket(server: string): BitbucketClient;
+  /** The git host serving a Repository's server (providers/registry.ts). */
+  provider: ProviderLookup;
   events: RepositoryEvents;
   logger: Logger;
   metrics: Metrics;
@@ -182,8 +181,8 @@ interface Context {
   identity: string;
   /** The value of the runs' `baton.dev/repository` label. */
   label: string;
-  client: BitbucketClient;
-  ref: { project: string; repository: string };
+  client: GitProvider;
+  ref: RepoRef;
   auth: Credential;
   /** Undefined until a managed clone token is issued (with the first run), or when there is none (`cloneMissing`). */
   cloneToken: string | undefined;
@@ -292,9 +291,9 @@ export class PipelineRunner {
    * Catch-up for the Repository controller: an open pull request found through REST whose head has neither a run
    * nor a status goes through the same path as its lost delivery would have (dedupe included).
    */
-  async catchUp(repository: Repository, pullRequest: RestPullRequest): Promise<DispatchResult> {
+  async catchUp(repository: Repository, pullRequest: PullRequestSnapshot): Promise<DispatchResult> {
     const location = this.#location(repository);
-    const converted = pullRequestEventFromRest(pullRequest, {
+    const converted = this.#o.provider(location.server, providerKindOf(repository.spec)).pullRequestEvent(pullRequest, {
       serverUrl: location.server,
       receivedAt: new Date(this.#o.clock.now()),
     });
@@ -525,16 +524,18 @@ export class PipelineRunner {
       });
     if (push.refKind !== "branch" || candidates.length === 0) return undefined;
     try {
-      const open = await ctx.client.pullRequests.listOpen(ctx.ref, {
-        at: push.ref,
-        direction: "OUTGOING",
+      const open = await ctx.client.listOpenPullRequests(ctx.ref, {
+        fromRef: push.ref,
         auth: ctx.auth,
         maxItems: 25,
       });
       const events: { event: PullRequestEvent; matched: string[] }[] = [];
       const receivedAt = new Date(this.#o.clock.now());
       for (const pullRequest of open) {
-        const event = pullRequestForPush(push, pullRequest, { serverUrl: ctx.location.server, receivedAt });
+        const event = pullRequestForPush(push, (o) => ctx.client.pullRequestEvent(pullRequest, o), {
+          serverUrl: ctx.location.server,
+          receivedAt,
+        });
         if (event === undefined || !decideTrust(event, {}, ctx.repository.spec.policy ?? {}).trusted) continue;
         const changedFiles = needsChangedFiles(candidates, event) ? await this.#changedFiles(ctx, event) : undefined;
         // CEL here is as hostile as anywhere else: the same budget, and an overrun only means "not shared".
@@ -568,32 +569,12 @@ export class PipelineRunner {
     ctx: Context,
     event: Exclude<BatonEvent, { type: "ping" | "pull_request_closed" }>,
   ): Promise<ChangedFiles | undefined> {
-    const call = { auth: ctx.auth };
-    let changes: FileChange[];
-    if (event.type === "push") {
-      const since = event.previousSha && !/^0+$/.test(event.previousSha) ? event.previousSha : undefined;
-      try {
-        changes = await ctx.client.content.listChanges(
-          ctx.ref,
-          { since, until: event.sha },
-          { ...call, maxItems: 5000 },
-        );
-      } catch (err) {
-        if (err instanceof TooManyResultsError) return undefined;
-        throw err;
-      }
-    } else {
-      const page = await ctx.client.pullRequests.changes(ctx.ref, event.pullRequest.number, call);
-      if (page.truncated) return undefined;
-      changes = page.changes;
-    }
-    return changedFilesFromBitbucket(
-      changes.map((c) => ({
-        path: { toString: c.path },
-        srcPath: c.srcPath === undefined ? null : { toString: c.srcPath },
-        type: c.type,
-      })),
-    );
+    const range =
+      event.type === "push"
+        ? { from: event.previousSha && !/^0+$/.test(event.previousSha) ? event.previousSha : undefined, to: event.sha }
+        : { pullRequest: event.pullRequest.number };
+    const result = await ctx.client.changedFiles(ctx.ref, range, { auth: ctx.auth, maxItems: 5000 });
+    return result.truncated ? undefined : result.files;
   }
 
   /**
@@ -833,13 +814,20 @@ export class PipelineRunner {
   async #checkForkRef(ctx: Context, event: PullRequestScopedEvent): Promise<string | undefined> {
     const cloneUrl = event.repository.cloneUrl;
     if (cloneUrl === undefined) return "the target repository's clone URL is unknown";
+    const head = ctx.client.forkHead(
+      ctx.ref,
+      event.pullRequest.number,
+      event.pullRequest.fromRepository.cloneUrl ?? "",
+    );
+    if (head.kind !== "base-ref")
+      return `the fork's head is fetched from the fork (${head.cloneUrl}), which Baton does not check yet`;
     const result = await waitForPullRequestRef({
       cloneUrl,
       token: this.#cloneTokenOf(ctx),
-      number: event.pullRequest.number,
+      ref: head.ref,
       sha: event.sha,
       refresh: async () => {
-        await ctx.client.pullRequests.get(ctx.ref, event.pullRequest.number, { auth: ctx.auth });
+        await ctx.client.getPullRequest(ctx.ref, event.pullRequest.number, { auth: ctx.auth });
       },
       ...(this.#o.refWait?.delaysMs ? { delaysMs: this.#o.refWait.delaysMs } : {}),
       ...(this.#o.refWait?.fetch ? { fetch: this.#o.refWait.fetch } : {}),
@@ -870,10 +858,12 @@ export class PipelineRunner {
     const now = this.#o.clock.now();
     if (cached && now - cached.at < 30_000) return cached.value;
     const where = `${ctx.location.project}/${ctx.location.slug}`;
-    const value = await ctx.client.users.hasPermission(
-      { user: who, permission: "REPO_WRITE", project: ctx.location.project, repository: ctx.location.slug },
-      { auth: ctx.auth },
-    );
+    const answer = await ctx.client.hasWriteAccess(ctx.ref, who, { auth: ctx.auth });
+    // A host whose token cannot ask says so; that is a "no" the trust rule reports like a refused lookup.
+    const value: PermissionAnswer =
+      answer.kind === "cannot-ask"
+        ? { granted: false, refused: answer.why }
+        : { granted: answer.granted, ...(answer.refused === undefined ? {} : { refused: answer.refused }) };
     if (value.refused !== undefined) {
       this.#log.warn(
         { repository: `${ctx.namespace}/${ctx.name}`, user: who, bitbucket: where, refused: value.refused },
@@ -908,9 +898,7 @@ export class PipelineRunner {
       const key = statusKey(this.#o.instance, ctx.namespace, ctx.label, approvalPipeline);
       const description = approvalDescription(decision.whatIsNeeded);
       // Durable "once per head": a status already there means an earlier process said it.
-      const existing = await ctx.client.buildStatus
-        .get(ctx.ref, event.sha, key, { auth: ctx.auth })
-        .catch((err: unknown) => (isBitbucketNotFound(err) ? undefined : Promise.reject(err)));
+      const existing = await ctx.client.getBuildStatus(ctx.ref, event.sha, key, { auth: ctx.auth });
       // Any state: SUCCESSFUL means the head was approved since, and a re-delivery must not turn it red again.
       if (existing !== undefined) return;
       await this.#postStatus(ctx, event, approvalPipeline, { state: "FAILED", description });
@@ -931,9 +919,8 @@ export class PipelineRunner {
     const key = statusKey(this.#o.instance, ctx.namespace, ctx.label, approvalPipeline);
     let existing: { state: string } | undefined;
     try {
-      existing = await ctx.client.buildStatus.get(ctx.ref, event.sha, key, { auth: ctx.auth });
+      existing = await ctx.client.getBuildStatus(ctx.ref, event.sha, key, { auth: ctx.auth });
     } catch (err) {
-      if (isBitbucketNotFound(err)) return;
       // The runs exist; a later command on the same head settles it again.
       this.#o.events.warning(
         ctx.repository,
@@ -942,7 +929,7 @@ export class PipelineRunner {
       );
       return;
     }
-    if (existing.state !== "FAILED") return;
+    if (existing?.state !== "FAILED") return;
     if (await this.#postStatus(ctx, event, approvalPipeline, { state: "SUCCESSFUL", description })) {
       this.#o.events.normal(
         ctx.repository,
@@ -1005,7 +992,7 @@ export class PipelineRunner {
 
   async #comment(ctx: Context, event: PullRequestScopedEvent, text: string): Promise<void> {
     try {
-      await ctx.client.pullRequests.comment(ctx.ref, event.pullRequest.number, text, { auth: ctx.auth });
+      await ctx.client.commentOnPullRequest(ctx.ref, event.pullRequest.number, text, { auth: ctx.auth });
     } catch (err) {
       this.#o.events.warning(
         ctx.repository,
@@ -1033,7 +1020,7 @@ export class PipelineRunner {
           : (event.pullRequest.url ?? `${browse}/pull-requests/${event.pullRequest.number}`);
     const ref = event.type === "push" ? event.ref : event.pullRequest.sourceRef;
     try {
-      await ctx.client.buildStatus.set(
+      await ctx.client.setBuildStatus(
         ctx.ref,
         event.sha,
         {
@@ -1285,8 +1272,8 @@ export class PipelineRunner {
       location,
       identity: repositoryIdentity(location),
       label: labelValue(name),
-      client: this.#o.bitbucket(location.server),
-      ref: { project: location.project, repository: location.slug },
+      client: this.#o.provider(location.server, providerKindOf(repository.spec)),
+      ref: { owner: location.project, name: location.slug },
       auth: { kind: "bearer", token: credentials.operator },
       cloneToken: credentials.clone,
       cloneMissing: credentials.cloneMissing,
@@ -1350,17 +1337,16 @@ export class PipelineRunner {
         const listed: ListedFile[] = [];
         const folders = [folder];
         for (let dir = folders.shift(); dir !== undefined; dir = folders.shift()) {
-          let entries: Awaited<ReturnType<typeof ctx.client.content.listDirectory>>;
+          let entries: Awaited<ReturnType<typeof ctx.client.listFolder>>;
           try {
-            entries = await ctx.client.content.listDirectory(ctx.ref, dir, {
-              at: commit,
+            entries = await ctx.client.listFolder(ctx.ref, dir, commit, {
               auth: ctx.auth,
               pageSize: 1000,
               maxItems: maxListedFiles,
             });
           } catch (err) {
             if (err instanceof TooManyResultsError) throw new FolderTooLarge(folder, maxListedFiles);
-            if (isBitbucketNotFound(err) && dir === folder) return undefined;
+            if (isProviderNotFound(err) && dir === folder) return undefined;
             throw err;
           }
           // A file where the folder should be: there are no definitions.
@@ -1377,7 +1363,7 @@ export class PipelineRunner {
       },
       read: async (path, commit, maxBytes) => {
         try {
-          return await ctx.client.content.rawText(ctx.ref, path, { at: commit, auth: ctx.auth, maxBytes });
+          return await ctx.client.readFile(ctx.ref, path, commit, { auth: ctx.auth, maxBytes });
         } catch (err) {
           if (err instanceof ResponseTooLargeError) throw new FileTooLarge(path, maxBytes);
           throw err;
@@ -1396,7 +1382,7 @@ export class RepositoryNotReady extends Error {
 }
 
 export interface RegisterPipelineRunnerOptions {
-  bitbucket(server: string): BitbucketClient;
+  provider: ProviderLookup;
   instance: string;
   clock?: Clock;
   refWait?: PipelineRunnerOptions["refWait"];
@@ -1414,7 +1400,7 @@ export function registerPipelineRunner(manager: Manager, options: RegisterPipeli
   repositories.addIndex(byLabel, (r) => [`${r.metadata.namespace ?? ""}/${labelValue(r.metadata.name ?? "")}`]);
   const runner = new PipelineRunner({
     kube: manager.kube,
-    bitbucket: options.bitbucket,
+    provider: options.provider,
     events: manager.events,
     logger: manager.logger,
     metrics: manager.metrics,

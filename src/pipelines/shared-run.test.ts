@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { runKey } from "../events/dedupe.ts";
 import { loadFixture, pushEvent } from "../events/testdata.ts";
+import { pullRequestEventFromRest } from "../providers/bitbucket-datacenter/rest-event.ts";
 import { PullRequestSchema } from "../providers/bitbucket-datacenter/schemas.ts";
 import { loadPipelineRuns, type PipelineRunDefinition } from "./load.ts";
 import { fromPushHeader, mayMatchPullRequest, pullRequestForPush, sharedRuns } from "./shared-run.ts";
@@ -36,7 +37,7 @@ describe("mayMatchPullRequest", () => {
 
 describe("pullRequestForPush", () => {
   it("is the pull request at the pushed commit, pushed by the pusher, under the push's run key", () => {
-    const event = pullRequestForPush(push, restPullRequest, options);
+    const event = pullRequestForPush(push, (o) => pullRequestEventFromRest(restPullRequest, o), options);
     assert.ok(event);
     assert.equal(event.pullRequest.number, 4);
     assert.equal(event.sha, pushed, "Bitbucket may still list the previous head: the pushed commit is built");
@@ -47,23 +48,38 @@ describe("pullRequestForPush", () => {
   });
   it("is nothing for a push of another branch, of a tag, or for a fork's pull request", () => {
     assert.equal(
-      pullRequestForPush(pushEvent({ sha: pushed, ref: "refs/heads/other" }), restPullRequest, options),
+      pullRequestForPush(
+        pushEvent({ sha: pushed, ref: "refs/heads/other" }),
+        (o) => pullRequestEventFromRest(restPullRequest, o),
+        options,
+      ),
       undefined,
     );
     assert.equal(
-      pullRequestForPush(pushEvent({ sha: pushed, ref: "refs/tags/feature/test" }), restPullRequest, options),
+      pullRequestForPush(
+        pushEvent({ sha: pushed, ref: "refs/tags/feature/test" }),
+        (o) => pullRequestEventFromRest(restPullRequest, o),
+        options,
+      ),
       undefined,
     );
     const source = restPullRequest.fromRef.repository;
     const forkRepository = { ...source, slug: "test-app-fork", id: 99, project: { ...source.project, key: "~JDOE" } };
     const fork = { ...restPullRequest, fromRef: { ...restPullRequest.fromRef, repository: forkRepository } };
-    assert.equal(pullRequestForPush(push, fork, options), undefined);
+    assert.equal(
+      pullRequestForPush(push, (o) => pullRequestEventFromRest(fork, o), options),
+      undefined,
+    );
   });
 });
 
 describe("sharedRuns", () => {
   const pr = (number: number) => {
-    const event = pullRequestForPush(push, { ...restPullRequest, id: number }, options);
+    const event = pullRequestForPush(
+      push,
+      (o) => pullRequestEventFromRest({ ...restPullRequest, id: number }, o),
+      options,
+    );
     assert.ok(event);
     return event;
   };

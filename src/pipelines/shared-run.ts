@@ -20,8 +20,7 @@
 
 import { repositoryKey, runKey } from "../events/dedupe.ts";
 import type { PullRequestEvent, PushEvent } from "../events/model.ts";
-import type { PullRequest as RestPullRequest } from "../providers/bitbucket-datacenter/index.ts";
-import { pullRequestEventFromRest } from "../providers/bitbucket-datacenter/rest-event.ts";
+import type { PullRequestEventOptions } from "../providers/provider.ts";
 import type { PipelineRunDefinition } from "./load.ts";
 import { annotationKeys, parseAnnotationList } from "./match.ts";
 
@@ -43,12 +42,13 @@ export function mayMatchPullRequest(definition: PipelineRunDefinition): boolean 
  */
 export function pullRequestForPush(
   push: PushEvent,
-  pullRequest: RestPullRequest,
+  /** The provider's `pullRequestEvent` for one listed pull request. */
+  toEvent: (options: PullRequestEventOptions) => { ok: true; event: PullRequestEvent } | { ok: false; error: string },
   options: { serverUrl: string; receivedAt: Date },
 ): PullRequestEvent | undefined {
-  if (push.refKind !== "branch" || pullRequest.fromRef.id !== push.ref) return undefined;
+  if (push.refKind !== "branch") return undefined;
   const actor = (push.body as { actor?: unknown } | undefined)?.actor;
-  const converted = pullRequestEventFromRest(pullRequest, {
+  const converted = toEvent({
     ...options,
     head: push.sha,
     ...(actor === undefined ? {} : { actor }),
@@ -56,7 +56,7 @@ export function pullRequestForPush(
   });
   if (!converted.ok) return undefined;
   const event = converted.event;
-  if (event.pullRequest.fromRepository.fork) return undefined;
+  if (event.pullRequest.sourceRef !== push.ref || event.pullRequest.fromRepository.fork) return undefined;
   if (repositoryKey(event.repository) !== repositoryKey(push.repository)) return undefined;
   return event;
 }

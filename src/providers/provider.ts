@@ -87,10 +87,12 @@ export interface PullRequestEventOptions {
 // ─── Build status ──────────────────────────────────────────────────────────────────────────────────────────
 
 /**
- * Neutral build states. DC and Cloud use these words; GitHub maps INPROGRESS→pending, SUCCESSFUL→success,
- * FAILED→failure, STOPPED→error (or a cancelled check run).
+ * Neutral build states, in Data Center's words (status keys, metrics and dashboards already say CANCELLED).
+ * Cloud maps CANCELLED→STOPPED; GitHub INPROGRESS→pending, SUCCESSFUL→success, FAILED→failure, CANCELLED→error
+ * (or a cancelled check run). A host that cannot show CANCELLED (an older DC) leaves it out of `buildStates`, and
+ * the domain reports FAILED with "cancelled" in the description instead.
  */
-export type BuildState = "INPROGRESS" | "SUCCESSFUL" | "FAILED" | "STOPPED";
+export type BuildState = "INPROGRESS" | "SUCCESSFUL" | "FAILED" | "CANCELLED";
 
 export interface BuildStatusInput {
   /** One key per pipeline (GitHub: the status context), so a re-run replaces its status instead of adding one. */
@@ -108,7 +110,8 @@ export interface BuildStatusInput {
 
 export interface BuildStatusRecord {
   key: string;
-  state: BuildState;
+  /** UNKNOWN: a state Baton never posts (DC's own UNKNOWN); it still counts as "a status is there". */
+  state: BuildState | "UNKNOWN";
   url?: string;
   description?: string;
   /** Epoch milliseconds of the host's last update, when it says. */
@@ -205,8 +208,13 @@ export interface IssuedToken {
   id: string;
   name: string;
   token: string;
-  createdAt: number;
+  /** Epoch milliseconds, as the host recorded them (absent: the caller's clock). */
+  createdAt?: number;
   expiresAt?: number;
+  /** The lifetime the host granted, when it says (DC `expiryDays`). */
+  expiryDays?: number;
+  /** The user the token acts as, when the host says. */
+  user?: string;
 }
 
 export interface ListedToken {
@@ -216,7 +224,10 @@ export interface ListedToken {
   expiresAt?: number;
 }
 
-/** Token operations; present only when `capabilities.tokens.issuing` is `issue`. */
+/**
+ * Token operations; present only when `capabilities.tokens.issuing` is `issue`. Errors are the host's: a
+ * BadRequestError's `messages` explain a refused expiry (tokens/issuer.ts learns the server's maximum from it).
+ */
 export interface TokenApi {
   issue(scope: TokenScope, request: IssueTokenRequest, call: CallOptions): Promise<IssuedToken>;
   list(scope: TokenScope, call: ListCallOptions): Promise<ListedToken[]>;
@@ -245,7 +256,19 @@ export type ForkHead = { kind: "base-ref"; ref: string; refspec: string } | { ki
 
 // ─── Intake ────────────────────────────────────────────────────────────────────────────────────────────────
 
-export type HeaderMap = Record<string, string>;
+/** Request headers as Node gives them (lower-case names; a repeated header is an array). */
+export type HeaderMap = Readonly<Record<string, string | readonly string[] | undefined>>;
+
+/**
+ * The repository a delivery names, read before its signature can be checked (the Repository holds the secret).
+ * `project` is the DC project key, Cloud workspace or GitHub owner; `slug` the repository slug or name; `server`
+ * the base URL when the payload says it (old DC payloads carry no links).
+ */
+export interface DeliveryTarget {
+  server?: string;
+  project: string;
+  slug: string;
+}
 
 export type SignatureCheck = { ok: true } | { ok: false; reason: "missing" | "malformed" | "mismatch" };
 
@@ -273,14 +296,26 @@ export interface WebhookIntake {
   readonly deliveryHeaders: readonly string[];
   /** The host's event names Baton subscribes to by default and understands. */
   readonly knownEvents: readonly string[];
-  /** Checks the signature over the exact bytes received, under each secret (several during rotation). */
-  verify(body: Uint8Array | string, headers: HeaderMap, secrets: readonly string[]): SignatureCheck;
+  /** The host's "test connection" event, answered without a signature (DC `diagnostics:ping`). */
+  readonly pingEvent?: string;
+  /**
+   * Checks `signature` (the signature header's value; an array when repeated, which is malformed) over the exact
+   * bytes received, under each secret (several during rotation). Never throws. With no secrets it still tells a
+   * malformed header from a well-formed one, which the intake answers before looking anything up.
+   */
+  verify(
+    body: Uint8Array | string,
+    signature: string | readonly string[] | undefined,
+    secrets: readonly string[],
+  ): SignatureCheck;
+  /** The repository the body names; undefined when it names none. */
+  target(body: unknown): DeliveryTarget | undefined;
   /** Parses and maps one delivery onto the neutral event model. Pure. */
   classify(
     eventKey: string,
     body: unknown,
     headers: HeaderMap,
-    options: { receivedAt: Date; serverUrl?: string },
+    options: { receivedAt: Date; serverUrl?: string; maxAgeMs?: number },
   ): IntakeClassification;
 }
 
@@ -310,10 +345,13 @@ export interface GitProvider {
   readonly tokens?: TokenApi;
 
   // Content at a commit.
-  /** Entries under `path` at commit `at`; [] if the folder is absent (a repository without `.tekton/`). */
-  listFolder(repo: RepoRef, path: string, at: string, call?: ListCallOptions): Promise<DirectoryEntry[]>;
-  /** Raw bytes of a file at commit `at`; `maxBytes` stops a huge file with ResponseTooLargeError. */
-  readFile(repo: RepoRef, path: string, at: string, call?: CallOptions & { maxBytes?: number }): Promise<Uint8Array>;
+  /**
+   * One level of the folder `path` at commit `at`, each entry with its object id where the host gives it (so
+   * unchanged files need not be read again). Undefined when `path` is a file; NotFound when it is absent.
+   */
+  listFolder(repo: RepoRef, path: string, at: string, call?: ListCallOptions): Promise<DirectoryEntry[] | undefined>;
+  /** A file at commit `at` as UTF-8 text; past `maxBytes` (default 1 MiB) ResponseTooLargeError, never a partial. */
+  readFile(repo: RepoRef, path: string, at: string, call?: CallOptions & { maxBytes?: number }): Promise<string>;
   /** Changed files of a pull request, or of a push (`from` absent: the commit against its first parent). */
   changedFiles(repo: RepoRef, range: ChangeRange, call?: ListCallOptions): Promise<ChangedFilesResult>;
   /** The full hash of a commit named by a (possibly abbreviated) hash; identity on hosts whose payloads are full. */
@@ -322,7 +360,8 @@ export interface GitProvider {
   // Repositories and pull requests.
   /** Repository slugs of one owner the token can read (reachability check shared by a project's Repositories). */
   listRepositories(owner: string, call?: ListCallOptions): Promise<string[]>;
-  listOpenPullRequests(repo: RepoRef, call?: ListCallOptions): Promise<PullRequestSnapshot[]>;
+  /** Open pull requests, newest activity first; `fromRef` (`refs/heads/x`): only those whose source it is. */
+  listOpenPullRequests(repo: RepoRef, call?: ListCallOptions & { fromRef?: string }): Promise<PullRequestSnapshot[]>;
   getPullRequest(repo: RepoRef, number: number, call?: CallOptions): Promise<PullRequestSnapshot>;
   /** The pull_request event a delivery would have produced for `pr` (catch-up); built by the intake's mapping. */
   pullRequestEvent(
@@ -332,6 +371,8 @@ export interface GitProvider {
   commentOnPullRequest(repo: RepoRef, number: number, text: string, call?: CallOptions): Promise<void>;
 
   // Build status.
+  /** The states this host accepts (DC lists CANCELLED only with the `cancelledStatus` capability). */
+  buildStates(call?: CallOptions): Promise<readonly BuildState[]>;
   setBuildStatus(repo: RepoRef, commit: string, status: BuildStatusInput, call?: CallOptions): Promise<void>;
   /** undefined: no status with this key on the commit. */
   getBuildStatus(

@@ -1,4 +1,4 @@
-// Which GitProvider serves a Repository, and one shared instance per (kind, server).
+// Which GitProvider serves a Repository: the kind from its spec, the instance from that kind's factory.
 //
 // The kind comes from spec.provider when set, else from spec.url's host: bitbucket.org is Cloud, github.com is
 // GitHub, anything else is a Data Center server (self-hosted, so no host name says it). A GitHub Enterprise
@@ -34,17 +34,18 @@ export class UnsupportedProviderError extends Error {
   }
 }
 
-/** How one kind makes its provider for a server base URL (the registry caches the result). */
+/** One kind's providers: one per server, made on first use and closed on shutdown. */
 export interface ProviderFactory {
-  create(server: string): GitProvider;
+  /** May throw for a server the installation does not allow (BATON_ALLOWED_SERVERS). */
+  for(server: string): GitProvider;
   /** The kind's webhook intake, served whether or not any Repository uses the kind yet. */
   readonly intake: WebhookIntake;
+  close(): Promise<void>;
 }
 
-/** One GitProvider per (kind, server), created on first use; closes them all on shutdown. */
+/** The factories of the kinds this build supports. */
 export class ProviderRegistry {
   readonly #factories = new Map<ProviderKind, ProviderFactory>();
-  readonly #providers = new Map<string, GitProvider>();
 
   register(kind: ProviderKind, factory: ProviderFactory): void {
     this.#factories.set(kind, factory);
@@ -58,14 +59,7 @@ export class ProviderRegistry {
   for(server: string, kind: ProviderKind = "bitbucket-datacenter"): GitProvider {
     const factory = this.#factories.get(kind);
     if (!factory) throw new UnsupportedProviderError(kind);
-    const base = server.replace(/\/+$/, "");
-    const key = `${kind} ${base}`;
-    let provider = this.#providers.get(key);
-    if (!provider) {
-      provider = factory.create(base);
-      this.#providers.set(key, provider);
-    }
-    return provider;
+    return factory.for(server);
   }
 
   /** Every registered intake, for the webhook server to serve each at its own path. */
@@ -74,8 +68,6 @@ export class ProviderRegistry {
   }
 
   async close(): Promise<void> {
-    const providers = [...this.#providers.values()];
-    this.#providers.clear();
-    await Promise.all(providers.map((p) => p.close()));
+    await Promise.all([...this.#factories.values()].map((f) => f.close()));
   }
 }

@@ -12,8 +12,8 @@
 import { Repository } from "../api/repository.ts";
 import { labels, labelValue, siblingsAnnotation } from "../pipelines/build.ts";
 import { pacPrefix } from "../pipelines/load.ts";
-import type { BitbucketClient, PullRequest } from "../providers/bitbucket-datacenter/index.ts";
-import { NotFoundError } from "../providers/bitbucket-datacenter/index.ts";
+import type { ProviderLookup, PullRequestSnapshot } from "../providers/provider.ts";
+import { providerKindOf } from "../providers/registry.ts";
 import type { Clock } from "../runtime/clock.ts";
 import type { Informer } from "../runtime/informer.ts";
 import { defineResource, isDeleting, isNotFound, type KubeClient, type KubeObject, keyOf } from "../runtime/kube.ts";
@@ -47,7 +47,7 @@ const dispatchConcurrency = 4;
 
 export type CatchUpDispatch = (
   repository: Repository,
-  pullRequest: PullRequest,
+  pullRequest: PullRequestSnapshot,
 ) => Promise<{ started: boolean; detail: string }>;
 
 export interface CatchUpDeps {
@@ -55,7 +55,7 @@ export interface CatchUpDeps {
   clock: Clock;
   log: Logger;
   metrics: RepositoryMetrics;
-  bitbucket(server: string): BitbucketClient;
+  provider: ProviderLookup;
   repositories: Informer<Repository>;
   /** Prefix of Baton's build-status keys (statusKey). */
   instance: string;
@@ -144,14 +144,14 @@ export class CatchUp {
     if (!location) return { openPullRequests: 0, dispatched: 0 };
     const resolved = await operatorToken(kube, repository);
     if ("problem" in resolved) return { openPullRequests: 0, dispatched: 0 };
-    const client = this.#deps.bitbucket(location.server);
+    const client = this.#deps.provider(location.server, providerKindOf(repository.spec));
     const auth = { kind: "bearer" as const, token: resolved.token };
-    const ref = { project: location.project, repository: location.slug };
+    const ref = { owner: location.project, name: location.slug };
     const call = signal ? { auth, signal } : { auth };
 
-    let open: PullRequest[];
+    let open: PullRequestSnapshot[];
     try {
-      open = await client.pullRequests.listOpen(ref, { ...call, pageSize: 100 });
+      open = await client.listOpenPullRequests(ref, { ...call, pageSize: 100 });
     } catch (error) {
       const kind = failureKind(error);
       if (kind === "unauthorized" || kind === "notFound") this.#deps.unreachable(repository, location, resolved.token);
@@ -159,7 +159,7 @@ export class CatchUp {
     }
     const since = Date.parse(repository.metadata.creationTimestamp ?? "");
     const candidates = updatedSince(
-      open.map((pr) => ({ id: pr.id, headSha: pr.fromRef.latestCommit, updatedDate: pr.updatedDate, pr })),
+      open.map((pr) => ({ id: pr.number, headSha: pr.latestCommit, updatedDate: pr.updatedAt, pr })),
       since,
     ).filter((c) => !this.#dispatched.has(rememberKey(repository, c.id, c.headSha)));
     if (candidates.length === 0) return { openPullRequests: open.length, dispatched: 0 };
@@ -181,10 +181,8 @@ export class CatchUp {
       );
       metrics.statusCheck();
       try {
-        await client.buildStatus.get(ref, sha, key, call);
-        return true;
+        return (await client.getBuildStatus(ref, sha, key, call)) !== undefined;
       } catch (error) {
-        if (error instanceof NotFoundError) return false;
         log.debug({ err: describeError(error) }, "build status unknown; leaving the pull request for the next pass");
         return true;
       }
@@ -217,8 +215,8 @@ export class CatchUp {
         if (!pr) continue;
         try {
           const outcome = await this.#deps.dispatch(repository, pr);
-          this.#remember(rememberKey(repository, pr.id, candidate.headSha));
-          const where = { repository: keyOf(repository), pullRequest: pr.id, sha: candidate.headSha };
+          this.#remember(rememberKey(repository, pr.number, candidate.headSha));
+          const where = { repository: keyOf(repository), pullRequest: pr.number, sha: candidate.headSha };
           if (outcome.started) {
             metrics.catchUp("dispatched");
             dispatched++;
@@ -231,7 +229,7 @@ export class CatchUp {
         } catch (error) {
           metrics.catchUp("failed");
           log.warn(
-            { repository: keyOf(repository), pullRequest: pr.id, err: describeError(error) },
+            { repository: keyOf(repository), pullRequest: pr.number, err: describeError(error) },
             "catch-up dispatch failed",
           );
         }

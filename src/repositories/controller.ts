@@ -5,6 +5,7 @@
 import type { Repository } from "../api/repository.ts";
 import type { BitbucketClient } from "../providers/bitbucket-datacenter/index.ts";
 import { serverRefusal } from "../providers/http/allowed-servers.ts";
+import type { ProviderLookup } from "../providers/provider.ts";
 import { type Controller, mapped, objects, ownedBy, specChanged } from "../runtime/controller.ts";
 import { keyOf, Secrets } from "../runtime/kube.ts";
 import type { Manager } from "../runtime/manager.ts";
@@ -19,6 +20,8 @@ import { projectWebhookSecretName, Repositories } from "./resource.ts";
 export interface RepositoryControllerDeps {
   /** One client per Bitbucket server, all on the operator's shared request budget. */
   bitbucket(server: string): BitbucketClient;
+  /** The git host serving a Repository (catch-up goes through the provider interface). */
+  provider: ProviderLookup;
   /** Names Baton's webhooks. */
   instance: string;
   /** Prefixes build status keys (catch-up reads them). */
@@ -151,7 +154,7 @@ export function registerRepositoryController(manager: Manager, deps: RepositoryC
       clock: manager.clock,
       log: manager.logger.child({ part: "catch-up" }),
       metrics,
-      bitbucket: deps.bitbucket,
+      provider: deps.provider,
       repositories,
       instance: deps.statusKeyPrefix,
       interval: deps.catchUpInterval ?? 3 * driftInterval,

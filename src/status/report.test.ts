@@ -2,11 +2,11 @@ import assert from "node:assert/strict";
 import { describe as suite, test } from "node:test";
 import {
   type BuildState,
-  bitbucketState,
   buildState,
   describe,
   durationOf,
   type PipelineRunView,
+  providerState,
   runUrl,
   statusKey,
 } from "./report.ts";
@@ -40,18 +40,18 @@ suite("buildState", () => {
   for (const [name, input, expected] of cases) test(name, () => assert.equal(buildState(input), expected));
 });
 
-suite("bitbucketState", () => {
+suite("providerState", () => {
   test("queued and running are INPROGRESS", () => {
-    assert.equal(bitbucketState("queued", true), "INPROGRESS");
-    assert.equal(bitbucketState("running", false), "INPROGRESS");
+    assert.equal(providerState("queued", true), "INPROGRESS");
+    assert.equal(providerState("running", false), "INPROGRESS");
   });
   test("CANCELLED only where the server supports it", () => {
-    assert.equal(bitbucketState("cancelled", true), "CANCELLED");
-    assert.equal(bitbucketState("cancelled", false), "FAILED");
+    assert.equal(providerState("cancelled", true), "CANCELLED");
+    assert.equal(providerState("cancelled", false), "FAILED");
   });
   test("final states", () => {
-    assert.equal(bitbucketState("succeeded", false), "SUCCESSFUL");
-    assert.equal(bitbucketState("failed", true), "FAILED");
+    assert.equal(providerState("succeeded", false), "SUCCESSFUL");
+    assert.equal(providerState("failed", true), "FAILED");
   });
 });
 

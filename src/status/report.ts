@@ -1,8 +1,10 @@
 // What Bitbucket should show for a PipelineRun: state, key, description, duration. Pure, so the mapping is
 // table-tested; the status controller only fetches runs and posts the result. Provider-neutral on purpose: a
 // Bitbucket Cloud reporter maps the same BuildReport onto its own states.
+
 import { createHash } from "node:crypto";
 import { z } from "zod";
+import type { BuildState as ProviderBuildState } from "../providers/provider.ts";
 
 /** The Tekton PipelineRun fields this mapping reads. */
 export const PipelineRunView = z.looseObject({
@@ -65,10 +67,8 @@ export function isFinal(state: BuildState): boolean {
   return state === "succeeded" || state === "failed" || state === "cancelled";
 }
 
-/** Bitbucket DC's build states; CANCELLED only where the server lists `cancelledStatus` among its capabilities. */
-export type BitbucketBuildState = "INPROGRESS" | "SUCCESSFUL" | "FAILED" | "CANCELLED";
-
-export function bitbucketState(state: BuildState, supportsCancelled: boolean): BitbucketBuildState {
+/** The provider's neutral state for a run's; CANCELLED only where the host accepts it (GitProvider.buildStates). */
+export function providerState(state: BuildState, supportsCancelled: boolean): ProviderBuildState {
   switch (state) {
     case "queued":
     case "running":

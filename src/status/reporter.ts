@@ -9,7 +9,8 @@ import { labels } from "../pipelines/build.ts";
 import { provenance } from "../pipelines/provenance.ts";
 import type { RunSigningKey } from "../pipelines/signing-key.ts";
 import { batonRunSelector, type PipelineRun, PipelineRuns } from "../pipelines/tekton.ts";
-import type { BitbucketClient } from "../providers/bitbucket-datacenter/index.ts";
+import type { CallOptions, GitProvider, ProviderLookup } from "../providers/provider.ts";
+import { providerKindOf } from "../providers/registry.ts";
 import { parseRepositoryUrl, type RepositoryLocation } from "../repositories/decisions.ts";
 import { operatorToken, Repositories } from "../repositories/resource.ts";
 import type { Clock } from "../runtime/clock.ts";
@@ -19,12 +20,12 @@ import { keyString, type ObjectKey } from "../runtime/logger.ts";
 import type { Metrics } from "../runtime/metrics.ts";
 import {
   type BuildState,
-  bitbucketState,
   buildState,
   describe,
   durationOf,
   isFinal,
   PipelineRunView,
+  providerState,
   runUrl,
   statusKey,
   type TaskRunView,
@@ -46,7 +47,7 @@ export interface ReporterDeps {
   kube: KubeClient;
   clock: Clock;
   metrics: Metrics;
-  bitbucket(server: string): BitbucketClient;
+  provider: ProviderLookup;
   instance: string;
   consoleUrlTemplate?: string | undefined;
   /** The key Baton's runs are signed with: runs without a valid signature are not reported. */
@@ -176,17 +177,17 @@ export class StatusReporter {
       await this.#record(key, uid, state);
       return {};
     }
-    const client = this.#deps.bitbucket(location.server);
+    const client = this.#deps.provider(location.server, providerKindOf(repository.spec));
     const auth = { kind: "bearer", token: token.token } as const;
     // Only a cancelled run needs to know (a capabilities call, once an hour per server).
     const cancelled = state === "cancelled" && (await this.#supportsCancelled(location, client, auth));
-    const bbState = bitbucketState(state, cancelled);
+    const bbState = providerState(state, cancelled);
     const taskRuns = state === "failed" ? await this.#taskRuns(namespace, view.metadata.name) : [];
     const template = this.#deps.consoleUrlTemplate ?? defaultConsoleUrlTemplate;
     const duration = durationOf(view);
     try {
-      await client.buildStatus.set(
-        { project: location.project, repository: location.slug },
+      await client.setBuildStatus(
+        { owner: location.project, name: location.slug },
         sha,
         {
           key: statusKey(this.#deps.instance, namespace, repositoryName, pipeline),
@@ -221,14 +222,14 @@ export class StatusReporter {
 
   async #supportsCancelled(
     location: RepositoryLocation,
-    client: BitbucketClient,
-    auth: { kind: "bearer"; token: string },
+    client: GitProvider,
+    auth: NonNullable<CallOptions["auth"]>,
   ): Promise<boolean> {
     const now = this.#deps.clock.now();
     const known = this.#capabilities.get(location.server);
     if (known && now - known.at < 3_600_000) return known.cancelled;
-    const capabilities = await client.buildStatus.capabilities({ auth }).catch(() => undefined);
-    const cancelled = capabilities?.buildStatus?.includes("cancelledStatus") ?? false;
+    const states = await client.buildStates({ auth }).catch(() => undefined);
+    const cancelled = states?.includes("CANCELLED") ?? false;
     this.#capabilities.set(location.server, { cancelled, at: now });
     return cancelled;
   }

@@ -1,7 +1,7 @@
 // The project admin's username and password (spec.adminCredentialsRef), the only credential that can create and
 // revoke tokens. Its Secret is labelled as watched, so fixing a wrong password wakes the token at once.
 import type { BitbucketProjectToken } from "../api/token.ts";
-import type { Credential } from "../providers/bitbucket-datacenter/index.ts";
+import type { Credential } from "../providers/http/auth.ts";
 import { type KubeClient, Secrets } from "../runtime/kube.ts";
 import { fingerprint, labelWatched, tokenIn } from "./secret.ts";
 

@@ -2,14 +2,9 @@
 // every call here uses the project admin's username and password; validation alone uses the token itself.
 
 import type { TokenSpec } from "../api/token.ts";
-import {
-  BadRequestError,
-  type BitbucketClient,
-  type Credential,
-  InvalidCredentialsError,
-  NotFoundError,
-  UnauthorizedError,
-} from "../providers/bitbucket-datacenter/index.ts";
+import type { Credential } from "../providers/http/auth.ts";
+import { BadRequestError, NotFoundError } from "../providers/http/errors.ts";
+import type { GitProvider, TokenApi, TokenValidation } from "../providers/provider.ts";
 import { expiryDaysFor, expiryOf, revisionOf } from "./lifecycle.ts";
 
 export interface IssuedToken {
@@ -24,10 +19,18 @@ export interface IssuedToken {
   clampedFrom?: number | undefined;
 }
 
-export type Scope = { project: string; repository?: string | undefined };
+export type Scope = { owner: string; repository?: string };
 
 export function scopeOf(spec: Pick<TokenSpec, "project" | "repository">): Scope {
-  return spec.repository ? { project: spec.project, repository: spec.repository } : { project: spec.project };
+  return spec.repository ? { owner: spec.project, repository: spec.repository } : { owner: spec.project };
+}
+
+/** The host's token API; a host whose tokens are made by people has none, and saying so beats a TypeError. */
+function tokenApi(provider: GitProvider): TokenApi {
+  if (!provider.tokens) {
+    throw new Error(`${provider.kind} cannot issue access tokens through its API; give the token in a Secret instead`);
+  }
+  return provider.tokens;
 }
 
 /**
@@ -37,7 +40,7 @@ export function scopeOf(spec: Pick<TokenSpec, "project" | "repository">): Scope 
 const learntMaxExpiryDays = new Map<string, number>();
 
 export async function issueToken(
-  client: BitbucketClient,
+  client: GitProvider,
   admin: Credential,
   spec: TokenSpec,
   name: string,
@@ -47,7 +50,7 @@ export async function issueToken(
   const wanted = expiryDaysFor(lifetime);
   let request = expiryDaysFor(lifetime, learntMaxExpiryDays.get(client.baseUrl));
   const create = (expiryDays: number) =>
-    client.accessTokens.create(scopeOf(spec), { name, permissions: spec.permissions, expiryDays }, { auth: admin });
+    tokenApi(client).issue(scopeOf(spec), { name, permissions: spec.permissions, expiryDays }, { auth: admin });
   let created: Awaited<ReturnType<typeof create>>;
   try {
     created = await create(request.expiryDays);
@@ -58,15 +61,15 @@ export async function issueToken(
     request = { expiryDays: max, clamped: true };
     created = await create(max);
   }
-  const notBefore = created.createdDate ?? now();
+  const notBefore = created.createdAt ?? now();
   const expiryDays = created.expiryDays ?? request.expiryDays;
   return {
     id: created.id,
     name,
     secret: created.token,
-    user: created.user?.slug ?? created.user?.name,
+    user: created.user,
     notBefore,
-    notAfter: created.expiryDate ?? expiryOf(notBefore, expiryDays),
+    notAfter: created.expiresAt ?? expiryOf(notBefore, expiryDays),
     expiryDays,
     clampedFrom: expiryDays < wanted.expiryDays ? wanted.expiryDays : undefined,
   };
@@ -85,13 +88,13 @@ function maximumFrom(error: BadRequestError, asked: number): number | undefined 
 
 /** Revokes a token; true when it existed. Already gone (revoked by hand, expired and purged) is fine. */
 export async function revokeToken(
-  client: BitbucketClient,
+  client: GitProvider,
   admin: Credential,
   spec: TokenSpec,
   id: string,
 ): Promise<boolean> {
   try {
-    return await client.accessTokens.delete(scopeOf(spec), id, { auth: admin });
+    return await tokenApi(client).revoke(scopeOf(spec), id, { auth: admin });
   } catch (error) {
     if (error instanceof NotFoundError) return false;
     throw error;
@@ -103,33 +106,24 @@ export async function revokeToken(
  * and storing it. Their secret was shown once and is lost, so they cannot be adopted, only revoked.
  */
 export async function findOrphans(
-  client: BitbucketClient,
+  client: GitProvider,
   admin: Credential,
   spec: TokenSpec,
   prefix: string,
   tracked: ReadonlySet<string>,
 ): Promise<{ id: string; name: string }[]> {
-  const tokens = await client.accessTokens.list(scopeOf(spec), { auth: admin });
+  const tokens = await tokenApi(client).list(scopeOf(spec), { auth: admin });
   return tokens
     .filter((t) => revisionOf(t.name, prefix) !== undefined && !tracked.has(t.id))
     .map((t) => ({ id: t.id, name: t.name }));
 }
 
-export type Validation = { valid: true; user?: string | undefined } | { valid: false; reason: string };
+export type Validation = TokenValidation;
 
 /**
- * One authenticated call with the token itself: who Bitbucket says it is. A 401 means revoked, expired or never
+ * One authenticated call with the token itself: who the host says it is. Invalid means revoked, expired or never
  * valid; any other failure (an outage) says nothing about the token and is thrown for the caller to retry.
  */
-export async function validateToken(client: BitbucketClient, token: string): Promise<Validation> {
-  try {
-    const user = await client.server.whoAmI({ auth: { kind: "bearer", token } });
-    if (user === undefined) return { valid: false, reason: "Bitbucket treated the token as anonymous" };
-    return { valid: true, user };
-  } catch (error) {
-    if (error instanceof UnauthorizedError || error instanceof InvalidCredentialsError) {
-      return { valid: false, reason: "Bitbucket answered 401: the token is revoked, expired or wrong" };
-    }
-    throw error;
-  }
+export function validateToken(client: GitProvider, token: string): Promise<Validation> {
+  return client.validateToken(token);
 }

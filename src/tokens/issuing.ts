@@ -1,7 +1,8 @@
 // Issuing a managed token: create it in Bitbucket (revoking what an interrupted attempt left behind first), write
 // it to the Secret, record it in status; and adopting a token that reached the Secret but never reached status.
 import { type BitbucketProjectToken, secretAnnotations, type TokenStatus } from "../api/token.ts";
-import type { BitbucketClient, Credential } from "../providers/bitbucket-datacenter/index.ts";
+import type { Credential } from "../providers/http/auth.ts";
+import type { GitProvider } from "../providers/provider.ts";
 import type { Clock } from "../runtime/clock.ts";
 import type { ReconcileContext } from "../runtime/controller.ts";
 import { type KubeClient, Secrets } from "../runtime/kube.ts";
@@ -24,7 +25,7 @@ export async function issue(
   token: BitbucketProjectToken,
   status: TokenStatus,
   admin: Credential,
-  client: BitbucketClient,
+  client: GitProvider,
   reason: string,
   ctx: ReconcileContext,
 ): Promise<{ fingerprint: string; user?: string | undefined }> {

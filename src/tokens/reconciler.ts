@@ -3,7 +3,8 @@
 // their expiry tracked. Decisions come from lifecycle.ts; this file only fetches and writes.
 import { permissionProblems } from "../api/permissions.ts";
 import { BitbucketProjectToken, kind, secretAnnotations, type TokenStatus } from "../api/token.ts";
-import type { BitbucketClient } from "../providers/bitbucket-datacenter/index.ts";
+import type { GitProvider, ProviderLookup } from "../providers/provider.ts";
+import { providerKindOf } from "../providers/registry.ts";
 import { oldestClaim } from "../runtime/claims.ts";
 import type { Clock } from "../runtime/clock.ts";
 import { getCondition, statusPatch } from "../runtime/conditions.ts";
@@ -48,7 +49,8 @@ export interface TokenReconcilerDeps {
   events: EventSink;
   metrics: TokenMetrics;
   /** One client per Bitbucket server, sharing the operator's request budget. */
-  bitbucket(server: string): BitbucketClient;
+  /** The git host of a token's spec.server. */
+  provider: ProviderLookup;
   /** Why the operator may not call this server (BATON_ALLOWED_SERVERS), or undefined when it may. */
   serverRefusal(server: string): string | undefined;
   /** Prefix of issued token names; distinguishes clusters that manage the same project. */
@@ -162,8 +164,7 @@ export class TokenReconciler {
       : await reconcileExternal(
           {
             ...this.#deps,
-            validate: (value) =>
-              this.#validate(keyOf(token.metadata), this.#deps.bitbucket(token.spec.server), value, ctx),
+            validate: (value) => this.#validate(keyOf(token.metadata), this.#provider(token.spec.server), value, ctx),
           },
           token,
           ctx,
@@ -209,7 +210,7 @@ export class TokenReconciler {
     const spec = token.spec;
     const policy = policyOf(spec);
     const status: TokenStatus = { ...token.status };
-    const client = this.#deps.bitbucket(spec.server);
+    const client = this.#provider(spec.server);
     const namespace = token.metadata.namespace ?? "";
 
     const secret = await kube.get(Secrets, { namespace, name: spec.secretName }, ctx.signal);
@@ -404,7 +405,12 @@ export class TokenReconciler {
     status.conditions = (written.status as TokenStatus | undefined)?.conditions;
   }
 
-  async #validate(key: string, client: BitbucketClient, value: string, ctx: ReconcileContext): Promise<Validation> {
+  /** A BitbucketProjectToken names its server only; the host kind follows from it like a Repository's url. */
+  #provider(server: string): GitProvider {
+    return this.#deps.provider(server, providerKindOf({ url: server }));
+  }
+
+  async #validate(key: string, client: GitProvider, value: string, ctx: ReconcileContext): Promise<Validation> {
     const now = this.#deps.clock.now();
     const seen = this.#validated.get(key);
     const print = fingerprint(value);
@@ -435,7 +441,7 @@ export class TokenReconciler {
         );
       } else {
         try {
-          const client = this.#deps.bitbucket(token.spec.server);
+          const client = this.#provider(token.spec.server);
           for (const id of ids) await revokeToken(client, admin.auth, token.spec, id);
           events.normal(token, "Revoked", `revoked token${ids.length > 1 ? "s" : ""} ${ids.join(", ")} on deletion`);
         } catch (error) {

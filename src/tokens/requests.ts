@@ -2,7 +2,8 @@
 // Each annotation value is acted on once: the value handled is recorded in status.requests, so re-applying the
 // same manifest (GitOps) does nothing and a new value (a new timestamp) asks again.
 import { type BitbucketProjectToken, requestAnnotations, type TokenStatus } from "../api/token.ts";
-import type { BitbucketClient, Credential } from "../providers/bitbucket-datacenter/index.ts";
+import type { Credential } from "../providers/http/auth.ts";
+import type { GitProvider } from "../providers/provider.ts";
 import { revokeToken } from "./issuer.ts";
 import type { EventSink } from "./reconciler.ts";
 
@@ -54,7 +55,7 @@ export async function revokePreviousNow(
   token: BitbucketProjectToken,
   status: TokenStatus,
   admin: Credential,
-  client: BitbucketClient,
+  client: GitProvider,
   value: string,
 ): Promise<void> {
   const previous = status.previousToken;

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import type { Repository } from "../../src/api/repository.ts";
-import { deliveryTarget } from "../../src/events/route.ts";
+import { deliveryTarget } from "../../src/providers/bitbucket-datacenter/route.ts";
 import { Repositories } from "../../src/repositories/resource.ts";
 import { Events } from "../../src/runtime/kube.ts";
 import { answers, deliver, listRuns, pipelinesWorld } from "../support/pipelines-world.ts";

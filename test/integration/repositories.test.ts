@@ -7,7 +7,7 @@ import { describe, test } from "node:test";
 import { freePort } from "../../hack/lib/net.ts";
 import type { Repository } from "../../src/api/repository.ts";
 import type { BitbucketProjectToken } from "../../src/api/token.ts";
-import type { PullRequest } from "../../src/providers/bitbucket-datacenter/index.ts";
+import type { PullRequestSnapshot } from "../../src/providers/provider.ts";
 import { projectWebhookSecretName, Repositories, webhookSecretName } from "../../src/repositories/resource.ts";
 import { defineResource, Events, type KubeClient, Secrets } from "../../src/runtime/kube.ts";
 import type { Event, KubeObject } from "../../src/runtime/kube-types.ts";
@@ -651,8 +651,8 @@ describe("catch-up", () => {
     const handed: { repository: string; pr: number; sha: string }[] = [];
     const op = await operator(t, w, {
       catchUpInterval: 1500,
-      catchUp: async (repository: Repository, pr: PullRequest) => {
-        handed.push({ repository: repository.metadata.name, pr: pr.id, sha: pr.fromRef.latestCommit });
+      catchUp: async (repository: Repository, pr: PullRequestSnapshot) => {
+        handed.push({ repository: repository.metadata.name, pr: pr.number, sha: pr.latestCommit });
         return { started: true, detail: "recorded by the test" };
       },
     });
@@ -721,8 +721,8 @@ describe("catch-up", () => {
     const handed: number[] = [];
     await operator(t, w, {
       catchUpInterval: 1500,
-      catchUp: async (_repository: Repository, pr: PullRequest) => {
-        handed.push(pr.id);
+      catchUp: async (_repository: Repository, pr: PullRequestSnapshot) => {
+        handed.push(pr.number);
         return { started: true, detail: "recorded by the test" };
       },
     });

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import type { BatonEvent } from "../../events/model.ts";
-import { BatonEvent as BatonEventSchema, changedFilesFromBitbucket } from "../../events/model.ts";
+import { BatonEvent as BatonEventSchema } from "../../events/model.ts";
+import { changedFilesFromBitbucket } from "./changes.ts";
 import { classifyDelivery, normalizeHeaders, repositoryUrls, serverFromLinks } from "./classify.ts";
 
 const fixtures = new URL("../../../test/fixtures/bitbucket-dc/", import.meta.url);
