@@ -12,39 +12,13 @@
 // last two.
 import { randomBytes } from "node:crypto";
 import type { Repository } from "../api/repository.ts";
-import type { BitbucketProjectToken } from "../api/token.ts";
 import { headRunKey, runKey, runKeyLabel, SeenSet } from "../events/dedupe.ts";
-import type {
-  BatonEvent,
-  ChangedFiles,
-  CommentEvent,
-  EventUser,
-  PullRequestEvent,
-  PullRequestScopedEvent,
-  PushEvent,
-} from "../events/model.ts";
-import { decideTrust, resolveTrust, type TrustDecision } from "../events/trust.ts";
-import type { Credential } from "../providers/http/auth.ts";
-import {
-  isNotFound as isProviderNotFound,
-  ResponseTooLargeError,
-  TooManyResultsError,
-} from "../providers/http/errors.ts";
-import type { GitProvider, ProviderLookup, PullRequestSnapshot, RepoRef } from "../providers/provider.ts";
+import type { BatonEvent, ChangedFiles, PullRequestEvent, PullRequestScopedEvent, PushEvent } from "../events/model.ts";
+import { decideTrust } from "../events/trust.ts";
+import type { ProviderLookup, PullRequestSnapshot } from "../providers/provider.ts";
 import { providerKindOf } from "../providers/registry.ts";
 
-/** What events/trust.ts takes from a write-access lookup. */
-type PermissionAnswer = { granted: boolean; refused?: string };
-
-import { parseRepositoryUrl, type RepositoryLocation, repositoryIdentity } from "../repositories/decisions.ts";
-import {
-  type CloneResolution,
-  cloneToken,
-  issueManagedCloneToken,
-  operatorToken,
-  Repositories,
-  webhookSecretName,
-} from "../repositories/resource.ts";
+import { issueManagedCloneToken, Repositories } from "../repositories/resource.ts";
 import type { Clock } from "../runtime/clock.ts";
 import type { ReconcileResult } from "../runtime/controller.ts";
 import { mapped } from "../runtime/controller.ts";
@@ -53,10 +27,8 @@ import { isAlreadyExists, isConflict, isNotFound, KubeApiError, type KubeClient,
 import type { Logger } from "../runtime/logger.ts";
 import type { Manager } from "../runtime/manager.ts";
 import type { Metrics } from "../runtime/metrics.ts";
-import { scrub } from "../runtime/redact.ts";
-import { describe as describeState, PipelineRunView, runUrl, statusKey } from "../status/report.ts";
-import { defaultConsoleUrlTemplate, reportedAnnotation } from "../status/reporter.ts";
-import { Tokens } from "../tokens/reconciler.ts";
+import { describe as describeState, PipelineRunView } from "../status/report.ts";
+import { reportedAnnotation } from "../status/reporter.ts";
 import {
   admit,
   labels,
@@ -68,13 +40,14 @@ import {
   releasable,
   siblingsAnnotation,
 } from "./build.ts";
-import { DefinitionCache, FileTooLarge, FolderTooLarge, type ListedFile, type TektonSource } from "./definitions.ts";
+import { DefinitionCache } from "./definitions.ts";
 import {
   buildPipelineRunBounded,
   defaultEvaluationBudget,
   type EvaluationBudget,
   matchPipelineRunsBounded,
 } from "./evaluate-bounded.ts";
+import { HostFeedback } from "./feedback.ts";
 import { type FetchLike, waitForPullRequestRef } from "./forkref.ts";
 import { bindGitAuthWorkspace, buildGitSecret, pipelineRunOwnerReference } from "./gitsecret.ts";
 import type { PipelineRunDefinition } from "./load.ts";
@@ -89,20 +62,25 @@ import {
   startedByComment,
 } from "./naming.ts";
 import {
-  approvalComment,
-  approvalDescription,
   approvalGranted,
-  approvalPipeline,
   type DefinitionProblem,
-  definitionsComment,
-  definitionsPipeline,
   oneLine,
   problemDescription,
   staleRefDescription,
 } from "./notices.ts";
 import { namedAndSigned } from "./provenance.ts";
 import { refusalMessage } from "./refusal.ts";
+import {
+  type RunContext as Context,
+  RepositoryNotReady,
+  RunContexts,
+  safeMessage,
+  tektonSource,
+} from "./run-context.ts";
 import { mayMatchPullRequest, pullRequestForPush, sharedRuns } from "./shared-run.ts";
+
+export { RepositoryNotReady };
+
 import type { RunSigningKey } from "./signing-key.ts";
 import {
   batonRunSelector,
@@ -173,42 +151,10 @@ export interface PipelineRunnerOptions {
   leads?: () => boolean;
 }
 
-interface Context {
-  repository: Repository;
-  name: string;
-  namespace: string;
-  location: RepositoryLocation;
-  identity: string;
-  /** The value of the runs' `baton.dev/repository` label. */
-  label: string;
-  client: GitProvider;
-  ref: RepoRef;
-  auth: Credential;
-  /** Undefined until a managed clone token is issued (with the first run), or when there is none (`cloneMissing`). */
-  cloneToken: string | undefined;
-  cloneMissing: Extract<CloneResolution, { problem: string }> | undefined;
-  forbiddenSecrets: string[];
-}
-
-interface Credentials {
-  operator: string;
-  clone: string | undefined;
-  cloneMissing: Extract<CloneResolution, { problem: string }> | undefined;
-  forbidden: string[];
-  at: number;
-}
-
 const runIndex = "baton.dev/run-key";
 /** #createRun's answer when the API server already has the run. */
 const alreadyExists = Symbol("already exists");
-/** Entries of a `.tekton` listing paged through; a folder with more is refused as a whole. */
-const maxListedFiles = 1000;
 const repositoryIndex = "baton.dev/repository";
-
-/** A Kubernetes-style error class name and a scrubbed message: safe for logs, Events and HTTP answers. */
-function safeMessage(err: unknown): string {
-  return scrub(err instanceof Error ? err.message : String(err)).slice(0, 500);
-}
 
 export class PipelineRunner {
   readonly #o: PipelineRunnerOptions;
@@ -220,8 +166,9 @@ export class PipelineRunner {
   readonly #inFlight = new Map<string, Promise<boolean>>();
   /** Notices already given (approval, invalid definitions) per head, so re-deliveries do not repeat them. */
   readonly #noticed: SeenSet;
-  readonly #credentials = new Map<string, Credentials>();
-  readonly #permissions = new Map<string, { value: PermissionAnswer; at: number }>();
+  /** Trust, and what the host is told: build statuses, comments, approval notices. */
+  readonly #feedback: HostFeedback;
+  readonly #contexts: RunContexts;
   /** Runs this process created that the informer has not shown yet, per repository key: for admission counts. */
   readonly #recent = new Map<string, Map<string, "pending" | "active">>();
   readonly #locks = new Map<string, Promise<unknown>>();
@@ -234,10 +181,17 @@ export class PipelineRunner {
   constructor(options: PipelineRunnerOptions) {
     this.#o = options;
     this.#log = options.logger.child({ part: "pipelines" });
+    this.#contexts = new RunContexts(options);
     this.#seen = new SeenSet({ ttlMs: 6 * 3_600_000, maxSize: 50_000 });
     // Compared with the API server's creationTimestamps, so wall time, not the (possibly simulated) domain clock.
     this.#startedAt = Date.now();
     this.#noticed = new SeenSet({ ttlMs: 24 * 3_600_000, maxSize: 20_000 });
+    this.#feedback = new HostFeedback({
+      ...options,
+      log: this.#log,
+      definitions: this.#cache,
+      noticed: this.#noticed,
+    });
     this.#created = options.metrics.counter({
       name: "baton_pipelineruns_created_total",
       help: "PipelineRuns Baton created, by event type and whether they wait for a free slot.",
@@ -266,7 +220,7 @@ export class PipelineRunner {
   async handle(repository: Repository, event: BatonEvent): Promise<DispatchResult> {
     if (event.type === "ping") return { outcome: "ignored", runs: [], detail: "a ping starts nothing" };
     await this.#o.runs.waitForSync();
-    const ctx = await this.#context(repository);
+    const ctx = await this.#contexts.context(repository);
     if (event.type === "pull_request_closed") {
       const runs = await this.#cancel(ctx, event.pullRequest.number);
       return {
@@ -276,7 +230,7 @@ export class PipelineRunner {
       };
     }
     if (event.type === "comment" && event.comment.command.kind === "cancel") {
-      const decision = await this.#trust(ctx, event);
+      const decision = await this.#feedback.trust(ctx, event);
       if (!decision.trusted) {
         this.#o.events.normal(repository, "CancelRefused", decision.detail);
         return { outcome: "untrusted", runs: [], detail: decision.detail };
@@ -292,7 +246,7 @@ export class PipelineRunner {
    * nor a status goes through the same path as its lost delivery would have (dedupe included).
    */
   async catchUp(repository: Repository, pullRequest: PullRequestSnapshot): Promise<DispatchResult> {
-    const location = this.#location(repository);
+    const location = this.#contexts.location(repository);
     const converted = this.#o.provider(location.server, providerKindOf(repository.spec)).pullRequestEvent(pullRequest, {
       serverUrl: location.server,
       receivedAt: new Date(this.#o.clock.now()),
@@ -307,14 +261,14 @@ export class PipelineRunner {
     ctx: Context,
     event: Exclude<BatonEvent, { type: "ping" | "pull_request_closed" }>,
   ): Promise<DispatchResult> {
-    const decision = await this.#trust(ctx, event);
+    const decision = await this.#feedback.trust(ctx, event);
     if (!decision.trusted) {
-      await this.#notifyUntrusted(ctx, event, decision);
+      await this.#feedback.notifyUntrusted(ctx, event, decision);
       return { outcome: "untrusted", runs: [], detail: decision.detail };
     }
     const result = await this.#startTrusted(ctx, event);
     const granted = approvalGranted(event, decision, result.outcome === "created" ? result.runs.length : 0);
-    if (granted !== undefined && event.type !== "push") await this.#settleApproval(ctx, event, granted);
+    if (granted !== undefined && event.type !== "push") await this.#feedback.settleApproval(ctx, event, granted);
     return result;
   }
 
@@ -323,7 +277,7 @@ export class PipelineRunner {
     event: Exclude<BatonEvent, { type: "ping" | "pull_request_closed" }>,
   ): Promise<DispatchResult> {
     const folder = (ctx.repository.spec.pipelines?.path ?? ".tekton").replace(/^\/+|\/+$/g, "");
-    const fetched = await this.#cache.fetch(ctx.identity, folder, event.sha, this.#source(ctx));
+    const fetched = await this.#cache.fetch(ctx.identity, folder, event.sha, tektonSource(ctx));
     if (!fetched.folderExists) {
       return { outcome: "no-pipelines", runs: [], detail: `${folder}/ does not exist at ${event.sha.slice(0, 11)}` };
     }
@@ -358,7 +312,7 @@ export class PipelineRunner {
     if (event.type === "comment") {
       const command = event.comment.command;
       if (match.unknownName !== undefined) {
-        await this.#commentOnce(
+        await this.#feedback.commentOnce(
           ctx,
           event,
           `unknown|${event.comment.id}`,
@@ -444,7 +398,7 @@ export class PipelineRunner {
             fresh.map((f) => f.definition.name),
             missing,
           );
-          await this.#reportProblems(ctx, event, problems);
+          await this.#feedback.reportProblems(ctx, event, problems);
           return { outcome: "no-clone-token", runs: [], detail: missing };
         }
       }
@@ -453,7 +407,7 @@ export class PipelineRunner {
         if (stale !== undefined) {
           for (const f of fresh) {
             if (f.key) this.#seen.delete(f.key);
-            await this.#postStatus(ctx, event, f.definition.name, {
+            await this.#feedback.postStatus(ctx, event, f.definition.name, {
               state: "FAILED",
               description: staleRefDescription(event.pullRequest.number, event.sha, stale),
             });
@@ -463,7 +417,7 @@ export class PipelineRunner {
             "PullRequestRefStale",
             oneLine(`pull request #${event.pullRequest.number}: ${stale}; no run was created`, 1000),
           );
-          await this.#reportProblems(ctx, event, problems);
+          await this.#feedback.reportProblems(ctx, event, problems);
           return { outcome: "stale-ref", runs: [], detail: stale };
         }
       }
@@ -489,7 +443,7 @@ export class PipelineRunner {
         resolve(succeeded.has(key));
       }
     }
-    await this.#reportProblems(ctx, event, problems);
+    await this.#feedback.reportProblems(ctx, event, problems);
 
     if (created.length > 0) {
       return { outcome: "created", runs: created, detail: `created ${created.join(", ")}` };
@@ -675,15 +629,17 @@ export class PipelineRunner {
           `creating the git Secret of PipelineRun ${ctx.namespace}/${runName} failed: ${safeMessage(err)}`,
         );
       });
-      const statusWrite = this.#postStatus(ctx, event, definition.name, {
-        state: "INPROGRESS",
-        description: describeState("queued", [], PipelineRunView.parse(run)),
-        runName,
-      }).then(async (posted) => {
-        // Recorded only once Bitbucket took it, so a process stopped before the post leaves nothing recorded and the
-        // status reporter posts it after its grace. Not posted: the reporter tries too.
-        if (posted) await this.#recordQueued(resource, ctx.namespace, runName, run.metadata?.resourceVersion);
-      });
+      const statusWrite = this.#feedback
+        .postStatus(ctx, event, definition.name, {
+          state: "INPROGRESS",
+          description: describeState("queued", [], PipelineRunView.parse(run)),
+          runName,
+        })
+        .then(async (posted) => {
+          // Recorded only once Bitbucket took it, so a process stopped before the post leaves nothing recorded and the
+          // status reporter posts it after its grace. Not posted: the reporter tries too.
+          if (posted) await this.#recordQueued(resource, ctx.namespace, runName, run.metadata?.resourceVersion);
+        });
       await Promise.all([secretWrite, statusWrite]);
       this.#log.info(
         {
@@ -778,7 +734,7 @@ export class PipelineRunner {
       );
     }
     ctx.cloneToken = issued.token;
-    this.#credentials.clear();
+    this.#contexts.forget();
     this.#o.events.normal(
       ctx.repository,
       "CloneTokenIssued",
@@ -799,7 +755,7 @@ export class PipelineRunner {
     );
     for (const pipeline of pipelines) {
       if (!this.#noticed.add(`clone|${ctx.identity}|${event.sha}|${pipeline}`)) continue;
-      await this.#postStatus(ctx, event, pipeline, { state: "FAILED", description });
+      await this.#feedback.postStatus(ctx, event, pipeline, { state: "FAILED", description });
     }
     if (this.#noticed.add(`clone|${ctx.identity}|${event.sha}`)) {
       this.#o.events.warning(
@@ -834,216 +790,6 @@ export class PipelineRunner {
       sleep: (ms) => this.#o.clock.sleep(ms),
     });
     return result.ok ? undefined : result.message;
-  }
-
-  // ---- trust ----------------------------------------------------------------------------------------------------
-
-  async #trust(ctx: Context, event: Exclude<BatonEvent, { type: "ping" }>): Promise<TrustDecision> {
-    return resolveTrust(
-      event,
-      {
-        hasWrite: (user) => this.#hasWrite(ctx, user),
-        // An earlier /ok-to-test would need the pull request's activities, which the client does not read; the
-        // /ok-to-test comment itself starts the runs for the head it vouches for, so nothing is lost but a replay.
-        okToTest: async () => null,
-      },
-      ctx.repository.spec.policy ?? {},
-    );
-  }
-
-  async #hasWrite(ctx: Context, user: EventUser): Promise<PermissionAnswer> {
-    const who = user.slug ?? user.name;
-    const cacheKey = `${ctx.identity}|${who.toLowerCase()}`;
-    const cached = this.#permissions.get(cacheKey);
-    const now = this.#o.clock.now();
-    if (cached && now - cached.at < 30_000) return cached.value;
-    const where = `${ctx.location.project}/${ctx.location.slug}`;
-    const answer = await ctx.client.hasWriteAccess(ctx.ref, who, { auth: ctx.auth });
-    // A host whose token cannot ask says so; that is a "no" the trust rule reports like a refused lookup.
-    const value: PermissionAnswer =
-      answer.kind === "cannot-ask"
-        ? { granted: false, refused: answer.why }
-        : { granted: answer.granted, ...(answer.refused === undefined ? {} : { refused: answer.refused }) };
-    if (value.refused !== undefined) {
-      this.#log.warn(
-        { repository: `${ctx.namespace}/${ctx.name}`, user: who, bitbucket: where, refused: value.refused },
-        `Bitbucket refused the REPO_WRITE lookup on ${where} (400); counting ${who} as without write access`,
-      );
-    }
-    if (this.#permissions.size > 10_000) this.#permissions.clear();
-    this.#permissions.set(cacheKey, { value, at: now });
-    return value;
-  }
-
-  /** An untrusted pull request: one FAILED approval status and one comment per head, whatever is re-delivered. */
-  async #notifyUntrusted(
-    ctx: Context,
-    event: Exclude<BatonEvent, { type: "ping" | "pull_request_closed" }>,
-    decision: Extract<TrustDecision, { trusted: false }>,
-  ): Promise<void> {
-    if (event.type === "push") return;
-    this.#o.events.normal(ctx.repository, "WaitingForApproval", oneLine(decision.detail, 1000));
-    if (event.type === "comment") {
-      await this.#commentOnce(
-        ctx,
-        event,
-        `refused|${event.sha}|${decision.reason}`,
-        `**Baton:** ${decision.whatIsNeeded}`,
-      );
-      return;
-    }
-    const noticeKey = `approval|${ctx.identity}|${event.pullRequest.number}|${event.sha}`;
-    if (!this.#noticed.add(noticeKey)) return;
-    try {
-      const key = statusKey(this.#o.instance, ctx.namespace, ctx.label, approvalPipeline);
-      const description = approvalDescription(decision.whatIsNeeded);
-      // Durable "once per head": a status already there means an earlier process said it.
-      const existing = await ctx.client.getBuildStatus(ctx.ref, event.sha, key, { auth: ctx.auth });
-      // Any state: SUCCESSFUL means the head was approved since, and a re-delivery must not turn it red again.
-      if (existing !== undefined) return;
-      await this.#postStatus(ctx, event, approvalPipeline, { state: "FAILED", description });
-      const waiting = await this.#waitingPipelines(ctx, event, decision);
-      await this.#comment(ctx, event, approvalComment(decision.whatIsNeeded, waiting));
-    } catch (err) {
-      this.#noticed.delete(noticeKey);
-      throw err;
-    }
-  }
-
-  /** Turns the head's FAILED approval status, if there is one, SUCCESSFUL: the merge check must not stay blocked. */
-  async #settleApproval(
-    ctx: Context,
-    event: Extract<BatonEvent, { type: "pull_request" | "comment" }>,
-    description: string,
-  ): Promise<void> {
-    const key = statusKey(this.#o.instance, ctx.namespace, ctx.label, approvalPipeline);
-    let existing: { state: string } | undefined;
-    try {
-      existing = await ctx.client.getBuildStatus(ctx.ref, event.sha, key, { auth: ctx.auth });
-    } catch (err) {
-      // The runs exist; a later command on the same head settles it again.
-      this.#o.events.warning(
-        ctx.repository,
-        "BuildStatusFailed",
-        `reading the ${approvalPipeline} status of ${event.sha.slice(0, 11)} failed: ${safeMessage(err)}`,
-      );
-      return;
-    }
-    if (existing?.state !== "FAILED") return;
-    if (await this.#postStatus(ctx, event, approvalPipeline, { state: "SUCCESSFUL", description })) {
-      this.#o.events.normal(
-        ctx.repository,
-        "Approved",
-        oneLine(`pull request #${event.pullRequest.number} at ${event.sha.slice(0, 11)}: ${description}`, 1000),
-      );
-    }
-  }
-
-  /** Names of the pipelines that would run, read from the target branch (never from the untrusted head). */
-  async #waitingPipelines(ctx: Context, event: PullRequestScopedEvent, decision: TrustDecision): Promise<string[]> {
-    try {
-      const folder = (ctx.repository.spec.pipelines?.path ?? ".tekton").replace(/^\/+|\/+$/g, "");
-      const fetched = await this.#cache.fetch(ctx.identity, folder, decision.definitionsFrom.at, this.#source(ctx));
-      const loaded = await loadPipelineRunsBounded(fetched.files, { namespace: ctx.namespace });
-      const match = await matchPipelineRunsBounded(loaded.pipelineRuns, { event }, this.#o.evaluationBudget);
-      return match.matched.map((m) => m.definition.name);
-    } catch (err) {
-      this.#log.debug({ err: safeMessage(err) }, "could not list the waiting pipelines");
-      return [];
-    }
-  }
-
-  // ---- notices --------------------------------------------------------------------------------------------------
-
-  async #reportProblems(
-    ctx: Context,
-    event: Exclude<BatonEvent, { type: "ping" | "pull_request_closed" }>,
-    problems: readonly DefinitionProblem[],
-  ): Promise<void> {
-    if (problems.length === 0) return;
-    const digest = problems.map(problemDescription).sort().join("\n");
-    const noticeKey = `invalid|${ctx.identity}|${event.sha}|${digest}`;
-    this.#o.events.warning(
-      ctx.repository,
-      "InvalidPipelineRun",
-      oneLine(problems.map(problemDescription).join("; "), 1000),
-    );
-    // Statuses belong to the commit, comments to a pull request: the push that brought a commit is often followed
-    // by the pull request that shows it, and that pull request still needs its comment.
-    if (this.#noticed.add(noticeKey)) {
-      const byPipeline = new Map<string, DefinitionProblem>();
-      for (const p of problems) {
-        const pipeline = p.name ?? definitionsPipeline;
-        if (!byPipeline.has(pipeline)) byPipeline.set(pipeline, p);
-      }
-      for (const [pipeline, problem] of byPipeline) {
-        await this.#postStatus(ctx, event, pipeline, { state: "FAILED", description: problemDescription(problem) });
-      }
-    }
-    if (event.type !== "push") {
-      await this.#commentOnce(ctx, event, noticeKey, definitionsComment(event.sha, problems));
-    }
-  }
-
-  async #commentOnce(ctx: Context, event: PullRequestScopedEvent | CommentEvent, key: string, text: string) {
-    if (!this.#noticed.add(`comment|${ctx.identity}|${event.pullRequest.number}|${key}`)) return;
-    await this.#comment(ctx, event, text);
-  }
-
-  async #comment(ctx: Context, event: PullRequestScopedEvent, text: string): Promise<void> {
-    try {
-      await ctx.client.commentOnPullRequest(ctx.ref, event.pullRequest.number, text, { auth: ctx.auth });
-    } catch (err) {
-      this.#o.events.warning(
-        ctx.repository,
-        "CommentFailed",
-        `commenting on pull request #${event.pullRequest.number} failed: ${safeMessage(err)}`,
-      );
-    }
-  }
-
-  async #postStatus(
-    ctx: Context,
-    event: Exclude<BatonEvent, { type: "ping" | "pull_request_closed" }>,
-    pipeline: string,
-    status: { state: "INPROGRESS" | "SUCCESSFUL" | "FAILED"; description: string; runName?: string },
-  ): Promise<boolean> {
-    const browse =
-      event.repository.browseUrl ??
-      `${ctx.location.server}/projects/${ctx.location.project}/repos/${ctx.location.slug}`;
-    // The same key, name, link and ref as the status reporter's, so its later reports replace this one.
-    const url =
-      status.runName !== undefined
-        ? runUrl(this.#o.consoleUrlTemplate ?? defaultConsoleUrlTemplate, ctx.namespace, status.runName)
-        : event.type === "push"
-          ? `${browse}/commits/${event.sha}`
-          : (event.pullRequest.url ?? `${browse}/pull-requests/${event.pullRequest.number}`);
-    const ref = event.type === "push" ? event.ref : event.pullRequest.sourceRef;
-    try {
-      await ctx.client.setBuildStatus(
-        ctx.ref,
-        event.sha,
-        {
-          key: statusKey(this.#o.instance, ctx.namespace, ctx.label, labelValue(pipeline)),
-          state: status.state,
-          url: url.slice(0, 450),
-          name: labelValue(pipeline),
-          description: status.description,
-          ...(status.runName === undefined ? {} : { buildNumber: status.runName }),
-          ...(ref === undefined ? {} : { ref }),
-        },
-        { auth: ctx.auth },
-      );
-      return true;
-    } catch (err) {
-      // The run exists: a status Bitbucket refused is reported, not a reason to fail the delivery.
-      this.#o.events.warning(
-        ctx.repository,
-        "BuildStatusFailed",
-        `posting the ${pipeline} status for ${event.sha.slice(0, 11)} failed: ${safeMessage(err)}`,
-      );
-      return false;
-    }
   }
 
   // ---- cancelling -----------------------------------------------------------------------------------------------
@@ -1145,7 +891,7 @@ export class PipelineRunner {
       const namespace = run.metadata?.namespace ?? repository.metadata.namespace ?? "";
       const secretName = run.metadata?.annotations?.[pac.gitAuthSecret] ?? "";
       if (await this.#o.kube.get(Secrets, { namespace, name: secretName })) continue;
-      ctx ??= await this.#context(repository);
+      ctx ??= await this.#contexts.context(repository);
       // No clone token any more (cloneTokenRef removed): the run cannot get one, and the operator's is not for it.
       if (ctx.cloneToken === undefined) return;
       const sha = run.metadata?.labels?.[labels.sha] ?? "";
@@ -1246,138 +992,6 @@ export class PipelineRunner {
     } finally {
       if (this.#locks.get(key) === next) this.#locks.delete(key);
     }
-  }
-
-  // ---- context --------------------------------------------------------------------------------------------------
-
-  #location(repository: Repository): RepositoryLocation {
-    const location = parseRepositoryUrl(repository.spec.url);
-    if (!location) {
-      throw new Error(
-        `Repository ${repository.metadata.namespace}/${repository.metadata.name}: spec.url is not a Bitbucket repository URL`,
-      );
-    }
-    return location;
-  }
-
-  async #context(repository: Repository): Promise<Context> {
-    const location = this.#location(repository);
-    const name = repository.metadata.name ?? "";
-    const namespace = repository.metadata.namespace ?? "";
-    const credentials = await this.#resolveCredentials(repository);
-    return {
-      repository,
-      name,
-      namespace,
-      location,
-      identity: repositoryIdentity(location),
-      label: labelValue(name),
-      client: this.#o.provider(location.server, providerKindOf(repository.spec)),
-      ref: { owner: location.project, name: location.slug },
-      auth: { kind: "bearer", token: credentials.operator },
-      cloneToken: credentials.clone,
-      cloneMissing: credentials.cloneMissing,
-      forbiddenSecrets: credentials.forbidden,
-    };
-  }
-
-  /** The operator's and the clone token, and the Secrets no run may reference; reused briefly. */
-  async #resolveCredentials(repository: Repository): Promise<Credentials> {
-    const key = `${repository.metadata.namespace}/${repository.metadata.name}/${repository.metadata.resourceVersion ?? ""}`;
-    const cached = this.#credentials.get(key);
-    const now = this.#o.clock.now();
-    if (cached && now - cached.at < (this.#o.tokenCacheMs ?? 2_000)) return cached;
-    const spec = repository.spec;
-    const namespace = repository.metadata.namespace ?? "";
-    // The tokenRef's object is read once, for the clone token's plan and for the Secrets it names.
-    const tokenRead = spec.tokenRef
-      ? (this.#o.kube.get(Tokens, { namespace, name: spec.tokenRef.name }) as Promise<
-          BitbucketProjectToken | undefined
-        >)
-      : Promise.resolve(undefined);
-    const [operator, clone, token] = await Promise.all([
-      operatorToken(this.#o.kube, repository),
-      cloneToken(this.#o.kube, repository, tokenRead),
-      tokenRead,
-    ]);
-    if ("problem" in operator) {
-      throw new RepositoryNotReady(`Repository ${namespace}/${repository.metadata.name}: ${operator.problem}`);
-    }
-    // No clone token at all, or a managed one not issued yet, is the business of the run that needs one (#start).
-    const missing = "problem" in clone ? clone : undefined;
-    if (missing && missing.reason !== "CloneTokenRequired" && missing.reason !== "CloneTokenNotIssued") {
-      throw new RepositoryNotReady(
-        `Repository ${namespace}/${repository.metadata.name}: the clone token is not available: ${missing.problem}`,
-      );
-    }
-    const forbidden = [
-      webhookSecretName(repository),
-      spec.webhook?.secretRef?.name,
-      spec.secretRef?.name,
-      token?.spec.secretName,
-      token?.spec.adminCredentialsRef?.name,
-    ].filter((n): n is string => typeof n === "string" && n !== "");
-    const credentials = {
-      operator: operator.token,
-      clone: "token" in clone ? clone.token : undefined,
-      cloneMissing: missing,
-      forbidden,
-      at: now,
-    };
-    if (this.#credentials.size > 5_000) this.#credentials.clear();
-    this.#credentials.set(key, credentials);
-    return credentials;
-  }
-
-  #source(ctx: Context): TektonSource {
-    return {
-      // The folder is browsed level by level (one call for a flat .tekton) because browse gives each file's blob
-      // id: a new commit that leaves the definitions alone then costs no file reads at all.
-      list: async (folder, commit) => {
-        const listed: ListedFile[] = [];
-        const folders = [folder];
-        for (let dir = folders.shift(); dir !== undefined; dir = folders.shift()) {
-          let entries: Awaited<ReturnType<typeof ctx.client.listFolder>>;
-          try {
-            entries = await ctx.client.listFolder(ctx.ref, dir, commit, {
-              auth: ctx.auth,
-              pageSize: 1000,
-              maxItems: maxListedFiles,
-            });
-          } catch (err) {
-            if (err instanceof TooManyResultsError) throw new FolderTooLarge(folder, maxListedFiles);
-            if (isProviderNotFound(err) && dir === folder) return undefined;
-            throw err;
-          }
-          // A file where the folder should be: there are no definitions.
-          if (entries === undefined) return undefined;
-          for (const entry of entries) {
-            const path = `${dir}/${entry.path}`;
-            if (entry.type === "DIRECTORY") folders.push(path);
-            else if (entry.type === "FILE")
-              listed.push({ path, ...(entry.contentId ? { blobId: entry.contentId } : {}) });
-          }
-          if (listed.length + folders.length > maxListedFiles) throw new FolderTooLarge(folder, maxListedFiles);
-        }
-        return listed;
-      },
-      read: async (path, commit, maxBytes) => {
-        try {
-          return await ctx.client.readFile(ctx.ref, path, commit, { auth: ctx.auth, maxBytes });
-        } catch (err) {
-          if (err instanceof ResponseTooLargeError) throw new FileTooLarge(path, maxBytes);
-          throw err;
-        }
-      },
-    };
-  }
-}
-
-/** The Repository cannot take events yet (no token…): the intake answers 503 and says why. */
-export class RepositoryNotReady extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "RepositoryNotReady";
   }
 }
 

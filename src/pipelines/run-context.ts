@@ -1,0 +1,207 @@
+// What the runner knows about one Repository while it handles an event: its location, the GitProvider serving it
+// (providers/registry.ts), the operator's and the clone token, and the Secrets no run may reference; plus the
+// `.tekton` source read through the provider. Credentials are reused briefly, so a burst of events costs one read.
+import type { Repository } from "../api/repository.ts";
+import type { BitbucketProjectToken } from "../api/token.ts";
+import type { Credential } from "../providers/http/auth.ts";
+import {
+  isNotFound as isProviderNotFound,
+  ResponseTooLargeError,
+  TooManyResultsError,
+} from "../providers/http/errors.ts";
+import type { GitProvider, ProviderLookup, RepoRef } from "../providers/provider.ts";
+import { providerKindOf } from "../providers/registry.ts";
+import { parseRepositoryUrl, type RepositoryLocation, repositoryIdentity } from "../repositories/decisions.ts";
+import { type CloneResolution, cloneToken, operatorToken, webhookSecretName } from "../repositories/resource.ts";
+import type { Clock } from "../runtime/clock.ts";
+import type { KubeClient } from "../runtime/kube.ts";
+import { scrub } from "../runtime/redact.ts";
+import { Tokens } from "../tokens/reconciler.ts";
+import { labelValue } from "./build.ts";
+import { FileTooLarge, FolderTooLarge, type ListedFile, type TektonSource } from "./definitions.ts";
+
+/** One Repository as the runner works on it: where it is, which host serves it, and its credentials. */
+export interface RunContext {
+  repository: Repository;
+  name: string;
+  namespace: string;
+  location: RepositoryLocation;
+  identity: string;
+  /** The value of the runs' `baton.dev/repository` label. */
+  label: string;
+  client: GitProvider;
+  ref: RepoRef;
+  auth: Credential;
+  /** Undefined until a managed clone token is issued (with the first run), or when there is none (`cloneMissing`). */
+  cloneToken: string | undefined;
+  cloneMissing: Extract<CloneResolution, { problem: string }> | undefined;
+  forbiddenSecrets: string[];
+}
+
+interface Credentials {
+  operator: string;
+  clone: string | undefined;
+  cloneMissing: Extract<CloneResolution, { problem: string }> | undefined;
+  forbidden: string[];
+  at: number;
+}
+
+/** Entries of a `.tekton` listing paged through; a folder with more is refused as a whole. */
+const maxListedFiles = 1000;
+
+/** The Repository cannot take events yet (no token…): the intake answers 503 and says why. */
+export class RepositoryNotReady extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "RepositoryNotReady";
+  }
+}
+
+/** A Kubernetes-style error class name and a scrubbed message: safe for logs, Events and HTTP answers. */
+export function safeMessage(err: unknown): string {
+  return scrub(err instanceof Error ? err.message : String(err)).slice(0, 500);
+}
+
+export interface RunContextDeps {
+  kube: KubeClient;
+  clock: Clock;
+  provider: ProviderLookup;
+  /** How long a resolved token is reused before it is read again (a rotation takes effect within this). */
+  tokenCacheMs?: number;
+}
+
+export class RunContexts {
+  readonly #o: RunContextDeps;
+  readonly #credentials = new Map<string, Credentials>();
+
+  constructor(deps: RunContextDeps) {
+    this.#o = deps;
+  }
+
+  /** Credentials changed (a clone token was just issued): the next event reads them again. */
+  forget(): void {
+    this.#credentials.clear();
+  }
+
+  location(repository: Repository): RepositoryLocation {
+    const location = parseRepositoryUrl(repository.spec.url);
+    if (!location) {
+      throw new Error(
+        `Repository ${repository.metadata.namespace}/${repository.metadata.name}: spec.url is not a Bitbucket repository URL`,
+      );
+    }
+    return location;
+  }
+
+  async context(repository: Repository): Promise<RunContext> {
+    const location = this.location(repository);
+    const name = repository.metadata.name ?? "";
+    const namespace = repository.metadata.namespace ?? "";
+    const credentials = await this.#resolveCredentials(repository);
+    return {
+      repository,
+      name,
+      namespace,
+      location,
+      identity: repositoryIdentity(location),
+      label: labelValue(name),
+      client: this.#o.provider(location.server, providerKindOf(repository.spec)),
+      ref: { owner: location.project, name: location.slug },
+      auth: { kind: "bearer", token: credentials.operator },
+      cloneToken: credentials.clone,
+      cloneMissing: credentials.cloneMissing,
+      forbiddenSecrets: credentials.forbidden,
+    };
+  }
+
+  /** The operator's and the clone token, and the Secrets no run may reference; reused briefly. */
+  async #resolveCredentials(repository: Repository): Promise<Credentials> {
+    const key = `${repository.metadata.namespace}/${repository.metadata.name}/${repository.metadata.resourceVersion ?? ""}`;
+    const cached = this.#credentials.get(key);
+    const now = this.#o.clock.now();
+    if (cached && now - cached.at < (this.#o.tokenCacheMs ?? 2_000)) return cached;
+    const spec = repository.spec;
+    const namespace = repository.metadata.namespace ?? "";
+    // The tokenRef's object is read once, for the clone token's plan and for the Secrets it names.
+    const tokenRead = spec.tokenRef
+      ? (this.#o.kube.get(Tokens, { namespace, name: spec.tokenRef.name }) as Promise<
+          BitbucketProjectToken | undefined
+        >)
+      : Promise.resolve(undefined);
+    const [operator, clone, token] = await Promise.all([
+      operatorToken(this.#o.kube, repository),
+      cloneToken(this.#o.kube, repository, tokenRead),
+      tokenRead,
+    ]);
+    if ("problem" in operator) {
+      throw new RepositoryNotReady(`Repository ${namespace}/${repository.metadata.name}: ${operator.problem}`);
+    }
+    // No clone token at all, or a managed one not issued yet, is the business of the run that needs one (#start).
+    const missing = "problem" in clone ? clone : undefined;
+    if (missing && missing.reason !== "CloneTokenRequired" && missing.reason !== "CloneTokenNotIssued") {
+      throw new RepositoryNotReady(
+        `Repository ${namespace}/${repository.metadata.name}: the clone token is not available: ${missing.problem}`,
+      );
+    }
+    const forbidden = [
+      webhookSecretName(repository),
+      spec.webhook?.secretRef?.name,
+      spec.secretRef?.name,
+      token?.spec.secretName,
+      token?.spec.adminCredentialsRef?.name,
+    ].filter((n): n is string => typeof n === "string" && n !== "");
+    const credentials = {
+      operator: operator.token,
+      clone: "token" in clone ? clone.token : undefined,
+      cloneMissing: missing,
+      forbidden,
+      at: now,
+    };
+    if (this.#credentials.size > 5_000) this.#credentials.clear();
+    this.#credentials.set(key, credentials);
+    return credentials;
+  }
+}
+
+export function tektonSource(ctx: RunContext): TektonSource {
+  return {
+    // The folder is browsed level by level (one call for a flat .tekton) because browse gives each file's blob
+    // id: a new commit that leaves the definitions alone then costs no file reads at all.
+    list: async (folder, commit) => {
+      const listed: ListedFile[] = [];
+      const folders = [folder];
+      for (let dir = folders.shift(); dir !== undefined; dir = folders.shift()) {
+        let entries: Awaited<ReturnType<typeof ctx.client.listFolder>>;
+        try {
+          entries = await ctx.client.listFolder(ctx.ref, dir, commit, {
+            auth: ctx.auth,
+            pageSize: 1000,
+            maxItems: maxListedFiles,
+          });
+        } catch (err) {
+          if (err instanceof TooManyResultsError) throw new FolderTooLarge(folder, maxListedFiles);
+          if (isProviderNotFound(err) && dir === folder) return undefined;
+          throw err;
+        }
+        // A file where the folder should be: there are no definitions.
+        if (entries === undefined) return undefined;
+        for (const entry of entries) {
+          const path = `${dir}/${entry.path}`;
+          if (entry.type === "DIRECTORY") folders.push(path);
+          else if (entry.type === "FILE")
+            listed.push({ path, ...(entry.contentId ? { blobId: entry.contentId } : {}) });
+        }
+        if (listed.length + folders.length > maxListedFiles) throw new FolderTooLarge(folder, maxListedFiles);
+      }
+      return listed;
+    },
+    read: async (path, commit, maxBytes) => {
+      try {
+        return await ctx.client.readFile(ctx.ref, path, commit, { auth: ctx.auth, maxBytes });
+      } catch (err) {
+        if (err instanceof ResponseTooLargeError) throw new FileTooLarge(path, maxBytes);
+        throw err;
+      }
+    },
+  };
+}
