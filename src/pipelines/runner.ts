@@ -29,6 +29,7 @@ import type { Manager } from "../runtime/manager.ts";
 import type { Metrics } from "../runtime/metrics.ts";
 import { describe as describeState, PipelineRunView } from "../status/report.ts";
 import { reportedAnnotation } from "../status/reporter.ts";
+import { Admission, repositoryIndex } from "./admission.ts";
 import {
   admit,
   labels,
@@ -154,7 +155,6 @@ export interface PipelineRunnerOptions {
 const runIndex = "baton.dev/run-key";
 /** #createRun's answer when the API server already has the run. */
 const alreadyExists = Symbol("already exists");
-const repositoryIndex = "baton.dev/repository";
 
 export class PipelineRunner {
   readonly #o: PipelineRunnerOptions;
@@ -169,9 +169,8 @@ export class PipelineRunner {
   /** Trust, and what the host is told: build statuses, comments, approval notices. */
   readonly #feedback: HostFeedback;
   readonly #contexts: RunContexts;
-  /** Runs this process created that the informer has not shown yet, per repository key: for admission counts. */
-  readonly #recent = new Map<string, Map<string, "pending" | "active">>();
-  readonly #locks = new Map<string, Promise<unknown>>();
+  /** Runs created or released here that the informer has not shown yet, and one writer per repository. */
+  readonly #admission: Admission;
   /** Repositories whose runs from before this process started were checked for their git Secret. */
   readonly #checkedSecrets = new Set<string>();
   readonly #startedAt: number;
@@ -182,6 +181,7 @@ export class PipelineRunner {
     this.#o = options;
     this.#log = options.logger.child({ part: "pipelines" });
     this.#contexts = new RunContexts(options);
+    this.#admission = new Admission(options.runs);
     this.#seen = new SeenSet({ ttlMs: 6 * 3_600_000, maxSize: 50_000 });
     // Compared with the API server's creationTimestamps, so wall time, not the (possibly simulated) domain clock.
     this.#startedAt = Date.now();
@@ -211,8 +211,8 @@ export class PipelineRunner {
       return key ? [key] : [];
     });
     options.runs.addHandlers({
-      add: (run) => this.#forgetRecent(run),
-      update: (_old, run) => this.#forgetRecent(run),
+      add: (run) => this.#admission.forget(run),
+      update: (_old, run) => this.#admission.forget(run),
     });
   }
 
@@ -554,7 +554,9 @@ export class PipelineRunner {
     const admitAndCreate = async () => {
       const pending =
         limit !== undefined &&
-        (!(this.#o.leads?.() ?? true) || this.#queued(ctx) || admit(this.#activeCount(ctx), limit) === "pending");
+        (!(this.#o.leads?.() ?? true) ||
+          this.#admission.queued(`${ctx.namespace}/${ctx.label}`) ||
+          admit(this.#admission.activeCount(`${ctx.namespace}/${ctx.label}`), limit) === "pending");
       const built = await buildPipelineRunBounded(
         {
           definition,
@@ -599,14 +601,14 @@ export class PipelineRunner {
         throw err;
       }
       const runName = run.metadata?.name ?? "";
-      this.#rememberRecent(ctx, runName, pending ? "pending" : "active");
+      this.#admission.remember(`${ctx.namespace}/${ctx.label}`, runName, pending ? "pending" : "active");
       this.#created.inc({ event: event.type, pending: String(pending) });
       return { run, object, resource, runName, pending };
     };
     const created =
       limit === undefined
         ? await admitAndCreate()
-        : await this.#withLock(`${ctx.namespace}/${ctx.label}`, admitAndCreate);
+        : await this.#admission.withLock(`${ctx.namespace}/${ctx.label}`, admitAndCreate);
     if (created === undefined || created === alreadyExists) return created;
     const { run, object, resource, runName, pending } = created;
     {
@@ -804,7 +806,7 @@ export class PipelineRunner {
     // A fresh list, not the cache: a run created a moment ago must be cancelled too.
     const { items } = await this.#o.kube.list(PipelineRuns, { namespace: ctx.namespace, labelSelector: selector });
     const cancelled: string[] = [];
-    await this.#withLock(`${ctx.namespace}/${ctx.label}`, async () => {
+    await this.#admission.withLock(`${ctx.namespace}/${ctx.label}`, async () => {
       for (const run of items) {
         const phase = runPhase(run);
         if (phase !== "pending" && phase !== "active") continue;
@@ -832,7 +834,7 @@ export class PipelineRunner {
   /** Starts pending runs while slots are free, oldest first, and deletes completed runs beyond max-keep-runs. */
   async releaseAndPrune(repositoryKey: string, repository: Repository | undefined): Promise<ReconcileResult> {
     const [namespace = ""] = repositoryKey.split("/", 1);
-    return this.#withLock(repositoryKey, async () => {
+    return this.#admission.withLock(repositoryKey, async () => {
       const runs = this.#o.runs.byIndex(repositoryIndex, repositoryKey);
       if (repository === undefined) return {};
       if (!this.#checkedSecrets.has(repositoryKey)) {
@@ -846,12 +848,12 @@ export class PipelineRunner {
           name: r.metadata?.name ?? "",
           createdAt: r.metadata?.annotations?.[queuedAtAnnotation] ?? r.metadata?.creationTimestamp ?? 0,
         }));
-      const active = this.#activeCountOf(repositoryKey, runs);
+      const active = this.#admission.activeCountOf(repositoryKey, runs);
       for (const run of releasable(pending, active, limit)) {
         try {
           // A merge patch with null removes spec.status; Tekton then starts the run.
           await this.#o.kube.patch(PipelineRuns, { namespace, name: run.name }, { spec: { status: null } });
-          this.#rememberRecentKey(repositoryKey, run.name, "active");
+          this.#admission.remember(repositoryKey, run.name, "active");
           this.#log.info({ repository: repositoryKey, pipelineRun: run.name }, "pending PipelineRun started");
         } catch (err) {
           if (!isNotFound(err)) throw err;
@@ -926,72 +928,6 @@ export class PipelineRunner {
       labelSelector: selector.join(","),
     });
     return items;
-  }
-
-  /** Whether a run of the Repository waits for a slot (cached, or created here and not cached yet). */
-  #queued(ctx: Context): boolean {
-    const key = `${ctx.namespace}/${ctx.label}`;
-    const recent = this.#recent.get(key);
-    for (const phase of recent?.values() ?? []) if (phase === "pending") return true;
-    // A run this process released a moment ago may still look pending in the cache: it no longer queues.
-    return this.#o.runs
-      .byIndex(repositoryIndex, key)
-      .some((r) => runPhase(r) === "pending" && recent?.get(r.metadata?.name ?? "") !== "active");
-  }
-
-  #activeCount(ctx: Context): number {
-    const key = `${ctx.namespace}/${ctx.label}`;
-    return this.#activeCountOf(key, this.#o.runs.byIndex(repositoryIndex, key));
-  }
-
-  /** Active runs in the cache, plus runs this process created or released that the cache does not show yet. */
-  #activeCountOf(key: string, cached: readonly PipelineRun[]): number {
-    const recent = this.#recent.get(key);
-    const byName = new Map(cached.map((r) => [r.metadata?.name ?? "", r]));
-    let count = 0;
-    for (const run of cached) {
-      const phase = recent?.get(run.metadata?.name ?? "") === "active" ? "active" : runPhase(run);
-      if (phase === "active") count++;
-    }
-    for (const [name, phase] of recent ?? []) if (!byName.has(name) && phase === "active") count++;
-    return count;
-  }
-
-  #rememberRecent(ctx: Context, name: string, phase: "pending" | "active"): void {
-    this.#rememberRecentKey(`${ctx.namespace}/${ctx.label}`, name, phase);
-  }
-
-  #rememberRecentKey(key: string, name: string, phase: "pending" | "active"): void {
-    let map = this.#recent.get(key);
-    if (!map) {
-      map = new Map();
-      this.#recent.set(key, map);
-    }
-    map.set(name, phase);
-  }
-
-  /** The informer caught up with a run: its own phase is the truth from now on. */
-  #forgetRecent(run: PipelineRun): void {
-    const key = repositoryKeyOf(run);
-    const map = key === undefined ? undefined : this.#recent.get(key);
-    const name = run.metadata?.name ?? "";
-    const expected = map?.get(name);
-    if (!map || expected === undefined) return;
-    const phase = runPhase(run);
-    // A release is seen once spec.status is gone; a creation as soon as the run is there.
-    if (expected === "pending" || phase !== "pending") map.delete(name);
-    if (map.size === 0 && key !== undefined) this.#recent.delete(key);
-  }
-
-  async #withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.#locks.get(key) ?? Promise.resolve();
-    const next = previous.catch(() => undefined).then(fn);
-    this.#locks.set(key, next);
-    try {
-      return await next;
-    } finally {
-      if (this.#locks.get(key) === next) this.#locks.delete(key);
-    }
   }
 }
 
