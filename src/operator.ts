@@ -198,6 +198,7 @@ export function createOperator(options: OperatorOptions): Operator {
     serverRefusal: (server) => serverRefusal(options.config.allowedServers, server),
     instance,
     validationInterval: options.tokenValidationInterval ?? 10 * 60_000,
+    reconcileTimeoutMs: options.config.reconcileTimeout,
     claimants: (namespace, secretName) => tokens.byIndex(tokenIndexes.secret, `${namespace}/${secretName}`),
   });
   const tokenController = manager.addController({

@@ -63,8 +63,8 @@ export const configSchema = z
     /** Budget of Bitbucket REST calls per second, shared by every reconciler. */
     bitbucketRequestsPerSecond: z.coerce.number().positive().max(1000).prefault(5),
     /**
-     * How long one Repository reconcile may wait on Bitbucket before it is abandoned and retried with back-off, so
-     * a slow or silent server cannot hold the controller's workers from everyone else's Repositories.
+     * How long one Repository or BitbucketProjectToken reconcile may wait on Bitbucket before it is abandoned and
+     * retried with back-off, so a slow or silent server cannot hold the controller's workers from everyone else's.
      */
     reconcileTimeout: duration(1000, 600_000).prefault("1m"),
     /** How often managed webhooks are compared with what is declared, to repair drift. */

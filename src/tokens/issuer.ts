@@ -46,11 +46,16 @@ export async function issueToken(
   name: string,
   lifetime: number,
   now: () => number,
+  signal?: AbortSignal,
 ): Promise<IssuedToken> {
   const wanted = expiryDaysFor(lifetime);
   let request = expiryDaysFor(lifetime, learntMaxExpiryDays.get(client.baseUrl));
   const create = (expiryDays: number) =>
-    tokenApi(client).issue(scopeOf(spec), { name, permissions: spec.permissions, expiryDays }, { auth: admin });
+    tokenApi(client).issue(
+      scopeOf(spec),
+      { name, permissions: spec.permissions, expiryDays },
+      { auth: admin, ...(signal ? { signal } : {}) },
+    );
   let created: Awaited<ReturnType<typeof create>>;
   try {
     created = await create(request.expiryDays);
@@ -92,9 +97,10 @@ export async function revokeToken(
   admin: Credential,
   spec: TokenSpec,
   id: string,
+  signal?: AbortSignal,
 ): Promise<boolean> {
   try {
-    return await tokenApi(client).revoke(scopeOf(spec), id, { auth: admin });
+    return await tokenApi(client).revoke(scopeOf(spec), id, { auth: admin, ...(signal ? { signal } : {}) });
   } catch (error) {
     if (error instanceof NotFoundError) return false;
     throw error;
@@ -111,8 +117,9 @@ export async function findOrphans(
   spec: TokenSpec,
   prefix: string,
   tracked: ReadonlySet<string>,
+  signal?: AbortSignal,
 ): Promise<{ id: string; name: string }[]> {
-  const tokens = await tokenApi(client).list(scopeOf(spec), { auth: admin });
+  const tokens = await tokenApi(client).list(scopeOf(spec), { auth: admin, ...(signal ? { signal } : {}) });
   return tokens
     .filter((t) => revisionOf(t.name, prefix) !== undefined && !tracked.has(t.id))
     .map((t) => ({ id: t.id, name: t.name }));
@@ -124,6 +131,6 @@ export type Validation = TokenValidation;
  * One authenticated call with the token itself: who the host says it is. Invalid means revoked, expired or never
  * valid; any other failure (an outage) says nothing about the token and is thrown for the caller to retry.
  */
-export function validateToken(client: GitProvider, token: string): Promise<Validation> {
-  return client.validateToken(token);
+export function validateToken(client: GitProvider, token: string, signal?: AbortSignal): Promise<Validation> {
+  return client.validateToken(token, signal ? { signal } : {});
 }

@@ -43,8 +43,8 @@ export async function issue(
     secretAnnotations.tokenId
   ];
   const tracked = new Set([status.tokenId, status.previousToken?.id, inSecret].filter((id): id is string => !!id));
-  for (const orphan of await findOrphans(client, admin, spec, prefix, tracked)) {
-    await revokeToken(client, admin, spec, orphan.id);
+  for (const orphan of await findOrphans(client, admin, spec, prefix, tracked, ctx.signal)) {
+    await revokeToken(client, admin, spec, orphan.id, ctx.signal);
     events.normal(token, "Revoked", `revoked ${orphan.name} (id ${orphan.id}), left untracked by an interrupted issue`);
   }
 
@@ -56,6 +56,7 @@ export async function issue(
     tokenName(instance, owner, revision),
     policyOf(spec).lifetime,
     () => clock.now(),
+    ctx.signal,
   );
   try {
     await kube.apply(
@@ -73,7 +74,7 @@ export async function issue(
   if (replacing && status.tokenId) {
     if (status.previousToken) {
       // Two rotations within one grace period: the oldest token goes now, so at most two are ever live.
-      await revokeToken(client, admin, spec, status.previousToken.id);
+      await revokeToken(client, admin, spec, status.previousToken.id, ctx.signal);
     }
     const revokeAt = clock.now() + policyOf(spec).revocationGracePeriod;
     status.previousToken = { id: status.tokenId, revokeAt: iso(revokeAt) };

@@ -59,6 +59,8 @@ export interface TokenReconcilerDeps {
   validationInterval: number;
   /** The BitbucketProjectTokens naming this Secret in this namespace (an informer index; may include the caller). */
   claimants(namespace: string, secretName: string): readonly BitbucketProjectToken[];
+  /** Longest a reconcile may take (BATON_RECONCILE_TIMEOUT); its calls are aborted then and it is retried. */
+  reconcileTimeoutMs?: number;
 }
 
 /** How long a deleted object keeps trying to revoke its tokens before it lets go (and says so). */
@@ -92,6 +94,13 @@ export class TokenReconciler {
   }
 
   readonly reconcile = async (key: ObjectKey, ctx: ReconcileContext): Promise<ReconcileResult> => {
+    // Every Bitbucket call takes the signal, as in the Repository reconciler: a server that accepts connections and
+    // never answers holds a worker this long at most, not for each call's own timeout and retries in turn.
+    const deadline = AbortSignal.timeout(this.#deps.reconcileTimeoutMs ?? 60_000);
+    return this.#reconcile(key, { ...ctx, signal: AbortSignal.any([ctx.signal, deadline]) });
+  };
+
+  readonly #reconcile = async (key: ObjectKey, ctx: ReconcileContext): Promise<ReconcileResult> => {
     const { kube, metrics } = this.#deps;
     // A fresh read, not the informer cache: right after our own status write the cache may still show the token
     // as not issued, and acting on that would issue a second one.
@@ -337,7 +346,7 @@ export class TokenReconciler {
     const inSecret = holdsCurrent || status.tokenId !== token.status?.tokenId;
     if (requests.revokePrevious !== undefined && !renewPending && inSecret && !("problem" in admin)) {
       try {
-        await revokePreviousNow(this.#deps, token, status, admin.auth, client, requests.revokePrevious);
+        await revokePreviousNow(this.#deps, token, status, admin.auth, client, requests.revokePrevious, ctx.signal);
       } catch (error) {
         ctx.log.warn({ err: describeError(error) }, "could not revoke the previous token as asked; will retry");
         requeueAt = Math.min(requeueAt, now + 30_000);
@@ -347,7 +356,7 @@ export class TokenReconciler {
     // The previous token stays valid for the grace period so running PipelineRuns finish; then it is revoked.
     if (status.previousToken && now >= Date.parse(status.previousToken.revokeAt) && !("problem" in admin)) {
       try {
-        const existed = await revokeToken(client, admin.auth, token.spec, status.previousToken.id);
+        const existed = await revokeToken(client, admin.auth, token.spec, status.previousToken.id, ctx.signal);
         if (existed)
           events.normal(
             token,
@@ -419,7 +428,7 @@ export class TokenReconciler {
     }
     // Forgotten before asking: a 401 to this very call must not come back through refused() as news.
     this.#validated.delete(key);
-    const result = await validateToken(client, value);
+    const result = await validateToken(client, value, ctx.signal);
     if (result.valid) this.#validated.set(key, { at: now, fingerprint: print, user: result.user });
     ctx.log.debug({ valid: result.valid }, "validated the token against Bitbucket");
     return result;
@@ -442,7 +451,7 @@ export class TokenReconciler {
       } else {
         try {
           const client = this.#provider(token.spec.server);
-          for (const id of ids) await revokeToken(client, admin.auth, token.spec, id);
+          for (const id of ids) await revokeToken(client, admin.auth, token.spec, id, ctx.signal);
           events.normal(token, "Revoked", `revoked token${ids.length > 1 ? "s" : ""} ${ids.join(", ")} on deletion`);
         } catch (error) {
           if (waited < revocationPatience) throw error;

@@ -57,10 +57,11 @@ export async function revokePreviousNow(
   admin: Credential,
   client: GitProvider,
   value: string,
+  signal?: AbortSignal,
 ): Promise<void> {
   const previous = status.previousToken;
   if (previous) {
-    const existed = await revokeToken(client, admin, token.spec, previous.id);
+    const existed = await revokeToken(client, admin, token.spec, previous.id, signal);
     delete status.previousToken;
     deps.events.normal(
       token,

@@ -23,5 +23,8 @@ export function iso(ms: number): string {
 
 /** An error as one line for a condition, Event or log: what failed, never a credential. */
 export function describeError(error: unknown): string {
+  // AbortSignal.timeout's reason: the reconcile deadline ran out, which its own message does not say.
+  if (error instanceof DOMException && error.name === "TimeoutError")
+    return "no answer within the reconcile deadline (BATON_RECONCILE_TIMEOUT); will retry";
   return scrub(error instanceof Error ? error.message : String(error));
 }

@@ -64,6 +64,21 @@ async function world(t: T) {
   return { ns, sim, kube, repository, projectToken };
 }
 
+/** A Bitbucket that hangs: accepts connections and reads requests, answers none. */
+async function silentServer(t: T): Promise<{ sockets: Set<Socket>; url: string }> {
+  const sockets = new Set<Socket>();
+  const silent = createServer((socket) => {
+    sockets.add(socket);
+    socket.on("error", () => {});
+  });
+  await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+  t.after(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => silent.close(resolve));
+  });
+  return { sockets, url: `http://127.0.0.1:${(silent.address() as { port: number }).port}` };
+}
+
 const ready = (o: { status?: { conditions?: { type: string; status: string; reason?: string }[] } } | undefined) =>
   o?.status?.conditions?.find((c) => c.type === "Ready");
 
@@ -172,18 +187,7 @@ describe("allowed Bitbucket servers", () => {
 
   test("Repositories on a server that never answers leave the workers to a Repository on a healthy one", async (t) => {
     const w = await world(t);
-    // Accepts connections and reads requests, answers none.
-    const sockets = new Set<Socket>();
-    const silent = createServer((socket) => {
-      sockets.add(socket);
-      socket.on("error", () => {});
-    });
-    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
-    t.after(async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => silent.close(resolve));
-    });
-    const silentUrl = `http://127.0.0.1:${(silent.address() as { port: number }).port}`;
+    const { sockets, url: silentUrl } = await silentServer(t);
     const receiver = await startWebhookReceiver();
     t.after(() => receiver.close());
     await startOperator(t, w.ns, {
@@ -217,5 +221,46 @@ describe("allowed Bitbucket servers", () => {
       { message: "silent-0 to say Bitbucket is unavailable" },
     );
     assert.match(String((ready(silentOne) as { message?: string }).message), /could not reach Bitbucket/);
+  });
+
+  test("BitbucketProjectTokens on a server that never answers leave the workers to a token on a healthy one", async (t) => {
+    const w = await world(t);
+    const { sockets, url: silentUrl } = await silentServer(t);
+    await startOperator(t, w.ns, { config: { podNamespace: w.ns, reconcileTimeout: "2s" } });
+    // More of them than the token controller has workers (4), created first. Without a deadline each holds its
+    // worker through every call's own timeout and retries (30 s a try, three tries for the orphan listing).
+    for (let i = 0; i < 6; i++)
+      await w.kube.create(Tokens, {
+        ...w.projectToken,
+        metadata: { name: `silent-${i}`, namespace: w.ns },
+        spec: { ...w.projectToken.spec, server: silentUrl, secretName: `silent-${i}-token` },
+      } as BitbucketProjectToken);
+    await waitFor(() => sockets.size >= 4, { message: "the silent server to hold the workers' requests" });
+    await w.kube.create(Tokens, w.projectToken);
+    const issued = await waitFor(
+      async () => {
+        const o = await w.kube.get(Tokens, { namespace: w.ns, name: "ci" });
+        return ready(o)?.status === "True" ? o : undefined;
+      },
+      { message: "the token on the healthy server to be issued", timeout: 20_000 },
+    );
+    assert.ok(
+      w.sim.tokens().some((tk) => tk.id === issued.status?.tokenId),
+      "Bitbucket knows the issued token",
+    );
+    // The silent ones say what happened, and back off.
+    const silentOne = await waitFor(
+      async () => {
+        const o = await w.kube.get(Tokens, { namespace: w.ns, name: "silent-0" });
+        const issuing = o?.status?.conditions?.find((c) => c.type === "Issuing");
+        return issuing?.reason === "IssueFailed" ? { o, issuing } : undefined;
+      },
+      { message: "silent-0 to say its issue failed" },
+    );
+    assert.match(
+      silentOne.issuing.message ?? "",
+      /no answer within the reconcile deadline \(BATON_RECONCILE_TIMEOUT\)/,
+    );
+    assert.equal(silentOne.o?.status?.failedIssueAttempts, 1);
   });
 });
