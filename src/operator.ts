@@ -4,9 +4,10 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { BitbucketProjectToken } from "./api/token.ts";
 import { type Intake, registerIntake } from "./events/intake.ts";
+import { runsHoldingToken } from "./pipelines/held-tokens.ts";
 import { type PipelineRunner, registerPipelineRunner } from "./pipelines/runner.ts";
 import { RunSigningKey } from "./pipelines/signing-key.ts";
-import { runsInformerOptions } from "./pipelines/tekton.ts";
+import { runPhase, runsInformerOptions } from "./pipelines/tekton.ts";
 import { type BitbucketClient, endpointGroups } from "./providers/bitbucket-datacenter/index.ts";
 import { DataCenterProvider, dataCenterIntake } from "./providers/bitbucket-datacenter/provider.ts";
 import { type AllowedServers, serverRefusal } from "./providers/http/allowed-servers.ts";
@@ -18,6 +19,7 @@ import { type ProviderFactory, ProviderRegistry } from "./providers/registry.ts"
 import type { CatchUpDispatch } from "./repositories/catchup.ts";
 import { registerRepositoryController } from "./repositories/controller.ts";
 import { type Clock, realClock } from "./runtime/clock.ts";
+import { getCondition } from "./runtime/conditions.ts";
 import type { Config } from "./runtime/config.ts";
 import { mapped, objects, specChanged } from "./runtime/controller.ts";
 import { legacyInstance } from "./runtime/installation.ts";
@@ -29,6 +31,7 @@ import { LastRunRecorder } from "./status/last-run.ts";
 import { PipelineRuns, StatusReporter } from "./status/reporter.ts";
 import { TokenMetrics } from "./tokens/metrics.ts";
 import { TokenReconciler, Tokens, tokenIndexes } from "./tokens/reconciler.ts";
+import { heldCondition } from "./tokens/revocation.ts";
 import { watchedLabel } from "./tokens/secret.ts";
 
 /** The Repository controller's catch-up: an open pull request whose head lost its event runs as if delivered. */
@@ -189,6 +192,7 @@ export function createOperator(options: OperatorOptions): Operator {
     t.spec?.adminCredentialsRef ? [`${t.metadata?.namespace}/${t.spec.adminCredentialsRef.name}`] : [],
   );
   const tokenKey = (t: BitbucketProjectToken) => ({ namespace: t.metadata?.namespace, name: t.metadata?.name ?? "" });
+  const runs = manager.informer(PipelineRuns, runsInformerOptions);
   const tokenReconciler = new TokenReconciler({
     kube: manager.kube,
     clock,
@@ -199,6 +203,8 @@ export function createOperator(options: OperatorOptions): Operator {
     instance,
     validationInterval: options.tokenValidationInterval ?? 10 * 60_000,
     reconcileTimeoutMs: options.config.reconcileTimeout,
+    holders: (namespace, tokenId, signal) =>
+      runsHoldingToken(manager.kube, (ns, name) => runs.get(ns, name), namespace, tokenId, signal),
     claimants: (namespace, secretName) => tokens.byIndex(tokenIndexes.secret, `${namespace}/${secretName}`),
   });
   const tokenController = manager.addController({
@@ -217,6 +223,15 @@ export function createOperator(options: OperatorOptions): Operator {
           tokenKey,
         );
       }),
+      // A run that finishes may be the last one holding a previous token's revocation.
+      mapped(runs, (run) =>
+        runPhase(run) === "finished"
+          ? tokens
+              .list(run.metadata?.namespace)
+              .filter((t) => getCondition(t.status?.conditions, heldCondition)?.status === "True")
+              .map(tokenKey)
+          : [],
+      ),
     ],
     workers: 4,
   });
@@ -226,7 +241,6 @@ export function createOperator(options: OperatorOptions): Operator {
   });
 
   // Build status: every change of a Baton PipelineRun may be news for Bitbucket (and for Repository lastRun).
-  const runs = manager.informer(PipelineRuns, runsInformerOptions);
   const signingKey = new RunSigningKey(manager.kube, options.config.leaseNamespace);
   const lastRuns = new LastRunRecorder(manager.kube, realClock, manager.logger, options.lastRunInterval);
   const reporter = new StatusReporter({

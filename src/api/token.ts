@@ -39,6 +39,7 @@ export const DNSName = matching(
 
 export const defaultLifetime = "2160h";
 export const defaultRevocationGracePeriod = "2h";
+export const defaultRevocationHoldLimit = "24h";
 
 export const TokenSpec = z
   .object({
@@ -67,6 +68,12 @@ export const TokenSpec = z
     }),
     revocationGracePeriod: Duration.default(defaultRevocationGracePeriod).meta({
       description: "How long the previous token stays valid after a rotation, so running PipelineRuns finish with it.",
+    }),
+    revocationHoldLimit: Duration.optional().meta({
+      description:
+        "How much longer than revocationGracePeriod the previous token's revocation waits while PipelineRuns that " +
+        "started with it are still running (their git Secret holds it); then it is revoked anyway, with a Warning " +
+        "Event. Default 24h; 0s never waits. baton.dev/revoke-previous-requested-at revokes at once regardless.",
     }),
     adminCredentialsRef: LocalObjectReference.optional().meta({
       description:
@@ -123,6 +130,11 @@ export const TokenSpec = z
         message: "revocationGracePeriod must be at most 168h (7 days)",
         fieldPath: ".revocationGracePeriod",
       },
+      {
+        rule: durationRule(["revocationHoldLimit"], "duration(self.revocationHoldLimit) <= duration('168h')"),
+        message: "revocationHoldLimit must be at most 168h (7 days): a token no longer current stays valid that long",
+        fieldPath: ".revocationHoldLimit",
+      },
     ],
   });
 export type TokenSpec = z.infer<typeof TokenSpec>;
@@ -134,7 +146,8 @@ export const TokenStatus = z.object({
   conditions: Conditions.optional().meta({
     description:
       "Ready: the Secret holds a valid, unexpired token. Issuing: a new token is being issued, and why. " +
-      "ExpiringSoon (externally managed tokens): the token expires before renewBefore.",
+      "ExpiringSoon (externally managed tokens): the token expires before renewBefore. RevocationHeld: the " +
+      "previous token's revocation waits for the PipelineRuns still using it (how many, until when).",
   }),
   tokenId: z.string().optional().meta({ description: "Bitbucket's id of the current token." }),
   tokenName: z.string().optional().meta({
@@ -149,6 +162,15 @@ export const TokenStatus = z.object({
     .object({
       id: z.string().meta({ description: "Bitbucket's id of the previous token." }),
       revokeAt: Timestamp.meta({ description: "When Baton revokes it: the rotation time plus revocationGracePeriod." }),
+      heldBy: z
+        .int()
+        .min(0)
+        .optional()
+        .meta({
+          description:
+            "PipelineRuns still using it when it was last due for revocation: revocation waits for them, at most " +
+            "revocationHoldLimit past revokeAt.",
+        }),
     })
     .optional()
     .meta({ description: "The token replaced by the last rotation, revoked at revokeAt." }),

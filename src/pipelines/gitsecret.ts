@@ -8,6 +8,7 @@
 // `basic-auth` workspace (a missing key fails its `cp`), so `.git-credentials` is present but empty: a
 // `https://user:token@host` line would be Basic auth, which Bitbucket refuses for these tokens, and would only
 // put the token in a second place.
+import { createHash } from "node:crypto";
 import { z } from "zod";
 
 export interface OwnerReference {
@@ -25,6 +26,18 @@ export function pipelineRunOwnerReference(run: { apiVersion: string; name: strin
 }
 
 export const gitSecretLabel = "baton.dev/git-auth";
+
+/**
+ * Bitbucket's id of the token a git Secret holds, when Baton knows it (a managed token's Secret records it): the
+ * token reconciler finds the runs still using a previous token by it, and holds its revocation for them.
+ */
+export const cloneTokenIdLabel = "baton.dev/clone-token-id";
+
+/** A token id as a label value: Bitbucket's ids are digits; anything else is hashed into a valid value. */
+export function tokenIdLabelValue(id: string): string {
+  if (/^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/.test(id)) return id;
+  return `h-${createHash("sha256").update(id).digest("hex").slice(0, 40)}`;
+}
 
 /** Every run's git Secret is named with this prefix; a run may reference only its own. */
 export const gitAuthSecretPrefix = "baton-git-";
@@ -82,6 +95,8 @@ export interface GitSecretInput {
   serverUrl: string;
   /** The clone token (spec.cloneTokenRef, else the Repository's token). */
   token: string;
+  /** Bitbucket's id of that token, when known (`cloneTokenIdLabel`). */
+  tokenId?: string | undefined;
   /** The PipelineRun, once created (`pipelineRunOwnerReference`). */
   owner?: OwnerReference;
   /** Labels to find it by, e.g. the run's `baton.dev/repository` and `baton.dev/sha`. */
@@ -122,7 +137,12 @@ export function buildGitSecret(input: GitSecretInput): SecretObject {
     metadata: {
       name: input.name,
       namespace: input.namespace,
-      labels: { ...input.labels, [gitSecretLabel]: "true", "app.kubernetes.io/managed-by": "baton" },
+      labels: {
+        ...input.labels,
+        [gitSecretLabel]: "true",
+        "app.kubernetes.io/managed-by": "baton",
+        ...(input.tokenId ? { [cloneTokenIdLabel]: tokenIdLabelValue(input.tokenId) } : {}),
+      },
       ...(input.owner === undefined ? {} : { ownerReferences: [input.owner] }),
     },
     stringData: {

@@ -34,6 +34,8 @@ export interface RunContext {
   auth: Credential;
   /** Undefined until a managed clone token is issued (with the first run), or when there is none (`cloneMissing`). */
   cloneToken: string | undefined;
+  /** Bitbucket's id of the clone token, when its Secret records one (labelled on git Secrets: held-tokens.ts). */
+  cloneTokenId?: string | undefined;
   cloneMissing: Extract<CloneResolution, { problem: string }> | undefined;
   forbiddenSecrets: string[];
 }
@@ -41,6 +43,7 @@ export interface RunContext {
 interface Credentials {
   operator: string;
   clone: string | undefined;
+  cloneId?: string | undefined;
   cloneMissing: Extract<CloneResolution, { problem: string }> | undefined;
   forbidden: string[];
   at: number;
@@ -109,6 +112,7 @@ export class RunContexts {
       ref: { owner: location.project, name: location.slug },
       auth: { kind: "bearer", token: credentials.operator },
       cloneToken: credentials.clone,
+      cloneTokenId: credentials.cloneId,
       cloneMissing: credentials.cloneMissing,
       forbiddenSecrets: credentials.forbidden,
     };
@@ -153,6 +157,7 @@ export class RunContexts {
     const credentials = {
       operator: operator.token,
       clone: "token" in clone ? clone.token : undefined,
+      cloneId: "token" in clone ? clone.tokenId : undefined,
       cloneMissing: missing,
       forbidden,
       at: now,

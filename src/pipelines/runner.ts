@@ -51,6 +51,7 @@ import {
 import { HostFeedback } from "./feedback.ts";
 import { type FetchLike, waitForPullRequestRef } from "./forkref.ts";
 import { bindGitAuthWorkspace, buildGitSecret, pipelineRunOwnerReference } from "./gitsecret.ts";
+import { type CurrentCloneToken, currentCloneToken, gitSecretLabelsOf, refreshGitSecret } from "./held-tokens.ts";
 import type { PipelineRunDefinition } from "./load.ts";
 import { loadPipelineRunsBounded } from "./load-bounded.ts";
 import { annotationKeys, type MatchedRun, needsChangedFiles, withoutSucceeded } from "./match.ts";
@@ -617,6 +618,7 @@ export class PipelineRunner {
         namespace: ctx.namespace,
         serverUrl: ctx.location.server,
         token: this.#cloneTokenOf(ctx),
+        tokenId: ctx.cloneTokenId,
         owner: pipelineRunOwnerReference({
           apiVersion: run.apiVersion ?? object.apiVersion,
           name: runName,
@@ -736,6 +738,7 @@ export class PipelineRunner {
       );
     }
     ctx.cloneToken = issued.token;
+    ctx.cloneTokenId = "tokenId" in issued ? issued.tokenId : undefined;
     this.#contexts.forget();
     this.#o.events.normal(
       ctx.repository,
@@ -849,8 +852,14 @@ export class PipelineRunner {
           createdAt: r.metadata?.annotations?.[queuedAtAnnotation] ?? r.metadata?.creationTimestamp ?? 0,
         }));
       const active = this.#admission.activeCountOf(repositoryKey, runs);
+      let current: Promise<CurrentCloneToken | undefined> | undefined;
       for (const run of releasable(pending, active, limit)) {
         try {
+          // Queued before a rotation, its git Secret holds a token due for revocation: it starts with today's.
+          current ??= currentCloneToken(this.#o.kube, repository);
+          const fresh = await current;
+          const queued = runs.find((r) => r.metadata?.name === run.name);
+          if (fresh && queued) await refreshGitSecret(this.#o.kube, queued, fresh, gitSecretLabelsOf(queued));
           // A merge patch with null removes spec.status; Tekton then starts the run.
           await this.#o.kube.patch(PipelineRuns, { namespace, name: run.name }, { spec: { status: null } });
           this.#admission.remember(repositoryKey, run.name, "active");
@@ -896,19 +905,19 @@ export class PipelineRunner {
       ctx ??= await this.#contexts.context(repository);
       // No clone token any more (cloneTokenRef removed): the run cannot get one, and the operator's is not for it.
       if (ctx.cloneToken === undefined) return;
-      const sha = run.metadata?.labels?.[labels.sha] ?? "";
       await this.#createSecret(
         buildGitSecret({
           name: secretName,
           namespace,
           serverUrl: ctx.location.server,
           token: ctx.cloneToken,
+          tokenId: ctx.cloneTokenId,
           owner: pipelineRunOwnerReference({
             apiVersion: run.apiVersion ?? "tekton.dev/v1",
             name: run.metadata?.name ?? "",
             uid: run.metadata?.uid ?? "",
           }),
-          labels: { [labels.repository]: ctx.label, ...(sha ? { [labels.sha]: sha } : {}) },
+          labels: gitSecretLabelsOf(run),
         }),
       );
       this.#o.events.normal(

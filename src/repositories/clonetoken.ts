@@ -90,6 +90,7 @@ export function managedCloneToken(
       lifetime: parent.spec.lifetime,
       ...(parent.spec.renewBefore ? { renewBefore: parent.spec.renewBefore } : {}),
       revocationGracePeriod: parent.spec.revocationGracePeriod,
+      ...(parent.spec.revocationHoldLimit ? { revocationHoldLimit: parent.spec.revocationHoldLimit } : {}),
       ...(parent.spec.adminCredentialsRef ? { adminCredentialsRef: parent.spec.adminCredentialsRef } : {}),
       secretName: `${name}-token`,
       deletionPolicy: "Revoke",

@@ -2,7 +2,7 @@
 // Repository controller, the webhook intake and the pipeline runner, so they can never disagree.
 import { createHash } from "node:crypto";
 import { kind, type Repository } from "../api/repository.ts";
-import type { BitbucketProjectToken } from "../api/token.ts";
+import { type BitbucketProjectToken, secretAnnotations } from "../api/token.ts";
 import { defineResource, type KubeClient, Secrets } from "../runtime/kube.ts";
 import type { Secret } from "../runtime/kube-types.ts";
 import { Tokens } from "../tokens/reconciler.ts";
@@ -41,7 +41,14 @@ export function projectWebhookSecretName(server: string, project: string): strin
     .slice(0, 30)}-${hash.slice(0, 10)}`;
 }
 
-export type Resolved = { token: string; source: string } | { problem: string; reason: string };
+export type Resolved =
+  | {
+      token: string;
+      source: string;
+      /** Bitbucket's id of the token, when its Secret records one (a managed token's does). */
+      tokenId?: string | undefined;
+    }
+  | { problem: string; reason: string };
 
 /**
  * The token Baton itself uses for REST calls on this repository: spec.tokenRef (a BitbucketProjectToken → its
@@ -182,7 +189,7 @@ async function tokenFromBitbucketProjectToken(kube: KubeClient, namespace: strin
       problem: `the BitbucketProjectToken ${name} has no token yet (${resolved.problem})`,
     };
   }
-  return { token: resolved.token, source: `BitbucketProjectToken ${name}` };
+  return { ...resolved, source: `BitbucketProjectToken ${name}` };
 }
 
 async function tokenFromSecret(kube: KubeClient, namespace: string, name: string, key: string): Promise<Resolved> {
@@ -190,7 +197,8 @@ async function tokenFromSecret(kube: KubeClient, namespace: string, name: string
   if (!secret) return { reason: "SecretNotFound", problem: `the Secret ${name} does not exist` };
   const token = tokenIn(secret, key);
   if (!token) return { reason: "SecretKeyMissing", problem: `the Secret ${name} has no key "${key}"` };
-  return { token, source: `Secret ${name}` };
+  const tokenId = secret.metadata?.annotations?.[secretAnnotations.tokenId];
+  return { token, source: `Secret ${name}`, ...(tokenId ? { tokenId } : {}) };
 }
 
 /** Where a Repository's webhook signing secret is read (and, when generated, written). */

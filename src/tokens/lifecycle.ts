@@ -1,7 +1,7 @@
 // The token lifecycle's decisions as pure functions: when to renew, how long to ask for, what a token is called,
 // how long to back off. The reconciler fetches facts, calls these, and writes the outcome.
 import { parseDuration } from "../api/common.ts";
-import type { TokenSpec } from "../api/token.ts";
+import { defaultRevocationHoldLimit, type TokenSpec } from "../api/token.ts";
 
 const day = 86_400_000;
 
@@ -10,15 +10,19 @@ export interface TokenPolicy {
   lifetime: number;
   renewBefore: number;
   revocationGracePeriod: number;
+  revocationHoldLimit: number;
 }
 
-export function policyOf(spec: Pick<TokenSpec, "lifetime" | "renewBefore" | "revocationGracePeriod">): TokenPolicy {
+export function policyOf(
+  spec: Pick<TokenSpec, "lifetime" | "renewBefore" | "revocationGracePeriod" | "revocationHoldLimit">,
+): TokenPolicy {
   const lifetime = parseDuration(spec.lifetime ?? "2160h");
   return {
     lifetime,
     // Default applied in memory, never written to spec, so GitOps tools see no drift.
     renewBefore: spec.renewBefore === undefined ? Math.floor(lifetime / 3) : parseDuration(spec.renewBefore),
     revocationGracePeriod: parseDuration(spec.revocationGracePeriod ?? "2h"),
+    revocationHoldLimit: parseDuration(spec.revocationHoldLimit ?? defaultRevocationHoldLimit),
   };
 }
 

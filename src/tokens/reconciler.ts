@@ -18,6 +18,7 @@ import { adoptUnrecorded, issue } from "./issuing.ts";
 import { issueBackoff, lifetimeChanged, policyOf, renewalTime } from "./lifecycle.ts";
 import type { TokenMetrics } from "./metrics.ts";
 import { pendingRequests, renewHandled, revokePreviousNow } from "./requests.ts";
+import { revokePreviousWhenFree, type TokenHolders } from "./revocation.ts";
 import { fingerprint, issuedFor, issuedForAnnotation, recordedLifetime, tokenIn } from "./secret.ts";
 import { type ConditionUpdate, describeError, iso, keyOf, type Step } from "./step.ts";
 
@@ -61,6 +62,8 @@ export interface TokenReconcilerDeps {
   claimants(namespace: string, secretName: string): readonly BitbucketProjectToken[];
   /** Longest a reconcile may take (BATON_RECONCILE_TIMEOUT); its calls are aborted then and it is retried. */
   reconcileTimeoutMs?: number;
+  /** The PipelineRuns still using a token (pipelines/held-tokens.ts); without it, nothing holds a revocation. */
+  holders?: TokenHolders;
 }
 
 /** How long a deleted object keeps trying to revoke its tokens before it lets go (and says so). */
@@ -353,17 +356,22 @@ export class TokenReconciler {
       }
     }
 
-    // The previous token stays valid for the grace period so running PipelineRuns finish; then it is revoked.
-    if (status.previousToken && now >= Date.parse(status.previousToken.revokeAt) && !("problem" in admin)) {
+    // The previous token stays valid for the grace period so running PipelineRuns finish; then it is revoked, once
+    // no run that started with it still runs (bounded: revocation.ts).
+    if (!("problem" in admin)) {
       try {
-        const existed = await revokeToken(client, admin.auth, token.spec, status.previousToken.id, ctx.signal);
-        if (existed)
-          events.normal(
-            token,
-            "Revoked",
-            `revoked the previous token ${status.previousToken.id} after its grace period`,
-          );
-        delete status.previousToken;
+        const revocation = await revokePreviousWhenFree(
+          this.#deps,
+          token,
+          status,
+          policy,
+          admin.auth,
+          client,
+          now,
+          ctx,
+        );
+        conditions.push(...revocation.conditions);
+        requeueAt = Math.min(requeueAt, revocation.requeueAt);
       } catch (error) {
         ctx.log.warn({ err: describeError(error) }, "could not revoke the previous token; will retry");
         requeueAt = Math.min(requeueAt, now + 30_000);
@@ -389,11 +397,7 @@ export class TokenReconciler {
           }),
     );
 
-    for (const at of [
-      Date.parse(status.renewalTime ?? ""),
-      Date.parse(status.previousToken?.revokeAt ?? ""),
-      expires,
-    ]) {
+    for (const at of [Date.parse(status.renewalTime ?? ""), expires]) {
       if (at > now) requeueAt = Math.min(requeueAt, at);
     }
     requeueAt = Math.min(requeueAt, now + this.#deps.validationInterval);

@@ -6,11 +6,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import type { Repository } from "../../src/api/repository.ts";
-import type { BitbucketProjectToken } from "../../src/api/token.ts";
 import { Repositories } from "../../src/repositories/resource.ts";
 import { Events, Secrets } from "../../src/runtime/kube.ts";
 import { Tokens } from "../../src/tokens/reconciler.ts";
-import { answers, gitWith, listRuns, pipelinesWorld, runGitconfig, type World } from "../support/pipelines-world.ts";
+import {
+  answers,
+  gitWith,
+  listRuns,
+  managedWorld,
+  pipelinesWorld,
+  runGitconfig,
+  type World,
+} from "../support/pipelines-world.ts";
 import { waitFor } from "../support/wait.ts";
 
 const condition = (repo: Repository | undefined, type: string) =>
@@ -48,43 +55,6 @@ async function openPullRequest(w: World) {
 async function secretToken(w: World, name: string): Promise<string> {
   const secret = await w.kube.get(Secrets, { namespace: w.ns, name });
   return Buffer.from(secret?.data?.token ?? "", "base64").toString();
-}
-
-/** A Repository whose token is a managed BitbucketProjectToken (Baton holds a project admin's credentials). */
-async function managedWorld(t: Parameters<typeof pipelinesWorld>[0]): Promise<World> {
-  const w = await pipelinesWorld(t, {
-    // JSON drops the undefined keys: no secretRef, no cloneTokenRef, nothing about clone tokens at all.
-    spec: { secretRef: undefined, cloneTokenRef: undefined, tokenRef: { name: "ci" } } as Partial<Repository["spec"]>,
-  });
-  await w.kube.create(Secrets, {
-    apiVersion: "v1",
-    kind: "Secret",
-    metadata: { name: "bb-admin", namespace: w.ns },
-    stringData: { username: "admin", password: "admin-password" },
-  });
-  await w.kube.create(Tokens, {
-    apiVersion: "baton.dev/v1alpha1",
-    kind: "BitbucketProjectToken",
-    metadata: { name: "ci", namespace: w.ns },
-    spec: {
-      server: w.sim.url,
-      project: "PRJ",
-      permissions: ["PROJECT_READ", "REPO_ADMIN"],
-      lifetime: "720h",
-      revocationGracePeriod: "2h",
-      adminCredentialsRef: { name: "bb-admin" },
-      secretName: "ci-token",
-      deletionPolicy: "Revoke",
-    },
-  } as BitbucketProjectToken);
-  await waitFor(
-    async () =>
-      (await w.kube.get(Tokens, { namespace: w.ns, name: "ci" }))?.status?.conditions?.some(
-        (c) => c.type === "Ready" && c.status === "True",
-      ),
-    { message: "the operator's managed token is Ready", timeout: 30_000 },
-  );
-  return w;
 }
 
 describe("clone tokens", () => {

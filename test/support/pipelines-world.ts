@@ -8,12 +8,14 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Repository } from "../../src/api/repository.ts";
+import type { BitbucketProjectToken } from "../../src/api/token.ts";
 import { type PipelineRun, PipelineRuns } from "../../src/pipelines/tekton.ts";
 import { Repositories } from "../../src/repositories/resource.ts";
 import { realClock } from "../../src/runtime/clock.ts";
 import { type KubeClient, Secrets } from "../../src/runtime/kube.ts";
 import type { Simulator, SimulatorOptions } from "../../src/simulator/index.ts";
 import { signBody } from "../../src/simulator/index.ts";
+import { Tokens } from "../../src/tokens/reconciler.ts";
 import { createNamespace } from "./cluster.ts";
 import { simulatorClock, startOperator, type TestOperator, testKube, useSimulator } from "./operator.ts";
 import { waitFor } from "./wait.ts";
@@ -270,4 +272,56 @@ export async function runGitconfig(w: World, run: PipelineRun): Promise<string> 
     message: `git Secret ${name}`,
   });
   return Buffer.from(secret.data?.[".gitconfig"] ?? "", "base64").toString("utf8");
+}
+
+/**
+ * A Repository whose token is a managed BitbucketProjectToken `ci` (Baton holds a project admin's credentials), so
+ * its runs clone with the read-only token Baton issues for it (`app-clone`). `tokenSpec` adds to ci's spec, which
+ * the clone token copies its lifetime, grace and hold limit from.
+ */
+export async function managedWorld(
+  t: T,
+  options: WorldOptions & { tokenSpec?: Partial<BitbucketProjectToken["spec"]> } = {},
+): Promise<World> {
+  const { tokenSpec, ...worldOptions } = options;
+  const w = await pipelinesWorld(t, {
+    ...worldOptions,
+    // JSON drops the undefined keys: no secretRef, no cloneTokenRef, nothing about clone tokens at all.
+    spec: {
+      secretRef: undefined,
+      cloneTokenRef: undefined,
+      tokenRef: { name: "ci" },
+      ...worldOptions.spec,
+    } as Partial<Repository["spec"]>,
+  });
+  await w.kube.create(Secrets, {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name: "bb-admin", namespace: w.ns },
+    stringData: { username: "admin", password: "admin-password" },
+  });
+  await w.kube.create(Tokens, {
+    apiVersion: "baton.dev/v1alpha1",
+    kind: "BitbucketProjectToken",
+    metadata: { name: "ci", namespace: w.ns },
+    spec: {
+      server: w.sim.url,
+      project: "PRJ",
+      permissions: ["PROJECT_READ", "REPO_ADMIN"],
+      lifetime: "720h",
+      revocationGracePeriod: "2h",
+      adminCredentialsRef: { name: "bb-admin" },
+      secretName: "ci-token",
+      deletionPolicy: "Revoke",
+      ...tokenSpec,
+    },
+  } as BitbucketProjectToken);
+  await waitFor(
+    async () =>
+      (await w.kube.get(Tokens, { namespace: w.ns, name: "ci" }))?.status?.conditions?.some(
+        (c) => c.type === "Ready" && c.status === "True",
+      ),
+    { message: "the operator's managed token is Ready", timeout: 30_000 },
+  );
+  return w;
 }

@@ -1,0 +1,123 @@
+// Which token each run's git Secret holds, for the two moments a rotation meets a run: a queued run starts (its
+// Secret then gets the token current now, not the one current when it was queued), and a previous token is due for
+// revocation (the token reconciler asks which runs still use it, and holds the revocation for them, bounded).
+import type { Repository } from "../api/repository.ts";
+import { parseRepositoryUrl } from "../repositories/decisions.ts";
+import { cloneToken } from "../repositories/resource.ts";
+import { isNotFound, type KubeClient, Secrets } from "../runtime/kube.ts";
+import { labels, pac } from "./build.ts";
+import {
+  buildGitSecret,
+  cloneTokenIdLabel,
+  gitConfig,
+  gitSecretLabel,
+  pipelineRunOwnerReference,
+  tokenIdLabelValue,
+} from "./gitsecret.ts";
+import { type PipelineRun, PipelineRuns, runPhase } from "./tekton.ts";
+
+/** The clone token a run released now should hold; undefined when none can be resolved (the run keeps its own). */
+export interface CurrentCloneToken {
+  serverUrl: string;
+  token: string;
+  tokenId?: string | undefined;
+}
+
+export async function currentCloneToken(
+  kube: KubeClient,
+  repository: Repository,
+): Promise<CurrentCloneToken | undefined> {
+  const location = parseRepositoryUrl(repository.spec.url);
+  if (!location) return undefined;
+  const resolved = await cloneToken(kube, repository);
+  if (!("token" in resolved)) return undefined;
+  return { serverUrl: location.server, token: resolved.token, tokenId: resolved.tokenId };
+}
+
+/** The labels a run's git Secret carries to find it by: the run's repository and commit. */
+export function gitSecretLabelsOf(run: PipelineRun): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const key of [labels.repository, labels.sha]) {
+    const value = run.metadata?.labels?.[key];
+    if (value) result[key] = value;
+  }
+  return result;
+}
+
+/**
+ * Rewrites a queued run's git Secret with the current clone token before the run starts: it was written when the
+ * run was queued, and a rotation since then leaves it holding a token due for revocation. A Secret that is gone is
+ * written anew (owned by the run, as at creation).
+ */
+export async function refreshGitSecret(
+  kube: KubeClient,
+  run: PipelineRun,
+  current: CurrentCloneToken,
+  labels: Readonly<Record<string, string>>,
+): Promise<void> {
+  const namespace = run.metadata?.namespace ?? "";
+  const name = run.metadata?.annotations?.[pac.gitAuthSecret];
+  if (!name) return;
+  try {
+    // A merge patch: the API server folds stringData into data, and the owner and other labels stay as they are.
+    await kube.patch(
+      Secrets,
+      { namespace, name },
+      {
+        metadata: {
+          labels: { [cloneTokenIdLabel]: current.tokenId ? tokenIdLabelValue(current.tokenId) : null },
+        },
+        stringData: { ".gitconfig": gitConfig(current.serverUrl, current.token) },
+      },
+    );
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    await kube.create(
+      Secrets,
+      buildGitSecret({
+        name,
+        namespace,
+        serverUrl: current.serverUrl,
+        token: current.token,
+        tokenId: current.tokenId,
+        owner: pipelineRunOwnerReference({
+          apiVersion: run.apiVersion ?? "tekton.dev/v1",
+          name: run.metadata?.name ?? "",
+          uid: run.metadata?.uid ?? "",
+        }),
+        labels,
+      }),
+    );
+  }
+}
+
+/**
+ * The runs in a namespace whose git Secret holds the token with this id and that may still use it: started and not
+ * finished (a run stopping may still run its finally tasks). A run still queued does not count: it is given the
+ * current token when it starts.
+ */
+export async function runsHoldingToken(
+  kube: KubeClient,
+  cached: (namespace: string, name: string) => PipelineRun | undefined,
+  namespace: string,
+  tokenId: string,
+  signal?: AbortSignal,
+): Promise<string[]> {
+  const { items } = await kube.list(Secrets, {
+    namespace,
+    labelSelector: `${gitSecretLabel}=true,${cloneTokenIdLabel}=${tokenIdLabelValue(tokenId)}`,
+    signal,
+  });
+  const holders: string[] = [];
+  for (const secret of items) {
+    const owner = secret.metadata?.ownerReferences?.find((o) => o.kind === "PipelineRun");
+    if (!owner) continue;
+    // The cache may not show a run created a moment ago; the API server then says whether it exists.
+    const run =
+      cached(namespace, owner.name) ?? (await kube.get(PipelineRuns, { namespace, name: owner.name }, signal));
+    if (!run || run.metadata?.uid !== owner.uid) continue;
+    const phase = runPhase(run);
+    if (phase === "active" || phase === "stopping") holders.push(owner.name);
+  }
+  return holders.sort();
+}
