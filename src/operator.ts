@@ -18,17 +18,20 @@ import type { ProviderLookup } from "./providers/provider.ts";
 import { type ProviderFactory, ProviderRegistry } from "./providers/registry.ts";
 import type { CatchUpDispatch } from "./repositories/catchup.ts";
 import { registerRepositoryController } from "./repositories/controller.ts";
+import { CleanupRetrier, once } from "./runtime/cleanup.ts";
+import { CleanupLedger, cleanupLedgerName } from "./runtime/cleanup-ledger.ts";
 import { type Clock, realClock } from "./runtime/clock.ts";
 import { getCondition } from "./runtime/conditions.ts";
 import type { Config } from "./runtime/config.ts";
 import { mapped, objects, specChanged } from "./runtime/controller.ts";
-import { legacyInstance } from "./runtime/installation.ts";
+import { installationSecretName, legacyInstance } from "./runtime/installation.ts";
 import { type KubeClientOptions, Secrets } from "./runtime/kube.ts";
 import type { Logger } from "./runtime/logger.ts";
 import { Manager } from "./runtime/manager.ts";
 import type { Metrics } from "./runtime/metrics.ts";
 import { LastRunRecorder } from "./status/last-run.ts";
 import { PipelineRuns, StatusReporter } from "./status/reporter.ts";
+import { tokenCleanup } from "./tokens/deferred.ts";
 import { TokenMetrics } from "./tokens/metrics.ts";
 import { TokenReconciler, Tokens, tokenIndexes } from "./tokens/reconciler.ts";
 import { heldCondition } from "./tokens/revocation.ts";
@@ -193,6 +196,36 @@ export function createOperator(options: OperatorOptions): Operator {
   );
   const tokenKey = (t: BitbucketProjectToken) => ({ namespace: t.metadata?.namespace, name: t.metadata?.name ?? "" });
   const runs = manager.informer(PipelineRuns, runsInformerOptions);
+  // What deleted objects could not clean up while Bitbucket was unreachable, retried by the leader.
+  const ledger = new CleanupLedger({
+    kube: manager.kube,
+    namespace: options.config.leaseNamespace,
+    owner: async () => {
+      const secret = await manager.kube.get(Secrets, {
+        namespace: options.config.leaseNamespace,
+        name: installationSecretName,
+      });
+      return secret?.metadata?.uid ? { name: installationSecretName, uid: secret.metadata.uid } : undefined;
+    },
+  });
+  const cleanupKey = { namespace: options.config.leaseNamespace, name: cleanupLedgerName };
+  const cleanupController = manager.addController({
+    name: "deferred-cleanup",
+    reconcile: new CleanupRetrier({
+      ledger,
+      events: manager.events,
+      clock,
+      handlers: {
+        token: tokenCleanup({
+          kube: manager.kube,
+          bitbucket: (server) => bitbucket.for(server),
+          serverRefusal: (server) => serverRefusal(options.config.allowedServers, server),
+        }),
+      },
+    }).reconcile,
+    sources: [once(cleanupKey)],
+    workers: 1,
+  });
   const tokenReconciler = new TokenReconciler({
     kube: manager.kube,
     clock,
@@ -203,6 +236,8 @@ export function createOperator(options: OperatorOptions): Operator {
     instance,
     validationInterval: options.tokenValidationInterval ?? 10 * 60_000,
     reconcileTimeoutMs: options.config.reconcileTimeout,
+    ledger,
+    deferred: () => cleanupController.enqueue(cleanupKey),
     holders: (namespace, tokenId, signal) =>
       runsHoldingToken(manager.kube, (ns, name) => runs.get(ns, name), namespace, tokenId, signal),
     claimants: (namespace, secretName) => tokens.byIndex(tokenIndexes.secret, `${namespace}/${secretName}`),

@@ -19,9 +19,18 @@ export async function adminCredentials(
   token: BitbucketProjectToken,
   options: { signal?: AbortSignal; watch?: boolean } = {},
 ): Promise<AdminCredentials> {
+  return credentialsIn(kube, token.metadata.namespace ?? "", token.spec.adminCredentialsRef?.name ?? "", options);
+}
+
+/** The credentials in the Secret `namespace/ref` (also after the token object is gone: cleanup-ledger.ts). */
+export async function credentialsIn(
+  kube: KubeClient,
+  namespace: string,
+  ref: string,
+  options: { signal?: AbortSignal; watch?: boolean } = {},
+): Promise<AdminCredentials> {
   const { signal } = options;
-  const ref = token.spec.adminCredentialsRef?.name ?? "";
-  const secret = await kube.get(Secrets, { namespace: token.metadata.namespace ?? "", name: ref }, signal);
+  const secret = await kube.get(Secrets, { namespace, name: ref }, signal);
   if (!secret)
     return { reason: "AdminCredentialsMissing", problem: `the admin credentials Secret ${ref} does not exist` };
   if (options.watch) await labelWatched(kube, secret, signal);

@@ -95,7 +95,7 @@ function maximumFrom(error: BadRequestError, asked: number): number | undefined 
 export async function revokeToken(
   client: GitProvider,
   admin: Credential,
-  spec: TokenSpec,
+  spec: Pick<TokenSpec, "project" | "repository">,
   id: string,
   signal?: AbortSignal,
 ): Promise<boolean> {

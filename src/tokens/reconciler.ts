@@ -6,12 +6,14 @@ import { BitbucketProjectToken, kind, secretAnnotations, type TokenStatus } from
 import type { GitProvider, ProviderLookup } from "../providers/provider.ts";
 import { providerKindOf } from "../providers/registry.ts";
 import { oldestClaim } from "../runtime/claims.ts";
+import { type CleanupLedger, cleanupLedgerName } from "../runtime/cleanup-ledger.ts";
 import type { Clock } from "../runtime/clock.ts";
 import { getCondition, statusPatch } from "../runtime/conditions.ts";
 import type { ReconcileContext, ReconcileResult } from "../runtime/controller.ts";
 import { defineResource, hasFinalizer, isConflict, isDeleting, type KubeClient, Secrets } from "../runtime/kube.ts";
 import type { ObjectKey } from "../runtime/logger.ts";
 import { adminCredentials } from "./credentials.ts";
+import { deferRevocation } from "./deferred.ts";
 import { reconcileExternal } from "./external.ts";
 import { revokeToken, type Validation, validateToken } from "./issuer.ts";
 import { adoptUnrecorded, issue } from "./issuing.ts";
@@ -64,6 +66,10 @@ export interface TokenReconcilerDeps {
   reconcileTimeoutMs?: number;
   /** The PipelineRuns still using a token (pipelines/held-tokens.ts); without it, nothing holds a revocation. */
   holders?: TokenHolders;
+  /** Where tokens a deletion could not revoke are recorded for later; without it they are given up, with an Event. */
+  ledger?: CleanupLedger;
+  /** Called after something was recorded in the ledger, so its retries start without waiting for their interval. */
+  deferred?: () => void;
 }
 
 /** How long a deleted object keeps trying to revoke its tokens before it lets go (and says so). */
@@ -459,11 +465,23 @@ export class TokenReconciler {
           events.normal(token, "Revoked", `revoked token${ids.length > 1 ? "s" : ""} ${ids.join(", ")} on deletion`);
         } catch (error) {
           if (waited < revocationPatience) throw error;
-          events.warning(
-            token,
-            "RevokeSkipped",
-            `gave up revoking ${ids.join(", ")} after ${revocationPatience / 60_000} minutes: ${describeError(error)}`,
-          );
+          const { ledger } = this.#deps;
+          if (!ledger) {
+            events.warning(
+              token,
+              "RevokeSkipped",
+              `gave up revoking ${ids.join(", ")} after ${revocationPatience / 60_000} minutes: ${describeError(error)}`,
+            );
+          } else {
+            // The object goes (its namespace may be terminating); the tokens are not forgotten.
+            await deferRevocation(ledger, token, ids, describeError(error));
+            this.#deps.deferred?.();
+            events.warning(
+              token,
+              "RevocationDeferred",
+              `could not revoke ${ids.join(", ")} for ${revocationPatience / 60_000} minutes: ${describeError(error)}; recorded in Secret ${ledger.namespace}/${cleanupLedgerName} and retried until Bitbucket answers (Events on that Secret say when)`,
+            );
+          }
         }
       }
     } else if (ids.length > 0) {
