@@ -18,6 +18,10 @@ import type { ProviderLookup } from "./providers/provider.ts";
 import { type ProviderFactory, ProviderRegistry } from "./providers/registry.ts";
 import type { CatchUpDispatch } from "./repositories/catchup.ts";
 import { registerRepositoryController } from "./repositories/controller.ts";
+import { projectIdentity } from "./repositories/decisions.ts";
+import { webhookCleanup } from "./repositories/deferred-webhooks.ts";
+import { indexes as repositoryIndexes } from "./repositories/reconciler.ts";
+import { Repositories } from "./repositories/resource.ts";
 import { CleanupRetrier, once } from "./runtime/cleanup.ts";
 import { CleanupLedger, cleanupLedgerName } from "./runtime/cleanup-ledger.ts";
 import { type Clock, realClock } from "./runtime/clock.ts";
@@ -65,6 +69,8 @@ export interface OperatorOptions {
   catchUpInterval?: number;
   /** Overrides config.driftInterval for Repository webhook checks (tests and benchmarks go below its 30 s floor). */
   repositoryDriftInterval?: number;
+  /** How long a deleted Repository keeps trying to remove its webhook (tests shorten it). Default 10 minutes. */
+  repositoryDeletionPatience?: number;
 }
 
 /**
@@ -209,6 +215,11 @@ export function createOperator(options: OperatorOptions): Operator {
     },
   });
   const cleanupKey = { namespace: options.config.leaseNamespace, name: cleanupLedgerName };
+  const cleanupDeps = {
+    kube: manager.kube,
+    bitbucket: (server: string) => bitbucket.for(server),
+    serverRefusal: (server: string) => serverRefusal(options.config.allowedServers, server),
+  };
   const cleanupController = manager.addController({
     name: "deferred-cleanup",
     reconcile: new CleanupRetrier({
@@ -216,10 +227,15 @@ export function createOperator(options: OperatorOptions): Operator {
       events: manager.events,
       clock,
       handlers: {
-        token: tokenCleanup({
-          kube: manager.kube,
-          bitbucket: (server) => bitbucket.for(server),
-          serverRefusal: (server) => serverRefusal(options.config.allowedServers, server),
+        token: tokenCleanup(cleanupDeps),
+        webhook: webhookCleanup({
+          ...cleanupDeps,
+          bitbucket: (server: string) => bitbucket.client(server),
+          projectHookInUse: (server, project) =>
+            manager
+              .informer(Repositories)
+              .byIndex(repositoryIndexes.project, projectIdentity({ server, project }))
+              .some((r) => r.spec?.webhook?.scope === "project" && !r.metadata?.deletionTimestamp),
         }),
       },
     }).reconcile,
@@ -306,6 +322,7 @@ export function createOperator(options: OperatorOptions): Operator {
   registerRepositoryController(manager, {
     bitbucket: (server) => bitbucket.client(server),
     provider,
+    ledger: { ledger, deferred: () => cleanupController.enqueue(cleanupKey) },
     instance,
     statusKeyPrefix,
     catchUp:
@@ -316,6 +333,9 @@ export function createOperator(options: OperatorOptions): Operator {
       }),
     ...(options.catchUpInterval === undefined ? {} : { catchUpInterval: options.catchUpInterval }),
     ...(options.repositoryDriftInterval === undefined ? {} : { driftInterval: options.repositoryDriftInterval }),
+    ...(options.repositoryDeletionPatience === undefined
+      ? {}
+      : { deletionPatienceMs: options.repositoryDeletionPatience }),
   });
 
   return {

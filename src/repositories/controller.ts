@@ -6,13 +6,15 @@ import type { Repository } from "../api/repository.ts";
 import type { BitbucketClient } from "../providers/bitbucket-datacenter/index.ts";
 import { serverRefusal } from "../providers/http/allowed-servers.ts";
 import type { ProviderLookup } from "../providers/provider.ts";
+import type { CleanupLedger } from "../runtime/cleanup-ledger.ts";
 import { type Controller, mapped, objects, ownedBy, specChanged } from "../runtime/controller.ts";
 import { keyOf, Secrets } from "../runtime/kube.ts";
 import type { Manager } from "../runtime/manager.ts";
 import { Tokens } from "../tokens/reconciler.ts";
 import { watchedLabel } from "../tokens/secret.ts";
 import { CatchUp, type CatchUpDispatch } from "./catchup.ts";
-import { projectIdentity, repositoryIdentity } from "./decisions.ts";
+import { projectIdentity, type RepositoryLocation, repositoryIdentity } from "./decisions.ts";
+import { deferWebhookRemoval } from "./deferred-webhooks.ts";
 import { RepositoryMetrics } from "./metrics.ts";
 import { indexes, locate, RepositoryReconciler } from "./reconciler.ts";
 import { projectWebhookSecretName, Repositories } from "./resource.ts";
@@ -36,6 +38,10 @@ export interface RepositoryControllerDeps {
   /** How often catch-up lists every Repository's open pull requests. Default: 3 × the drift interval. */
   catchUpInterval?: number;
   workers?: number;
+  /** How long a deleted Repository keeps trying to remove its webhook. Default 10 minutes. */
+  deletionPatienceMs?: number;
+  /** Where webhooks a deletion could not remove are recorded, and how to wake the retries. */
+  ledger?: { ledger: CleanupLedger; deferred(): void };
 }
 
 export interface RepositoryController {
@@ -81,6 +87,7 @@ export function registerRepositoryController(manager: Manager, deps: RepositoryC
   });
   tokens.addIndex(tokenSecretIndex, (t) => [`${t.metadata?.namespace}/${t.spec?.secretName}`]);
 
+  const ledger = deps.ledger;
   const reconciler = new RepositoryReconciler({
     kube: manager.kube,
     clock: manager.clock,
@@ -95,6 +102,16 @@ export function registerRepositoryController(manager: Manager, deps: RepositoryC
     operatorNamespace,
     driftInterval,
     cachedSecret: (namespace, name) => secrets.get(namespace, name),
+    ...(deps.deletionPatienceMs === undefined ? {} : { deletionPatienceMs: deps.deletionPatienceMs }),
+    ...(ledger
+      ? {
+          deferWebhook: async (repo: Repository, location: RepositoryLocation, error: string) => {
+            const said = await deferWebhookRemoval(manager.kube, ledger.ledger, repo, location, error);
+            if (said) ledger.deferred();
+            return said;
+          },
+        }
+      : {}),
   });
 
   const byToken = (namespace: string | undefined, name: string | undefined) =>

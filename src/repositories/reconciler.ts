@@ -12,6 +12,7 @@
 // - repository-scope webhooks: one slot per repository, so a reconcile woken for any other reason (a Secret event,
 //   a resync) costs nothing until the drift interval is up.
 import { createHash } from "node:crypto";
+import { formatDuration } from "../api/common.ts";
 import { Repository, type RepositoryStatus } from "../api/repository.ts";
 import type { BitbucketClient } from "../providers/bitbucket-datacenter/index.ts";
 import { oldestClaim } from "../runtime/claims.ts";
@@ -96,6 +97,10 @@ export interface RepositoryReconcilerDeps {
   serverRefusal(server: string): string | undefined;
   /** Longest a reconcile may take (BATON_RECONCILE_TIMEOUT); its calls are aborted then and it is retried. */
   reconcileTimeoutMs?: number;
+  /** Records a webhook a deletion could not remove, for later (deferred-webhooks.ts); says what was done. */
+  deferWebhook?: (repo: Repository, location: RepositoryLocation, error: string) => Promise<string | undefined>;
+  /** How long a deleted Repository keeps trying to remove its webhook before it lets go. Default 10 minutes. */
+  deletionPatienceMs?: number;
   /** The shared Repository informer, with `indexes` registered. */
   repositories: Informer<RawRepository>;
   /** Names Baton's webhooks (webhookName) and keeps two clusters sharing a project apart. */
@@ -931,11 +936,14 @@ export class RepositoryReconciler {
         try {
           await this.#letGoOf(repo, location, token, ctx);
         } catch (error) {
-          if (!(waited >= deletionPatience)) throw error;
+          const patience = this.#deps.deletionPatienceMs ?? deletionPatience;
+          if (!(waited >= patience)) throw error;
+          // The Repository goes (its namespace may be terminating); the webhook is recorded to be removed later.
+          const deferred = await this.#deps.deferWebhook?.(repo, location, describeError(error));
           this.#deps.events.warning(
             repo,
             "Failed",
-            `gave up removing the webhook after ${deletionPatience / 60_000} minutes: ${describeError(error)}; remove it in Bitbucket by hand`,
+            `gave up removing the webhook after ${formatDuration(patience)}: ${describeError(error)}; ${deferred ?? "remove it in Bitbucket by hand"}`,
           );
         }
       }

@@ -4,9 +4,12 @@
 // simulator's token list, a consumer's call with the token, and the API server.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import type { Repository } from "../../src/api/repository.ts";
+import { Repositories } from "../../src/repositories/resource.ts";
 import { cleanupLedgerName, LedgerEntry } from "../../src/runtime/cleanup-ledger.ts";
 import { realClock } from "../../src/runtime/clock.ts";
 import { Events, Secrets } from "../../src/runtime/kube.ts";
+import { startWebhookReceiver } from "../../src/simulator/index.ts";
 import { Tokens } from "../../src/tokens/reconciler.ts";
 import { getToken, isReady, poke, secretValue, type TokenWorld, tokenObject, tokenWorld } from "../support/faults.ts";
 import { simulatorClock, startOperator } from "../support/operator.ts";
@@ -109,5 +112,85 @@ describe("cleanup Bitbucket could not take when an object was deleted", () => {
       cleaned?.message ?? "",
       new RegExp(`revoked the token: token ${id} .* left by BitbucketProjectToken ${w.ns}/ci`),
     );
+  });
+
+  test("a Repository deleted while Bitbucket is unreachable leaves its webhook recorded, removed once Bitbucket answers", async (t) => {
+    const w = await tokenWorld(t);
+    const operator = w.sim.createToken({
+      scope: { kind: "project", project: "PLATFORM" },
+      name: "baton",
+      permissions: ["REPO_ADMIN"],
+    });
+    await w.kube.create(Secrets, {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "bb-token", namespace: w.ns },
+      stringData: { token: operator.token },
+    });
+    const receiver = await startWebhookReceiver();
+    t.after(() => receiver.close());
+    await startOperator(t, w.ns, {
+      domainClock: simulatorClock(w.sim, realClock),
+      repositoryDeletionPatience: 2_000,
+      config: { podNamespace: w.ns, intakeUrl: receiver.url, bitbucketRequestsPerSecond: "1000" },
+    });
+    await w.kube.create(Repositories, {
+      apiVersion: "baton.dev/v1alpha1",
+      kind: "Repository",
+      metadata: { name: "api", namespace: w.ns },
+      spec: {
+        url: `${w.sim.url}/projects/PLATFORM/repos/api`,
+        secretRef: { name: "bb-token", key: "token" },
+        webhook: { managed: true, scope: "repository" },
+      },
+    } as Repository);
+    const synced = await waitFor(
+      async () => {
+        const r = await w.kube.get(Repositories, { namespace: w.ns, name: "api" });
+        const c = r?.status?.conditions?.find((x) => x.type === "WebhookSynced");
+        return c?.status === "True" ? r : undefined;
+      },
+      { message: "the webhook to be created", timeout: 30_000 },
+    );
+    const hookId = synced.status?.webhook?.id;
+    assert.deepEqual(
+      w.sim.webhooks({ project: "PLATFORM", repo: "api" }).map((h) => h.id),
+      [hookId],
+    );
+
+    const outage = w.sim.injectFaults({ status: 503, group: "webhooks" });
+    await w.kube.delete(Repositories, { namespace: w.ns, name: "api" });
+    await waitFor(async () => (await w.kube.get(Repositories, { namespace: w.ns, name: "api" })) === undefined, {
+      message: "the Repository to be deleted after the patience",
+      timeout: 60_000,
+    });
+    assert.equal(w.sim.webhooks({ project: "PLATFORM", repo: "api" }).length, 1, "the webhook is left in Bitbucket");
+    const entries = await ledgerEntries(w);
+    assert.deepEqual(
+      entries.map((e) => [e.kind, e.id, e.project, e.repository, e.leftBy, e.credentials]),
+      [
+        [
+          "webhook",
+          String(hookId),
+          "PLATFORM",
+          "api",
+          `Repository ${w.ns}/api`,
+          { namespace: w.ns, name: "bb-token", key: "token" },
+        ],
+      ],
+    );
+    const failed = (await eventsOn(w, "Repository", "api")).find((e) =>
+      /gave up removing the webhook/.test(e.message ?? ""),
+    );
+    assert.match(failed?.message ?? "", new RegExp(`recorded in Secret ${w.ns}/${cleanupLedgerName}`));
+
+    outage.clear();
+    await waitFor(() => w.sim.webhooks({ project: "PLATFORM", repo: "api" }).length === 0, {
+      message: "the webhook to be removed once Bitbucket answers",
+      timeout: 45_000,
+    });
+    await waitFor(async () => (await ledgerEntries(w)).length === 0, { message: "the entry to leave the ledger" });
+    const cleaned = (await eventsOn(w, "Secret", cleanupLedgerName)).find((e) => e.reason === "CleanedUp");
+    assert.match(cleaned?.message ?? "", new RegExp(`removed the webhook: webhook ${hookId} \\(PLATFORM/api`));
   });
 });
