@@ -3,7 +3,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { after, describe, it, test } from "node:test";
 import {
   buildGitSecret,
   checkPullRequestRef,
@@ -12,6 +12,7 @@ import {
   gitConfigUrl,
   parseRefAdvertisement,
   pipelineRunOwnerReference,
+  tokenIdLabelValue,
 } from "./gitsecret.ts";
 
 const token = "BBDC-MzQ1Njc4OTAxMjM0OkZha2VUb2tlbkZvclRlc3Rz+/=";
@@ -202,4 +203,26 @@ describe("fork pull requests: refs/pull-requests/<id>/from", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+test("tokenIdLabelValue: Bitbucket's numeric ids as they are, anything else hashed into a valid label value", () => {
+  assert.equal(tokenIdLabelValue("252973515069"), "252973515069");
+  for (const id of ["", "a b", "ä", "x".repeat(64), "-leading", "🚀"]) {
+    const value = tokenIdLabelValue(id);
+    assert.match(value, /^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/, id);
+  }
+  assert.notEqual(tokenIdLabelValue("a b"), tokenIdLabelValue("a  b"));
+  const secret = buildGitSecret({
+    name: "baton-git-x",
+    namespace: "ns",
+    serverUrl: "https://bb.example.com",
+    token: "t0k",
+    tokenId: "41",
+  });
+  assert.equal(secret.metadata.labels["baton.dev/clone-token-id"], "41");
+  assert.equal(
+    buildGitSecret({ name: "baton-git-x", namespace: "ns", serverUrl: "https://bb.example.com", token: "t0k" }).metadata
+      .labels["baton.dev/clone-token-id"],
+    undefined,
+  );
 });
