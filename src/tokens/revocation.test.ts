@@ -69,7 +69,12 @@ test("describeHolders: a count and the first three names", () => {
 
 test("before revokeAt nothing is asked or revoked; the answer is when to look again", async () => {
   const asked: number[] = [];
-  const { deleted, run } = setup({ holders: async () => (asked.push(1), ["a"]) });
+  const { deleted, run } = setup({
+    holders: async () => {
+      asked.push(1);
+      return ["a"];
+    },
+  });
   const outcome = await run(previous(), due - 1000);
   assert.deepEqual([deleted, asked, outcome.conditions, outcome.requeueAt], [[], [], [], due]);
 });
