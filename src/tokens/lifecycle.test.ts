@@ -50,6 +50,7 @@ describe("policyOf", () => {
       lifetime: 90 * day,
       renewBefore: 30 * day,
       revocationGracePeriod: 2 * h,
+      revocationHoldLimit: 24 * h,
     });
   });
   test("honours an explicit renewBefore", () => {
