@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { BitbucketProjectToken, TokenStatus } from "../api/token.ts";
-import type { BitbucketClient } from "../bitbucket/index.ts";
+import type { GitProvider } from "../providers/provider.ts";
 import type { ReconcileContext } from "../runtime/controller.ts";
 import { policyOf } from "./lifecycle.ts";
 import { describeHolders, heldCondition, revokePreviousWhenFree } from "./revocation.ts";
@@ -13,13 +13,13 @@ function setup(options: { holders?: () => Promise<string[]>; held?: boolean; hol
   const deleted: string[] = [];
   const events: [string, string, string][] = [];
   const client = {
-    accessTokens: {
-      delete: async (_scope: unknown, id: string) => {
+    tokens: {
+      revoke: async (_scope: unknown, id: string) => {
         deleted.push(id);
         return true;
       },
     },
-  } as unknown as BitbucketClient;
+  } as unknown as GitProvider;
   const token = {
     apiVersion: "baton.dev/v1alpha1",
     kind: "BitbucketProjectToken",
