@@ -1,6 +1,7 @@
-// Event → PipelineRun latency and Bitbucket calls per event, against the real API server and the simulator.
+// Event → PipelineRun latency and Bitbucket calls per event, against the real API server and the simulator; with
+// --tekton, also event → first TaskRun created by the REAL Tekton controller (hack/lib/tekton.ts).
 //
-//   node bench/events.ts [--events 60] [--levels 1,10,50]
+//   node bench/events.ts [--events 60] [--levels 1,10,50] [--tekton]
 //
 // Each sample is one signed pull-request delivery POSTed to Baton's intake; the intake answers only once the
 // PipelineRun (and its git Secret and INPROGRESS status) exist, so the answer's arrival is "PipelineRun created".
@@ -8,12 +9,19 @@
 // and file are not cached (the cold case). The floor is measured in the same run, at the same concurrency: one
 // PipelineRun create on the same API server followed by one build-status POST to the same simulator, nothing else.
 // Results go to bench/results/events.json; a markdown table is printed.
+//
+// With --tekton the private control plane also runs Tekton's controller and admission webhook, a scheduler and kwok
+// (Pods are simulated; every step exits 0 at once). "First TaskRun" is when a watch on TaskRuns first sees one
+// labelled with the delivery's run, measured from the same delivery's send. Floor runs are created pending, so the
+// controller leaves them alone; each batch waits until its runs finished before the next starts. Results go to
+// bench/results/events-tekton.json.
 import { randomBytes } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { installCrds, kubeConfigFrom, startControlPlane } from "../hack/lib/controlplane.ts";
+import { startTekton } from "../hack/lib/tekton.ts";
 import type { Repository } from "../src/api/repository.ts";
 import { createOperator } from "../src/operator.ts";
 import { PipelineRuns } from "../src/pipelines/tekton.ts";
@@ -23,13 +31,28 @@ import { configSchema } from "../src/runtime/config.ts";
 import { KubeClient, Secrets } from "../src/runtime/kube.ts";
 import { createLogger } from "../src/runtime/logger.ts";
 import { startSimulator } from "../src/simulator/index.ts";
-import { deliverSigned, percentile, progress, pullRequestOpenedBody, pullRequestPipeline, round } from "./lib.ts";
+import { TaskRuns } from "../src/status/reporter.ts";
+import {
+  type DeliveryAnswer,
+  deliverSigned,
+  machine,
+  percentile,
+  progress,
+  pullRequestOpenedBody,
+  pullRequestPipeline,
+  round,
+} from "./lib.ts";
 
 const { values } = parseArgs({
-  options: { events: { type: "string", default: "60" }, levels: { type: "string", default: "1,10,50" } },
+  options: {
+    events: { type: "string", default: "60" },
+    levels: { type: "string", default: "1,10,50" },
+    tekton: { type: "boolean", default: false },
+  },
 });
 const eventsPerLevel = Number(values.events);
 const levels = String(values.levels).split(",").map(Number);
+const withTekton = values.tekton === true;
 
 async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<number>): Promise<number[]> {
   const out: number[] = [];
@@ -47,13 +70,24 @@ async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise
 
 async function main(): Promise<void> {
   const external = process.env.BATON_TEST_KUBECONFIG;
+  if (external && withTekton) throw new Error("--tekton starts its own control plane: unset BATON_TEST_KUBECONFIG");
   const controlPlane = external ? undefined : await startControlPlane({ dieWithParent: true });
   const kubeconfigPath = external ?? controlPlane?.kubeconfigPath ?? "";
   if (controlPlane) await installCrds(kubeconfigPath);
+  const tekton =
+    withTekton && controlPlane
+      ? await startTekton(kubeconfigPath, controlPlane.dir, { dieWithParent: true })
+      : undefined;
+  if (tekton) progress(`real Tekton running (logs in ${tekton.dir})`);
   const kubeConfig = kubeConfigFrom(kubeconfigPath);
   const ns = `bench-events-${randomBytes(3).toString("hex")}`;
   await kubeConfig.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: ns } } });
   const kube = new KubeClient(kubeConfig, { fieldManager: "bench" });
+
+  // When a TaskRun of each PipelineRun was first seen (performance.now()), by the run's name.
+  const firstTaskRun = new Map<string, number>();
+  const stopWatching = new AbortController();
+  const watching = tekton ? watchFirstTaskRuns(kube, ns, firstTaskRun, stopWatching.signal) : Promise.resolve();
 
   const sim = await startSimulator();
   sim.createUser({ name: "admin", password: "admin-password", admin: true });
@@ -123,6 +157,8 @@ async function main(): Promise<void> {
   }
   const main = (await sim.resolve({ project: "PRJ", repo: "app", rev: "refs/heads/main" })) ?? "";
   let prNumber = 1000;
+  // Every answer of the current batch, for the first-TaskRun figure.
+  let answers: DeliveryAnswer[] = [];
   const deliverOne = async (head: { branch: string; sha: string }): Promise<number> => {
     const body = pullRequestOpenedBody({
       project: "PRJ",
@@ -142,6 +178,7 @@ async function main(): Promise<void> {
     if (answer.status !== 200 || answer.outcome !== "accepted") {
       throw new Error(`delivery answered ${answer.status}: ${answer.outcome}`);
     }
+    answers.push(answer);
     return answer.elapsedMs;
   };
 
@@ -152,7 +189,13 @@ async function main(): Promise<void> {
       apiVersion: "tekton.dev/v1",
       kind: "PipelineRun",
       metadata: { generateName: "floor-", namespace: ns, labels: { bench: "floor" } },
-      spec: { pipelineSpec: { tasks: [{ name: "noop", taskSpec: { steps: [{ name: "s", image: "alpine" }] } }] } },
+      spec: {
+        // Never started: with --tekton the controller would otherwise run every floor run too.
+        status: "PipelineRunPending",
+        pipelineSpec: {
+          tasks: [{ name: "noop", taskSpec: { steps: [{ name: "s", image: "alpine", script: "true" }] } }],
+        },
+      },
     });
     await client.buildStatus.set({ project: "PRJ", repository: "app" }, head.sha, {
       key: "floor",
@@ -184,7 +227,9 @@ async function main(): Promise<void> {
     progress(`${mode}, concurrency ${concurrency}`);
     const floor = await pool(batch, concurrency, floorOne);
     const mark = sim.markRequests();
+    answers = [];
     const latency = await pool(batch, concurrency, mode === "cold" ? deliverOne : warmOne);
+    const taskRun = tekton ? await firstTaskRunLatencies(kube, ns, answers, firstTaskRun) : undefined;
     const calls = sim
       .requests({ since: mark })
       .filter((r) => ["content", "users", "pull-requests", "build-status"].includes(r.group));
@@ -195,6 +240,9 @@ async function main(): Promise<void> {
       events: batch.length,
       latencyMs: { p50: round(percentile(latency, 50)), p99: round(percentile(latency, 99)) },
       floorMs: { p50: round(percentile(floor, 50)), p99: round(percentile(floor, 99)) },
+      ...(taskRun && {
+        firstTaskRunMs: { p50: round(percentile(taskRun, 50)), p99: round(percentile(taskRun, 99)) },
+      }),
       p99OverFloor: round(percentile(latency, 99) / floorP99),
       bitbucketCallsPerEvent: round(calls.length / batch.length),
       callsByKind: Object.fromEntries(
@@ -207,9 +255,11 @@ async function main(): Promise<void> {
   }
 
   const report = {
-    benchmark: "event → PipelineRun created",
+    benchmark: tekton
+      ? "event → PipelineRun created → first TaskRun created (real Tekton)"
+      : "event → PipelineRun created",
     date: new Date().toISOString(),
-    machine: { cpus: (await import("node:os")).cpus().length, node: process.version },
+    machine: { ...machine(), loadAverage: (await import("node:os")).loadavg().map((l) => round(l)) },
     setup:
       "warm: deliveries for one commit whose .tekton listing and file are cached, each from another branch (a new " +
       "run each); cold: one delivery per distinct commit (list + read + status); one matching PipelineRun, intake → " +
@@ -219,18 +269,22 @@ async function main(): Promise<void> {
     results,
   };
   await mkdir(new URL("./results/", import.meta.url), { recursive: true });
-  await writeFile(new URL("./results/events.json", import.meta.url), `${JSON.stringify(report, null, 2)}\n`);
+  const file = tekton ? "./results/events-tekton.json" : "./results/events.json";
+  await writeFile(new URL(file, import.meta.url), `${JSON.stringify(report, null, 2)}\n`);
 
   console.log(
-    "| .tekton cache | concurrent events | events | p50 ms | p99 ms | floor p50 ms | floor p99 ms | p99 / floor | Bitbucket calls / event |",
+    `| .tekton cache | concurrent events | events | p50 ms | p99 ms | floor p50 ms | floor p99 ms | p99 / floor | Bitbucket calls / event |${tekton ? " first TaskRun p50 ms | first TaskRun p99 ms |" : ""}`,
   );
-  console.log("|---|---|---|---|---|---|---|---|---|");
+  console.log(`|---|---|---|---|---|---|---|---|---|${tekton ? "---|---|" : ""}`);
   for (const r of results) {
+    const taskRunCells = r.firstTaskRunMs ? ` ${r.firstTaskRunMs.p50} | ${r.firstTaskRunMs.p99} |` : "";
     console.log(
-      `| ${r.mode} | ${r.concurrency} | ${r.events} | ${r.latencyMs.p50} | ${r.latencyMs.p99} | ${r.floorMs.p50} | ${r.floorMs.p99} | ${r.p99OverFloor} | ${r.bitbucketCallsPerEvent} |`,
+      `| ${r.mode} | ${r.concurrency} | ${r.events} | ${r.latencyMs.p50} | ${r.latencyMs.p99} | ${r.floorMs.p50} | ${r.floorMs.p99} | ${r.p99OverFloor} | ${r.bitbucketCallsPerEvent} |${taskRunCells}`,
     );
   }
 
+  stopWatching.abort();
+  await watching;
   await operator.stop();
   await client.close();
   await sim.close();
@@ -238,7 +292,66 @@ async function main(): Promise<void> {
     .makeApiClient(CoreV1Api)
     .deleteNamespace({ name: ns })
     .catch(() => undefined);
+  await tekton?.stop();
   await controlPlane?.stop();
+}
+
+/** Records when a TaskRun of each PipelineRun is first seen, resuming the watch whenever the server ends it. */
+async function watchFirstTaskRuns(
+  kube: KubeClient,
+  namespace: string,
+  seen: Map<string, number>,
+  signal: AbortSignal,
+): Promise<void> {
+  let resourceVersion: string | undefined;
+  while (!signal.aborted) {
+    try {
+      for await (const event of kube.watch(TaskRuns, { namespace, resourceVersion, signal })) {
+        if (event.type === "BOOKMARK" || event.type === "ERROR") continue;
+        const at = performance.now();
+        resourceVersion = event.object.metadata?.resourceVersion ?? resourceVersion;
+        const run = event.object.metadata?.labels?.["tekton.dev/pipelineRun"];
+        if (run && !seen.has(run)) seen.set(run, at);
+      }
+    } catch (error) {
+      if (signal.aborted) return;
+      progress(`TaskRun watch ended (${(error as Error).message}); resuming`);
+      resourceVersion = undefined;
+    }
+  }
+}
+
+/**
+ * Send → first TaskRun of the delivery's run, per delivery (sorted), once every run of the batch has one; then
+ * waits until the batch's runs finished, so the next batch meets an idle controller.
+ */
+async function firstTaskRunLatencies(
+  kube: KubeClient,
+  namespace: string,
+  answers: readonly DeliveryAnswer[],
+  seen: ReadonlyMap<string, number>,
+): Promise<number[]> {
+  const runs = answers.map((a) => ({ answer: a, run: a.runs[0] ?? "" }));
+  const missing = runs.filter((r) => r.run === "");
+  if (missing.length > 0) throw new Error(`${missing.length} deliveries answered without naming a run`);
+  const deadline = performance.now() + 300_000;
+  while (runs.some((r) => !seen.has(r.run))) {
+    if (performance.now() > deadline) throw new Error("some runs got no TaskRun within 5 minutes");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const names = new Set(runs.map((r) => r.run));
+  for (;;) {
+    const list = await kube.list(PipelineRuns, { namespace });
+    const running = list.items.filter(
+      (run) =>
+        names.has(run.metadata?.name ?? "") &&
+        !(run.status?.conditions ?? []).some((c) => c.type === "Succeeded" && c.status !== "Unknown"),
+    );
+    if (running.length === 0) break;
+    if (performance.now() > deadline) throw new Error(`${running.length} runs did not finish within 5 minutes`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return runs.map((r) => (seen.get(r.run) as number) - r.answer.startedAt).sort((a, b) => a - b);
 }
 
 await main();

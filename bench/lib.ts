@@ -298,6 +298,10 @@ export interface DeliveryAnswer {
   status: number;
   /** The intake's `outcome` (accepted, duplicate, …), or the transport error when there was no answer. */
   outcome: string;
+  /** The PipelineRuns the delivery created, by name (from the answer's per-event results). */
+  runs: string[];
+  /** When the request was sent (performance.now()), to time later effects of the same delivery. */
+  startedAt: number;
   elapsedMs: number;
 }
 
@@ -319,14 +323,24 @@ export async function deliverSigned(
       body: delivery.body,
     });
     const text = await res.text();
+    const elapsedMs = performance.now() - started;
     let outcome = "";
+    let runs: string[] = [];
     try {
-      outcome = String((JSON.parse(text) as { outcome?: unknown }).outcome ?? "");
+      const answer = JSON.parse(text) as { outcome?: unknown; results?: { runs?: unknown }[] };
+      outcome = String(answer.outcome ?? "");
+      runs = (answer.results ?? []).flatMap((r) => (Array.isArray(r.runs) ? r.runs.map(String) : []));
     } catch {
       outcome = "unparsable answer";
     }
-    return { status: res.status, outcome, elapsedMs: performance.now() - started };
+    return { status: res.status, outcome, runs, startedAt: started, elapsedMs };
   } catch (err) {
-    return { status: 0, outcome: (err as Error).message, elapsedMs: performance.now() - started };
+    return {
+      status: 0,
+      outcome: (err as Error).message,
+      runs: [],
+      startedAt: started,
+      elapsedMs: performance.now() - started,
+    };
   }
 }
