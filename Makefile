@@ -24,13 +24,16 @@ bin/kubectl: bin/testenv
 # which fakes a Node and plays the kubelet for Tekton's step Pods (hack/kwok/stages.yaml): tests and the demo that
 # ask for real Tekton run them (hack/lib/tekton.ts) next to `testenv scheduler`. Each builds from its own go.sum:
 # Tekton and kwok pull Kubernetes libraries at other versions than the testenv's.
-tekton: bin/tekton-controller bin/tekton-webhook bin/kwok
+tekton: bin/tekton-controller bin/tekton-webhook bin/kwok bin/git-init
 bin/tekton-controller: hack/tekton/go.mod hack/tekton/go.sum
 	cd hack/tekton && go build -mod=readonly -trimpath -ldflags "-s -w" -o ../../bin/tekton-controller github.com/tektoncd/pipeline/cmd/controller
 bin/tekton-webhook: hack/tekton/go.mod hack/tekton/go.sum
 	cd hack/tekton && go build -mod=readonly -trimpath -ldflags "-s -w" -o ../../bin/tekton-webhook github.com/tektoncd/pipeline/cmd/webhook
 bin/kwok: hack/kwok/go.mod hack/kwok/go.sum
 	cd hack/kwok && go build -mod=readonly -trimpath -ldflags "-s -w" -o ../../bin/kwok sigs.k8s.io/kwok/cmd/kwok
+# The catalog git-clone task's program, at the Tekton release git-clone 0.9 pins (hack/git-init/go.mod says why).
+bin/git-init: hack/git-init/go.mod hack/git-init/go.sum
+	cd hack/git-init && go build -mod=readonly -trimpath -ldflags "-s -w" -o ../../bin/git-init github.com/tektoncd/pipeline/cmd/git-init
 
 # Prometheus's promtool, reproducibly from hack/promtool/go.sum: the judge of the alert rule tests and of a real
 # /metrics scrape. Without the service-discovery plugins (remove_all_sd), which neither use and which would

@@ -1,7 +1,8 @@
 // Command testenv runs a real Kubernetes control plane on loopback for Baton's tests and demo:
 // embedded etcd, kube-apiserver and a kube-controller-manager limited to the controllers Baton relies on
 // (garbage collection of owned objects, namespace deletion, service accounts and their tokens). `testenv scheduler`
-// runs a kube-scheduler for tests that run the real Tekton controller on simulated nodes.
+// runs a kube-scheduler for tests that run the real Tekton controller on simulated nodes; `testenv secret-volume`
+// lays a Secret out in a directory as the kubelet mounts a Secret volume.
 //
 // It is one binary so that `make testenv` builds once; the controller manager runs as a re-executed child
 // of the same binary because kube-apiserver and kube-controller-manager both register process-global state
@@ -61,6 +62,12 @@ func main() {
 			// Nodes: kwok only acts on bound Pods. Same Kubernetes release as the API server, one more mode.
 			os.Args = append([]string{"kube-scheduler"}, os.Args[2:]...)
 			os.Exit(cli.Run(scheduler.NewSchedulerCommand()))
+		case "secret-volume":
+			if err := runSecretVolume(os.Args[2:]); err != nil {
+				fmt.Fprintln(os.Stderr, "testenv secret-volume:", err)
+				os.Exit(1)
+			}
+			os.Exit(0)
 		}
 	}
 	if err := run(); err != nil {
