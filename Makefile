@@ -9,8 +9,12 @@ GO_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) 
 all: install testenv generate typecheck lint test
 
 install: node_modules/.package-lock.json
+# npm ci empties node_modules first, following a link: in a worktree whose node_modules links to another
+# checkout's, it would empty that checkout's instead. Such a worktree installs from the checkout it links to.
 node_modules/.package-lock.json: package.json package-lock.json
-	npm ci
+	@if [ -L node_modules ]; then \
+		echo "node_modules links to $$(readlink node_modules): not running npm ci through it (install there)"; \
+	else npm ci; fi
 
 # The test control plane (etcd + kube-apiserver + kube-controller-manager + kubectl), built reproducibly from
 # hack/testenv/go.sum. Make's timestamps keep a warm rebuild to a no-op; go's build cache makes a real one quick.
@@ -72,8 +76,10 @@ demo: install testenv tekton
 	npm run demo
 
 # Leaves a control plane with Baton's and Tekton's CRDs running; prints the kubeconfig to use with bin/kubectl.
-cluster-up: install testenv
-	node_modules/.bin/node hack/cluster.ts up
+# TEKTON=real also runs the real Tekton controller and webhook with kwok's simulated Node (builds them first).
+TEKTON ?= crds
+cluster-up: install testenv $(if $(filter real,$(TEKTON)),tekton)
+	node_modules/.bin/node hack/cluster.ts up --tekton $(TEKTON)
 
 cluster-down:
 	node_modules/.bin/node hack/cluster.ts down

@@ -4,7 +4,7 @@
 // (test/support/cluster.ts useRealTekton) and by the demo. /work/shared/reference/tekton-kwok.md lists the pitfalls
 // each step below answers.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { open, readdir, readFile } from "node:fs/promises";
+import { open, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import type { KubernetesObject } from "@kubernetes/client-node";
@@ -168,7 +168,36 @@ export async function startTekton(
     await stop();
     throw error;
   }
+  // Processes that outlive this one (make cluster-up) are found again by stopTektonAt.
+  if (!options.dieWithParent)
+    await writeFile(join(dir, pidsFile), `${JSON.stringify(processes.map((p) => p.pid).filter(Boolean))}\n`);
   return { dir, stop };
+}
+
+const pidsFile = "tekton.json";
+
+/** Stops the processes a detached startTekton left running in `dir`; false when none were recorded. */
+export async function stopTektonAt(dir: string): Promise<boolean> {
+  let pids: number[];
+  try {
+    pids = JSON.parse(await readFile(join(dir, pidsFile), "utf8")) as number[];
+  } catch {
+    return false;
+  }
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (const pid of pids.filter(alive)) process.kill(pid, "SIGTERM");
+  // The webhook drains for ~45 s on SIGTERM; a developer's cluster state is disposable.
+  for (let i = 0; i < 30 && pids.some(alive); i++) await new Promise((r) => setTimeout(r, 100));
+  for (const pid of pids.filter(alive)) process.kill(pid, "SIGKILL");
+  await rm(join(dir, pidsFile), { force: true });
+  return true;
 }
 
 /** The module's namespace, config-* ConfigMaps, 200-/201- RBAC and webhook configurations, adapted to loopback. */
