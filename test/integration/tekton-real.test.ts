@@ -9,7 +9,15 @@ import { PipelineRuns } from "../../src/pipelines/tekton.ts";
 import { defineResource, type KubeObject } from "../../src/runtime/kube.ts";
 import { TaskRuns } from "../../src/status/reporter.ts";
 import { stopPrivateCluster, useRealTekton } from "../support/cluster.ts";
-import { listRuns, pipelinesWorld, prRun, type World } from "../support/pipelines-world.ts";
+import {
+  answers,
+  deliver,
+  listRuns,
+  pipelinesWorld,
+  prRun,
+  restStatus,
+  type World,
+} from "../support/pipelines-world.ts";
 import { waitFor } from "../support/wait.ts";
 
 const Pods = defineResource<KubeObject>({ apiVersion: "v1", kind: "Pod", plural: "pods" });
@@ -241,6 +249,54 @@ describe("real Tekton runs Baton's PipelineRuns", () => {
     );
     assert.equal((await listRuns(w)).length, 0);
   });
+  test("a fork PR approved with /ok-to-test runs to success: the approval and the run SUCCESSFUL on the head", async (t) => {
+    const w = await pipelinesWorld(t, { files: { ".tekton/build.yaml": prRun } });
+    await w.sim.fork({ project: "PRJ", repo: "app", user: "outsider" });
+    await w.sim.push({
+      project: "~OUTSIDER",
+      repo: "app",
+      branch: "fix",
+      files: { "fix.txt": "fix\n" },
+      as: "outsider",
+    });
+    const pr = await w.sim.openPullRequest({
+      project: "PRJ",
+      repo: "app",
+      from: { project: "~OUTSIDER", repo: "app", branch: "fix" },
+      title: "Fix",
+      as: "outsider",
+    });
+    await w.sim.settled();
+    const head = pr.fromRef.latestCommit;
+    const [waiting] = w.sim.buildStatuses({ commit: head });
+    assert.ok(waiting, "the fork PR waits for approval");
+    assert.equal((await restStatus(w, head, waiting.key)).state, "FAILED");
+
+    w.sim.comment({ project: "PRJ", repo: "app", id: pr.id, text: "/ok-to-test", as: "dev" });
+    await w.sim.settled();
+    const [run] = await listRuns(w);
+    assert.ok(run, JSON.stringify(answers(w, "pr:comment:added")));
+    const approval = await restStatus(w, head, waiting.key);
+    assert.equal(approval.state, "SUCCESSFUL", approval.description);
+    assert.equal(approval.description, "approved by dev with /ok-to-test");
+
+    // Tekton runs the approved fork's head to success: every status on the head turns green.
+    const keys = () => w.sim.buildStatuses({ commit: head }).map((s) => s.key);
+    await waitFor(
+      async () => {
+        const states = await Promise.all(keys().map(async (key) => (await restStatus(w, head, key)).state));
+        return states.length === 2 && states.every((state) => state === "SUCCESSFUL") ? states : undefined;
+      },
+      { message: "the run's and the approval's statuses SUCCESSFUL on the head" },
+    );
+
+    // Bitbucket delivering pr:opened again (a "Resend") must not turn the approved head red again.
+    const delivery = w.sim.deliveries({ eventKey: "pr:opened" })[0];
+    assert.ok(delivery);
+    assert.equal((await deliver(w, "pr:opened", delivery.body)).status, 200);
+    assert.equal((await restStatus(w, head, waiting.key)).state, "SUCCESSFUL");
+  });
+
   test("concurrencyLimit: Tekton holds the Pending run until Baton releases it; maxKeepRuns prunes runs with their TaskRuns and Pods", async (t) => {
     const w = await pipelinesWorld(t, {
       spec: { pipelines: { path: ".tekton", concurrencyLimit: 1, maxKeepRuns: 1 } },

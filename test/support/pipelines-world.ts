@@ -15,6 +15,7 @@ import { realClock } from "../../src/runtime/clock.ts";
 import { type KubeClient, Secrets } from "../../src/runtime/kube.ts";
 import type { Simulator, SimulatorOptions } from "../../src/simulator/index.ts";
 import { signBody } from "../../src/simulator/index.ts";
+import { basicAuth } from "../../src/simulator/testing.ts";
 import { Tokens } from "../../src/tokens/reconciler.ts";
 import { createNamespace } from "./cluster.ts";
 import { simulatorClock, startOperator, type TestOperator, testKube, useSimulator } from "./operator.ts";
@@ -263,6 +264,20 @@ export async function gitWith(
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** A build status of PRJ/app read back through Bitbucket's REST API, as a user (or a merge check) sees it. */
+export async function restStatus(
+  w: Pick<World, "sim">,
+  sha: string,
+  key: string,
+): Promise<{ state: string; description?: string }> {
+  const res = await fetch(
+    `${w.sim.url}/rest/api/latest/projects/PRJ/repos/app/commits/${sha}/builds?key=${encodeURIComponent(key)}`,
+    { headers: { authorization: basicAuth("dev", "dev-password") } },
+  );
+  if (res.status !== 200) throw new Error(`GET the build status ${key} of ${sha} answered ${res.status}`);
+  return (await res.json()) as { state: string; description?: string };
 }
 
 /** The `.gitconfig` of a run's git Secret, as a pod mounting it would see it. */
