@@ -231,6 +231,29 @@ describe("real Tekton runs Baton's PipelineRuns", () => {
     );
   });
 
+  test("a run naming a Pipeline that does not exist → FAILED with Tekton's CouldntGetPipeline", async (t) => {
+    const w = await pipelinesWorld(t, {
+      files: {
+        ".tekton/build.yaml": `apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata:
+  name: build
+  annotations:
+    pipelinesascode.tekton.dev/on-event: "[pull_request]"
+    pipelinesascode.tekton.dev/on-target-branch: "[main]"
+spec:
+  pipelineRef:
+    name: no-such-pipeline
+`,
+      },
+    });
+    const { sha } = await openPullRequest(w);
+    const status = await waitForStatus(w, sha, "build", "FAILED");
+    const run = await onlyRun(w);
+    assert.equal(succeeded(run)?.reason, "CouldntGetPipeline", "Tekton's own reason");
+    assert.match(status.description ?? "", /^failed: CouldntGetPipeline: .*no-such-pipeline/);
+  });
+
   test("a .tekton file Tekton's webhook rejects → FAILED with Tekton's message, and no run", async (t) => {
     const w = await pipelinesWorld(t, {
       files: {
