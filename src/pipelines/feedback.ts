@@ -23,6 +23,7 @@ import {
   oneLine,
   problemDescription,
 } from "./notices.ts";
+import { pipelinesFolder } from "./resolve.ts";
 import { type RunContext as Context, safeMessage, tektonSource } from "./run-context.ts";
 import type { RepositoryEvents } from "./runner.ts";
 
@@ -155,7 +156,7 @@ export class HostFeedback {
   /** Names of the pipelines that would run, read from the target branch (never from the untrusted head). */
   async waitingPipelines(ctx: Context, event: PullRequestScopedEvent, decision: TrustDecision): Promise<string[]> {
     try {
-      const folder = (ctx.repository.spec.pipelines?.path ?? ".tekton").replace(/^\/+|\/+$/g, "");
+      const folder = pipelinesFolder(ctx.repository.spec);
       const fetched = await this.#o.definitions.fetch(
         ctx.identity,
         folder,

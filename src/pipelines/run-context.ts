@@ -12,13 +12,14 @@ import {
 import type { GitProvider, ProviderLookup, RepoRef } from "../providers/provider.ts";
 import { providerKindOf } from "../providers/registry.ts";
 import { parseRepositoryUrl, type RepositoryLocation, repositoryIdentity } from "../repositories/decisions.ts";
-import { type CloneResolution, cloneToken, operatorToken, webhookSecretName } from "../repositories/resource.ts";
+import { type CloneResolution, cloneToken, operatorToken, } from "../repositories/resource.ts";
 import type { Clock } from "../runtime/clock.ts";
 import type { KubeClient } from "../runtime/kube.ts";
 import { scrub } from "../runtime/redact.ts";
 import { Tokens } from "../tokens/reconciler.ts";
 import { labelValue } from "./build.ts";
 import { FileTooLarge, FolderTooLarge, type ListedFile, type TektonSource } from "./definitions.ts";
+import { forbiddenSecretNames } from "./resolve.ts";
 
 /** One Repository as the runner works on it: where it is, which host serves it, and its credentials. */
 export interface RunContext {
@@ -147,13 +148,7 @@ export class RunContexts {
         `Repository ${namespace}/${repository.metadata.name}: the clone token is not available: ${missing.problem}`,
       );
     }
-    const forbidden = [
-      webhookSecretName(repository),
-      spec.webhook?.secretRef?.name,
-      spec.secretRef?.name,
-      token?.spec.secretName,
-      token?.spec.adminCredentialsRef?.name,
-    ].filter((n): n is string => typeof n === "string" && n !== "");
+    const forbidden = forbiddenSecretNames(repository, token);
     const credentials = {
       operator: operator.token,
       clone: "token" in clone ? clone.token : undefined,
@@ -168,7 +163,8 @@ export class RunContexts {
   }
 }
 
-export function tektonSource(ctx: RunContext): TektonSource {
+/** The `.tekton` folder at a commit through the provider (also what `kubectl baton doctor` lints). */
+export function tektonSource(ctx: Pick<RunContext, "client" | "ref" | "auth">): TektonSource {
   return {
     // The folder is browsed level by level (one call for a flat .tekton) because browse gives each file's blob
     // id: a new commit that leaves the definitions alone then costs no file reads at all.

@@ -53,7 +53,6 @@ import { type FetchLike, waitForPullRequestRef } from "./forkref.ts";
 import { bindGitAuthWorkspace, buildGitSecret, pipelineRunOwnerReference } from "./gitsecret.ts";
 import { type CurrentCloneToken, currentCloneToken, gitSecretLabelsOf, refreshGitSecret } from "./held-tokens.ts";
 import type { PipelineRunDefinition } from "./load.ts";
-import { loadPipelineRunsBounded } from "./load-bounded.ts";
 import { annotationKeys, type MatchedRun, needsChangedFiles, withoutSucceeded } from "./match.ts";
 import {
   commentAnnotation,
@@ -72,6 +71,7 @@ import {
 } from "./notices.ts";
 import { namedAndSigned } from "./provenance.ts";
 import { refusalMessage } from "./refusal.ts";
+import { pipelinesFolder, repositoryParams, resolvePipelines } from "./resolve.ts";
 import {
   type RunContext as Context,
   RepositoryNotReady,
@@ -277,33 +277,24 @@ export class PipelineRunner {
     ctx: Context,
     event: Exclude<BatonEvent, { type: "ping" | "pull_request_closed" }>,
   ): Promise<DispatchResult> {
-    const folder = (ctx.repository.spec.pipelines?.path ?? ".tekton").replace(/^\/+|\/+$/g, "");
+    const folder = pipelinesFolder(ctx.repository.spec);
     const fetched = await this.#cache.fetch(ctx.identity, folder, event.sha, tektonSource(ctx));
     if (!fetched.folderExists) {
       return { outcome: "no-pipelines", runs: [], detail: `${folder}/ does not exist at ${event.sha.slice(0, 11)}` };
     }
-    const loaded = await loadPipelineRunsBounded(fetched.files, {
+    const params = repositoryParams(ctx.repository.spec);
+    const { match, problems, filesUnknown } = await resolvePipelines({
+      fetched,
       namespace: ctx.namespace,
       forbiddenSecrets: ctx.forbiddenSecrets,
+      event,
+      params,
+      changedFiles: () => this.#changedFiles(ctx, event),
+      budget: this.#o.evaluationBudget,
     });
-    const problems: DefinitionProblem[] = [...fetched.problems, ...loaded.errors];
-
-    const changedFiles = needsChangedFiles(loaded.pipelineRuns, event)
-      ? await this.#changedFiles(ctx, event)
-      : undefined;
-    const params = Object.fromEntries((ctx.repository.spec.params ?? []).map((p) => [p.name, p.value]));
-    const match = await matchPipelineRunsBounded(
-      loaded.pipelineRuns,
-      { event, ...(changedFiles ? { changedFiles } : {}), params },
-      this.#o.evaluationBudget,
-    );
-    for (const error of match.errors) {
-      if (error.filesUnknown) {
-        // Not the author's mistake: Bitbucket could not list the changed files (a push of more than it pages).
-        this.#log.info({ repository: ctx.name, pipeline: error.definition.name }, error.message);
-        continue;
-      }
-      problems.push({ file: error.definition.file, name: error.definition.name, message: error.message });
+    // Not the author's mistake: the host could not list the changed files (a push of more than it pages).
+    for (const error of filesUnknown) {
+      this.#log.info({ repository: ctx.name, pipeline: error.definition.name }, error.message);
     }
 
     let matched = match.matched;
