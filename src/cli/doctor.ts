@@ -1,0 +1,335 @@
+// `kubectl baton doctor`: one Repository's chain from Bitbucket to a PipelineRun, checked link by link in the order
+// an event travels it, stopping at the first broken link with what to do. Bitbucket is reached through the narrow
+// DoctorBitbucket below (token check, webhook list, .tekton source), so the rest does not care how it is called.
+import type { Repository } from "../api/repository.ts";
+import type { BitbucketProjectToken } from "../api/token.ts";
+import { BitbucketClient, type Webhook } from "../bitbucket/index.ts";
+import { DefinitionCache, type TektonSource } from "../pipelines/definitions.ts";
+import { restTektonSource } from "../pipelines/rest-source.ts";
+import { webhookFailure, webhookName } from "../repositories/decisions.ts";
+import { failureOf } from "../repositories/failures.ts";
+import { operatorToken } from "../repositories/resource.ts";
+import { legacyInstance } from "../runtime/installation.ts";
+import type { KubeClient } from "../runtime/kube.ts";
+import { CliError, exitCodes, globalHelp, type Io, onePositional, parseCommand } from "./common.ts";
+import { cliKube } from "./kube.ts";
+import { lintReport } from "./lint.ts";
+import { problemLine } from "./locate.ts";
+import { emit, table } from "./output.ts";
+import { contextFromRepository, readRepository } from "./pipelines-context.ts";
+
+export const doctorHelp = `Checks one Repository link by link, in the order an event travels, and stops at the first broken link
+with what to do:
+  1. the Repository names a Bitbucket repository and the operator has acted on it
+  2. its token is there (Secret or BitbucketProjectToken) and Bitbucket accepts it
+  3. the token may read the repository (REPO_READ)
+  4. the token may manage the webhook (REPO_ADMIN, or PROJECT_ADMIN for a project webhook), when Baton manages it
+  5. the webhook exists, is active, and delivers to the intake URL
+  6. the intake answers (a diagnostics:ping, as Bitbucket's "Test connection" sends)
+  7. the .tekton folder lints clean at the default branch
+
+Reads the token's Secret (as the operator does), so it needs get on Secrets in the namespace.
+
+Usage: kubectl baton doctor NAME [options]
+
+  --intake-url URL   the operator's BATON_INTAKE_URL: the webhook must deliver there (default: not compared)
+  --instance NAME    the operator's BATON_INSTANCE, which names its webhook (default: baton)
+
+${globalHelp}
+
+Exit status: 0 when every link holds, 1 at a broken link, 4 when the Repository does not exist or Kubernetes cannot be
+reached.
+
+Examples:
+  kubectl baton doctor my-app -n ci
+  kubectl baton doctor my-app -n ci --intake-url https://baton.example.com/hooks/bitbucket -o json`;
+
+const options = { "intake-url": { type: "string" }, instance: { type: "string" } } as const;
+
+/** The few Bitbucket calls the doctor makes, with the operator's token. */
+export interface DoctorBitbucket {
+  /** Resolves when Bitbucket accepts the token for this repository; rejects with the client's error otherwise. */
+  readRepository(): Promise<void>;
+  /** The webhooks of the repository, or of its project. */
+  webhooks(scope: "repository" | "project"): Promise<Webhook[]>;
+  /** The `.tekton` folder, at the default branch when the commit is "". */
+  tekton: TektonSource;
+}
+
+export function bitbucketForDoctor(server: string, project: string, slug: string, token: string): DoctorBitbucket {
+  const client = new BitbucketClient({ baseUrl: server, retry: { maxAttempts: 1 } });
+  const auth = { kind: "bearer", token } as const;
+  const ref = { project, repository: slug };
+  return {
+    readRepository: async () => {
+      await client.repos.get(ref, { auth });
+    },
+    webhooks: (scope) => client.webhooks.list(scope === "project" ? { project } : ref, { auth }),
+    tekton: restTektonSource(client, ref, auth),
+  };
+}
+
+export interface Link {
+  check: string;
+  ok: boolean;
+  detail: string;
+  /** What to do, on the broken link. */
+  fix?: string;
+}
+
+export interface DoctorReport {
+  repository: string;
+  namespace: string;
+  links: Link[];
+  healthy: boolean;
+}
+
+export interface DoctorInput {
+  kube: KubeClient;
+  repository: Repository;
+  token: BitbucketProjectToken | undefined;
+  intakeUrl?: string | undefined;
+  instance: string;
+  bitbucket(server: string, project: string, slug: string, token: string): DoctorBitbucket;
+  /** Sends Bitbucket's "Test connection" to the intake. */
+  ping(url: string): Promise<{ status: number; body: string }>;
+}
+
+async function pingIntake(url: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json; charset=utf-8", "x-event-key": "diagnostics:ping" },
+    body: JSON.stringify({ test: true }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  return { status: res.status, body: (await res.text()).slice(0, 500) };
+}
+
+/** Walks the links in order; the last link in the answer is the broken one when `healthy` is false. */
+export async function diagnose(input: DoctorInput): Promise<DoctorReport> {
+  const { repository, kube } = input;
+  const ns = repository.metadata.namespace ?? "";
+  const name = repository.metadata.name ?? "";
+  const links: Link[] = [];
+  const report = (healthy: boolean): DoctorReport => ({ repository: name, namespace: ns, links, healthy });
+  const pass = (check: string, detail: string) => links.push({ check, ok: true, detail });
+  const fail = (check: string, detail: string, fix: string) => {
+    links.push({ check, ok: false, detail, fix });
+    return report(false);
+  };
+
+  // 1. The Repository itself.
+  const ctx = (() => {
+    try {
+      return contextFromRepository(repository, input.token);
+    } catch (error) {
+      return error as Error;
+    }
+  })();
+  if (ctx instanceof Error) return fail("repository", ctx.message, "set spec.url to the repository's browse URL");
+  const { location } = ctx;
+  const where = `${location.project}/${location.slug} on ${location.server}`;
+  if (repository.status?.conditions === undefined) {
+    return fail(
+      "repository",
+      `${where}: the operator has not written any status`,
+      "check that the operator runs and watches this namespace (kubectl logs deploy/baton -n baton-system)",
+    );
+  }
+  pass("repository", where);
+
+  // 2. The token, and Bitbucket's opinion of it.
+  const tokenRef = repository.spec.tokenRef?.name;
+  const resolved = await operatorToken(kube, repository);
+  if ("problem" in resolved) {
+    return fail(
+      "token",
+      resolved.problem,
+      tokenRef
+        ? `see "kubectl describe bitbucketprojecttoken ${tokenRef} -n ${ns}"; when it is not Ready, "kubectl baton renew ${tokenRef} -n ${ns}"`
+        : `create the Secret ${repository.spec.secretRef?.name ?? ""} with the token under key ${repository.spec.secretRef?.key ?? "token"}`,
+    );
+  }
+  const bitbucket = input.bitbucket(location.server, location.project, location.slug, resolved.token);
+  try {
+    await bitbucket.readRepository();
+  } catch (error) {
+    const { kind, detail } = failureOf(error);
+    if (kind === "unauthorized") {
+      return fail(
+        "token",
+        `Bitbucket refuses the token (401): it is expired, revoked or wrong (${detail})`,
+        tokenRef
+          ? `issue a new one: kubectl baton renew ${tokenRef} -n ${ns}`
+          : `put a valid HTTP access token in Secret ${repository.spec.secretRef?.name ?? ""}`,
+      );
+    }
+    if (kind === "notFound") {
+      return fail(
+        "read access",
+        `${where} is not there for this token (404): wrong spec.url, or the token lacks REPO_READ (${detail})`,
+        "check spec.url, and give the token at least REPO_READ on the repository",
+      );
+    }
+    return fail(
+      "token",
+      `could not reach Bitbucket at ${location.server}: ${detail}`,
+      "check the URL and that Bitbucket is reachable from here",
+    );
+  }
+  pass("token", `Bitbucket accepts the token${tokenRef ? ` of BitbucketProjectToken ${tokenRef}` : ""}`);
+  pass("read access", `the token reads ${where} (REPO_READ)`);
+
+  // 3. The webhook: its permissions, existence, target.
+  const webhook = repository.spec.webhook;
+  const scope = webhook?.scope ?? "repository";
+  const managed = webhook?.managed ?? true;
+  let hooks: Webhook[];
+  try {
+    hooks = await bitbucket.webhooks(scope);
+  } catch (error) {
+    const { kind, detail } = failureOf(error);
+    const failure = webhookFailure(kind, scope, scope === "project" ? `project ${location.project}` : where, detail);
+    return fail(
+      "webhook access",
+      managed ? failure.message : `the token may not list the webhooks, so the doctor cannot check them (${detail})`,
+      managed
+        ? `grant ${scope === "project" ? "PROJECT_ADMIN" : "REPO_ADMIN"} to the token, or set spec.webhook.managed: false and create the hook by hand`
+        : "check the webhook by hand in Bitbucket's repository settings, or give the token REPO_ADMIN",
+    );
+  }
+  pass("webhook access", `the token lists the ${scope} webhooks`);
+  const recorded = repository.status?.webhook?.id;
+  const names = new Set([webhookName(input.instance), webhookName(legacyInstance)]);
+  const hook =
+    hooks.find((h) => recorded !== undefined && h.id === recorded) ??
+    hooks.find((h) => names.has(h.name)) ??
+    (input.intakeUrl ? hooks.find((h) => h.url === input.intakeUrl) : undefined);
+  if (hook === undefined) {
+    return fail(
+      "webhook",
+      `no webhook${recorded === undefined ? "" : ` ${recorded} (recorded in status)`} named ${[...names].join(" or ")} in the ${scope} webhooks`,
+      managed
+        ? `the operator recreates it at its next drift check; to have it now, touch the Repository: kubectl annotate repository ${name} -n ${ns} baton.dev/poke=${Date.now()} --overwrite`
+        : `create it by hand in Bitbucket${input.intakeUrl ? `, delivering to ${input.intakeUrl}` : ""}`,
+    );
+  }
+  if (!hook.active) {
+    return fail(
+      "webhook",
+      `webhook ${hook.id} (${hook.name}) is disabled`,
+      "enable it in Bitbucket, or let the operator repair it",
+    );
+  }
+  if (input.intakeUrl !== undefined && hook.url !== input.intakeUrl) {
+    return fail(
+      "webhook",
+      `webhook ${hook.id} delivers to ${hook.url}, not to the intake URL ${input.intakeUrl}`,
+      managed
+        ? "the operator repairs the URL at its next drift check; if it keeps coming back, check the operator's BATON_INTAKE_URL"
+        : `point it at ${input.intakeUrl}`,
+    );
+  }
+  pass("webhook", `webhook ${hook.id} (${hook.name}) delivers ${hook.events.length} event kind(s) to ${hook.url}`);
+
+  // 4. The intake.
+  try {
+    const answer = await input.ping(hook.url);
+    const outcome = (() => {
+      try {
+        return (JSON.parse(answer.body) as { outcome?: string }).outcome;
+      } catch {
+        return undefined;
+      }
+    })();
+    if (answer.status !== 200 || outcome !== "ping") {
+      return fail(
+        "intake",
+        `${hook.url} answered ${answer.status}${outcome ? ` (${outcome})` : ""}, not Baton's ping answer`,
+        "the URL reaches something other than Baton's intake: check the Service, Ingress and BATON_INTAKE_URL",
+      );
+    }
+  } catch (error) {
+    return fail(
+      "intake",
+      `${hook.url} did not answer: ${(error as Error).message}`,
+      "check that the operator runs and its intake Service/Ingress is reachable at that URL (from Bitbucket too)",
+    );
+  }
+  pass("intake", `${hook.url} answers as Baton's intake`);
+
+  // 5. The definitions at the default branch.
+  let fetched: Awaited<ReturnType<DefinitionCache["fetch"]>>;
+  try {
+    fetched = await new DefinitionCache().fetch("doctor", ctx.folder, "", bitbucket.tekton);
+  } catch (error) {
+    return fail(
+      "definitions",
+      `could not read ${ctx.folder}/: ${failureOf(error).detail}`,
+      "check REPO_READ and the folder",
+    );
+  }
+  if (!fetched.folderExists) {
+    return fail(
+      "definitions",
+      `${ctx.folder}/ does not exist at the default branch: no event starts anything`,
+      `add PipelineRuns under ${ctx.folder}/ (kubectl baton lint checks them before you push)`,
+    );
+  }
+  const lint = await lintReport(
+    ctx,
+    { ...fetched, at: "default branch" },
+    {
+      server: location.server,
+      project: location.project,
+      slug: location.slug,
+      sha: "0000000000000000000000000000000000000001",
+      sender: "kubectl-baton",
+      pullRequestNumber: 1,
+      title: "doctor",
+      now: new Date(),
+    },
+    ["main"],
+  );
+  if (lint.problems.length > 0) {
+    return fail(
+      "definitions",
+      `${lint.problems.length} problem(s) in ${ctx.folder}/ at the default branch: ${lint.problems.map(problemLine).join("; ")}`,
+      "fix them (kubectl baton lint shows them in a checkout) and push",
+    );
+  }
+  pass("definitions", `${ctx.folder}/ at the default branch: ${lint.pipelines.length} PipelineRun(s), no problems`);
+  return report(true);
+}
+
+export async function doctorCommand(args: readonly string[], io: Io): Promise<number> {
+  const { values: v, positionals, global, help } = parseCommand(args, options);
+  if (help) {
+    io.out(`${doctorHelp}\n`);
+    return exitCodes.ok;
+  }
+  const name = onePositional(positionals, "Repository name");
+  const { kube, namespace } = cliKube(global);
+  const { repository, token } = await readRepository(kube, namespace, name);
+  const result = await diagnose({
+    kube,
+    repository,
+    token,
+    intakeUrl: v["intake-url"],
+    instance: v.instance ?? legacyInstance,
+    bitbucket: bitbucketForDoctor,
+    ping: pingIntake,
+  }).catch((error: unknown) => {
+    if (error instanceof CliError) throw error;
+    throw new CliError(`could not finish the checks: ${(error as Error).message}`);
+  });
+  emit(io, global.output, result, () => {
+    const rows = result.links.map((l) => [l.ok ? "ok" : "BROKEN", l.check, l.detail]);
+    const broken = result.links.find((l) => !l.ok);
+    return [
+      table(["result", "check", "detail"], rows),
+      broken ? `\nWhat to do: ${broken.fix}` : `\n${namespace}/${name}: every link holds`,
+    ].join("\n");
+  });
+  return result.healthy ? exitCodes.ok : exitCodes.findings;
+}
