@@ -184,79 +184,89 @@ export async function diagnose(input: DoctorInput): Promise<DoctorReport> {
   const webhook = repository.spec.webhook;
   const scope = webhook?.scope ?? "repository";
   const managed = webhook?.managed ?? true;
-  let hooks: Webhook[];
+  let hooks: Webhook[] | undefined;
   try {
     hooks = await bitbucket.webhooks(scope);
   } catch (error) {
     const { kind, detail } = failureOf(error);
-    const failure = webhookFailure(kind, scope, scope === "project" ? `project ${location.project}` : where, detail);
-    return fail(
-      "webhook access",
-      managed ? failure.message : `the token may not list the webhooks, so the doctor cannot check them (${detail})`,
-      managed
-        ? `grant ${scope === "project" ? "PROJECT_ADMIN" : "REPO_ADMIN"} to the token, or set spec.webhook.managed: false and create the hook by hand`
-        : "check the webhook by hand in Bitbucket's repository settings, or give the token REPO_ADMIN",
-    );
-  }
-  pass("webhook access", `the token lists the ${scope} webhooks`);
-  const recorded = repository.status?.webhook?.id;
-  const names = new Set([webhookName(input.instance), webhookName(legacyInstance)]);
-  const hook =
-    hooks.find((h) => recorded !== undefined && h.id === recorded) ??
-    hooks.find((h) => names.has(h.name)) ??
-    (input.intakeUrl ? hooks.find((h) => h.url === input.intakeUrl) : undefined);
-  if (hook === undefined) {
-    return fail(
-      "webhook",
-      `no webhook${recorded === undefined ? "" : ` ${recorded} (recorded in status)`} named ${[...names].join(" or ")} in the ${scope} webhooks`,
-      managed
-        ? `the operator recreates it at its next drift check; to have it now, touch the Repository: kubectl annotate repository ${name} -n ${ns} baton.dev/poke=${Date.now()} --overwrite`
-        : `create it by hand in Bitbucket${input.intakeUrl ? `, delivering to ${input.intakeUrl}` : ""}`,
-    );
-  }
-  if (!hook.active) {
-    return fail(
-      "webhook",
-      `webhook ${hook.id} (${hook.name}) is disabled`,
-      "enable it in Bitbucket, or let the operator repair it",
-    );
-  }
-  if (input.intakeUrl !== undefined && hook.url !== input.intakeUrl) {
-    return fail(
-      "webhook",
-      `webhook ${hook.id} delivers to ${hook.url}, not to the intake URL ${input.intakeUrl}`,
-      managed
-        ? "the operator repairs the URL at its next drift check; if it keeps coming back, check the operator's BATON_INTAKE_URL"
-        : `point it at ${input.intakeUrl}`,
-    );
-  }
-  pass("webhook", `webhook ${hook.id} (${hook.name}) delivers ${hook.events.length} event kind(s) to ${hook.url}`);
-
-  // 4. The intake.
-  try {
-    const answer = await input.ping(hook.url);
-    const outcome = (() => {
-      try {
-        return (JSON.parse(answer.body) as { outcome?: string }).outcome;
-      } catch {
-        return undefined;
-      }
-    })();
-    if (answer.status !== 200 || outcome !== "ping") {
+    if (managed || kind !== "unauthorized") {
+      const failure = webhookFailure(kind, scope, scope === "project" ? `project ${location.project}` : where, detail);
       return fail(
-        "intake",
-        `${hook.url} answered ${answer.status}${outcome ? ` (${outcome})` : ""}, not Baton's ping answer`,
-        "the URL reaches something other than Baton's intake: check the Service, Ingress and BATON_INTAKE_URL",
+        "webhook access",
+        failure.message,
+        kind === "unauthorized"
+          ? `grant ${scope === "project" ? "PROJECT_ADMIN" : "REPO_ADMIN"} to the token, or set spec.webhook.managed: false and create the hook by hand`
+          : "check that Bitbucket is reachable and try again",
       );
     }
-  } catch (error) {
-    return fail(
-      "intake",
-      `${hook.url} did not answer: ${(error as Error).message}`,
-      "check that the operator runs and its intake Service/Ingress is reachable at that URL (from Bitbucket too)",
-    );
+    // A hook made by hand needs no admin token; the doctor then cannot see it, and says so.
+    pass("webhook access", "not checked: spec.webhook.managed is false and the token may not list webhooks");
   }
-  pass("intake", `${hook.url} answers as Baton's intake`);
+  let intakeUrl = input.intakeUrl;
+  if (hooks !== undefined) {
+    pass("webhook access", `the token lists the ${scope} webhooks`);
+    const recorded = repository.status?.webhook?.id;
+    const names = new Set([webhookName(input.instance), webhookName(legacyInstance)]);
+    const hook =
+      hooks.find((h) => recorded !== undefined && h.id === recorded) ??
+      hooks.find((h) => names.has(h.name)) ??
+      (input.intakeUrl ? hooks.find((h) => h.url === input.intakeUrl) : undefined);
+    if (hook === undefined) {
+      return fail(
+        "webhook",
+        `no webhook${recorded === undefined ? "" : ` ${recorded} (recorded in status)`} named ${[...names].join(" or ")} among the ${scope} webhooks of ${scope === "project" ? `project ${location.project}` : where}: Bitbucket sends Baton nothing`,
+        managed
+          ? `the operator recreates it at its next drift check; to have it now, touch the Repository: kubectl annotate repository ${name} -n ${ns} baton.dev/poke="$(date +%s)" --overwrite`
+          : `create it by hand in Bitbucket's repository settings (Webhooks)${input.intakeUrl ? `, delivering to ${input.intakeUrl}` : ""}, with the Repository's webhook secret`,
+      );
+    }
+    if (!hook.active) {
+      return fail(
+        "webhook",
+        `webhook ${hook.id} (${hook.name}) is disabled`,
+        managed ? "the operator re-enables it at its next drift check" : "enable it in Bitbucket's repository settings",
+      );
+    }
+    if (input.intakeUrl !== undefined && hook.url !== input.intakeUrl) {
+      return fail(
+        "webhook",
+        `webhook ${hook.id} delivers to ${hook.url}, not to the intake URL ${input.intakeUrl}`,
+        managed
+          ? "the operator repairs the URL at its next drift check; if it keeps coming back, check the operator's BATON_INTAKE_URL"
+          : `point it at ${input.intakeUrl}`,
+      );
+    }
+    pass("webhook", `webhook ${hook.id} (${hook.name}) delivers ${hook.events.length} event kind(s) to ${hook.url}`);
+    intakeUrl = hook.url;
+  }
+
+  // 4. The intake.
+  if (intakeUrl === undefined) pass("intake", "not checked: pass --intake-url");
+  else {
+    try {
+      const answer = await input.ping(intakeUrl);
+      let outcome: string | undefined;
+      try {
+        outcome = (JSON.parse(answer.body) as { outcome?: string }).outcome;
+      } catch {
+        outcome = undefined;
+      }
+      if (answer.status !== 200 || outcome !== "ping") {
+        return fail(
+          "intake",
+          `${intakeUrl} answered ${answer.status}${outcome ? ` (${outcome})` : ""}, not Baton's ping answer`,
+          "the URL reaches something other than Baton's intake: check the Service, Ingress and BATON_INTAKE_URL",
+        );
+      }
+    } catch (error) {
+      return fail(
+        "intake",
+        `${intakeUrl} did not answer: ${(error as Error).message}`,
+        "check that the operator runs and its intake Service/Ingress is reachable at that URL (from Bitbucket too)",
+      );
+    }
+    pass("intake", `${intakeUrl} answers as Baton's intake`);
+  }
 
   // 5. The definitions at the default branch.
   let fetched: Awaited<ReturnType<DefinitionCache["fetch"]>>;

@@ -34,6 +34,7 @@ Event:
                          target...source for a pull request)
   --comment TEXT         a comment event's text, e.g. "/test lint" (implies --event comment)
   --sender NAME          who sends the event (default: $USER)
+  --pull-request N       the pull request's number (default: 1)
   --payload FILE         a captured Bitbucket delivery instead, with --event-key (e.g. pr:opened)
   --render               print the rendered PipelineRuns as YAML after the table
 
@@ -56,6 +57,7 @@ export const resolveOptions = {
   "changed-file": { type: "string", multiple: true },
   comment: { type: "string" },
   sender: { type: "string" },
+  "pull-request": { type: "string" },
   payload: { type: "string" },
   "event-key": { type: "string" },
   render: { type: "boolean" },
@@ -185,7 +187,7 @@ export async function resolveCommand(args: readonly string[], io: Io): Promise<n
       sha,
       ...(v.comment === undefined ? {} : { comment: v.comment }),
       sender: v.sender ?? process.env.USER ?? "kubectl-baton",
-      pullRequestNumber: 1,
+      pullRequestNumber: pullRequestNumber(v["pull-request"]),
       title: `${source} into ${target}`,
       now,
     });
@@ -207,6 +209,13 @@ export async function resolveCommand(args: readonly string[], io: Io): Promise<n
   });
   emit(io, global.output, report, () => humanReport(report, v.render === true));
   return report.problems.length > 0 ? exitCodes.findings : exitCodes.ok;
+}
+
+function pullRequestNumber(text: string | undefined): number {
+  const n = Number(text ?? "1");
+  if (!Number.isInteger(n) || n < 1)
+    throw new CliError(`--pull-request must be a positive number, not ${text}`, exitCodes.usage);
+  return n;
 }
 
 function humanReport(report: ResolveReport, render: boolean): string {
