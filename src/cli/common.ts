@@ -101,6 +101,13 @@ export function parseCommand<const O extends OptionSpec>(
   };
 }
 
+/** No positional argument, else a usage error. */
+export function noPositionals(positionals: readonly string[]): void {
+  if (positionals.length > 0) {
+    throw new CliError(`unexpected argument ${JSON.stringify(positionals[0])}`, exitCodes.usage);
+  }
+}
+
 /** Exactly one positional argument (an object's name), else a usage error naming what is expected. */
 export function onePositional(positionals: readonly string[], what: string): string {
   if (positionals.length !== 1 || positionals[0] === "") {

@@ -313,11 +313,7 @@ export async function diagnose(input: DoctorInput): Promise<DoctorReport> {
 }
 
 export async function doctorCommand(args: readonly string[], io: Io): Promise<number> {
-  const { values: v, positionals, global, help } = parseCommand(args, options);
-  if (help) {
-    io.out(`${doctorHelp}\n`);
-    return exitCodes.ok;
-  }
+  const { values: v, positionals, global } = parseCommand(args, options);
   const name = onePositional(positionals, "Repository name");
   const { kube, namespace } = cliKube(global);
   const { repository, token } = await readRepository(kube, namespace, name);

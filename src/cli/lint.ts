@@ -4,7 +4,7 @@
 // definition is also built alone (as `/test <name>` would), so templating and Secret refusals are checked too.
 import type { BatonEvent } from "../events/model.ts";
 import { annotationKeys, parseAnnotationList } from "../pipelines/match.ts";
-import { exitCodes, type Io, onePositional, parseCommand } from "./common.ts";
+import { exitCodes, type Io, noPositionals, parseCommand } from "./common.ts";
 import { buildEvent, type EventRequest } from "./event.ts";
 import { gitCommit } from "./local-source.ts";
 import type { LocatedProblem } from "./locate.ts";
@@ -97,12 +97,8 @@ export async function lintReport(
 }
 
 export async function lintCommand(args: readonly string[], io: Io): Promise<number> {
-  const { values: v, positionals, global, help } = parseCommand(args, lintOptions);
-  if (help) {
-    io.out(`${lintHelp}\n`);
-    return exitCodes.ok;
-  }
-  if (positionals.length > 0) onePositional([], "argument");
+  const { values: v, positionals, global } = parseCommand(args, lintOptions);
+  noPositionals(positionals);
   const dir = v.dir ?? io.cwd;
   const ctx = await pipelinesContext(v, global, dir);
   const folder = await readFolder(ctx, dir, v.ref);

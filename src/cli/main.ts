@@ -8,30 +8,48 @@ import { CliError, exitCodes, globalHelp, type Io } from "./common.ts";
 type Command = (args: readonly string[], io: Io) => Promise<number>;
 
 // Loaded on use: the Kubernetes client alone takes a second to import, which `--help` need not wait for.
-const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
+const commands: Record<string, { summary: string; load: () => Promise<{ help: string; run: Command }> }> = {
   resolve: {
     summary: "which .tekton PipelineRuns an event would start, and why not the others",
-    load: async () => (await import("./resolve.ts")).resolveCommand,
+    load: async () => {
+      const m = await import("./resolve.ts");
+      return { help: m.resolveHelp, run: m.resolveCommand };
+    },
   },
   lint: {
     summary: "every problem Baton would report for a .tekton folder, as file:line",
-    load: async () => (await import("./lint.ts")).lintCommand,
+    load: async () => {
+      const m = await import("./lint.ts");
+      return { help: m.lintHelp, run: m.lintCommand };
+    },
   },
   renew: {
     summary: "issue a new token for a BitbucketProjectToken now, and wait for it",
-    load: async () => (await import("./renew.ts")).renewCommand,
+    load: async () => {
+      const m = await import("./renew.ts");
+      return { help: m.renewHelp, run: m.renewCommand };
+    },
   },
   "revoke-previous": {
     summary: "revoke a BitbucketProjectToken's previous token now, without its grace period",
-    load: async () => (await import("./renew.ts")).revokePreviousCommand,
+    load: async () => {
+      const m = await import("./renew.ts");
+      return { help: m.revokePreviousHelp, run: m.revokePreviousCommand };
+    },
   },
   status: {
     summary: "Repositories: webhook, token expiry, last runs per pull request, what is wrong",
-    load: async () => (await import("./status.ts")).statusCommand,
+    load: async () => {
+      const m = await import("./status.ts");
+      return { help: m.statusHelp, run: m.statusCommand };
+    },
   },
   doctor: {
     summary: "check a Repository link by link and stop at the first broken one",
-    load: async () => (await import("./doctor.ts")).doctorCommand,
+    load: async () => {
+      const m = await import("./doctor.ts");
+      return { help: m.doctorHelp, run: m.doctorCommand };
+    },
   },
 };
 
@@ -75,7 +93,12 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     return exitCodes.usage;
   }
   try {
-    return await (await command.load())(rest, io);
+    const { help, run } = await command.load();
+    if (rest.includes("--help") || rest.includes("-h")) {
+      io.out(`${help}\n`);
+      return exitCodes.ok;
+    }
+    return await run(rest, io);
   } catch (error) {
     const code = error instanceof CliError ? error.code : exitCodes.unavailable;
     io.err(`kubectl baton ${name}: ${error instanceof Error ? error.message : String(error)}\n`);

@@ -94,11 +94,7 @@ async function tokenEvents(kube: KubeClient, token: BitbucketProjectToken): Prom
 const seenKey = (e: Event) => `${e.metadata?.uid ?? ""}#${e.count ?? 1}`;
 
 export async function requestCommand(request: Request, args: readonly string[], io: Io): Promise<number> {
-  const { values: v, positionals, global, help: wantsHelp } = parseCommand(args, options);
-  if (wantsHelp) {
-    io.out(`${help(request)}\n`);
-    return exitCodes.ok;
-  }
+  const { values: v, positionals, global } = parseCommand(args, options);
   const name = onePositional(positionals, "BitbucketProjectToken name");
   const timeoutMs = parseTimeout(v.timeout ?? "2m");
   const wait = v["no-wait"] !== true;
@@ -176,5 +172,7 @@ export async function requestCommand(request: Request, args: readonly string[], 
   }[report.outcome];
 }
 
+export const renewHelp = help("renew");
+export const revokePreviousHelp = help("revokePrevious");
 export const renewCommand = (args: readonly string[], io: Io) => requestCommand("renew", args, io);
 export const revokePreviousCommand = (args: readonly string[], io: Io) => requestCommand("revokePrevious", args, io);

@@ -5,7 +5,7 @@ import { stringify } from "yaml";
 import type { BatonEvent, ChangedFiles } from "../events/model.ts";
 import { changedFilesFromBitbucket } from "../events/model.ts";
 import { definitionProblem, type Resolution, resolvePipelines } from "../pipelines/resolve.ts";
-import { CliError, exitCodes, type Io, onePositional, parseCommand } from "./common.ts";
+import { CliError, exitCodes, type Io, noPositionals, parseCommand } from "./common.ts";
 import { buildEvent, EventKind, eventFromPayload } from "./event.ts";
 import { gitBranch, gitChangedFiles, gitCommit } from "./local-source.ts";
 import { type LocatedProblem, locate, problemLine } from "./locate.ts";
@@ -149,12 +149,8 @@ function via(how: "annotations" | "cel" | "comment"): string {
 }
 
 export async function resolveCommand(args: readonly string[], io: Io): Promise<number> {
-  const { values: v, positionals, global, help } = parseCommand(args, resolveOptions);
-  if (help) {
-    io.out(`${resolveHelp}\n`);
-    return exitCodes.ok;
-  }
-  if (positionals.length > 0) onePositional([], "argument");
+  const { values: v, positionals, global } = parseCommand(args, resolveOptions);
+  noPositionals(positionals);
   const dir = v.dir ?? io.cwd;
   const ctx = await pipelinesContext(v, global, dir);
   const now = new Date();

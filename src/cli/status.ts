@@ -155,11 +155,7 @@ export function repositoryReport(
 }
 
 export async function statusCommand(args: readonly string[], io: Io): Promise<number> {
-  const { values: v, positionals, global, help } = parseCommand(args, options);
-  if (help) {
-    io.out(`${statusHelp}\n`);
-    return exitCodes.ok;
-  }
+  const { values: v, positionals, global } = parseCommand(args, options);
   if (positionals.length > 1) throw new CliError("expected at most one Repository name", exitCodes.usage);
   const headsShown = v.runs === undefined ? 5 : Number(v.runs);
   if (!Number.isInteger(headsShown) || headsShown < 0)
