@@ -16,7 +16,8 @@ import { Secrets } from "../../src/runtime/kube.ts";
 import { Tokens } from "../../src/tokens/reconciler.ts";
 import { kubectlWithPlugin, pluginDir } from "../support/cli.ts";
 import { createNamespace, useCluster } from "../support/cluster.ts";
-import { simulatorClock, startOperator, testKube, useSimulator } from "../support/operator.ts";
+import { tokenObject, tokenWorld } from "../support/faults.ts";
+import { simulatorClock, startOperator } from "../support/operator.ts";
 import { gitWith, lintRun, listRuns, pipelinesWorld, prRun } from "../support/pipelines-world.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -86,35 +87,10 @@ describe("kubectl baton", () => {
 
   test("renew waits and prints the Renewed Event; revoke-previous revokes the old token at once", async (t) => {
     const plugins = await pluginDir(t);
-    const ns = await createNamespace(t);
-    const sim = await useSimulator(t, {});
-    sim.createUser({ name: "root", password: "root-password", admin: true });
-    sim.createUser({ name: "admin", password: "admin-password" });
-    sim.createProject({ key: "PLATFORM" });
-    sim.grant({ permission: "PROJECT_ADMIN", user: "admin", project: "PLATFORM" });
-    await sim.createRepository({ project: "PLATFORM", slug: "api", files: { "README.md": "api\n" } });
-    const kube = await testKube();
-    await kube.create(Secrets, {
-      apiVersion: "v1",
-      kind: "Secret",
-      metadata: { name: "bb-admin", namespace: ns },
-      stringData: { username: "admin", password: "admin-password" },
-    });
+    const w = await tokenWorld(t);
+    const { ns, sim, kube } = w;
     await startOperator(t, ns, { domainClock: simulatorClock(sim, realClock), tokenValidationInterval: 0 });
-    await kube.create(Tokens, {
-      apiVersion: "baton.dev/v1alpha1",
-      kind: "BitbucketProjectToken",
-      metadata: { name: "ci", namespace: ns },
-      spec: {
-        server: sim.url,
-        project: "PLATFORM",
-        permissions: ["REPO_READ"],
-        lifetime: "720h",
-        revocationGracePeriod: "2h",
-        adminCredentialsRef: { name: "bb-admin" },
-        secretName: "ci-token",
-      },
-    } as BitbucketProjectToken);
+    await kube.create(Tokens, tokenObject(w, "ci"));
     const first = await waitFor(
       async () => {
         const token = await kube.get(Tokens, { namespace: ns, name: "ci" });
@@ -167,18 +143,7 @@ describe("kubectl baton", () => {
 
     // Nobody acts on a token in a namespace no operator watches: --wait gives up with exit 3.
     const other = await createNamespace(t);
-    await kube.create(Tokens, {
-      apiVersion: "baton.dev/v1alpha1",
-      kind: "BitbucketProjectToken",
-      metadata: { name: "orphan", namespace: other },
-      spec: {
-        server: sim.url,
-        project: "PLATFORM",
-        permissions: ["REPO_READ"],
-        adminCredentialsRef: { name: "bb-admin" },
-        secretName: "orphan-token",
-      },
-    } as BitbucketProjectToken);
+    await kube.create(Tokens, { ...tokenObject(w, "orphan"), metadata: { name: "orphan", namespace: other } });
     const timedOut = await kubectlWithPlugin(plugins, ["baton", "renew", "orphan", "-n", other, "--timeout", "2s"]);
     assert.equal(timedOut.code, 3, timedOut.stderr + timedOut.stdout);
     assert.match(timedOut.stdout, /not handled within 2s/);
@@ -257,7 +222,7 @@ describe("kubectl baton", () => {
     assert.ok(hook);
     const res = await fetch(`${w.sim.url}/rest/api/latest/projects/PRJ/repos/app/webhooks/${hook.id}`, {
       method: "DELETE",
-      headers: { authorization: "Basic " + Buffer.from("admin:admin-password").toString("base64") },
+      headers: { authorization: `Basic ${Buffer.from("admin:admin-password").toString("base64")}` },
     });
     assert.equal(res.status, 204);
     const noHook = await doctor("-o", "json");
