@@ -289,7 +289,7 @@ spec:
 `,
       ".tekton/README.md": "not a pipeline\n",
     };
-    const w = await pipelinesWorld(t, { files, events: ["pr:opened"] });
+    const w = await pipelinesWorld(t, { files, events: ["pr:opened", "pr:comment:added"] });
     await w.sim.push({ project: "PRJ", repo: "app", branch: "feature", files: { "src.txt": "v1\n" }, as: "dev" });
     const pr = await w.sim.openPullRequest({
       project: "PRJ",
@@ -374,6 +374,24 @@ spec:
       human.stdout,
       /^ {2}\.tekton\/elsewhere\.yaml:5: \(elsewhere\) sets metadata\.namespace to kube-system/m,
     );
+
+    // A comment command: `/test lint` starts lint alone, on the operator as in the prediction.
+    w.sim.comment({ project: "PRJ", repo: "app", id: pr.id, text: "/test lint", as: "dev" });
+    await w.sim.settled();
+    const before = new Set(runs.map((r) => r.metadata?.name));
+    const byComment = (await listRuns(w))
+      .filter((r) => !before.has(r.metadata?.name))
+      .map((r) => r.metadata?.labels?.["baton.dev/pipeline"]);
+    const commented = await kubectlWithPlugin(
+      plugins,
+      ["baton", "resolve", "-r", "app", "-n", w.ns, "--comment", "/test lint", "-o", "json"],
+      { cwd: dir },
+    );
+    const predicted = (json(commented.stdout) as unknown as typeof report).pipelines
+      .filter((p) => p.result === "runs")
+      .map((p) => p.name);
+    assert.deepEqual(predicted, byComment);
+    assert.deepEqual(byComment, ["lint"]);
 
     // lint: every problem the operator reported, as file:line, exit 1; a fixed folder lints clean.
     const lint = await kubectlWithPlugin(plugins, ["baton", "lint", "-r", "app", "-n", w.ns], { cwd: dir });
