@@ -1,11 +1,14 @@
 // `kubectl baton doctor`: one Repository's chain from Bitbucket to a PipelineRun, checked link by link in the order
-// an event travels it, stopping at the first broken link with what to do. Bitbucket is reached through the narrow
-// DoctorBitbucket below (token check, webhook list, .tekton source), so the rest does not care how it is called.
+// an event travels it, stopping at the first broken link with what to do. The host is asked through the provider
+// interface (providers/provider.ts): token validation, one read, the webhook list and the .tekton source.
 import type { Repository } from "../api/repository.ts";
 import type { BitbucketProjectToken } from "../api/token.ts";
-import { BitbucketClient, type Webhook } from "../bitbucket/index.ts";
 import { DefinitionCache, type TektonSource } from "../pipelines/definitions.ts";
-import { restTektonSource } from "../pipelines/rest-source.ts";
+import { tektonSource } from "../pipelines/run-context.ts";
+import { DataCenterProvider } from "../providers/bitbucket-datacenter/provider.ts";
+import { TooManyResultsError } from "../providers/http/errors.ts";
+import type { GitProvider, Hook, TokenValidation } from "../providers/provider.ts";
+import { providerKindOf } from "../providers/registry.ts";
 import { webhookFailure, webhookName } from "../repositories/decisions.ts";
 import { failureOf } from "../repositories/failures.ts";
 import { operatorToken } from "../repositories/resource.ts";
@@ -46,27 +49,41 @@ Examples:
 
 const options = { "intake-url": { type: "string" }, instance: { type: "string" } } as const;
 
-/** The few Bitbucket calls the doctor makes, with the operator's token. */
-export interface DoctorBitbucket {
-  /** Resolves when Bitbucket accepts the token for this repository; rejects with the client's error otherwise. */
+/** The few host calls the doctor makes, with the operator's token. */
+export interface DoctorHost {
+  validateToken(): Promise<TokenValidation>;
+  /** Resolves when the token may read the repository; rejects with the provider's error otherwise. */
   readRepository(): Promise<void>;
   /** The webhooks of the repository, or of its project. */
-  webhooks(scope: "repository" | "project"): Promise<Webhook[]>;
+  hooks(scope: "repository" | "project"): Promise<Hook[]>;
   /** The `.tekton` folder, at the default branch when the commit is "". */
   tekton: TektonSource;
 }
 
-export function bitbucketForDoctor(server: string, project: string, slug: string, token: string): DoctorBitbucket {
-  const client = new BitbucketClient({ baseUrl: server, retry: { maxAttempts: 1 } });
+/** The doctor's calls on one GitProvider. */
+export function doctorHost(provider: GitProvider, owner: string, name: string, token: string): DoctorHost {
+  const ref = { owner, name };
   const auth = { kind: "bearer", token } as const;
-  const ref = { project, repository: slug };
   return {
+    validateToken: () => provider.validateToken(token),
     readRepository: async () => {
-      await client.repos.get(ref, { auth });
+      try {
+        await provider.listOpenPullRequests(ref, { auth, pageSize: 25, maxItems: 25 });
+      } catch (error) {
+        // More open pull requests than asked for: the token read them, which is all this asks.
+        if (!(error instanceof TooManyResultsError)) throw error;
+      }
     },
-    webhooks: (scope) => client.webhooks.list(scope === "project" ? { project } : ref, { auth }),
-    tekton: restTektonSource(client, ref, auth),
+    hooks: (scope) =>
+      provider.listHooks(scope === "project" ? { kind: "owner", owner } : { kind: "repository", repo: ref }, { auth }),
+    tekton: tektonSource({ client: provider, ref, auth }),
   };
+}
+
+/** The host of a Repository, for the kinds this build's CLI knows; undefined for the others. */
+export function hostFor(repository: Repository, server: string): GitProvider | undefined {
+  if (providerKindOf(repository.spec) !== "bitbucket-datacenter") return undefined;
+  return new DataCenterProvider({ baseUrl: server, retry: { maxAttempts: 1 }, userAgent: "kubectl-baton" });
 }
 
 export interface Link {
@@ -90,7 +107,8 @@ export interface DoctorInput {
   token: BitbucketProjectToken | undefined;
   intakeUrl?: string | undefined;
   instance: string;
-  bitbucket(server: string, project: string, slug: string, token: string): DoctorBitbucket;
+  /** The repository's host, or undefined when this build cannot talk to its kind. */
+  host(repository: Repository, server: string): GitProvider | undefined;
   /** Sends Bitbucket's "Test connection" to the intake. */
   ping(url: string): Promise<{ status: number; body: string }>;
 }
@@ -150,43 +168,52 @@ export async function diagnose(input: DoctorInput): Promise<DoctorReport> {
         : `create the Secret ${repository.spec.secretRef?.name ?? ""} with the token under key ${repository.spec.secretRef?.key ?? "token"}`,
     );
   }
-  const bitbucket = input.bitbucket(location.server, location.project, location.slug, resolved.token);
+  const provider = input.host(repository, location.server);
+  if (provider === undefined) {
+    return fail(
+      "repository",
+      `kubectl baton doctor knows Bitbucket Data Center only; ${where} is a ${providerKindOf(repository.spec)} repository`,
+      "check it with kubectl describe repository and the operator's Events",
+    );
+  }
+  const bitbucket = doctorHost(provider, location.project, location.slug, resolved.token);
+  const refusal = tokenRef
+    ? `issue a new one: kubectl baton renew ${tokenRef} -n ${ns}`
+    : `put a valid HTTP access token in Secret ${repository.spec.secretRef?.name ?? ""}`;
+  let validation: TokenValidation;
+  try {
+    validation = await bitbucket.validateToken();
+  } catch (error) {
+    return fail(
+      "token",
+      `could not reach ${location.server}: ${failureOf(error).detail}`,
+      "check the URL and that the server is reachable from here",
+    );
+  }
+  if (!validation.valid) return fail("token", `the server refuses the token: ${validation.reason}`, refusal);
+  pass("token", `the server accepts the token${tokenRef ? ` of BitbucketProjectToken ${tokenRef}` : ""}`);
   try {
     await bitbucket.readRepository();
   } catch (error) {
     const { kind, detail } = failureOf(error);
-    if (kind === "unauthorized") {
-      return fail(
-        "token",
-        `Bitbucket refuses the token (401): it is expired, revoked or wrong (${detail})`,
-        tokenRef
-          ? `issue a new one: kubectl baton renew ${tokenRef} -n ${ns}`
-          : `put a valid HTTP access token in Secret ${repository.spec.secretRef?.name ?? ""}`,
-      );
-    }
-    if (kind === "notFound") {
+    if (kind === "unauthorized" || kind === "notFound") {
       return fail(
         "read access",
-        `${where} is not there for this token (404): wrong spec.url, or the token lacks REPO_READ (${detail})`,
+        `the token cannot read ${where} (${detail}): wrong spec.url, or the token lacks REPO_READ`,
         "check spec.url, and give the token at least REPO_READ on the repository",
       );
     }
-    return fail(
-      "token",
-      `could not reach Bitbucket at ${location.server}: ${detail}`,
-      "check the URL and that Bitbucket is reachable from here",
-    );
+    return fail("read access", `could not read ${where}: ${detail}`, "check that the server is reachable from here");
   }
-  pass("token", `Bitbucket accepts the token${tokenRef ? ` of BitbucketProjectToken ${tokenRef}` : ""}`);
   pass("read access", `the token reads ${where} (REPO_READ)`);
 
   // 3. The webhook: its permissions, existence, target.
   const webhook = repository.spec.webhook;
   const scope = webhook?.scope ?? "repository";
   const managed = webhook?.managed ?? true;
-  let hooks: Webhook[] | undefined;
+  let hooks: Hook[] | undefined;
   try {
-    hooks = await bitbucket.webhooks(scope);
+    hooks = await bitbucket.hooks(scope);
   } catch (error) {
     const { kind, detail } = failureOf(error);
     if (managed || kind !== "unauthorized") {
@@ -208,7 +235,7 @@ export async function diagnose(input: DoctorInput): Promise<DoctorReport> {
     const recorded = repository.status?.webhook?.id;
     const names = new Set([webhookName(input.instance), webhookName(legacyInstance)]);
     const hook =
-      hooks.find((h) => recorded !== undefined && h.id === recorded) ??
+      hooks.find((h) => recorded !== undefined && h.id === String(recorded)) ??
       hooks.find((h) => names.has(h.name)) ??
       (input.intakeUrl ? hooks.find((h) => h.url === input.intakeUrl) : undefined);
     if (hook === undefined) {
@@ -323,7 +350,7 @@ export async function doctorCommand(args: readonly string[], io: Io): Promise<nu
     token,
     intakeUrl: v["intake-url"],
     instance: v.instance ?? legacyInstance,
-    bitbucket: bitbucketForDoctor,
+    host: hostFor,
     ping: pingIntake,
   }).catch((error: unknown) => {
     if (error instanceof CliError) throw error;

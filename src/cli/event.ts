@@ -1,9 +1,10 @@
 // The event `resolve` matches against, built as Bitbucket Data Center would deliver it and read by the operator's
-// own classifier (events/classify.ts): the same conversion, the same `body` and headers for CEL, the same command
+// own classifier (the Data Center intake's): the same conversion, the same `body` and headers for CEL, the same command
 // parsing for comments. A captured delivery can be given instead (--payload).
 import { readFile } from "node:fs/promises";
-import { classifyDelivery, repositoryUrls } from "../events/classify.ts";
 import type { BatonEvent } from "../events/model.ts";
+import { repositoryUrls } from "../providers/bitbucket-datacenter/classify.ts";
+import { dataCenterIntake } from "../providers/bitbucket-datacenter/provider.ts";
 import { CliError, exitCodes } from "./common.ts";
 
 export const EventKind = ["pull_request", "push", "comment"] as const;
@@ -121,7 +122,7 @@ export function classifyForResolve(
   body: unknown,
   options: { now: Date; server?: string },
 ): Resolvable {
-  const result = classifyDelivery(
+  const result = dataCenterIntake.classify(
     eventKey,
     body,
     { "x-event-key": eventKey },

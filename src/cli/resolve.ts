@@ -3,8 +3,8 @@
 
 import { stringify } from "yaml";
 import type { BatonEvent, ChangedFiles } from "../events/model.ts";
-import { changedFilesFromBitbucket } from "../events/model.ts";
 import { definitionProblem, type Resolution, resolvePipelines } from "../pipelines/resolve.ts";
+import { changedFilesFromBitbucket } from "../providers/bitbucket-datacenter/changes.ts";
 import { CliError, exitCodes, type Io, noPositionals, parseCommand } from "./common.ts";
 import { buildEvent, EventKind, eventFromPayload } from "./event.ts";
 import { gitBranch, gitChangedFiles, gitCommit } from "./local-source.ts";

@@ -12,7 +12,7 @@ import {
 import type { GitProvider, ProviderLookup, RepoRef } from "../providers/provider.ts";
 import { providerKindOf } from "../providers/registry.ts";
 import { parseRepositoryUrl, type RepositoryLocation, repositoryIdentity } from "../repositories/decisions.ts";
-import { type CloneResolution, cloneToken, operatorToken, } from "../repositories/resource.ts";
+import { type CloneResolution, cloneToken, operatorToken } from "../repositories/resource.ts";
 import type { Clock } from "../runtime/clock.ts";
 import type { KubeClient } from "../runtime/kube.ts";
 import { scrub } from "../runtime/redact.ts";

@@ -346,11 +346,11 @@ export interface GitProvider {
 
   // Content at a commit.
   /**
-   * One level of the folder `path` at commit `at`, each entry with its object id where the host gives it (so
+   * One level of the folder `path` at commit `at` ("" for the default branch), each entry with its object id where the host gives it (so
    * unchanged files need not be read again). Undefined when `path` is a file; NotFound when it is absent.
    */
   listFolder(repo: RepoRef, path: string, at: string, call?: ListCallOptions): Promise<DirectoryEntry[] | undefined>;
-  /** A file at commit `at` as UTF-8 text; past `maxBytes` (default 1 MiB) ResponseTooLargeError, never a partial. */
+  /** A file at commit `at` ("" for the default branch) as UTF-8 text; past `maxBytes` (default 1 MiB) ResponseTooLargeError, never a partial. */
   readFile(repo: RepoRef, path: string, at: string, call?: CallOptions & { maxBytes?: number }): Promise<string>;
   /** Changed files of a pull request, or of a push (`from` absent: the commit against its first parent). */
   changedFiles(repo: RepoRef, range: ChangeRange, call?: ListCallOptions): Promise<ChangedFilesResult>;

@@ -174,12 +174,16 @@ export class DataCenterProvider implements GitProvider {
     at: string,
     call: ListCallOptions = {},
   ): Promise<DirectoryEntry[] | undefined> {
-    const entries = await this.client.content.listDirectory(repositoryRef(repo), path, { ...call, at });
+    // "" asks for the default branch: Bitbucket's answer without `at`.
+    const entries = await this.client.content.listDirectory(repositoryRef(repo), path, {
+      ...call,
+      ...(at === "" ? {} : { at }),
+    });
     return entries?.map((e) => ({ ...e, type: e.type as DirectoryEntry["type"] }));
   }
 
   readFile(repo: RepoRef, path: string, at: string, call: CallOptions & { maxBytes?: number } = {}): Promise<string> {
-    return this.client.content.rawText(repositoryRef(repo), path, { ...call, at });
+    return this.client.content.rawText(repositoryRef(repo), path, { ...call, ...(at === "" ? {} : { at }) });
   }
 
   async changedFiles(repo: RepoRef, range: ChangeRange, call: ListCallOptions = {}): Promise<ChangedFilesResult> {
