@@ -2,7 +2,8 @@
 // ~/.kube/config, else the in-cluster service account; --context, else current-context; --namespace, else the
 // context's namespace, else "default".
 import { KubeConfig } from "@kubernetes/client-node";
-import { KubeClient } from "../runtime/kube.ts";
+import { fetch as undiciFetch } from "undici";
+import { type Fetch, KubeClient } from "../runtime/kube.ts";
 import { CliError, exitCodes, type GlobalOptions } from "./common.ts";
 
 export interface CliKube {
@@ -46,10 +47,26 @@ export function cliNamespace(global: GlobalOptions, kc: KubeConfig | undefined):
   return context?.namespace || "default";
 }
 
+/**
+ * kubectl (client-go) waits out a 429 for its Retry-After, as an API server starting up or shedding load asks; so
+ * does the CLI, a few times within seconds, rather than fail a command the next second would have answered.
+ */
+export function retryingFetch(fetch: Fetch = undiciFetch as Fetch, attempts = 5): Fetch {
+  return async (url, init) => {
+    for (let attempt = 1; ; attempt++) {
+      const res = await fetch(url, init);
+      if (res.status !== 429 || attempt >= attempts) return res;
+      const seconds = Number(res.headers.get("retry-after"));
+      await res.body?.cancel();
+      await new Promise((resolve) => setTimeout(resolve, Math.min(Number.isFinite(seconds) ? seconds : 1, 5) * 1000));
+    }
+  };
+}
+
 export function cliKube(global: GlobalOptions): CliKube {
   const kc = cliKubeConfig(global);
   return {
-    kube: new KubeClient(kc, { fieldManager: "kubectl-baton", userAgent: "kubectl-baton" }),
+    kube: new KubeClient(kc, { fieldManager: "kubectl-baton", userAgent: "kubectl-baton", fetch: retryingFetch() }),
     namespace: cliNamespace(global, kc),
     context: kc.getCurrentContext(),
   };
