@@ -1,5 +1,6 @@
 // The provider-neutral event every later stage works on (dedupe, trust, matching, templating, building).
 // Every provider (src/providers/<kind>/) maps its payloads onto this shape; Data Center was the first.
+// (On GitHub, `project` is the owner login and `slug` the repository name.)
 //
 // Branch names are short (`main`), refs are full (`refs/heads/main`); Pipelines-as-Code's quirks (a push's
 // `target_branch` is the full ref) are applied where PAC semantics are needed (pipelines/match.ts,

@@ -69,7 +69,13 @@ export interface ClassifyOptions {
 }
 
 /** Headers never exposed to pipelines (CEL `headers`, `{{ headers[...] }}`): credentials and the signature. */
-const hiddenHeaders = new Set(["authorization", "proxy-authorization", "cookie", "x-hub-signature"]);
+const hiddenHeaders = new Set([
+  "authorization",
+  "proxy-authorization",
+  "cookie",
+  "x-hub-signature",
+  "x-hub-signature-256",
+]);
 
 /** Lower-cased header names, repeated values joined, credentials removed. */
 export function normalizeHeaders(input: HeaderInput): Record<string, string> {
