@@ -84,6 +84,15 @@ export interface TransportOptions {
   /** Extra CA certificates (PEM) for a Bitbucket behind an internal CA; ignored with `dispatcher`. */
   ca?: string | readonly string[];
   userAgent?: string;
+  /** Headers sent with every request (a host's media type or API version); they override the defaults. */
+  headers?: Readonly<Record<string, string>>;
+  /**
+   * How long to wait before repeating a refused request, or undefined when `res` is not a rate-limit refusal.
+   * Default: a 429, with its `Retry-After` (GitHub also refuses with 403 and says so in headers).
+   */
+  rateLimitWaitMs?: (res: RawResponse, defaultMs: number) => number | undefined;
+  /** Sees the headers of every response, refusals included (GitHub's `x-ratelimit-*` feed its budget). */
+  onResponseHeaders?: (headers: IncomingHttpHeaders) => void;
   /** Cap on any JSON body. Default 16 MiB. */
   maxResponseBytes?: number;
 }
@@ -118,6 +127,11 @@ export interface RawResponse {
 
 const ERROR_BODY_LIMIT = 64 * 1024;
 
+/** Bitbucket's rate limiter: 429 with `Retry-After` (seconds or a date), the default when it has none. */
+export function tooManyRequestsWaitMs(res: RawResponse, defaultMs: number): number | undefined {
+  return res.status === 429 ? retryAfterMs(res.headers["retry-after"], defaultMs) : undefined;
+}
+
 export class HttpTransport {
   readonly origin: string;
   readonly basePath: string;
@@ -134,6 +148,9 @@ export class HttpTransport {
   readonly #now: () => number;
   readonly #random: () => number;
   readonly #userAgent: string;
+  readonly #headers: Readonly<Record<string, string>>;
+  readonly #rateLimitWaitMs: (res: RawResponse, defaultMs: number) => number | undefined;
+  readonly #onResponseHeaders: ((headers: IncomingHttpHeaders) => void) | undefined;
   readonly #maxResponseBytes: number;
 
   constructor(options: TransportOptions) {
@@ -166,6 +183,9 @@ export class HttpTransport {
     this.#now = options.now ?? (() => performance.now());
     this.#random = options.random ?? Math.random;
     this.#userAgent = options.userAgent ?? "baton";
+    this.#headers = options.headers ?? {};
+    this.#rateLimitWaitMs = options.rateLimitWaitMs ?? tooManyRequestsWaitMs;
+    this.#onResponseHeaders = options.onResponseHeaders;
     this.#maxResponseBytes = options.maxResponseBytes ?? 16 * 1024 * 1024;
   }
 
@@ -192,16 +212,28 @@ export class HttpTransport {
       const result = await this.#attempt(spec, ctx, auth, secrets, timeoutMs, call.signal);
       const status = "response" in result ? result.response.status : 0;
       const durationMs = this.#now() - started;
-      this.#emit({ group: ctx.group, method: ctx.method, status, durationMs, attempt, rateLimited: status === 429 });
+      const limitWaitMs =
+        "response" in result && status >= 400
+          ? this.#rateLimitWaitMs(result.response, this.#rateLimit.defaultRetryAfterMs)
+          : undefined;
+      this.#emit({
+        group: ctx.group,
+        method: ctx.method,
+        status,
+        durationMs,
+        attempt,
+        rateLimited: limitWaitMs !== undefined,
+      });
+      if ("response" in result) this.#seeHeaders(result.response.headers);
 
       if ("response" in result) {
         const res = result.response;
         if (res.status >= 200 && res.status < 300) return res;
         if (res.status === 401 && auth) this.#refused(auth);
-        if (res.status === 429) {
+        if (limitWaitMs !== undefined) {
           // The rate limiter rejects before the request is processed, so even a POST is safe to repeat.
           limited++;
-          const waitMs = retryAfterMs(res.headers["retry-after"], this.#rateLimit.defaultRetryAfterMs);
+          const waitMs = limitWaitMs;
           if (limited < this.#rateLimit.maxAttempts && waitedMs + waitMs <= this.#rateLimit.maxTotalWaitMs) {
             waitedMs += waitMs;
             await this.#sleep(waitMs, call.signal);
@@ -249,6 +281,14 @@ export class HttpTransport {
     }
   }
 
+  #seeHeaders(headers: IncomingHttpHeaders): void {
+    try {
+      this.#onResponseHeaders?.(headers);
+    } catch {
+      // Like the metrics hook: never fails the call.
+    }
+  }
+
   #emit(event: ResponseEvent): void {
     try {
       this.#onResponse?.(event);
@@ -265,7 +305,11 @@ export class HttpTransport {
     timeoutMs: number,
     signal: AbortSignal | undefined,
   ): Promise<{ response: RawResponse } | AttemptFailure> {
-    const headers: Record<string, string> = { accept: "application/json", "user-agent": this.#userAgent };
+    const headers: Record<string, string> = {
+      accept: "application/json",
+      "user-agent": this.#userAgent,
+      ...this.#headers,
+    };
     if (auth) {
       try {
         headers.authorization = authorizationHeader(auth);
