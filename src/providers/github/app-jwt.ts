@@ -36,7 +36,7 @@ export function parseAppPrivateKey(pem: string | Uint8Array): KeyObject {
   }
   if (key.asymmetricKeyType !== "rsa") {
     throw new AppKeyError(
-      `the GitHub App private key is ${key.asymmetricKeyType ?? "not"} an RSA key; GitHub signs with RSA`,
+      `the GitHub App private key is a ${key.asymmetricKeyType ?? "non-RSA"} key; GitHub App keys are RSA (PEM)`,
     );
   }
   return key;
