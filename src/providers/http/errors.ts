@@ -11,7 +11,7 @@ export const endpointGroups = [
 ] as const;
 export type EndpointGroup = (typeof endpointGroups)[number];
 
-export type HttpMethod = "GET" | "POST" | "PUT" | "DELETE";
+export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
 /** Where a failure happened. `path` has no query string and never holds credentials. */
 export interface RequestContext {
