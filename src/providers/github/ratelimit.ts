@@ -12,7 +12,8 @@
 // against an integration that keeps calling. Limits are per principal (the App's JWT, each installation, a
 // personal token), so each credential's transport has its own gate.
 import type { IncomingHttpHeaders } from "node:http";
-import type { RawResponse, RequestBudgetLike } from "../http/http.ts";
+import { z } from "zod";
+import type { CallOptions, HttpTransport, RawResponse, RequestBudgetLike } from "../http/http.ts";
 import type { Clock } from "../../runtime/clock.ts";
 
 export interface RateLimitState {
@@ -121,4 +122,17 @@ export class RateLimitGate implements RequestBudgetLike {
       this.#core = { ...this.#core, remaining: this.#core.remaining - 1 };
     }
   }
+}
+
+const Resource = z.object({ limit: z.number(), remaining: z.number(), reset: z.number() });
+const RateLimitAnswer = z.object({ resources: z.object({ core: Resource }) });
+
+/**
+ * The core limit as `GET /rate_limit` reports it (a call that does not count against the limit): read once when
+ * a credential is first used, so the gate knows the window before the first answer's headers arrive.
+ */
+export async function fetchRateLimit(http: HttpTransport, call: CallOptions = {}): Promise<RateLimitState> {
+  const { data } = await http.json({ group: "server", method: "GET", path: "/rate_limit" }, RateLimitAnswer, call);
+  const core = data.resources.core;
+  return { resource: "core", limit: core.limit, remaining: core.remaining, resetAt: core.reset * 1000 };
 }
