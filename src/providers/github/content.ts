@@ -5,6 +5,7 @@ import { isNotFound, type RequestContext, ResponseTooLargeError } from "../http/
 import type { CallOptions, HttpTransport } from "../http/http.ts";
 import { filePath, segment } from "../http/url.ts";
 import type { ChangedFiles } from "../../events/model.ts";
+import { changedFilesFromBitbucket } from "../bitbucket-datacenter/changes.ts";
 import { listAll } from "./paging.ts";
 
 export interface RepoRef {
@@ -110,33 +111,20 @@ const ChangedFile = z.object({
 });
 type ChangedFile = z.infer<typeof ChangedFile>;
 
+const changeTypes: Record<string, string> = { added: "ADD", copied: "COPY", removed: "DELETE", renamed: "MOVE" };
+
 /**
- * GitHub's file list as PAC's `files.*`: like Bitbucket's mapping (model.ts), a rename lists the new path under
- * `renamed` and both paths under `all`, so a path filter sees a file moved out of its folder.
+ * GitHub's file list as PAC's `files.*`, through the one mapping Data Center's changes use: a rename lists
+ * the new path under `renamed` and both paths under `all`, so a path filter sees a file moved out of its folder.
  */
 export function changedFilesFromGitHub(files: readonly ChangedFile[]): ChangedFiles {
-  const out: ChangedFiles = { all: [], added: [], deleted: [], modified: [], renamed: [] };
-  const all = new Set<string>();
-  for (const file of files) {
-    all.add(file.filename);
-    switch (file.status) {
-      case "added":
-      case "copied":
-        out.added.push(file.filename);
-        break;
-      case "removed":
-        out.deleted.push(file.filename);
-        break;
-      case "renamed":
-        out.renamed.push(file.filename);
-        if (file.previous_filename) all.add(file.previous_filename);
-        break;
-      default:
-        out.modified.push(file.filename);
-    }
-  }
-  out.all = [...all];
-  return out;
+  return changedFilesFromBitbucket(
+    files.map((file) => ({
+      path: { toString: file.filename },
+      srcPath: file.previous_filename ? { toString: file.previous_filename } : null,
+      type: changeTypes[file.status] ?? "MODIFY",
+    })),
+  );
 }
 
 export interface ChangedFilesResult {
