@@ -43,10 +43,10 @@ export type PersonalTokenValidation =
   | { valid: false; reason: string };
 
 const RepositoryAccess = z.object({ full_name: z.string(), permissions: z.record(z.string(), z.boolean()).optional() });
-const Viewer = z.object({ login: z.string() });
 
 /**
- * Checks a fine-grained token reaches `repo` and reads whose it is and when it expires. GitHub refusing the token
+ * Checks a fine-grained token reaches `repo` and reads when it expires: one call. (Whose it is would cost a
+ * second call, `GET /user`, for a name GitHub's UI shows anyway.) GitHub refusing the token
  * (401) or not showing it the repository (404) is an invalid token; anything else (network, 5xx) throws, since it
  * says nothing about the token.
  */
@@ -81,6 +81,5 @@ export async function validatePersonalToken(
   if (expiresAt !== undefined && Number.isNaN(expiresAt)) {
     return { valid: false, reason: `GitHub's ${expirationHeader} header is unreadable; the expiry cannot be tracked` };
   }
-  const { data } = await http.json({ group: "users", method: "GET", path: "/user" }, Viewer, { ...call, auth });
-  return { valid: true, user: data.login, ...(expiresAt === undefined ? {} : { expiresAt }) };
+  return { valid: true, ...(expiresAt === undefined ? {} : { expiresAt }) };
 }
