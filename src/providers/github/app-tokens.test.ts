@@ -5,6 +5,7 @@ import { type Recorded, type Reply, startServer, type TestServer } from "../http
 import { ManualClock } from "../../runtime/clock.ts";
 import { AppJwtSigner, parseAppPrivateKey } from "./app-jwt.ts";
 import { AppTokenError, AppTokens, broaderThanAsked, gitBasicAuth, localExpiry } from "./app-tokens.ts";
+import { GitHubApps } from "./apps.ts";
 import { githubTransport } from "./transport.ts";
 
 const keys = generateKeyPairSync("rsa", {
@@ -242,5 +243,25 @@ describe("token facts", () => {
       ) ?? "",
       /not limited/,
     );
+  });
+});
+
+describe("GitHubApps", () => {
+  it("shares one AppTokens per App and server, and replaces it when the key changes", async () => {
+    const clock = new ManualClock();
+    const transport = githubTransport({ apiBase: "http://127.0.0.1:9", clock }).http;
+    const apps = new GitHubApps({ clock, transportFor: () => transport });
+    const ref = { apiBase: "https://api.github.com", appId: appId, privateKey: keys.privateKey };
+    const first = apps.tokensFor(ref);
+    assert.equal(apps.tokensFor({ ...ref }), first);
+    assert.notEqual(apps.tokensFor({ ...ref, apiBase: "https://ghe.example.com/api/v3" }), first);
+    const rotated = generateKeyPairSync("rsa", {
+      modulusLength: 2048,
+      privateKeyEncoding: { type: "pkcs1", format: "pem" },
+      publicKeyEncoding: { type: "spki", format: "pem" },
+    });
+    assert.notEqual(apps.tokensFor({ ...ref, privateKey: rotated.privateKey }), first);
+    assert.throws(() => apps.tokensFor({ ...ref, appId: "7", privateKey: "garbage" }), /not a PEM private key/);
+    await transport.close();
   });
 });
