@@ -208,8 +208,20 @@ describe("token facts", () => {
     assert.equal(localExpiry("2030-01-01T13:05:00Z", "Tue, 01 Jan 2030 12:05:00 GMT", local), local + hour);
     assert.equal(localExpiry("2030-01-01T13:00:00Z", undefined, local), Date.parse("2030-01-01T13:00:00Z"));
     assert.equal(localExpiry("2030-01-01T13:00:00Z", "garbage", local), Date.parse("2030-01-01T13:00:00Z"));
-    // A server claiming a longer life than GitHub grants is capped at the hour.
-    assert.equal(localExpiry("2030-01-02T12:00:00Z", "Tue, 01 Jan 2030 12:00:00 GMT", local), local + hour);
+    // A `Date` that gives no plausible lifetime (a day, or a negative one) is not trusted.
+    assert.equal(
+      localExpiry("2030-01-02T12:00:00Z", "Tue, 01 Jan 2030 12:00:00 GMT", local),
+      Date.parse("2030-01-02T12:00:00Z"),
+    );
+    assert.equal(
+      localExpiry("2030-01-01T13:00:00Z", "Tue, 01 Jan 2030 16:00:00 GMT", local),
+      Date.parse("2030-01-01T13:00:00Z"),
+    );
+    // Baton's clock behind GitHub's: the lifetime counts from Baton's now, but never past expires_at.
+    assert.equal(
+      localExpiry("2030-01-01T12:30:00Z", "Tue, 01 Jan 2030 11:30:00 GMT", local),
+      Date.parse("2030-01-01T12:30:00Z"),
+    );
   });
 
   it("broaderThanAsked accepts exactly contents:read (+metadata) on the one repository", () => {

@@ -56,14 +56,16 @@ export function renewalTime(expiresAt: number, renewBeforeMs: number): number {
 
 /**
  * GitHub's expiry moved onto Baton's clock: `expires_at` minus the answer's `Date` is the lifetime GitHub grants,
- * counted from `localNow`. Without a usable `Date`, `expires_at` is taken as it is. Never later than GitHub says
- * when the clocks agree.
+ * counted from `localNow`, and never later than `expires_at` itself (a clock running ahead of GitHub's only
+ * shortens it). A `Date` that gives no lifetime within the hour GitHub grants (absent, unreadable, or from a
+ * proxy or server whose clock is off) is not used: `expires_at` is taken as it is.
  */
 export function localExpiry(expiresAt: string, serverDate: string | undefined, localNow: number): number {
   const expires = Date.parse(expiresAt);
   const server = serverDate === undefined ? Number.NaN : Date.parse(serverDate);
-  if (Number.isNaN(server)) return expires;
-  return localNow + Math.min(expires - server, 3_600_000);
+  const lifetime = expires - server;
+  if (Number.isNaN(lifetime) || lifetime <= 0 || lifetime > 3_600_000 + 60_000) return expires;
+  return Math.min(expires, localNow + lifetime);
 }
 
 /** The permissions a run's token may carry: exactly what it asked for, and the metadata every token has. */
