@@ -155,6 +155,12 @@ describe("AppTokens against GitHub's App endpoints", () => {
     const { tokens, app } = setup();
     const first = await tokens.credential(77);
     assert.equal((await tokens.credential(77)).kind, "bearer");
+    assert.deepEqual(tokens.permissionsOf(77), {
+      contents: "write",
+      metadata: "read",
+      statuses: "write",
+      checks: "write",
+    });
     tokens.forget(first.kind === "bearer" ? first.token : "");
     const second = await tokens.credential(77);
     assert.notDeepEqual(second, first);

@@ -100,6 +100,7 @@ export interface AppTokensOptions {
 interface Cached {
   token: string;
   expiresAt: number;
+  permissions: Record<string, string>;
 }
 
 /** One GitHub App on one server: its installations and their tokens. */
@@ -176,7 +177,7 @@ export class AppTokens {
     if (minting === undefined) {
       // Not tied to one caller's signal: other callers may be waiting on the same mint.
       minting = this.#mint(installationId, {}, undefined).then((minted) => {
-        const entry = { token: minted.token, expiresAt: minted.expiresAt };
+        const entry = { token: minted.token, expiresAt: minted.expiresAt, permissions: minted.permissions };
         this.#tokens.set(installationId, entry);
         this.mints++;
         return entry;
@@ -198,6 +199,14 @@ export class AppTokens {
   renewsAt(installationId: number): number | undefined {
     const cached = this.#tokens.get(installationId);
     return cached === undefined ? undefined : renewalTime(cached.expiresAt, this.renewBeforeMs);
+  }
+
+  /**
+   * What the installation's current token may do (GitHub states it when minting), e.g. whether `checks: write`
+   * allows check runs (status.ts `canUseCheckRuns`); undefined before the first mint.
+   */
+  permissionsOf(installationId: number): Readonly<Record<string, string>> | undefined {
+    return this.#tokens.get(installationId)?.permissions;
   }
 
   /** A token for one run: `contents: read` on the one repository `name`, refused if GitHub grants more. */

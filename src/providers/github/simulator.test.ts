@@ -16,10 +16,13 @@ import { listFolder, pushFiles, readFile } from "./content.ts";
 import { appHookDrift, getAppHookConfig, repairAppHookConfig } from "./hooks.ts";
 import { githubIntake, readDeliveryHeaders } from "./intake.ts";
 import { getPullRequest, hasWriteAccess } from "./repos.ts";
-import { getCommitStatus, setCheckRun, setCommitStatus } from "./status.ts";
+import { canUseCheckRuns, getCommitStatus, setCheckRun, setCommitStatus } from "./status.ts";
 import { githubTransport } from "./transport.ts";
 
-const START = Date.UTC(2026, 11, 3, 12, 0, 0);
+// The simulator's HTTP `Date` header is the machine's time, not its clock's, so its clock starts at the machine's
+// time: a clock hours behind `Date` makes every fresh token look nearly lapsed (GitHub's `Date` and `expires_at`
+// agree), and Baton would rightly renew it at every call.
+const START = Math.floor(Date.now() / 1000) * 1000;
 const webhookSecret = "hoọk-sécret-🔑";
 const permissions = {
   contents: "read",
@@ -192,6 +195,7 @@ describe("GitHub provider against the GitHub simulator", () => {
     );
     assert.equal((await getCommitStatus(http, repo, event.sha, "baton-pr"))?.state, "SUCCESSFUL");
 
+    assert.equal(canUseCheckRuns(tokens.permissionsOf(installation)), true, "the App was granted checks: write");
     const check = await setCheckRun(http, repo, event.sha, {
       name: "pr",
       state: "FAILED",
