@@ -17,6 +17,7 @@ import { appHookDrift, getAppHookConfig, repairAppHookConfig } from "./hooks.ts"
 import { githubIntake, readDeliveryHeaders } from "./intake.ts";
 import { getPullRequest, hasWriteAccess } from "./repos.ts";
 import { canUseCheckRuns, getCommitStatus, setCheckRun, setCommitStatus } from "./status.ts";
+import { simulatorClock } from "./testing.ts";
 import { githubTransport } from "./transport.ts";
 
 // The simulator's HTTP `Date` header is the machine's time, not its clock's, so its clock starts at the machine's
@@ -93,18 +94,7 @@ describe("GitHub provider against the GitHub simulator", () => {
     await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
     hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks/github`;
     sim = await startGitHubSimulator({ clock: { start: START, frozen: true } });
-    // Baton's clock is the simulator's, so a simulated hour is an hour for both.
-    clock = {
-      now: () => sim.clock.now(),
-      setTimeout: (fn, ms) => {
-        const timer = setTimeout(fn, 0);
-        sim.clock.advance(ms);
-        return { cancel: () => clearTimeout(timer) };
-      },
-      sleep: async (ms) => {
-        sim.clock.advance(ms);
-      },
-    };
+    clock = simulatorClock(sim);
     home = await tempDir("baton-github-e2e-");
     sim.createAccount({ login: "octo-org", type: "Organization" });
     sim.createAccount({ login: "mona" });
