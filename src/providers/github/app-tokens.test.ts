@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { generateKeyPairSync, verify } from "node:crypto";
 import { after, before, describe, it } from "node:test";
-import { type Recorded, type Reply, startServer, type TestServer } from "../http/test-server.ts";
 import { ManualClock } from "../../runtime/clock.ts";
+import { type Recorded, type Reply, startServer, type TestServer } from "../http/test-server.ts";
 import { AppJwtSigner, parseAppPrivateKey } from "./app-jwt.ts";
 import { AppTokenError, AppTokens, broaderThanAsked, gitBasicAuth, localExpiry } from "./app-tokens.ts";
 import { GitHubApps } from "./apps.ts";

@@ -12,10 +12,10 @@
 // answer's `Date`) is added to Baton's `now` at receipt, and a skewed clock cannot make a lapsed token look fresh.
 import type { IncomingHttpHeaders } from "node:http";
 import { z } from "zod";
+import type { Clock } from "../../runtime/clock.ts";
 import type { Credential } from "../http/auth.ts";
 import { isNotFound } from "../http/errors.ts";
 import type { HttpTransport } from "../http/http.ts";
-import type { Clock } from "../../runtime/clock.ts";
 import type { AppJwtSigner } from "./app-jwt.ts";
 
 const Permissions = z.record(z.string(), z.string());

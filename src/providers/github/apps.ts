@@ -3,8 +3,8 @@
 // per renewal, not 100. The private key comes from a Secret Baton re-reads; a changed key (rotated in GitHub's App
 // settings) replaces the App's signer and drops tokens minted under the old one at the next use.
 import { createHash } from "node:crypto";
-import type { HttpTransport } from "../http/http.ts";
 import type { Clock } from "../../runtime/clock.ts";
+import type { HttpTransport } from "../http/http.ts";
 import { AppJwtSigner, parseAppPrivateKey } from "./app-jwt.ts";
 import { AppTokens } from "./app-tokens.ts";
 

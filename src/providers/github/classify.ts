@@ -18,14 +18,7 @@
 //
 // GitHub payloads carry no signed send time, so `deliveredAt` is when Baton received the delivery, and a replay
 // is caught by its `X-GitHub-Delivery` id and content digest (events/dedupe.ts), not by its age.
-import {
-  type HeaderInput,
-  type Ignored,
-  isZeroSha,
-  normalizeHeaders,
-  refKind,
-  shortRef,
-} from "../bitbucket-datacenter/classify.ts";
+
 import { type CommentCommand, parseComment } from "../../events/comments.ts";
 import type {
   BatonEvent,
@@ -35,6 +28,14 @@ import type {
   PullRequestInfo,
   PushEvent,
 } from "../../events/model.ts";
+import {
+  type HeaderInput,
+  type Ignored,
+  isZeroSha,
+  normalizeHeaders,
+  refKind,
+  shortRef,
+} from "../bitbucket-datacenter/classify.ts";
 import {
   type IssueCommentPayload,
   type ParsedPayload,

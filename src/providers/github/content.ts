@@ -1,11 +1,11 @@
 // Reading a repository at a commit, and what changed: the contents API for the `.tekton` folder and its files, a
 // pull request's files, and the files of a push range (compare) or of one commit.
 import { z } from "zod";
+import type { ChangedFiles } from "../../events/model.ts";
+import { changedFilesFromBitbucket } from "../bitbucket-datacenter/changes.ts";
 import { isNotFound, type RequestContext, ResponseTooLargeError } from "../http/errors.ts";
 import type { CallOptions, HttpTransport } from "../http/http.ts";
 import { filePath, segment } from "../http/url.ts";
-import type { ChangedFiles } from "../../events/model.ts";
-import { changedFilesFromBitbucket } from "../bitbucket-datacenter/changes.ts";
 import { listAll } from "./paging.ts";
 
 export interface RepoRef {

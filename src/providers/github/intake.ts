@@ -8,8 +8,9 @@
 // - `X-GitHub-Delivery` is a GUID per delivery, repeated when someone presses "Redeliver": it becomes the event's
 //   `requestId`, which events/dedupe.ts keys re-deliveries on (beside the content digest).
 // - `X-GitHub-Event` names the payload; the action is inside it.
-import { type HeaderInput, normalizeHeaders } from "../bitbucket-datacenter/classify.ts";
+
 import { type Body, type SignatureCheck, verifySignature } from "../../events/signature.ts";
+import { type HeaderInput, normalizeHeaders } from "../bitbucket-datacenter/classify.ts";
 import { classifyGitHubDelivery, type GitHubClassifyDeliveryResult } from "./classify.ts";
 
 export const githubIntakePath = "/hooks/github";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { type Reply, startServer, type TestServer } from "../http/test-server.ts";
 import { ManualClock } from "../../runtime/clock.ts";
+import { type Reply, startServer, type TestServer } from "../http/test-server.ts";
 import { parseTokenExpiration, personalTokenProblem, validatePersonalToken } from "./pat.ts";
 import { githubTransport } from "./transport.ts";
 

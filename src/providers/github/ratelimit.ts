@@ -13,8 +13,8 @@
 // personal token), so each credential's transport has its own gate.
 import type { IncomingHttpHeaders } from "node:http";
 import { z } from "zod";
-import type { CallOptions, HttpTransport, RawResponse, RequestBudgetLike } from "../http/http.ts";
 import type { Clock } from "../../runtime/clock.ts";
+import type { CallOptions, HttpTransport, RawResponse, RequestBudgetLike } from "../http/http.ts";
 
 export interface RateLimitState {
   resource: string;

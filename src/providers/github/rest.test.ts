@@ -2,9 +2,9 @@
 // paging, rate-limit headers).
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
+import { ManualClock } from "../../runtime/clock.ts";
 import { ForbiddenError, RateLimitedError, TooManyResultsError } from "../http/errors.ts";
 import { type Recorded, type Reply, startServer, type TestServer } from "../http/test-server.ts";
-import { ManualClock } from "../../runtime/clock.ts";
 import { listFolder, pullRequestFiles, pushFiles, readFile } from "./content.ts";
 import { appHookDrift, createRepoHook, deleteRepoHook, listRepoHooks, updateRepoHook } from "./hooks.ts";
 import { RateLimitGate } from "./ratelimit.ts";

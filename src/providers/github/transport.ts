@@ -2,9 +2,9 @@
 // refusals (403 or 429, see ratelimit.ts) waited out like Bitbucket's 429s, and every answer's rate-limit headers
 // fed to the credential's gate.
 import type { Dispatcher } from "undici";
+import type { Clock } from "../../runtime/clock.ts";
 import type { AuthSource, Credential } from "../http/auth.ts";
 import { HttpTransport, type RequestBudgetLike, type ResponseEvent } from "../http/http.ts";
-import type { Clock } from "../../runtime/clock.ts";
 import { githubRateLimitWaitMs, RateLimitGate } from "./ratelimit.ts";
 
 /** The REST API version Baton is written against (GitHub's `X-GitHub-Api-Version`). */
