@@ -3,7 +3,7 @@
 import { z } from "zod";
 import type { ChangedFiles } from "../../events/model.ts";
 import { changedFilesFromBitbucket } from "../bitbucket-datacenter/changes.ts";
-import { isNotFound, type RequestContext, ResponseTooLargeError } from "../http/errors.ts";
+import { type RequestContext, ResponseTooLargeError } from "../http/errors.ts";
 import type { CallOptions, HttpTransport } from "../http/http.ts";
 import { filePath, segment } from "../http/url.ts";
 import { listAll } from "./paging.ts";
@@ -37,8 +37,9 @@ export interface FolderEntry {
 }
 
 /**
- * The entries directly in `path` at commit `at`; [] when the folder does not exist there. GitHub's contents API
- * lists at most 1,000 entries of a folder, far above what a `.tekton` folder holds.
+ * The entries directly in `path` at commit `at`; undefined when `path` is a file, NotFoundError when it does not
+ * exist there (the provider interface's contract). GitHub's contents API lists at most 1,000 entries of a folder,
+ * far above what a `.tekton` folder holds.
  */
 export async function listFolder(
   http: HttpTransport,
@@ -46,26 +47,20 @@ export async function listFolder(
   path: string,
   at: string,
   call: CallOptions = {},
-): Promise<FolderEntry[]> {
+): Promise<FolderEntry[] | undefined> {
   const folder = path.replace(/^\/+|\/+$/g, "");
-  try {
-    const { data } = await http.json(
-      { group: "content", method: "GET", path: `${repoPath(repo)}/contents/${filePath(folder)}`, query: { ref: at } },
-      z.union([z.array(ContentEntry), ContentEntry]),
-      call,
-    );
-    // A file where a folder was expected: nothing to list.
-    if (!Array.isArray(data)) return [];
-    return data.map((entry) => ({
-      path: entry.name,
-      type: entry.type === "dir" ? "DIRECTORY" : entry.type === "submodule" ? "SUBMODULE" : "FILE",
-      contentId: entry.sha,
-      ...(entry.size === undefined ? {} : { size: entry.size }),
-    }));
-  } catch (err) {
-    if (isNotFound(err)) return [];
-    throw err;
-  }
+  const { data } = await http.json(
+    { group: "content", method: "GET", path: `${repoPath(repo)}/contents/${filePath(folder)}`, query: { ref: at } },
+    z.union([z.array(ContentEntry), ContentEntry]),
+    call,
+  );
+  if (!Array.isArray(data)) return undefined;
+  return data.map((entry) => ({
+    path: entry.name,
+    type: entry.type === "dir" ? "DIRECTORY" : entry.type === "submodule" ? "SUBMODULE" : "FILE",
+    contentId: entry.sha,
+    ...(entry.size === undefined ? {} : { size: entry.size }),
+  }));
 }
 
 const FileContent = z.object({

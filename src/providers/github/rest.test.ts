@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { ManualClock } from "../../runtime/clock.ts";
-import { ForbiddenError, RateLimitedError, TooManyResultsError } from "../http/errors.ts";
+import { ForbiddenError, NotFoundError, RateLimitedError, TooManyResultsError } from "../http/errors.ts";
 import { type Recorded, type Reply, startServer, type TestServer } from "../http/test-server.ts";
 import { listFolder, pullRequestFiles, pushFiles, readFile } from "./content.ts";
 import { appHookDrift, createRepoHook, deleteRepoHook, listRepoHooks, updateRepoHook } from "./hooks.ts";
@@ -47,7 +47,7 @@ async function withTime<T>(work: Promise<T>): Promise<T> {
 }
 
 describe("contents", () => {
-  it("lists a folder at a commit, and an absent folder as empty", async () => {
+  it("lists a folder at a commit; an absent folder is NotFound", async () => {
     routes = (req) => {
       if (req.pathname === "/repos/octo-org/hello-w%C3%B6rld/contents/.tekton" && req.query.get("ref") === sha) {
         return {
@@ -66,7 +66,7 @@ describe("contents", () => {
       { path: "tasks", type: "DIRECTORY", contentId: "bbb", size: 0 },
       { path: "shared", type: "SUBMODULE", contentId: "ccc", size: 0 },
     ]);
-    assert.deepEqual(await listFolder(http, repo, ".tekton", "f".repeat(40)), []);
+    await assert.rejects(listFolder(http, repo, ".tekton", "f".repeat(40)), NotFoundError);
     assert.equal(server.requests[0]?.headers.authorization, "Bearer ghs_test");
     await http.close();
   });
@@ -177,7 +177,7 @@ describe("status", () => {
       url: "https://k/run",
       description: long,
     });
-    await setCommitStatus(http, repo, sha, { context: "baton/unit", state: "STOPPED", url: "https://k/run" });
+    await setCommitStatus(http, repo, sha, { context: "baton/unit", state: "CANCELLED", url: "https://k/run" });
     const [first, second] = server.requests.map((r) => ({ path: r.pathname, body: JSON.parse(r.body) }));
     assert.equal(first?.path, `/repos/octo-org/hello-w%C3%B6rld/statuses/${sha}`);
     assert.deepEqual(first?.body, {

@@ -5,11 +5,9 @@
 import { z } from "zod";
 import type { CallOptions, HttpTransport } from "../http/http.ts";
 import { segment } from "../http/url.ts";
+import type { BuildState } from "../provider.ts";
 import { type RepoRef, repoPath } from "./content.ts";
 import { listAll } from "./paging.ts";
-
-/** Baton's provider-neutral build states (status/report.ts). */
-export type BuildState = "INPROGRESS" | "SUCCESSFUL" | "FAILED" | "STOPPED";
 
 export type CommitState = "pending" | "success" | "failure" | "error";
 
@@ -18,14 +16,14 @@ const toCommitState: Record<BuildState, CommitState> = {
   SUCCESSFUL: "success",
   FAILED: "failure",
   // GitHub has no "cancelled" commit state; `error` shows red without claiming the code failed.
-  STOPPED: "error",
+  CANCELLED: "error",
 };
 
 const fromCommitState: Record<CommitState, BuildState> = {
   pending: "INPROGRESS",
   success: "SUCCESSFUL",
   failure: "FAILED",
-  error: "STOPPED",
+  error: "CANCELLED",
 };
 
 export interface StatusInput {
@@ -144,7 +142,7 @@ export function checkRunState(
       return { status: "completed", conclusion: "success" };
     case "FAILED":
       return { status: "completed", conclusion: "failure" };
-    case "STOPPED":
+    case "CANCELLED":
       return { status: "completed", conclusion: "cancelled" };
   }
 }
