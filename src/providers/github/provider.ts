@@ -1,0 +1,396 @@
+// GitHub (github.com, or a GitHub Enterprise Server marked as one) behind the GitProvider interface. Each method is
+// one call (or one paged listing) of the REST modules beside it. What GitHub alone has is stated in `capabilities`
+// or here: git takes Basic `x-access-token:<token>`, a fork's head is `refs/pull/N/head` in the base repository,
+// webhooks live on the repository or (App mode) once on the App, and tokens are either the App's installation
+// tokens (minted by app-tokens.ts, outside TokenApi, which is about named tokens issued and revoked) or a
+// fine-grained personal token the user made (validate-only, expiry from a response header).
+import type { Dispatcher } from "undici";
+import { z } from "zod";
+import type { PullRequestEvent } from "../../events/model.ts";
+import type { Clock } from "../../runtime/clock.ts";
+import type { Credential } from "../http/auth.ts";
+import { isNotFound, UnauthorizedError } from "../http/errors.ts";
+import type { RequestBudgetLike, ResponseEvent } from "../http/http.ts";
+import { segment } from "../http/url.ts";
+import type {
+  BuildState,
+  BuildStatusInput,
+  BuildStatusRecord,
+  CallOptions,
+  ChangedFilesResult,
+  ChangeRange,
+  DirectoryEntry,
+  ForkHead,
+  GitProvider,
+  Hook,
+  HookInput,
+  HookScope,
+  IntakeClassification,
+  ListCallOptions,
+  ProviderCapabilities,
+  PullRequestEventOptions,
+  PullRequestSnapshot,
+  RepoRef,
+  TokenValidation,
+  WebhookIntake,
+  WriteAccessAnswer,
+} from "../provider.ts";
+import { classifyGitHubDelivery, toPullRequest, toRepository, toUser } from "./classify.ts";
+import { listFolder, pullRequestFiles, pushFiles, readFile } from "./content.ts";
+import {
+  createRepoHook,
+  deleteRepoHook,
+  getAppHookConfig,
+  listRepoHooks,
+  repairAppHookConfig,
+  updateRepoHook,
+} from "./hooks.ts";
+import {
+  deliveryHeader,
+  eventHeader,
+  githubEvents,
+  githubIntakePath,
+  signatureHeader,
+  verifyGitHubSignature,
+} from "./intake.ts";
+import { listAll } from "./paging.ts";
+import { expirationHeader, personalTokenProblem } from "./pat.ts";
+import { PullRequest, User } from "./payloads.ts";
+import { commentOnPullRequest, getPullRequest, hasWriteAccess, listOpenPullRequests } from "./repos.ts";
+import type { GitHubServer } from "./server.ts";
+import { getCommitStatus, setCommitStatus } from "./status.ts";
+import { type GitHubTransport, githubTransport } from "./transport.ts";
+
+/** Where a fork pull request's head is kept in the base repository (readable with the base repository's token). */
+export function pullRequestHeadRef(number: number): string {
+  if (!Number.isInteger(number) || number <= 0) throw new Error(`invalid pull request number ${number}`);
+  return `refs/pull/${number}/head`;
+}
+
+/** The intake, in the provider layer's shape. */
+export const githubWebhookIntake: WebhookIntake = {
+  kind: "github",
+  path: githubIntakePath,
+  eventHeader,
+  signatureHeader,
+  deliveryHeaders: [deliveryHeader],
+  knownEvents: [...githubEvents],
+  // GitHub signs its ping like any delivery, so it needs no exemption.
+  verify: (body, signature, secrets) => verifyGitHubSignature(body, { [signatureHeader]: signature }, secrets),
+  target: (body) => {
+    const parsed = z
+      .object({ repository: z.object({ name: z.string(), owner: User, html_url: z.string(), full_name: z.string() }) })
+      .safeParse(body);
+    if (!parsed.success) return undefined;
+    const repo = parsed.data.repository;
+    const suffix = `/${repo.full_name}`;
+    const server = repo.html_url.endsWith(suffix) ? repo.html_url.slice(0, -suffix.length) : undefined;
+    return { ...(server ? { server } : {}), project: repo.owner.login, slug: repo.name };
+  },
+  classify: (eventKey, body, headers, options): IntakeClassification => {
+    const result = classifyGitHubDelivery(eventKey, body, headers as Record<string, string>, options);
+    if (!result.ok) return result;
+    // A command comment needs its pull request read first (classify.ts, `pending`); until the intake can await
+    // that, it is reported rather than silently dropped.
+    const ignored = [
+      ...result.ignored,
+      ...result.pending.map((p) => ({
+        reason: "comment-needs-pull-request",
+        detail: `comment ${p.comment.id} on pull request #${p.pullNumber} waits for the pull request to be read`,
+      })),
+    ];
+    return { ok: true, events: result.events, ignored };
+  },
+};
+
+const capabilities: ProviderCapabilities = {
+  hookScopes: ["repository", "app"],
+  tokens: { issuing: "validate-only", expiry: { kind: "header", header: expirationHeader } },
+  permissionLookup: true,
+  shortCommitHashes: false,
+  git: { kind: "basic", username: "x-access-token" },
+};
+
+const buildStates: readonly BuildState[] = ["INPROGRESS", "SUCCESSFUL", "FAILED", "CANCELLED"];
+
+function snapshot(pr: PullRequest): PullRequestSnapshot {
+  const updatedAt = Date.parse(pr.updated_at);
+  return { number: pr.number, latestCommit: pr.head.sha, updatedAt: Number.isNaN(updatedAt) ? 0 : updatedAt, raw: pr };
+}
+
+/** Header telling pipelines (CEL `headers`) that catch-up synthesised the event. */
+export const catchUpHeader = "x-baton-catch-up";
+
+export interface GitHubProviderOptions {
+  server: GitHubServer;
+  clock: Clock;
+  budget?: RequestBudgetLike;
+  dispatcher?: Dispatcher;
+  ca?: string | readonly string[];
+  onResponse?: (event: ResponseEvent) => void;
+  onUnauthorized?: (auth: Credential) => void;
+}
+
+const appHookId = "app";
+
+export class GitHubProvider implements GitProvider {
+  readonly kind = "github" as const;
+  readonly capabilities = capabilities;
+  readonly intake = githubWebhookIntake;
+  readonly server: GitHubServer;
+  readonly transport: GitHubTransport;
+
+  constructor(options: GitHubProviderOptions) {
+    this.server = options.server;
+    this.transport = githubTransport({
+      apiBase: options.server.apiBase,
+      clock: options.clock,
+      ...(options.budget ? { budget: options.budget } : {}),
+      ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+      ...(options.ca ? { ca: options.ca } : {}),
+      ...(options.onResponse ? { onResponse: options.onResponse } : {}),
+      ...(options.onUnauthorized ? { onUnauthorized: options.onUnauthorized } : {}),
+    });
+  }
+
+  get baseUrl(): string {
+    return this.server.apiBase;
+  }
+
+  get #http() {
+    return this.transport.http;
+  }
+
+  listFolder(
+    repo: RepoRef,
+    path: string,
+    at: string,
+    call: ListCallOptions = {},
+  ): Promise<DirectoryEntry[] | undefined> {
+    return listFolder(this.#http, repo, path, at, call);
+  }
+
+  async readFile(
+    repo: RepoRef,
+    path: string,
+    at: string,
+    call: CallOptions & { maxBytes?: number } = {},
+  ): Promise<string> {
+    return Buffer.from(await readFile(this.#http, repo, path, at, call)).toString("utf8");
+  }
+
+  changedFiles(repo: RepoRef, range: ChangeRange, call: ListCallOptions = {}): Promise<ChangedFilesResult> {
+    return "pullRequest" in range
+      ? pullRequestFiles(this.#http, repo, range.pullRequest, call)
+      : pushFiles(this.#http, repo, range, call);
+  }
+
+  /** GitHub payloads and REST answers carry full hashes. */
+  async resolveCommit(_repo: RepoRef, sha: string): Promise<string> {
+    return sha;
+  }
+
+  /** The repositories of `owner` the token can read: an organisation's, else a user's. */
+  async listRepositories(owner: string, call: ListCallOptions = {}): Promise<string[]> {
+    const Repo = z.object({ name: z.string() });
+    const spec = (kind: string) => ({
+      group: "repos" as const,
+      path: `/${kind}/${segment(owner)}/repos`,
+      maxItems: call.maxItems ?? 1000,
+    });
+    try {
+      return (await listAll(this.#http, spec("orgs"), Repo, call)).map((r) => r.name);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      return (await listAll(this.#http, spec("users"), Repo, call)).map((r) => r.name);
+    }
+  }
+
+  async listOpenPullRequests(
+    repo: RepoRef,
+    call: ListCallOptions & { fromRef?: string } = {},
+  ): Promise<PullRequestSnapshot[]> {
+    const { fromRef, ...rest } = call;
+    const open = await listOpenPullRequests(this.#http, repo, rest);
+    const branch = fromRef?.replace(/^refs\/heads\//, "");
+    // Only pull requests from the repository itself: a fork's branch of the same name is another ref.
+    return open
+      .filter((pr) => branch === undefined || (pr.head.ref === branch && pr.head.repo?.id === pr.base.repo.id))
+      .map(snapshot);
+  }
+
+  async getPullRequest(repo: RepoRef, number: number, call?: CallOptions): Promise<PullRequestSnapshot> {
+    return snapshot(await getPullRequest(this.#http, repo, number, call));
+  }
+
+  pullRequestEvent(
+    pr: PullRequestSnapshot,
+    options: PullRequestEventOptions,
+  ): { ok: true; event: PullRequestEvent } | { ok: false; error: string } {
+    const parsed = PullRequest.safeParse(pr.raw);
+    if (!parsed.success) return { ok: false, error: `pull request #${pr.number} is not one GitHub sent` };
+    const raw = parsed.data;
+    if (raw.state !== "open")
+      return { ok: false, error: `pull request #${raw.number} is closed; only open ones are caught up` };
+    const withHead = options.head === undefined ? raw : { ...raw, head: { ...raw.head, sha: options.head } };
+    const actor = User.safeParse(options.actor);
+    const header = options.header ?? catchUpHeader;
+    const pullRequest = toPullRequest(withHead);
+    return {
+      ok: true,
+      event: {
+        provider: "github",
+        type: "pull_request",
+        action: "updated",
+        eventKey: "pull_request.synchronize",
+        deliveredAt: options.receivedAt.toISOString(),
+        headers: { [eventHeader]: "pull_request", [header]: "true" },
+        body: { action: "synchronize", number: raw.number, pull_request: withHead, repository: raw.base.repo },
+        repository: toRepository(raw.base.repo),
+        sender: toUser(actor.success ? actor.data : raw.user),
+        sha: pullRequest.latestCommit,
+        pullRequest,
+      },
+    };
+  }
+
+  commentOnPullRequest(repo: RepoRef, number: number, text: string, call?: CallOptions): Promise<void> {
+    return commentOnPullRequest(this.#http, repo, number, text, call);
+  }
+
+  async buildStates(): Promise<readonly BuildState[]> {
+    return buildStates;
+  }
+
+  setBuildStatus(repo: RepoRef, commit: string, status: BuildStatusInput, call?: CallOptions): Promise<void> {
+    return setCommitStatus(
+      this.#http,
+      repo,
+      commit,
+      {
+        context: status.key,
+        state: status.state,
+        url: status.url,
+        ...(status.description === undefined ? {} : { description: status.description }),
+      },
+      call,
+    );
+  }
+
+  async getBuildStatus(
+    repo: RepoRef,
+    commit: string,
+    key: string,
+    call?: CallOptions,
+  ): Promise<BuildStatusRecord | undefined> {
+    const found = await getCommitStatus(this.#http, repo, commit, key, call);
+    if (found === undefined) return undefined;
+    return {
+      key: found.context,
+      state: found.state,
+      ...(found.url === undefined ? {} : { url: found.url }),
+      ...(found.description === undefined ? {} : { description: found.description }),
+      ...(found.updatedAt === undefined ? {} : { updatedAt: found.updatedAt }),
+    };
+  }
+
+  async hasWriteAccess(repo: RepoRef, user: string, call?: CallOptions): Promise<WriteAccessAnswer> {
+    return { kind: "answered", granted: await hasWriteAccess(this.#http, repo, user, call) };
+  }
+
+  async listHooks(scope: HookScope, call: ListCallOptions = {}): Promise<Hook[]> {
+    if (scope.kind === "app") {
+      const config = await getAppHookConfig(this.#http, call);
+      if (!config.url) return [];
+      return [
+        {
+          id: appHookId,
+          name: "app",
+          url: config.url,
+          events: [],
+          active: true,
+          secretSet: config.secret !== undefined && config.secret !== "",
+        },
+      ];
+    }
+    const repo = repoOf(scope);
+    return (await listRepoHooks(this.#http, repo, call)).map((h) => ({ ...h, name: "web" }));
+  }
+
+  async createHook(scope: HookScope, input: HookInput, call?: CallOptions): Promise<Hook> {
+    if (scope.kind === "app") return this.updateHook(scope, appHookId, input, call);
+    const hook = await createRepoHook(this.#http, repoOf(scope), hookInput(input), call);
+    return { ...hook, name: input.name };
+  }
+
+  async updateHook(scope: HookScope, id: string, input: HookInput, call?: CallOptions): Promise<Hook> {
+    if (scope.kind === "app") {
+      // The App's one hook: its config is rewritten; its events are the App's subscription, set in its settings.
+      const config = await repairAppHookConfig(this.#http, hookInput(input), call ?? {});
+      return {
+        id: appHookId,
+        name: "app",
+        url: config.url ?? input.url,
+        events: input.events,
+        active: true,
+        secretSet: true,
+      };
+    }
+    const hook = await updateRepoHook(this.#http, repoOf(scope), id, hookInput(input), call);
+    return { ...hook, name: input.name };
+  }
+
+  deleteHook(scope: HookScope, id: string, call?: CallOptions): Promise<boolean> {
+    // The App's hook belongs to the App; uninstalling the App is how deliveries stop.
+    if (scope.kind === "app") return Promise.resolve(false);
+    return deleteRepoHook(this.#http, repoOf(scope), id, call);
+  }
+
+  /**
+   * A personal token: fine-grained only, and one authenticated call that does not count against the rate limit
+   * (`GET /rate_limit`). A 401 means revoked, expired or mistyped; other failures are thrown for a retry.
+   */
+  async validateToken(token: string, call: CallOptions = {}): Promise<TokenValidation> {
+    const problem = personalTokenProblem(token);
+    if (problem !== undefined) return { valid: false, reason: problem };
+    try {
+      await this.#http.send(
+        { group: "server", method: "GET", path: "/rate_limit" },
+        { ...call, auth: { kind: "bearer", token } },
+      );
+      return { valid: true };
+    } catch (error) {
+      if (error instanceof UnauthorizedError) {
+        return { valid: false, reason: "GitHub answered 401: the token is revoked, expired or mistyped" };
+      }
+      throw error;
+    }
+  }
+
+  cloneUrl(serverUrl: string, repo: RepoRef): string {
+    return `${serverUrl.replace(/\/+$/, "")}/${encodeURIComponent(repo.owner)}/${encodeURIComponent(repo.name)}.git`;
+  }
+
+  forkHead(_repo: RepoRef, number: number, _forkCloneUrl: string): ForkHead {
+    const ref = pullRequestHeadRef(number);
+    return { kind: "base-ref", ref, refspec: `+${ref}:refs/remotes/origin/pull/${number}/head` };
+  }
+
+  close(): Promise<void> {
+    return this.#http.close();
+  }
+}
+
+function repoOf(scope: HookScope): RepoRef {
+  if (scope.kind !== "repository") {
+    throw new TypeError("GitHub hooks are kept on a repository or on the App; organisation hooks are not supported");
+  }
+  return scope.repo;
+}
+
+function hookInput(input: HookInput): { url: string; events: readonly string[]; active: boolean; secret: string } {
+  if (input.secret === undefined || input.secret === "") {
+    throw new TypeError("a GitHub webhook needs a secret: Baton refuses deliveries it cannot verify");
+  }
+  return { url: input.url, events: input.events, active: input.active, secret: input.secret };
+}
