@@ -2,13 +2,13 @@
 // reporter do for one pull request, with the credentials an App installation gives.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import type { Clock } from "../../runtime/clock.ts";
 import { type GitHubSimulator, startGitHubSimulator } from "../../simulator/github/index.ts";
 import { basicAuth, extraHeader, git, tempDir } from "../../simulator/testing.ts";
 import { NotFoundError } from "../http/errors.ts";
 import { AppJwtSigner, parseAppPrivateKey } from "./app-jwt.ts";
 import { AppTokens } from "./app-tokens.ts";
 import { GitHubProvider } from "./provider.ts";
+import { simulatorClock } from "./testing.ts";
 import { githubTransport } from "./transport.ts";
 
 describe("GitHubProvider against the GitHub simulator", () => {
@@ -22,17 +22,7 @@ describe("GitHubProvider against the GitHub simulator", () => {
 
   before(async () => {
     sim = await startGitHubSimulator({ clock: { start: Math.floor(Date.now() / 1000) * 1000, frozen: true } });
-    const clock: Clock = {
-      now: () => sim.clock.now(),
-      setTimeout: (fn, ms) => {
-        const timer = setTimeout(fn, 0);
-        sim.clock.advance(ms);
-        return { cancel: () => clearTimeout(timer) };
-      },
-      sleep: async (ms) => {
-        sim.clock.advance(ms);
-      },
-    };
+    const clock = simulatorClock(sim);
     home = await tempDir("baton-github-provider-");
     sim.createAccount({ login: "octo-org", type: "Organization" });
     sim.createAccount({ login: "mona" });
