@@ -43,3 +43,37 @@ export function githubServer(serverUrl: string, options: { enterprise?: boolean 
   const webUrl = `${url.origin}${url.pathname.replace(/\/+$/, "")}`;
   return { kind: "enterprise", webUrl, apiBase: `${webUrl}/api/v3` };
 }
+
+/** A GitHub repository as a Repository's `spec.url` names it. */
+export interface GitHubRepositoryLocation {
+  /** The web base URL (`https://github.com`, or an Enterprise Server's with any path prefix). */
+  server: string;
+  /** Owner login, as written (GitHub matches it case-insensitively). */
+  owner: string;
+  name: string;
+}
+
+// GitHub logins: letters, digits and single hyphens; repository names: letters, digits, `.`, `_`, `-`.
+const repositoryUrl =
+  /^(https?:\/\/[^/?#]+(?:\/[^?#]*?)?)\/([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))\/([A-Za-z0-9._-]{1,100}?)(?:\.git)?\/?$/;
+
+/**
+ * Reads server, owner and name from a repository's browse URL (`https://github.com/octo-org/hello`) or HTTPS clone
+ * URL (`….git`). On github.com the server is the host alone, so a deeper path (`/octo-org/hello/pull/1`) is refused
+ * rather than read as a path prefix; an Enterprise Server may sit below a path. A URL carrying credentials is
+ * refused, so a pasted token never spreads into status or logs.
+ */
+export function parseGitHubRepositoryUrl(url: string): GitHubRepositoryLocation | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return undefined;
+  }
+  if (parsed.username || parsed.password || parsed.search || parsed.hash) return undefined;
+  const match = repositoryUrl.exec(url);
+  if (!match?.[1] || !match[2] || !match[3] || match[3] === "." || match[3] === "..") return undefined;
+  const server = match[1];
+  if (isGitHubDotCom(server) && new URL(server).pathname !== "/") return undefined;
+  return { server: isGitHubDotCom(server) ? "https://github.com" : server, owner: match[2], name: match[3] };
+}
