@@ -1,6 +1,6 @@
 import { createHmac, randomUUID } from "node:crypto";
 import { request } from "undici";
-import type { Webhook } from "./state.ts";
+import type { Webhook } from "./bitbucket-datacenter/state.ts";
 
 /**
  * Webhook deliveries: one POST per (event, webhook), signed when the webhook has a secret, never retried

@@ -1,4 +1,4 @@
-import type { CredentialKind } from "./access.ts";
+import type { CredentialKind } from "./bitbucket-datacenter/access.ts";
 
 /**
  * Every REST and git request the simulator answers (the `/_sim/` control API excluded), recorded when the status

@@ -1,10 +1,10 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { z } from "zod";
+import type { RequestGroup } from "../../request-log.ts";
 import { canViewProject, type Principal, projectLevel, repoLevel } from "../access.ts";
 import type { SimCore } from "../core.ts";
 import { badRequest, noSuchProject, noSuchRepository, notPermitted, SimError } from "../errors.ts";
 import type { Level } from "../permissions.ts";
-import type { RequestGroup } from "../request-log.ts";
 import type { Project, Repository } from "../state.ts";
 
 declare module "fastify" {

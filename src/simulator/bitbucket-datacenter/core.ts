@@ -1,7 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import type { SimClock } from "./clock.ts";
-import { Deliveries } from "./deliveries.ts";
+import type { SimClock } from "../clock.ts";
+import { Deliveries } from "../deliveries.ts";
+import { type CommitInfo, Git, type Person, ZERO_SHA } from "../git.ts";
+import { KeyedMutex } from "../mutex.ts";
+import { RateLimiter } from "../ratelimit.ts";
+import { RequestLog } from "../request-log.ts";
 import {
   badRequest,
   conflict,
@@ -11,8 +15,6 @@ import {
   noSuchUser,
   SimError,
 } from "./errors.ts";
-import { type CommitInfo, Git, type Person, ZERO_SHA } from "./git.ts";
-import { KeyedMutex } from "./mutex.ts";
 import type { ResolvedOptions, SimulatorSwitches } from "./options.ts";
 import { displayIdOf, type JsonObject, Presenter, type RefChange, refTypeOf } from "./payloads.ts";
 import {
@@ -23,8 +25,6 @@ import {
   type TokenPermission,
   tokenPermissionProblem,
 } from "./permissions.ts";
-import { RateLimiter } from "./ratelimit.ts";
-import { RequestLog } from "./request-log.ts";
 import {
   type AccessToken,
   buildStatusKey,

@@ -1,5 +1,5 @@
-import { formatWebhookDate } from "./clock.ts";
-import type { CommitInfo, Person } from "./git.ts";
+import { formatWebhookDate } from "../clock.ts";
+import type { CommitInfo, Person } from "../git.ts";
 import type { SimulatorSwitches } from "./options.ts";
 import type {
   AccessToken,

@@ -1,4 +1,9 @@
-import type { SimClock } from "./clock.ts";
+import type { SimClock } from "../clock.ts";
+import type { DeliveryFilter, DeliveryRecord } from "../deliveries.ts";
+import { type FaultHandle, FaultInjector, type FaultSpec, type FaultView } from "../faults.ts";
+import { isSafeRevision } from "../git.ts";
+import type { RateLimitSettings } from "../ratelimit.ts";
+import type { RequestFilter, RequestLogEntry } from "../request-log.ts";
 import type {
   CommentInput,
   CreatedToken,
@@ -20,14 +25,9 @@ import type {
   UpdatePullRequestInput,
   WebhookInput,
 } from "./core.ts";
-import type { DeliveryFilter, DeliveryRecord } from "./deliveries.ts";
-import { type FaultHandle, FaultInjector, type FaultSpec, type FaultView } from "./faults.ts";
-import { isSafeRevision } from "./git.ts";
 import type { SimulatorSwitches } from "./options.ts";
 import { switchesSchema } from "./options.ts";
 import type { RefChange } from "./payloads.ts";
-import type { RateLimitSettings } from "./ratelimit.ts";
-import type { RequestFilter, RequestLogEntry } from "./request-log.ts";
 import type { BuildStatus, Comment, Repository, Webhook } from "./state.ts";
 
 export interface UserView {

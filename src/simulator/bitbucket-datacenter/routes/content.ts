@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
+import { type DiffEntry, EMPTY_TREE, ZERO_SHA } from "../../git.ts";
 import type { SimCore } from "../core.ts";
 import { badRequest, noSuchCommit, noSuchPath } from "../errors.ts";
-import { type DiffEntry, EMPTY_TREE, ZERO_SHA } from "../git.ts";
 import { type PagingSettings, pageRequest, paginate } from "../paging.ts";
 import { READ } from "../permissions.ts";
 import type { Repository } from "../state.ts";

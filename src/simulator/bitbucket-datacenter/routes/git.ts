@@ -1,8 +1,8 @@
 import type { FastifyInstance } from "fastify";
+import { type CgiRequest, runHttpBackend } from "../../http-backend.ts";
 import { repoLevel } from "../access.ts";
 import type { SimCore } from "../core.ts";
 import { SimError } from "../errors.ts";
-import { type CgiRequest, runHttpBackend } from "../http-backend.ts";
 import type { RefChange } from "../payloads.ts";
 import { READ, WRITE } from "../permissions.ts";
 import { param, params, type Req } from "./context.ts";

@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
+import { type FaultAction, type FaultInjector, faultMessage } from "../faults.ts";
 import { authenticate } from "./auth.ts";
 import type { SimCore } from "./core.ts";
 import { authenticationFailed, SimError } from "./errors.ts";
-import { type FaultAction, type FaultInjector, faultMessage } from "./faults.ts";
 import { accessTokenRoutes } from "./routes/access-tokens.ts";
 import { buildRoutes } from "./routes/builds.ts";
 import { contentRoutes } from "./routes/content.ts";

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
+import { webhookSecret } from "../../deliveries.ts";
 import type { SimCore, WebhookInput } from "../core.ts";
-import { webhookSecret } from "../deliveries.ts";
 import { badRequest, noSuchWebhook, notFound, SimError } from "../errors.ts";
 import { pageRequest, paginate } from "../paging.ts";
 import { ADMIN } from "../permissions.ts";

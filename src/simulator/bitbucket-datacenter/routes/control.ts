@@ -1,10 +1,10 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
+import { faultSpecSchema } from "../../faults.ts";
+import type { RequestGroup } from "../../request-log.ts";
 import type { SimulatorControl } from "../control.ts";
-import { faultSpecSchema } from "../faults.ts";
 import { switchesSchema } from "../options.ts";
 import { PROJECT_PERMISSIONS, REPO_PERMISSIONS } from "../permissions.ts";
-import type { RequestGroup } from "../request-log.ts";
 import { param, parseBody, q } from "./context.ts";
 
 export type ControlTarget = SimulatorControl;
