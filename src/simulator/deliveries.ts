@@ -1,10 +1,9 @@
 import { createHmac, randomUUID } from "node:crypto";
 import { request } from "undici";
-import type { Webhook } from "./bitbucket-datacenter/state.ts";
 
 /**
- * Webhook deliveries: one POST per (event, webhook), signed when the webhook has a secret, never retried
- * (Bitbucket does not retry). Each webhook has its own queue so a receiver sees its events in the order they
+ * Webhook deliveries: one POST per (event, webhook), signed when the webhook has a secret. Data Center never
+ * retries; a personality that does (Cloud: twice more on 5xx) passes `retries`, and every attempt is recorded. Each webhook has its own queue so a receiver sees its events in the order they
  * happened; settled() waits for every queue to drain.
  */
 
@@ -32,6 +31,14 @@ export interface DeliveryRecord {
   /** Receiver's response body (first 4 KiB). */
   responseBody: string | null;
   done: boolean;
+  /** One entry per attempt, in order (the fields above describe the last one). */
+  attempts: DeliveryAttempt[];
+}
+
+export interface DeliveryAttempt {
+  headers: Record<string, string>;
+  status: number | null;
+  error: string | null;
 }
 
 export interface DeliveryFilter {
@@ -42,10 +49,14 @@ export interface DeliveryFilter {
 }
 
 /** "app": a GitHub App's own webhook (the GitHub personality). */
-export type DeliveryScope = "repository" | "project" | "test" | "app";
+export type DeliveryScope = "repository" | "project" | "workspace" | "test" | "app";
 
 export interface DispatchTarget {
-  hook: Pick<Webhook, "id" | "url" | "configuration" | "credentials"> & {
+  hook: {
+    id: number;
+    url: string;
+    configuration: Record<string, unknown>;
+    credentials: { username: string; password: string | null } | null;
     scope: { kind: Exclude<DeliveryScope, "test"> } | { kind: "test" };
   };
 }
@@ -72,6 +83,21 @@ const bitbucketHeaders: DeliveryHeaders = ({ eventKey, requestId, body, secret }
   if (signature) headers["X-Hub-Signature"] = signature;
   return { headers, signature };
 };
+/** How a personality shapes its requests; the default is Data Center's. */
+export interface DeliveryStyle {
+  /** Header carrying the delivery's id (`X-Request-Id` on DC, `X-Request-UUID` on Cloud). */
+  requestIdHeader?: string;
+  /** Further headers of every attempt (`X-Hook-UUID`…). */
+  headers?: Record<string, string>;
+  /** Extra attempts after a 5xx answer. */
+  retries?: number;
+  /** Header numbering the attempts from 1, or none. */
+  attemptHeader?: string | null;
+  /** Overrides the configured User-Agent. */
+  userAgent?: string | null;
+  /** Each retry gets a new delivery id instead of repeating the first one's. */
+  freshRequestIdPerAttempt?: boolean;
+}
 
 export function signBody(secret: string, body: string): string {
   return `sha256=${createHmac("sha256", secret).update(body, "utf8").digest("hex")}`;
@@ -123,7 +149,7 @@ export class Deliveries {
           (filter.webhookId === undefined || d.webhookId === filter.webhookId) &&
           (filter.since === undefined || d.seq > filter.since),
       )
-      .map((d) => ({ ...d, headers: { ...d.headers } }));
+      .map((d) => ({ ...d, headers: { ...d.headers }, attempts: d.attempts.map((a) => ({ ...a })) }));
   }
 
   clear(): void {
@@ -156,8 +182,13 @@ export class Deliveries {
     target: DispatchTarget,
     eventKey: string,
     body: string,
-    options: { signWith?: string | null; credentials?: { username: string; password: string | null } | null } = {},
+    options: {
+      signWith?: string | null;
+      credentials?: { username: string; password: string | null } | null;
+      style?: DeliveryStyle;
+    } = {},
   ): Promise<DeliveryRecord> {
+    const style = options.style ?? {};
     const hook = target.hook;
     const secret = options.signWith !== undefined ? options.signWith : webhookSecret(hook.configuration);
     const credentials = options.credentials !== undefined ? options.credentials : hook.credentials;
@@ -182,6 +213,7 @@ export class Deliveries {
       dropped: false,
       responseBody: null,
       done: false,
+      attempts: [],
     };
     this.log.push(record);
     if (credentials)
@@ -196,7 +228,7 @@ export class Deliveries {
 
     const queueKey = hook.scope.kind === "test" ? `test:${record.seq}` : `${hook.scope.kind}:${hook.id}`;
     const previous = this.queues.get(queueKey) ?? Promise.resolve();
-    const run = previous.then(() => this.send(record, headers));
+    const run = previous.then(() => this.sendWithRetries(record, headers, style));
     this.queues.set(
       queueKey,
       run.then(
@@ -206,6 +238,29 @@ export class Deliveries {
     );
     this.track(run);
     return run.then(() => record);
+  }
+
+  private async sendWithRetries(
+    record: DeliveryRecord,
+    headers: Record<string, string>,
+    style: DeliveryStyle,
+  ): Promise<void> {
+    const attempts = 1 + Math.max(0, style.retries ?? 0);
+    for (let n = 1; n <= attempts; n++) {
+      const sent = { ...headers };
+      if (style.attemptHeader) sent[style.attemptHeader] = String(n);
+      if (n > 1 && style.freshRequestIdPerAttempt) sent[style.requestIdHeader ?? "X-Request-Id"] = randomUUID();
+      record.status = null;
+      record.error = null;
+      await this.send(record, sent);
+      const { Authorization: _hidden, ...shown } = sent;
+      record.attempts.push({ headers: shown, status: record.status, error: record.error });
+      if (n === 1) record.headers = { ...shown };
+      // Retried immediately and only on a 5xx answer; a timeout or refused connection is not.
+      const status: number | null = record.status;
+      if (status === null || status < 500 || status > 599) break;
+    }
+    record.done = true;
   }
 
   private async send(record: DeliveryRecord, headers: Record<string, string>): Promise<void> {
@@ -223,8 +278,6 @@ export class Deliveries {
       record.responseBody = text.slice(0, 4096);
     } catch (err) {
       record.error = err instanceof Error ? err.message : String(err);
-    } finally {
-      record.done = true;
     }
   }
 }

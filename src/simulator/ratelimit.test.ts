@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
-import { RateLimiter } from "./ratelimit.ts";
+import { describe, it, test } from "node:test";
+import { RateLimiter, WindowLimiter } from "./ratelimit.ts";
 
 test("a bucket allows its capacity, then answers with the wait until the next token", () => {
   let now = 0;
@@ -20,4 +20,20 @@ test("disabled limiters allow everything; reconfiguring resets buckets", () => {
   limiter.configure({ enabled: true });
   assert.equal(limiter.take("u").allowed, true);
   assert.equal(limiter.take("u").allowed, false);
+});
+
+describe("WindowLimiter (a rolling hour)", () => {
+  it("refuses the request over the limit until the oldest one leaves the window", () => {
+    let now = 0;
+    const limiter = new WindowLimiter(() => now, 3_600_000);
+    for (let i = 0; i < 3; i++) {
+      assert.equal(limiter.take("t", 3).allowed, true);
+      now += 1000;
+    }
+    assert.equal(limiter.take("t", 3).allowed, false);
+    assert.equal(limiter.take("other", 3).allowed, true);
+    now = 3_600_001;
+    assert.equal(limiter.take("t", 3).allowed, true);
+    assert.equal(limiter.take("t", 3).allowed, false);
+  });
 });

@@ -51,3 +51,32 @@ export class RateLimiter {
     return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - bucket.tokens) / refillPerSecond)) };
   }
 }
+
+/**
+ * A rolling window (Bitbucket Cloud, reference §6.6: "rolling one hour"): at most `limit` requests per key in any
+ * `windowMs`. Times come from the simulator clock.
+ */
+export class WindowLimiter {
+  private readonly hits = new Map<string, number[]>();
+  private readonly now: () => number;
+  private readonly windowMs: number;
+
+  constructor(now: () => number, windowMs: number) {
+    this.now = now;
+    this.windowMs = windowMs;
+  }
+
+  /** Counts one request; `allowed: false` when `limit` were already made inside the window. */
+  take(key: string, limit: number): { allowed: boolean; remaining: number } {
+    const now = this.now();
+    const kept = (this.hits.get(key) ?? []).filter((t) => t > now - this.windowMs);
+    this.hits.set(key, kept);
+    if (kept.length >= limit) return { allowed: false, remaining: 0 };
+    kept.push(now);
+    return { allowed: true, remaining: limit - kept.length };
+  }
+
+  clear(): void {
+    this.hits.clear();
+  }
+}

@@ -1,5 +1,3 @@
-import type { CredentialKind } from "./bitbucket-datacenter/access.ts";
-
 /**
  * Every REST and git request the simulator answers (the `/_sim/` control API excluded), recorded when the status
  * is decided and before any byte reaches the client, so a caller that has its response can already count it.
@@ -17,6 +15,7 @@ export type RequestGroup =
   | "pull-requests"
   | "repos"
   | "users"
+  | "workspaces"
   | "webhooks"
   | "unknown";
 
@@ -35,7 +34,8 @@ export interface RequestLogEntry {
   /** User name of the authenticated principal (the generated service user for project/repository tokens). */
   principal: string | null;
   authKind: "none" | "basic" | "bearer";
-  credential: CredentialKind | null;
+  /** The personality's name for the credential kind (a DC `CredentialKind`, a Cloud token kind). */
+  credential: string | null;
   tokenId: string | null;
   status: number;
   /** Answered 429 by the rate limiter. */

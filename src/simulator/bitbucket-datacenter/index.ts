@@ -1,8 +1,9 @@
-import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createClock } from "../clock.ts";
+import { prepareDataDir } from "../data-dir.ts";
 import { FaultInjector } from "../faults.ts";
 import { SimulatorControl } from "./control.ts";
 import { SimCore } from "./core.ts";
@@ -60,22 +61,6 @@ export class Simulator extends SimulatorControl {
   close(): Promise<void> {
     return this.closeServer();
   }
-}
-
-const MARKER = ".baton-simulator";
-
-/** Prepares `<dataDir>/repositories`, refusing to wipe a directory the simulator did not create. */
-async function prepareDataDir(dataDir: string): Promise<void> {
-  const repos = join(dataDir, "repositories");
-  await mkdir(dataDir, { recursive: true });
-  const entries = await readdir(repos).catch(() => null);
-  if (entries && entries.length > 0) {
-    if (!entries.includes(MARKER))
-      throw new Error(`${repos} exists and was not created by the simulator; choose another --data directory.`);
-    await rm(repos, { recursive: true, force: true });
-  }
-  await mkdir(repos, { recursive: true });
-  await writeFile(join(repos, MARKER), "Bitbucket DC simulator repositories; wiped on every start.\n");
 }
 
 /** Starts a Bitbucket Data Center simulator on a local port (see docs/simulator.md). */

@@ -1,6 +1,5 @@
-import type { FastifyReply, FastifyRequest } from "fastify";
 import type { z } from "zod";
-import type { RequestGroup } from "../../request-log.ts";
+import { param, type Req } from "../../route-kit.ts";
 import { canViewProject, type Principal, projectLevel, repoLevel } from "../access.ts";
 import type { SimCore } from "../core.ts";
 import { badRequest, noSuchProject, noSuchRepository, notPermitted, SimError } from "../errors.ts";
@@ -8,42 +7,12 @@ import type { Level } from "../permissions.ts";
 import type { Project, Repository } from "../state.ts";
 
 declare module "fastify" {
-  interface FastifyContextConfig {
-    /** Endpoint family recorded in the request log. */
-    group?: RequestGroup;
-    /** Route of the `/_sim/` control API: no auth, not logged. */
-    control?: boolean;
-  }
   interface FastifyRequest {
     principal: Principal | null;
   }
 }
 
-export type Req = FastifyRequest;
-export type Reply = FastifyReply;
-
-export type Params = Record<string, string | undefined>;
-export type Query = Record<string, string | string[] | undefined>;
-
-export function params(request: Req): Params {
-  return (request.params ?? {}) as Params;
-}
-
-export function query(request: Req): Query {
-  return (request.query ?? {}) as Query;
-}
-
-/** First value of a query parameter. */
-export function q(request: Req, name: string): string | undefined {
-  const v = query(request)[name];
-  return Array.isArray(v) ? v[0] : v;
-}
-
-export function param(request: Req, name: string): string {
-  const v = params(request)[name];
-  if (v === undefined) throw new Error(`internal: route has no :${name}`);
-  return v;
-}
+export { type Params, param, params, type Query, q, query, type Reply, type Req } from "../../route-kit.ts";
 
 export function requireAuthenticated(request: Req): Principal {
   if (!request.principal) throw notPermitted();

@@ -1,0 +1,88 @@
+import type { FastifyInstance } from "fastify";
+import { type CgiRequest, runHttpBackend } from "../../http-backend.ts";
+import { param, params, type Req } from "../../route-kit.ts";
+import type { CloudCore } from "../core.ts";
+import { diffRefs } from "../core.ts";
+import { CloudError } from "../errors.ts";
+import type { RefChange } from "../events.ts";
+import { grants } from "../scopes.ts";
+import { principalOf } from "./context.ts";
+
+export const GIT_CHALLENGE = { "WWW-Authenticate": 'Basic realm="Bitbucket.org HTTP"' };
+
+export type GitRequestLogger = (request: Req, status: number) => void;
+
+/**
+ * Smart HTTP at `/<workspace>/<slug>.git`, served by git http-backend (§1.4: Basic `x-token-auth:<token>`).
+ * Reads need `repository`, pushes `repository:write`; a push ends only once its `repo:push` is queued.
+ */
+export function gitRoutes(core: CloudCore, logGit: GitRequestLogger) {
+  return async (app: FastifyInstance): Promise<void> => {
+    app.route({
+      method: ["GET", "POST"],
+      url: "/:workspace/:repo_git/*",
+      config: { group: "git" },
+      handler: async (request, reply) => {
+        const slug = param(request, "repo_git");
+        if (!slug.endsWith(".git")) throw new CloudError(404, "Not found");
+        const repo = core.state.repository(param(request, "workspace"), slug.slice(0, -4));
+        const rest = params(request)["*"] ?? "";
+        const url = new URL(request.url, "http://sim");
+        const service = rest === "info/refs" ? url.searchParams.get("service") : rest;
+        const writing = service === "git-receive-pack";
+        const principal = principalOf(request);
+        const denied = (): boolean => {
+          if (!repo) return true;
+          if (!principal) return writing || repo.isPrivate;
+          if (principal.kind === "token")
+            return (
+              !core.state.reaches(principal.token, repo) ||
+              !grants(principal.token.scopes, [writing ? "repository:write" : "repository"])
+            );
+          const ws = core.state.workspaces.get(repo.workspace);
+          return !ws?.members.has(principal.account.uuid) && (writing || repo.isPrivate);
+        };
+        if (denied()) {
+          if (!principal) throw new CloudError(401, "Authentication required", { headers: GIT_CHALLENGE });
+          throw new CloudError(403, "Access denied", {});
+        }
+        if (!repo) throw new CloudError(404, "Repository not found");
+        reply.hijack();
+        const res = reply.raw;
+        const cgi: CgiRequest = {
+          req: request.raw,
+          res,
+          projectRoot: core.reposRoot,
+          pathInfo: `/${repo.gitPath}/${rest}`,
+          queryString: url.search.replace(/^\?/, ""),
+          remoteUser: principal?.account.nickname ?? null,
+          home: core.dataDir,
+          onStatus: (status: number) => logGit(request, status),
+        };
+        try {
+          if (writing && request.method === "POST" && principal) {
+            await core.deliveries.track(
+              (async () => {
+                let changes: RefChange[] = [];
+                await core.lockRepo(repo, async () => {
+                  const before = await core.git.refs(repo.gitPath);
+                  await runHttpBackend(cgi);
+                  changes = diffRefs(before, await core.git.refs(repo.gitPath));
+                });
+                await core.events.refsChanged(repo, changes, principal.account);
+              })(),
+            );
+          } else await runHttpBackend(cgi);
+        } catch (err) {
+          request.log.error({ err }, "git request failed");
+          if (!res.headersSent) {
+            logGit(request, 500);
+            res.writeHead(500, { "Content-Type": "text/plain" });
+          }
+        } finally {
+          res.end();
+        }
+      },
+    });
+  };
+}

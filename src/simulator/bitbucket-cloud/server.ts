@@ -1,0 +1,206 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
+import { type FaultAction, type FaultInjector, faultMessage } from "../faults.ts";
+import { authenticate, credentialType } from "./auth.ts";
+import type { CloudCore } from "./core.ts";
+import { CloudError, rateLimited } from "./errors.ts";
+import { contentRoutes } from "./routes/content.ts";
+import { acceptedScopes, principalOf, setPrincipal } from "./routes/context.ts";
+import { type CloudControlTarget, cloudControlRoutes } from "./routes/control.ts";
+import { GIT_CHALLENGE, gitRoutes } from "./routes/git.ts";
+import { hookRoutes } from "./routes/hooks.ts";
+import { pullRequestRoutes } from "./routes/pull-requests.ts";
+import { repositoryRoutes } from "./routes/repositories.ts";
+
+/** Which hourly budget a request draws from (§6.6), or null for unmetered ones. */
+function resourceOf(request: FastifyRequest, path: string): "repositories" | "webhooks" | "git" | null {
+  const group = request.routeOptions.config?.group;
+  if (group === "git") return "git";
+  if (group === "webhooks" && request.method !== "DELETE") return "webhooks";
+  return path.startsWith("/2.0/repositories/") ? "repositories" : null;
+}
+
+/**
+ * The Cloud app: REST under `/2.0`, git at `/<workspace>/<slug>.git`, the control API under `/_sim`. Faults are
+ * taken before authentication, as on the DC personality.
+ */
+export function buildCloudServer(core: CloudCore, control: CloudControlTarget, faults: FaultInjector): FastifyInstance {
+  const app = Fastify({
+    logger: core.options.log ? { level: "info", redact: ["req.headers.authorization"] } : false,
+    routerOptions: { ignoreDuplicateSlashes: true },
+    bodyLimit: 10 * 1024 * 1024,
+  });
+  const limited = new WeakSet<FastifyRequest>();
+  const faulted = new WeakSet<FastifyRequest>();
+  const lateFaults = new WeakMap<FastifyRequest, FaultAction>();
+
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (_req, body, done) => {
+    const text = typeof body === "string" ? body : body.toString("utf8");
+    if (text.trim() === "") return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(new CloudError(400, "The request body is not valid JSON."), undefined);
+    }
+  });
+  app.addContentTypeParser(
+    ["application/x-git-upload-pack-request", "application/x-git-receive-pack-request"],
+    (_req, _payload, done) => done(null),
+  );
+
+  const isControl = (request: FastifyRequest): boolean =>
+    request.routeOptions.config?.control === true || request.url.startsWith("/_sim/");
+
+  const logRequest = (request: FastifyRequest, status: number): void => {
+    if (isControl(request)) return;
+    const principal = principalOf(request);
+    const url = new URL(request.url, "http://sim");
+    core.requests.add({
+      time: core.clock.now(),
+      method: request.method,
+      path: url.pathname,
+      query: url.search.replace(/^\?/, ""),
+      route: request.routeOptions.url ?? null,
+      group: request.routeOptions.config?.group ?? "unknown",
+      principal: principal?.account.nickname ?? null,
+      authKind: principal
+        ? principal.kind === "token" && request.routeOptions.config?.group !== "git"
+          ? "bearer"
+          : "basic"
+        : "none",
+      credential:
+        principal?.kind === "token" ? credentialType(principal.token, core.switches) : principal ? "user" : null,
+      tokenId: principal?.kind === "token" ? principal.token.id : null,
+      status,
+      rateLimited: limited.has(request),
+      faulted: faulted.has(request),
+    });
+  };
+
+  app.addHook("onRequest", async (request, reply) => {
+    if (isControl(request)) return;
+    const path = new URL(request.url, "http://sim").pathname;
+    const isGit = request.routeOptions.config?.group === "git";
+    const fault = faults.take({ method: request.method, path, group: request.routeOptions.config?.group ?? "unknown" });
+    if (fault) {
+      faulted.add(request);
+      if (fault.when === "after") lateFaults.set(request, fault);
+      else {
+        if (fault.delayMs > 0) await sleep(fault.delayMs);
+        if (fault.reset) {
+          logRequest(request, 0);
+          reply.hijack();
+          request.raw.socket.destroy();
+          return reply;
+        }
+        if (fault.status !== null)
+          throw new CloudError(fault.status, faultMessage(fault.status).message, {
+            headers: fault.headers,
+            plain: fault.status === 429,
+          });
+      }
+    }
+    const outcome = authenticate(core.state, core.passwords, request.headers.authorization, {
+      git: isGit,
+      now: core.clock.now(),
+      switches: core.switches,
+    });
+    if (outcome.kind === "failed") throw new CloudError(401, outcome.message, isGit ? { headers: GIT_CHALLENGE } : {});
+    const principal = outcome.kind === "authenticated" ? outcome.principal : null;
+    if (principal) setPrincipal(request, principal);
+    const resource = resourceOf(request, path);
+    if (core.options.rateLimit.enabled && resource) {
+      const limit = core.options.rateLimit[`${resource}PerHour`];
+      const who =
+        principal?.kind === "token"
+          ? core.switches.rateLimitPerToken
+            ? `token:${principal.token.id}`
+            : `workspace:${principal.token.workspace}`
+          : principal
+            ? `user:${principal.account.uuid}`
+            : `ip:${request.ip}`;
+      const decision = core.limiter.take(`${resource}:${who}`, principal ? limit : 60);
+      // Scaled endpoints tell access tokens their budget (§6.6); other credentials get no such headers.
+      const headers: Record<string, string> = {};
+      if (principal?.kind === "token" && resource === "repositories") {
+        headers["X-RateLimit-Limit"] = String(limit);
+        headers["X-RateLimit-Resource"] = "api-repositories";
+        headers["X-RateLimit-NearLimit"] = String(decision.remaining < limit * 0.05);
+      }
+      for (const [k, v] of Object.entries(headers)) reply.header(k, v);
+      if (!decision.allowed) {
+        limited.add(request);
+        throw rateLimited(headers);
+      }
+    }
+  });
+
+  app.addHook("onSend", async (request, reply, payload) => {
+    const principal = principalOf(request);
+    if (principal?.kind === "token" && !isControl(request)) {
+      reply.header("x-oauth-scopes", principal.token.scopes.join(", "));
+      reply.header("x-credential-type", credentialType(principal.token, core.switches));
+      const accepted = acceptedScopes(request);
+      if (accepted) reply.header("x-accepted-oauth-scopes", accepted.join(", "));
+    }
+    const late = lateFaults.get(request);
+    if (late) {
+      lateFaults.delete(request);
+      if (late.delayMs > 0) await sleep(late.delayMs);
+      if (late.reset) {
+        logRequest(request, 0);
+        request.raw.socket.destroy();
+        return payload;
+      }
+      if (late.status !== null) {
+        reply.code(late.status);
+        for (const [k, v] of Object.entries(late.headers)) reply.header(k, v);
+        reply.header("content-type", "application/json");
+        reply.removeHeader("content-length");
+        logRequest(request, late.status);
+        return JSON.stringify(new CloudError(late.status, faultMessage(late.status).message).toBody());
+      }
+    }
+    logRequest(request, reply.statusCode);
+    return payload;
+  });
+
+  app.setErrorHandler((err, request, reply) => {
+    let error: CloudError;
+    if (err instanceof CloudError) error = err;
+    else {
+      const status = (err as { statusCode?: number }).statusCode;
+      if (typeof status === "number" && status >= 400 && status < 500)
+        error = new CloudError(status, (err as Error).message);
+      else {
+        request.log.error({ err }, "unhandled error");
+        error = new CloudError(500, "Something went wrong in the simulator.");
+      }
+    }
+    for (const [k, v] of Object.entries(error.headers)) reply.header(k, v);
+    reply.code(error.status);
+    if (error.plain || request.routeOptions.config?.group === "git")
+      return reply.type("text/plain").send(error.plain ? error.message : `${error.message}\n`);
+    return reply.type("application/json").send(error.toBody());
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply
+      .code(404)
+      .send(new CloudError(404, `Resource not found: ${new URL(request.url, "http://sim").pathname}`).toBody());
+  });
+
+  app.register(
+    async (api) => {
+      await api.register(repositoryRoutes(core));
+      await api.register(contentRoutes(core));
+      await api.register(pullRequestRoutes(core));
+      await api.register(hookRoutes(core));
+    },
+    { prefix: "/2.0" },
+  );
+  app.register(gitRoutes(core, logRequest));
+  if (core.options.controlApi) app.register(cloudControlRoutes(control), { prefix: "/_sim" });
+  return app;
+}
