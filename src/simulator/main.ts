@@ -1,13 +1,14 @@
 import { parseArgs } from "node:util";
-import { seedDemo, startSimulator } from "./index.ts";
+import { seedCloudDemo, seedDemo, startCloudSimulator, startSimulator } from "./index.ts";
 
 /**
- * `npm run sim -- --port N --data DIR`: a seeded Bitbucket DC simulator for the demo. Secrets are printed once,
+ * `npm run sim -- [--provider datacenter|cloud] --port N --data DIR`: a seeded Bitbucket simulator for the demo. Secrets are printed once,
  * to the terminal of the person who started it, and never logged.
  */
 const { values } = parseArgs({
   options: {
-    port: { type: "string", default: "7990" },
+    provider: { type: "string", default: "datacenter" },
+    port: { type: "string" },
     host: { type: "string", default: "127.0.0.1" },
     data: { type: "string" },
     "base-url": { type: "string" },
@@ -20,39 +21,57 @@ const { values } = parseArgs({
 });
 
 if (values.help) {
-  console.log(`Usage: npm run sim -- [--port 7990] [--host 127.0.0.1] [--data DIR] [--base-url URL] [--version 9.4.0]
+  console.log(`Usage: npm run sim -- [--provider datacenter|cloud] [--port 7990 (cloud: 7991)] [--host 127.0.0.1] [--data DIR] [--base-url URL] [--version 9.4.0]
                       [--admin-password PW] [--no-seed] [--log]`);
   process.exit(0);
 }
 
-const port = Number(values.port);
+const provider = values.provider === "dc" ? "datacenter" : values.provider;
+if (provider !== "datacenter" && provider !== "cloud") {
+  console.error(`--provider ${values.provider}: expected datacenter or cloud`);
+  process.exit(2);
+}
+const port = Number(values.port ?? (provider === "cloud" ? "7991" : "7990"));
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
   console.error(`--port ${values.port}: expected a TCP port number`);
   process.exit(2);
 }
 
-const sim = await startSimulator({
-  port,
-  host: values.host,
-  dataDir: values.data,
-  baseUrl: values["base-url"],
-  version: values.version,
-  log: values.log,
-}).catch((err: unknown) => {
+const fail = (err: unknown): never => {
   console.error(`Cannot start the simulator: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(1);
-});
+};
+const common = { port, host: values.host, dataDir: values.data, baseUrl: values["base-url"], log: values.log };
 
-console.log(`Bitbucket Data Center simulator ${sim.version} listening on ${sim.url}`);
-console.log(`  data: ${sim.dataDir}   control API: ${sim.url}/_sim/`);
-if (!values["no-seed"]) {
-  const seed = await seedDemo(sim, { adminPassword: values["admin-password"] });
-  console.log(`  admin user: ${seed.admin.name}   password: ${seed.admin.password}`);
-  console.log(`  repository: ${seed.project}/${seed.repo}   ${seed.cloneUrl}`);
-  console.log(`  project token (REPO_WRITE, shown once): ${seed.token.token}`);
-  console.log(`  clone: ${seed.cloneCommand}`);
+async function runCloud(): Promise<{ close(): Promise<void> }> {
+  const sim = await startCloudSimulator(common).catch(fail);
+  console.log(`Bitbucket Cloud simulator listening on ${sim.url}`);
+  console.log(`  data: ${sim.dataDir}   REST: ${sim.apiUrl}   control API: ${sim.url}/_sim/`);
+  if (!values["no-seed"]) {
+    const seed = await seedCloudDemo(sim, { ownerPassword: values["admin-password"] });
+    console.log(`  owner: ${seed.owner.nickname}   password: ${seed.owner.password}`);
+    console.log(`  repository: ${seed.workspace}/${seed.repo}   ${seed.cloneUrl}`);
+    console.log(`  repository access token (${seed.token.scopes.join(", ")}; shown once): ${seed.token.token}`);
+    console.log(`  clone: ${seed.cloneCommand}`);
+  }
+  return sim;
 }
 
+async function runDataCenter(): Promise<{ close(): Promise<void> }> {
+  const sim = await startSimulator({ ...common, version: values.version }).catch(fail);
+  console.log(`Bitbucket Data Center simulator ${sim.version} listening on ${sim.url}`);
+  console.log(`  data: ${sim.dataDir}   control API: ${sim.url}/_sim/`);
+  if (!values["no-seed"]) {
+    const seed = await seedDemo(sim, { adminPassword: values["admin-password"] });
+    console.log(`  admin user: ${seed.admin.name}   password: ${seed.admin.password}`);
+    console.log(`  repository: ${seed.project}/${seed.repo}   ${seed.cloneUrl}`);
+    console.log(`  project token (REPO_WRITE, shown once): ${seed.token.token}`);
+    console.log(`  clone: ${seed.cloneCommand}`);
+  }
+  return sim;
+}
+
+const sim = provider === "cloud" ? await runCloud() : await runDataCenter();
 let stopping = false;
 const stop = async (): Promise<void> => {
   if (stopping) return;

@@ -71,3 +71,4 @@ export async function startCloudSimulator(options: CloudSimulatorOptions = {}): 
     faults,
   );
 }
+export { type CloudDemoSeed, seedCloudDemo } from "./seed.ts";
