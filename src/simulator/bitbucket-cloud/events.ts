@@ -104,14 +104,12 @@ export class CloudEvents {
       out.links = { commits: { href: `${api}/commits?include=${to}` } };
       return out;
     }
-    const html = { href: `${this.core.present.web}/${full}/branch/${change.ref.slice(11)}` };
-    if (created) out.links = { commits: { href: `${api}/commits?include=${to}` }, html };
-    else
-      out.links = {
-        commits: { href: `${api}/commits?include=${to}&exclude=${change.from}` },
-        diff: { href: `${api}/diff/${to}..${change.from}` },
-        html,
-      };
+    // The 2025 captures: `include=` (and `exclude=` for an update) plus `html`; the 2023 ones also had `diff`.
+    const exclude = created ? "" : `&exclude=${change.from}`;
+    out.links = {
+      commits: { href: `${api}/commits?include=${to}${exclude}` },
+      html: { href: `${this.core.present.web}/${full}/branch/${change.ref.slice(11)}` },
+    };
     const limit = this.core.options.pushCommitsLimit;
     const selection = created ? ["-n", String(limit + 1), to] : ["-n", String(limit + 1), to, `^${change.from}`];
     const commits = (await this.core.git.log(repo.gitPath, selection)) ?? [];
