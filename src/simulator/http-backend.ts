@@ -115,3 +115,32 @@ export async function runHttpBackend(cgi: CgiRequest): Promise<number> {
   if (!headWritten) writeHead(code === 0 ? 200 : 500, [["Content-Type", "text/plain"]]);
   return code;
 }
+
+/**
+ * Answers one hijacked git request through http-backend. A push (`push` given) runs inside `push`, which takes the
+ * ref snapshots around it and queues the personality's events; the response ends only once that is done, so when
+ * `git push` returns the webhooks are on their way. A failure before the head is written becomes a 500.
+ */
+export async function serveGit(
+  cgi: CgiRequest,
+  logStatus: (status: number) => void,
+  push: ((runBackend: () => Promise<void>) => Promise<void>) | null,
+  onError: (err: unknown) => void,
+): Promise<void> {
+  const { res } = cgi;
+  try {
+    if (push)
+      await push(async () => {
+        await runHttpBackend(cgi);
+      });
+    else await runHttpBackend(cgi);
+  } catch (err) {
+    onError(err);
+    if (!res.headersSent) {
+      logStatus(500);
+      res.writeHead(500, { "Content-Type": "text/plain" });
+    }
+  } finally {
+    res.end();
+  }
+}

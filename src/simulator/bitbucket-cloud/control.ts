@@ -1,7 +1,5 @@
-import type { SimClock } from "../clock.ts";
-import type { DeliveryFilter, DeliveryRecord } from "../deliveries.ts";
-import { type FaultHandle, FaultInjector, type FaultSpec, type FaultView } from "../faults.ts";
-import type { RequestFilter, RequestLogEntry } from "../request-log.ts";
+import { MachineryControl } from "../control-kit.ts";
+import { FaultInjector } from "../faults.ts";
 import type { CloudCore, CreatedCloudToken, HookInput } from "./core.ts";
 import { notFound } from "./errors.ts";
 import type { RefChange } from "./events.ts";
@@ -65,21 +63,12 @@ const accountView = (a: Account): CloudAccountView => ({
  * (make a token, open or merge a PR) and what a test needs to see (deliveries, statuses, requests, the clock).
  * Actors (`as`, `author`) are user nicknames.
  */
-export class CloudSimulatorControl {
+export class CloudSimulatorControl extends MachineryControl {
   protected readonly core: CloudCore;
-  readonly faultInjector: FaultInjector;
 
   constructor(core: CloudCore, faults: FaultInjector = new FaultInjector()) {
+    super(core, faults);
     this.core = core;
-    this.faultInjector = faults;
-  }
-
-  get clock(): SimClock {
-    return this.core.clock;
-  }
-
-  get dataDir(): string {
-    return this.core.dataDir;
   }
 
   get switches(): Readonly<CloudSwitches> {
@@ -93,10 +82,6 @@ export class CloudSimulatorControl {
   configureRateLimit(settings: Partial<CloudResolvedOptions["rateLimit"]>): void {
     Object.assign(this.core.options.rateLimit, settings);
     this.core.limiter.clear();
-  }
-
-  settled(): Promise<void> {
-    return this.core.deliveries.settled();
   }
 
   private repo(ref: CloudRepoRef): Repository {
@@ -329,18 +314,6 @@ export class CloudSimulatorControl {
       .map((h) => this.core.present.hook(h));
   }
 
-  deliveries(filter: DeliveryFilter = {}): DeliveryRecord[] {
-    return this.core.deliveries.records(filter);
-  }
-
-  clearDeliveries(): void {
-    this.core.deliveries.clear();
-  }
-
-  dropNextDeliveries(count: number): void {
-    this.core.deliveries.dropNext(count);
-  }
-
   // ---- statuses
 
   buildStatuses(filter: { workspace?: string; repo?: string; commit?: string; key?: string } = {}): CloudStatusView[] {
@@ -380,35 +353,5 @@ export class CloudSimulatorControl {
     const token = [...this.core.state.tokens.values()].find((t) => t.account.uuid === accountUuid);
     if (!token) throw notFound(`No account ${accountUuid}`);
     return token.name;
-  }
-
-  // ---- faults, requests, clock
-
-  injectFaults(spec: FaultSpec = {}): FaultHandle {
-    return this.faultInjector.inject(spec);
-  }
-
-  clearFaults(): void {
-    this.faultInjector.clear();
-  }
-
-  faults(): FaultView[] {
-    return this.faultInjector.list();
-  }
-
-  requests(filter: RequestFilter = {}): RequestLogEntry[] {
-    return this.core.requests.list(filter);
-  }
-
-  requestCount(filter: RequestFilter = {}): number {
-    return this.core.requests.count(filter);
-  }
-
-  markRequests(): number {
-    return this.core.requests.mark();
-  }
-
-  clearRequests(): void {
-    this.core.requests.clear();
   }
 }

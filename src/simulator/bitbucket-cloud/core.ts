@@ -224,31 +224,51 @@ export class CloudCore {
     const refused = input.scopes.filter((s) => !scopeAllowed(input.kind, s));
     if (refused.length > 0) throw badRequest(`A ${input.kind} access token cannot hold: ${refused.join(", ")}`);
     const name = input.name ?? `${input.kind} token`;
+    return this.storeToken(
+      {
+        kind: input.kind,
+        name,
+        target,
+        workspace: ws.uuid,
+        scopes: [...new Set(input.scopes)],
+        account: {
+          uuid: braced(),
+          accountId: randomBytes(12).toString("hex"),
+          displayName: name,
+          nickname: name,
+          email: `${randomBytes(12).toString("hex")}@bots.bitbucket.org`,
+          type: "app_user",
+        },
+      },
+      input.expiresInDays,
+    );
+  }
+
+  /** Stores a token with a fresh secret; only the returned view carries the secret, once. */
+  private storeToken(
+    fields: Pick<AccessToken, "kind" | "name" | "target" | "workspace" | "scopes" | "account">,
+    expiresInDays: number | null | undefined,
+  ): CreatedCloudToken {
     // Format after §1.3 (UNCONFIRMED, from secret scanners): ATCTT3xFfGN0 + [A-Za-z0-9_=-] + "=" + 8 upper hex.
     const secret = `ATCTT3xFfGN0${randomBytes(120).toString("base64url")}=${randomBytes(4).toString("hex").toUpperCase()}`;
     const now = this.clock.now();
     const token: AccessToken = {
+      ...fields,
       id: randomUUID(),
-      kind: input.kind,
-      name,
-      target,
-      workspace: ws.uuid,
-      scopes: [...new Set(input.scopes)],
       secretHash: hashSecret(secret),
       createdAt: now,
-      expiresAt: input.expiresInDays ? now + input.expiresInDays * 86_400_000 : null,
+      expiresAt: expiresInDays ? now + expiresInDays * 86_400_000 : null,
       revoked: false,
-      account: {
-        uuid: braced(),
-        accountId: randomBytes(12).toString("hex"),
-        displayName: name,
-        nickname: name,
-        email: `${randomBytes(12).toString("hex")}@bots.bitbucket.org`,
-        type: "app_user",
-      },
     };
     this.state.tokens.set(token.id, token);
-    return { id: token.id, kind: token.kind, name, token: secret, scopes: token.scopes, expiresAt: token.expiresAt };
+    return {
+      id: token.id,
+      kind: token.kind,
+      name: token.name,
+      token: secret,
+      scopes: token.scopes,
+      expiresAt: token.expiresAt,
+    };
   }
 
   /**
@@ -260,30 +280,9 @@ export class CloudCore {
     if (!old || old.revoked) throw notFound(`No token ${id}`);
     const now = this.clock.now();
     const cut = now + 30 * 60_000;
-    const created = this.createTokenLike(old, expiresInDays);
+    const created = this.storeToken(old, expiresInDays);
     old.expiresAt = old.expiresAt === null ? cut : Math.min(old.expiresAt, cut);
     return created;
-  }
-
-  private createTokenLike(old: AccessToken, expiresInDays?: number | null): CreatedCloudToken {
-    const secret = `ATCTT3xFfGN0${randomBytes(120).toString("base64url")}=${randomBytes(4).toString("hex").toUpperCase()}`;
-    const now = this.clock.now();
-    const token: AccessToken = {
-      ...old,
-      id: randomUUID(),
-      secretHash: hashSecret(secret),
-      createdAt: now,
-      expiresAt: expiresInDays ? now + expiresInDays * 86_400_000 : null,
-    };
-    this.state.tokens.set(token.id, token);
-    return {
-      id: token.id,
-      kind: token.kind,
-      name: token.name,
-      token: secret,
-      scopes: token.scopes,
-      expiresAt: token.expiresAt,
-    };
   }
 
   revokeToken(id: string): boolean {

@@ -1,10 +1,6 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
 import { createClock } from "../clock.ts";
-import { prepareDataDir } from "../data-dir.ts";
 import { FaultInjector } from "../faults.ts";
+import { launch } from "../launch.ts";
 import { CloudSimulatorControl } from "./control.ts";
 import { CloudCore } from "./core.ts";
 import { type CloudSimulatorOptions, resolveCloudOptions } from "./options.ts";
@@ -44,31 +40,12 @@ export class CloudSimulator extends CloudSimulatorControl {
 /** Starts a Bitbucket Cloud simulator on a local port (see docs/simulator.md). */
 export async function startCloudSimulator(options: CloudSimulatorOptions = {}): Promise<CloudSimulator> {
   const resolved = resolveCloudOptions(options);
-  const ownsDir = resolved.dataDir === undefined;
-  const dataDir = resolved.dataDir ? resolve(resolved.dataDir) : await mkdtemp(join(tmpdir(), "bbc-sim-"));
-  await prepareDataDir(dataDir);
-  const clock = createClock(resolved.clock);
-  const core = new CloudCore(resolved, clock, dataDir, "http://placeholder.invalid");
   const faults = new FaultInjector();
-  const app = buildCloudServer(core, new CloudSimulatorControl(core, faults), faults);
-  await app.listen({ port: resolved.port, host: resolved.host });
-  const address = app.server.address() as AddressInfo;
-  const host = resolved.host.includes(":") ? `[${resolved.host}]` : resolved.host;
-  core.baseUrl = (resolved.baseUrl ?? `http://${host}:${address.port}`).replace(/\/+$/, "");
-  let closed: Promise<void> | null = null;
-  return new CloudSimulator(
-    core,
-    core.baseUrl,
-    () => {
-      closed ??= (async () => {
-        faults.clear();
-        await core.deliveries.settled();
-        await app.close();
-        if (ownsDir) await rm(dataDir, { recursive: true, force: true });
-      })();
-      return closed;
-    },
-    faults,
-  );
+  const { core, url, close } = await launch(resolved, "bbc-sim-", (dataDir) => {
+    const core = new CloudCore(resolved, createClock(resolved.clock), dataDir, "http://placeholder.invalid");
+    return { core, app: buildCloudServer(core, new CloudSimulatorControl(core, faults), faults), faults };
+  });
+  return new CloudSimulator(core, url, close, faults);
 }
+
 export { type CloudDemoSeed, seedCloudDemo } from "./seed.ts";

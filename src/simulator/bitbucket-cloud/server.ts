@@ -1,6 +1,6 @@
-import { setTimeout as sleep } from "node:timers/promises";
-import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
-import { type FaultAction, type FaultInjector, faultMessage } from "../faults.ts";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { type FaultInjector, faultMessage } from "../faults.ts";
+import { createSimApp } from "../server-kit.ts";
 import { authenticate, credentialType } from "./auth.ts";
 import type { CloudCore } from "./core.ts";
 import { CloudError, rateLimited } from "./errors.ts";
@@ -25,30 +25,7 @@ function resourceOf(request: FastifyRequest, path: string): "repositories" | "we
  * taken before authentication, as on the DC personality.
  */
 export function buildCloudServer(core: CloudCore, control: CloudControlTarget, faults: FaultInjector): FastifyInstance {
-  const app = Fastify({
-    logger: core.options.log ? { level: "info", redact: ["req.headers.authorization"] } : false,
-    routerOptions: { ignoreDuplicateSlashes: true },
-    bodyLimit: 10 * 1024 * 1024,
-  });
   const limited = new WeakSet<FastifyRequest>();
-  const faulted = new WeakSet<FastifyRequest>();
-  const lateFaults = new WeakMap<FastifyRequest, FaultAction>();
-
-  app.removeContentTypeParser("application/json");
-  app.addContentTypeParser("application/json", { parseAs: "string" }, (_req, body, done) => {
-    const text = typeof body === "string" ? body : body.toString("utf8");
-    if (text.trim() === "") return done(null, undefined);
-    try {
-      done(null, JSON.parse(text));
-    } catch {
-      done(new CloudError(400, "The request body is not valid JSON."), undefined);
-    }
-  });
-  app.addContentTypeParser(
-    ["application/x-git-upload-pack-request", "application/x-git-receive-pack-request"],
-    (_req, _payload, done) => done(null),
-  );
-
   const isControl = (request: FastifyRequest): boolean =>
     request.routeOptions.config?.control === true || request.url.startsWith("/_sim/");
 
@@ -78,29 +55,33 @@ export function buildCloudServer(core: CloudCore, control: CloudControlTarget, f
     });
   };
 
+  const { app, faulted } = createSimApp({
+    log: core.options.log,
+    faults,
+    isControl,
+    logRequest: (request, status) => logRequest(request, status),
+    faultError: (status, headers) =>
+      new CloudError(status, faultMessage(status).message, { headers, plain: status === 429 }),
+    faultBody: (status) => ({
+      body: JSON.stringify(new CloudError(status, faultMessage(status).message).toBody()),
+      contentType: "application/json",
+    }),
+    invalidJson: () => new CloudError(400, "The request body is not valid JSON."),
+    beforeSend: (request, reply) => {
+      // Every authenticated answer tells an access token its scopes (§1.2).
+      const principal = principalOf(request);
+      if (principal?.kind !== "token" || isControl(request)) return;
+      reply.header("x-oauth-scopes", principal.token.scopes.join(", "));
+      reply.header("x-credential-type", credentialType(principal.token, core.switches));
+      const accepted = acceptedScopes(request);
+      if (accepted) reply.header("x-accepted-oauth-scopes", accepted.join(", "));
+    },
+  });
+
   app.addHook("onRequest", async (request, reply) => {
     if (isControl(request)) return;
     const path = new URL(request.url, "http://sim").pathname;
     const isGit = request.routeOptions.config?.group === "git";
-    const fault = faults.take({ method: request.method, path, group: request.routeOptions.config?.group ?? "unknown" });
-    if (fault) {
-      faulted.add(request);
-      if (fault.when === "after") lateFaults.set(request, fault);
-      else {
-        if (fault.delayMs > 0) await sleep(fault.delayMs);
-        if (fault.reset) {
-          logRequest(request, 0);
-          reply.hijack();
-          request.raw.socket.destroy();
-          return reply;
-        }
-        if (fault.status !== null)
-          throw new CloudError(fault.status, faultMessage(fault.status).message, {
-            headers: fault.headers,
-            plain: fault.status === 429,
-          });
-      }
-    }
     const outcome = authenticate(core.state, core.passwords, request.headers.authorization, {
       git: isGit,
       now: core.clock.now(),
@@ -134,36 +115,6 @@ export function buildCloudServer(core: CloudCore, control: CloudControlTarget, f
         throw rateLimited(headers);
       }
     }
-  });
-
-  app.addHook("onSend", async (request, reply, payload) => {
-    const principal = principalOf(request);
-    if (principal?.kind === "token" && !isControl(request)) {
-      reply.header("x-oauth-scopes", principal.token.scopes.join(", "));
-      reply.header("x-credential-type", credentialType(principal.token, core.switches));
-      const accepted = acceptedScopes(request);
-      if (accepted) reply.header("x-accepted-oauth-scopes", accepted.join(", "));
-    }
-    const late = lateFaults.get(request);
-    if (late) {
-      lateFaults.delete(request);
-      if (late.delayMs > 0) await sleep(late.delayMs);
-      if (late.reset) {
-        logRequest(request, 0);
-        request.raw.socket.destroy();
-        return payload;
-      }
-      if (late.status !== null) {
-        reply.code(late.status);
-        for (const [k, v] of Object.entries(late.headers)) reply.header(k, v);
-        reply.header("content-type", "application/json");
-        reply.removeHeader("content-length");
-        logRequest(request, late.status);
-        return JSON.stringify(new CloudError(late.status, faultMessage(late.status).message).toBody());
-      }
-    }
-    logRequest(request, reply.statusCode);
-    return payload;
   });
 
   app.setErrorHandler((err, request, reply) => {

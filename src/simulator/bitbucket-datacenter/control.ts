@@ -1,9 +1,7 @@
-import type { SimClock } from "../clock.ts";
-import type { DeliveryFilter, DeliveryRecord } from "../deliveries.ts";
-import { type FaultHandle, FaultInjector, type FaultSpec, type FaultView } from "../faults.ts";
+import { MachineryControl } from "../control-kit.ts";
+import { FaultInjector } from "../faults.ts";
 import { isSafeRevision } from "../git.ts";
 import type { RateLimitSettings } from "../ratelimit.ts";
-import type { RequestFilter, RequestLogEntry } from "../request-log.ts";
 import type {
   CommentInput,
   CreatedToken,
@@ -120,26 +118,16 @@ export interface CreateWebhookInput extends WebhookInput {
  * The in-process control handle: what tests and the demo use to arrange a Bitbucket world and observe what
  * Baton did to it. Every method has an HTTP twin under `/_sim/` (see docs/simulator.md).
  */
-export class SimulatorControl {
+export class SimulatorControl extends MachineryControl {
   protected readonly core: SimCore;
-  /** Shared with the server, which consults it for every request (see faults.ts). */
-  readonly faultInjector: FaultInjector;
 
   constructor(core: SimCore, faults: FaultInjector = new FaultInjector()) {
+    super(core, faults);
     this.core = core;
-    this.faultInjector = faults;
-  }
-
-  get clock(): SimClock {
-    return this.core.clock;
   }
 
   get version(): string {
     return this.core.version;
-  }
-
-  get dataDir(): string {
-    return this.core.dataDir;
   }
 
   /** Current switch values (see SimulatorOptions.switches). */
@@ -154,11 +142,6 @@ export class SimulatorControl {
 
   configureRateLimit(settings: Partial<RateLimitSettings>): void {
     this.core.limiter.configure(settings);
-  }
-
-  /** Resolves once every queued webhook delivery and in-flight git push has finished. */
-  settled(): Promise<void> {
-    return this.core.deliveries.settled();
   }
 
   // ---- directory ----------------------------------------------------------------------------------------------
@@ -378,40 +361,6 @@ export class SimulatorControl {
     };
   }
 
-  deliveries(filter: DeliveryFilter = {}): DeliveryRecord[] {
-    return this.core.deliveries.records(filter);
-  }
-
-  clearDeliveries(): void {
-    this.core.deliveries.clear();
-  }
-
-  /** The next `count` deliveries are lost: recorded with `dropped: true`, never sent. */
-  dropNextDeliveries(count: number): void {
-    this.core.deliveries.dropNext(count);
-  }
-
-  // ---- faults -------------------------------------------------------------------------------------------------
-
-  /**
-   * Makes matching REST (and, when `group` names "git", git) requests fail before authentication: a status
-   * (default 503; 429 with `Retry-After`), a delay, or a dropped connection, for `count` requests and/or
-   * `durationMs` of real time. Faulted requests are logged with `faulted: true`.
-   */
-  injectFaults(spec: FaultSpec = {}): FaultHandle {
-    return this.faultInjector.inject(spec);
-  }
-
-  /** Stops every injected fault. */
-  clearFaults(): void {
-    this.faultInjector.clear();
-  }
-
-  /** Faults still active, in the order they apply. */
-  faults(): FaultView[] {
-    return this.faultInjector.list();
-  }
-
   // ---- observations -------------------------------------------------------------------------------------------
 
   buildStatuses(filter: { project?: string; repo?: string; commit?: string; key?: string } = {}): BuildStatusView[] {
@@ -441,23 +390,5 @@ export class SimulatorControl {
           (filter.commit === undefined || b.commit === filter.commit) &&
           (filter.key === undefined || b.key === filter.key),
       );
-  }
-
-  /** The request log: every REST and git request answered (control calls excluded). */
-  requests(filter: RequestFilter = {}): RequestLogEntry[] {
-    return this.core.requests.list(filter);
-  }
-
-  requestCount(filter: RequestFilter = {}): number {
-    return this.core.requests.count(filter);
-  }
-
-  /** A position in the request log; pass it as `since` to see only later requests. */
-  markRequests(): number {
-    return this.core.requests.mark();
-  }
-
-  clearRequests(): void {
-    this.core.requests.clear();
   }
 }

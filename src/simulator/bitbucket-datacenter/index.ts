@@ -1,10 +1,6 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
 import { createClock } from "../clock.ts";
-import { prepareDataDir } from "../data-dir.ts";
 import { FaultInjector } from "../faults.ts";
+import { launch } from "../launch.ts";
 import { SimulatorControl } from "./control.ts";
 import { SimCore } from "./core.ts";
 import { resolveOptions, type SimulatorOptions } from "./options.ts";
@@ -66,31 +62,10 @@ export class Simulator extends SimulatorControl {
 /** Starts a Bitbucket Data Center simulator on a local port (see docs/simulator.md). */
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
   const resolved = resolveOptions(options);
-  const ownsDir = resolved.dataDir === undefined;
-  const dataDir = resolved.dataDir ? resolve(resolved.dataDir) : await mkdtemp(join(tmpdir(), "bbdc-sim-"));
-  await prepareDataDir(dataDir);
-  const clock = createClock(resolved.clock);
-  const core = new SimCore(resolved, clock, dataDir, "http://placeholder.invalid");
   const faults = new FaultInjector();
-  const control = new SimulatorControl(core, faults);
-  const app = buildServer(core, control, faults);
-  await app.listen({ port: resolved.port, host: resolved.host });
-  const address = app.server.address() as AddressInfo;
-  const host = resolved.host.includes(":") ? `[${resolved.host}]` : resolved.host;
-  core.baseUrl = (resolved.baseUrl ?? `http://${host}:${address.port}`).replace(/\/+$/, "");
-  let closed: Promise<void> | null = null;
-  return new Simulator(
-    core,
-    core.baseUrl,
-    () => {
-      closed ??= (async () => {
-        faults.clear();
-        await core.deliveries.settled();
-        await app.close();
-        if (ownsDir) await rm(dataDir, { recursive: true, force: true });
-      })();
-      return closed;
-    },
-    faults,
-  );
+  const { core, url, close } = await launch(resolved, "bbdc-sim-", (dataDir) => {
+    const core = new SimCore(resolved, createClock(resolved.clock), dataDir, "http://placeholder.invalid");
+    return { core, app: buildServer(core, new SimulatorControl(core, faults), faults), faults };
+  });
+  return new Simulator(core, url, close, faults);
 }

@@ -1,6 +1,6 @@
-import { setTimeout as sleep } from "node:timers/promises";
-import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
-import { type FaultAction, type FaultInjector, faultMessage } from "../faults.ts";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { type FaultInjector, faultMessage } from "../faults.ts";
+import { createSimApp } from "../server-kit.ts";
 import { authenticate } from "./auth.ts";
 import type { SimCore } from "./core.ts";
 import { authenticationFailed, SimError } from "./errors.ts";
@@ -22,38 +22,7 @@ const XSRF_TYPES = /^(application\/x-www-form-urlencoded|multipart\/form-data|te
  * `faults` (see faults.ts) is consulted for every request before authentication.
  */
 export function buildServer(core: SimCore, control: ControlTarget, faults: FaultInjector): FastifyInstance {
-  const app = Fastify({
-    logger: core.options.log ? { level: "info", redact: ["req.headers.authorization", "req.headers.cookie"] } : false,
-    // Bitbucket's clone URLs and some REST paths contain "~"; keep the default decoding.
-    routerOptions: { ignoreDuplicateSlashes: true },
-    bodyLimit: 10 * 1024 * 1024,
-  });
   const rateLimited = new WeakSet<FastifyRequest>();
-  const faulted = new WeakSet<FastifyRequest>();
-  /** Faults that replace the answer once the request has been processed (`when: "after"`). */
-  const lateFaults = new WeakMap<FastifyRequest, FaultAction>();
-  app.decorateRequest("principal", null);
-
-  // DELETEs and POSTs often carry `Content-Type: application/json` and no body; Bitbucket accepts that.
-  app.removeContentTypeParser("application/json");
-  app.addContentTypeParser("application/json", { parseAs: "string" }, (_req, body, done) => {
-    const text = typeof body === "string" ? body : body.toString("utf8");
-    if (text.trim() === "") return done(null, undefined);
-    try {
-      done(null, JSON.parse(text));
-    } catch {
-      done(
-        new SimError(400, "The request body is not valid JSON.", "com.atlassian.bitbucket.rest.BadRequestException"),
-        undefined,
-      );
-    }
-  });
-  // git request bodies stay unread: the git route streams them into git http-backend.
-  app.addContentTypeParser(
-    ["application/x-git-upload-pack-request", "application/x-git-receive-pack-request"],
-    (_req, _payload, done) => done(null),
-  );
-
   const isControl = (request: FastifyRequest): boolean =>
     request.routeOptions.config?.control === true || request.url.startsWith("/_sim/");
 
@@ -78,32 +47,30 @@ export function buildServer(core: SimCore, control: ControlTarget, faults: Fault
     });
   };
 
+  const { app, faulted } = createSimApp({
+    log: core.options.log,
+    faults,
+    isControl,
+    logRequest: (request, status) => logRequest(request, status),
+    faultError: (status, headers) => {
+      const { message, exceptionName } = faultMessage(status);
+      return new SimError(status, message, exceptionName, null, headers);
+    },
+    faultBody: (status) => {
+      const { message, exceptionName } = faultMessage(status);
+      return {
+        body: JSON.stringify(new SimError(status, message, exceptionName).toEnvelope()),
+        contentType: "application/json;charset=UTF-8",
+      };
+    },
+    invalidJson: () =>
+      new SimError(400, "The request body is not valid JSON.", "com.atlassian.bitbucket.rest.BadRequestException"),
+  });
+  app.decorateRequest("principal", null);
+
   app.addHook("onRequest", async (request, reply) => {
     if (isControl(request)) return;
     const isGit = request.routeOptions.config?.group === "git";
-    const fault = faults.take({
-      method: request.method,
-      path: new URL(request.url, "http://sim").pathname,
-      group: request.routeOptions.config?.group ?? "unknown",
-    });
-    if (fault) {
-      faulted.add(request);
-      if (fault.when === "after") lateFaults.set(request, fault);
-      else {
-        if (fault.delayMs > 0) await sleep(fault.delayMs);
-        if (fault.reset) {
-          // No answer at all: the client sees the connection drop (status 0 in the request log).
-          logRequest(request, 0);
-          reply.hijack();
-          request.raw.socket.destroy();
-          return reply;
-        }
-        if (fault.status !== null) {
-          const { message, exceptionName } = faultMessage(fault.status);
-          throw new SimError(fault.status, message, exceptionName, null, fault.headers);
-        }
-      }
-    }
     const outcome = authenticate(core.state, request.headers.authorization, core.switches, core.clock.now());
     if (outcome.kind === "failed") {
       if (isGit) throw new SimError(401, "Authentication failed", null, null, GIT_CHALLENGE);
@@ -139,31 +106,6 @@ export function buildServer(core: SimCore, control: ControlTarget, faults: Fault
       request.headers["x-atlassian-token"] !== "no-check"
     )
       throw new SimError(403, "XSRF check failed", "com.atlassian.bitbucket.XsrfProtectionException");
-  });
-
-  app.addHook("onSend", async (request, reply, payload) => {
-    const late = lateFaults.get(request);
-    if (late) {
-      // The work is done (a token created, a status stored); only the answer is lost on its way back.
-      lateFaults.delete(request);
-      if (late.delayMs > 0) await sleep(late.delayMs);
-      if (late.reset) {
-        logRequest(request, 0);
-        request.raw.socket.destroy();
-        return payload;
-      }
-      if (late.status !== null) {
-        const { message, exceptionName } = faultMessage(late.status);
-        reply.code(late.status);
-        for (const [k, v] of Object.entries(late.headers)) reply.header(k, v);
-        reply.header("content-type", "application/json;charset=UTF-8");
-        reply.removeHeader("content-length");
-        logRequest(request, late.status);
-        return JSON.stringify(new SimError(late.status, message, exceptionName).toEnvelope());
-      }
-    }
-    logRequest(request, reply.statusCode);
-    return payload;
   });
 
   app.setErrorHandler((err, request, reply) => {

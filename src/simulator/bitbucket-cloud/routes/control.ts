@@ -1,7 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
-import { faultSpecSchema } from "../../faults.ts";
-import type { RequestGroup } from "../../request-log.ts";
+import { machineryControlRoutes } from "../../control-kit.ts";
 import { param, q, type Req } from "../../route-kit.ts";
 import type { CloudSimulatorControl } from "../control.ts";
 import { cloudSwitchesSchema } from "../options.ts";
@@ -96,9 +95,6 @@ const schemas = {
     description: z.string().optional(),
     active: z.boolean().optional(),
   }),
-  drop: z.object({ count: z.number().int().min(0) }),
-  advance: z.object({ ms: z.number().min(0) }),
-  setClock: z.object({ now: z.number().int() }),
   rateLimit: z.object({
     enabled: z.boolean().optional(),
     repositoriesPerHour: z.number().int().positive().optional(),
@@ -106,8 +102,6 @@ const schemas = {
     gitPerHour: z.number().int().positive().optional(),
   }),
 };
-
-const intQ = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
 
 /** The HTTP twin of CloudSimulatorControl, shaped like the Data Center one. Unauthenticated. */
 export function cloudControlRoutes(sim: CloudControlTarget) {
@@ -158,71 +152,11 @@ export function cloudControlRoutes(sim: CloudControlTarget) {
 
     app.post("/webhooks", cfg, async (r) => sim.createWebhook(parseBody(schemas.webhook, r.body)));
     app.get("/webhooks", cfg, async (r) => sim.webhooks({ workspace: q(r, "workspace"), repo: q(r, "repo") }));
-    app.get("/deliveries", cfg, async (r) =>
-      sim.deliveries({
-        eventKey: q(r, "eventKey"),
-        url: q(r, "url"),
-        webhookId: intQ(q(r, "webhookId")),
-        since: intQ(q(r, "since")),
-      }),
-    );
-    app.delete("/deliveries", cfg, async (_r, reply) => {
-      sim.clearDeliveries();
-      return reply.code(204).send();
-    });
-    app.post("/deliveries/drop", cfg, async (r) => {
-      sim.dropNextDeliveries(parseBody(schemas.drop, r.body).count);
-      return { ok: true };
-    });
     app.get("/build-statuses", cfg, async (r) =>
       sim.buildStatuses({ workspace: q(r, "workspace"), repo: q(r, "repo"), commit: q(r, "commit"), key: q(r, "key") }),
     );
 
-    app.get("/requests", cfg, async (r) => {
-      const group = q(r, "group");
-      return sim.requests({
-        group: group ? (group.split(",") as RequestGroup[]) : undefined,
-        method: q(r, "method"),
-        pathPrefix: q(r, "pathPrefix"),
-        principal: q(r, "principal"),
-        tokenId: q(r, "tokenId"),
-        status: intQ(q(r, "status")),
-        faulted: q(r, "faulted") === undefined ? undefined : q(r, "faulted") === "true",
-        since: intQ(q(r, "since")),
-      });
-    });
-    app.get("/requests/mark", cfg, async () => ({ mark: sim.markRequests() }));
-    app.delete("/requests", cfg, async (_r, reply) => {
-      sim.clearRequests();
-      return reply.code(204).send();
-    });
-
-    app.post("/faults", cfg, async (r) => {
-      const handle = sim.injectFaults(parseBody(faultSpecSchema, r.body));
-      return sim.faults().find((f) => f.id === handle.id) ?? { id: handle.id, hits: 0, remaining: 0, active: false };
-    });
-    app.get("/faults", cfg, async () => sim.faults());
-    app.delete("/faults", cfg, async (_r, reply) => {
-      sim.clearFaults();
-      return reply.code(204).send();
-    });
-    app.delete("/faults/:id", cfg, async (r, reply) =>
-      reply.code(sim.faultInjector.clear(Number(param(r, "id"))) ? 204 : 404).send(),
-    );
-
-    app.get("/clock", cfg, async () => ({ now: sim.clock.now() }));
-    app.post("/clock/advance", cfg, async (r) => {
-      sim.clock.advance(parseBody(schemas.advance, r.body).ms);
-      return { now: sim.clock.now() };
-    });
-    app.put("/clock", cfg, async (r) => {
-      sim.clock.set(parseBody(schemas.setClock, r.body).now);
-      return { now: sim.clock.now() };
-    });
-    app.post("/settled", cfg, async () => {
-      await sim.settled();
-      return { ok: true };
-    });
+    machineryControlRoutes(app, sim, parseBody);
     app.get("/switches", cfg, async () => sim.switches);
     app.patch("/switches", cfg, async (r) => {
       sim.configure(parseBody(cloudSwitchesSchema.partial(), r.body));

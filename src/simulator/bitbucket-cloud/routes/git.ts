@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import { type CgiRequest, runHttpBackend } from "../../http-backend.ts";
+import { type CgiRequest, serveGit } from "../../http-backend.ts";
 import { param, params, type Req } from "../../route-kit.ts";
 import type { CloudCore } from "../core.ts";
 import { diffRefs } from "../core.ts";
@@ -59,29 +59,27 @@ export function gitRoutes(core: CloudCore, logGit: GitRequestLogger) {
           home: core.dataDir,
           onStatus: (status: number) => logGit(request, status),
         };
-        try {
-          if (writing && request.method === "POST" && principal) {
-            await core.deliveries.track(
-              (async () => {
-                let changes: RefChange[] = [];
-                await core.lockRepo(repo, async () => {
-                  const before = await core.git.refs(repo.gitPath);
-                  await runHttpBackend(cgi);
-                  changes = diffRefs(before, await core.git.refs(repo.gitPath));
-                });
-                await core.events.refsChanged(repo, changes, principal.account);
-              })(),
-            );
-          } else await runHttpBackend(cgi);
-        } catch (err) {
-          request.log.error({ err }, "git request failed");
-          if (!res.headersSent) {
-            logGit(request, 500);
-            res.writeHead(500, { "Content-Type": "text/plain" });
-          }
-        } finally {
-          res.end();
-        }
+        const push =
+          writing && request.method === "POST" && principal
+            ? (runBackend: () => Promise<void>) =>
+                core.deliveries.track(
+                  (async () => {
+                    let changes: RefChange[] = [];
+                    await core.lockRepo(repo, async () => {
+                      const before = await core.git.refs(repo.gitPath);
+                      await runBackend();
+                      changes = diffRefs(before, await core.git.refs(repo.gitPath));
+                    });
+                    await core.events.refsChanged(repo, changes, principal.account);
+                  })(),
+                )
+            : null;
+        await serveGit(
+          cgi,
+          (status) => logGit(request, status),
+          push,
+          (err) => request.log.error({ err }, "git request failed"),
+        );
       },
     });
   };

@@ -1,7 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
-import { faultSpecSchema } from "../../faults.ts";
-import type { RequestGroup } from "../../request-log.ts";
+import { machineryControlRoutes } from "../../control-kit.ts";
 import type { SimulatorControl } from "../control.ts";
 import { switchesSchema } from "../options.ts";
 import { PROJECT_PERMISSIONS, REPO_PERMISSIONS } from "../permissions.ts";
@@ -102,8 +101,6 @@ const schemas = {
     credentials: z.object({ username: z.string(), password: z.string().optional() }).nullable().optional(),
     sslVerificationRequired: z.boolean().optional(),
   }),
-  drop: z.object({ count: z.number().int().min(0) }),
-  advance: z.object({ ms: z.number().min(0) }),
   rateLimit: z.object({
     enabled: z.boolean().optional(),
     capacity: z.number().positive().optional(),
@@ -186,23 +183,6 @@ export function controlRoutes(sim: ControlTarget) {
     app.post("/webhooks", cfg, async (r) => sim.createWebhook(parseBody(schemas.webhook, r.body)));
     app.get("/webhooks", cfg, async (r) => sim.webhooks({ project: q(r, "project"), repo: q(r, "repo") }));
 
-    app.get("/deliveries", cfg, async (r) =>
-      sim.deliveries({
-        eventKey: q(r, "eventKey"),
-        url: q(r, "url"),
-        webhookId: intQ(q(r, "webhookId")),
-        since: intQ(q(r, "since")),
-      }),
-    );
-    app.delete("/deliveries", cfg, async (_r, reply) => {
-      sim.clearDeliveries();
-      return reply.code(204).send();
-    });
-    app.post("/deliveries/drop", cfg, async (r) => {
-      sim.dropNextDeliveries(parseBody(schemas.drop, r.body).count);
-      return { ok: true };
-    });
-
     app.get("/build-statuses", cfg, async (r) =>
       sim.buildStatuses({ project: q(r, "project"), repo: q(r, "repo"), commit: q(r, "commit"), key: q(r, "key") }),
     );
@@ -210,48 +190,7 @@ export function controlRoutes(sim: ControlTarget) {
       sim.comments({ project: q(r, "project"), repo: q(r, "repo"), id: intQ(q(r, "pullRequestId")) }),
     );
 
-    app.get("/requests", cfg, async (r) => {
-      const group = q(r, "group");
-      return sim.requests({
-        group: group ? (group.split(",") as RequestGroup[]) : undefined,
-        method: q(r, "method"),
-        pathPrefix: q(r, "pathPrefix"),
-        principal: q(r, "principal"),
-        tokenId: q(r, "tokenId"),
-        status: intQ(q(r, "status")),
-        faulted: q(r, "faulted") === undefined ? undefined : q(r, "faulted") === "true",
-        since: intQ(q(r, "since")),
-      });
-    });
-    app.get("/requests/mark", cfg, async () => ({ mark: sim.markRequests() }));
-    app.delete("/requests", cfg, async (_r, reply) => {
-      sim.clearRequests();
-      return reply.code(204).send();
-    });
-
-    app.post("/faults", cfg, async (r) => {
-      const handle = sim.injectFaults(parseBody(faultSpecSchema, r.body));
-      return sim.faults().find((f) => f.id === handle.id) ?? { id: handle.id, hits: 0, remaining: 0, active: false };
-    });
-    app.get("/faults", cfg, async () => sim.faults());
-    app.delete("/faults", cfg, async (_r, reply) => {
-      sim.clearFaults();
-      return reply.code(204).send();
-    });
-    app.delete("/faults/:id", cfg, async (r, reply) => {
-      const found = sim.faultInjector.clear(Number(param(r, "id")));
-      return reply.code(found ? 204 : 404).send();
-    });
-
-    app.get("/clock", cfg, async () => ({ now: sim.clock.now() }));
-    app.post("/clock/advance", cfg, async (r) => {
-      sim.clock.advance(parseBody(schemas.advance, r.body).ms);
-      return { now: sim.clock.now() };
-    });
-    app.post("/settled", cfg, async () => {
-      await sim.settled();
-      return { ok: true };
-    });
+    machineryControlRoutes(app, sim, parseBody);
     app.get("/switches", cfg, async () => sim.switches);
     app.patch("/switches", cfg, async (r) => {
       sim.configure(parseBody(switchesSchema.partial(), r.body));

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import { type CgiRequest, runHttpBackend } from "../../http-backend.ts";
+import { type CgiRequest, serveGit } from "../../http-backend.ts";
 import { repoLevel } from "../access.ts";
 import type { SimCore } from "../core.ts";
 import { SimError } from "../errors.ts";
@@ -53,29 +53,27 @@ export function gitRoutes(core: SimCore, logGit: GitRequestLogger) {
             : undefined,
           onStatus: (status: number) => logGit(request, status),
         };
-        try {
-          if (writing && request.method === "POST" && principal) {
-            await core.deliveries.track(
-              (async () => {
-                let changes: RefChange[] = [];
-                await core.lockRepo(repo, async () => {
-                  const before = await core.snapshotRefs(repo);
-                  await runHttpBackend(cgi);
-                  changes = core.diffRefs(before, await core.snapshotRefs(repo));
-                });
-                await core.refsChanged(repo, changes, principal.user);
-              })(),
-            );
-          } else await runHttpBackend(cgi);
-        } catch (err) {
-          request.log.error({ err }, "git request failed");
-          if (!res.headersSent) {
-            logGit(request, 500);
-            res.writeHead(500, { "Content-Type": "text/plain" });
-          }
-        } finally {
-          res.end();
-        }
+        const push =
+          writing && request.method === "POST" && principal
+            ? (runBackend: () => Promise<void>) =>
+                core.deliveries.track(
+                  (async () => {
+                    let changes: RefChange[] = [];
+                    await core.lockRepo(repo, async () => {
+                      const before = await core.snapshotRefs(repo);
+                      await runBackend();
+                      changes = core.diffRefs(before, await core.snapshotRefs(repo));
+                    });
+                    await core.refsChanged(repo, changes, principal.user);
+                  })(),
+                )
+            : null;
+        await serveGit(
+          cgi,
+          (status) => logGit(request, status),
+          push,
+          (err) => request.log.error({ err }, "git request failed"),
+        );
       },
     });
   };

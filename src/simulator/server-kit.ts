@@ -1,0 +1,111 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import type { FaultAction, FaultInjector } from "./faults.ts";
+
+export interface SimAppOptions {
+  log: boolean;
+  faults: FaultInjector;
+  /** The `/_sim/` control API: never faulted, never logged. */
+  isControl(request: FastifyRequest): boolean;
+  /** Records the answer in the request log (status 0 for a dropped connection). */
+  logRequest(request: FastifyRequest, status: number): void;
+  /** The personality's error for an injected status, thrown before authentication. */
+  faultError(status: number, headers: Record<string, string>): Error;
+  /** Body and content type of an injected status that replaces a finished answer. */
+  faultBody(status: number): { body: string; contentType: string };
+  invalidJson(): Error;
+  /** Runs on every answer before faults and logging (response headers of the personality). */
+  beforeSend?(request: FastifyRequest, reply: FastifyReply): void;
+}
+
+export interface SimApp {
+  app: FastifyInstance;
+  /** Requests an injected fault hit, for the request log. */
+  faulted: WeakSet<FastifyRequest>;
+}
+
+/**
+ * The server scaffolding both personalities share: JSON bodies that may be empty, git bodies left unread for
+ * http-backend, injected faults (before authentication, or replacing the finished answer) and request logging.
+ * Register the personality's own onRequest hooks after this one.
+ */
+export function createSimApp(options: SimAppOptions): SimApp {
+  const app = Fastify({
+    logger: options.log ? { level: "info", redact: ["req.headers.authorization", "req.headers.cookie"] } : false,
+    // Bitbucket's clone URLs and some REST paths contain "~"; keep the default decoding.
+    routerOptions: { ignoreDuplicateSlashes: true },
+    bodyLimit: 10 * 1024 * 1024,
+  });
+  const faulted = new WeakSet<FastifyRequest>();
+  /** Faults that replace the answer once the request has been processed (`when: "after"`). */
+  const lateFaults = new WeakMap<FastifyRequest, FaultAction>();
+
+  // DELETEs and POSTs often carry `Content-Type: application/json` and no body; Bitbucket accepts that.
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (_req, body, done) => {
+    const text = typeof body === "string" ? body : body.toString("utf8");
+    if (text.trim() === "") return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(options.invalidJson(), undefined);
+    }
+  });
+  // git request bodies stay unread: the git route streams them into git http-backend.
+  app.addContentTypeParser(
+    ["application/x-git-upload-pack-request", "application/x-git-receive-pack-request"],
+    (_req, _payload, done) => done(null),
+  );
+
+  app.addHook("onRequest", async (request, reply) => {
+    if (options.isControl(request)) return;
+    const fault = options.faults.take({
+      method: request.method,
+      path: new URL(request.url, "http://sim").pathname,
+      group: request.routeOptions.config?.group ?? "unknown",
+    });
+    if (!fault) return;
+    faulted.add(request);
+    if (fault.when === "after") {
+      lateFaults.set(request, fault);
+      return;
+    }
+    if (fault.delayMs > 0) await sleep(fault.delayMs);
+    if (fault.reset) {
+      // No answer at all: the client sees the connection drop (status 0 in the request log).
+      options.logRequest(request, 0);
+      reply.hijack();
+      request.raw.socket.destroy();
+      return reply;
+    }
+    if (fault.status !== null) throw options.faultError(fault.status, fault.headers);
+  });
+
+  app.addHook("onSend", async (request, reply, payload) => {
+    options.beforeSend?.(request, reply);
+    const late = lateFaults.get(request);
+    if (late) {
+      // The work is done (a token created, a status stored); only the answer is lost on its way back.
+      lateFaults.delete(request);
+      if (late.delayMs > 0) await sleep(late.delayMs);
+      if (late.reset) {
+        options.logRequest(request, 0);
+        request.raw.socket.destroy();
+        return payload;
+      }
+      if (late.status !== null) {
+        const { body, contentType } = options.faultBody(late.status);
+        reply.code(late.status);
+        for (const [k, v] of Object.entries(late.headers)) reply.header(k, v);
+        reply.header("content-type", contentType);
+        reply.removeHeader("content-length");
+        options.logRequest(request, late.status);
+        return body;
+      }
+    }
+    if (!options.isControl(request)) options.logRequest(request, reply.statusCode);
+    return payload;
+  });
+
+  return { app, faulted };
+}
