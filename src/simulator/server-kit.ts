@@ -14,6 +14,8 @@ export interface SimAppOptions {
   /** Body and content type of an injected status that replaces a finished answer. */
   faultBody(status: number): { body: string; contentType: string };
   invalidJson(): Error;
+  /** Adjusts the headers of an injected answer (Cloud never sends `Retry-After`). */
+  faultHeaders?(headers: Record<string, string>): Record<string, string>;
   /** Runs on every answer before faults and logging (response headers of the personality). */
   beforeSend?(request: FastifyRequest, reply: FastifyReply): void;
 }
@@ -39,6 +41,8 @@ export function createSimApp(options: SimAppOptions): SimApp {
   const faulted = new WeakSet<FastifyRequest>();
   /** Faults that replace the answer once the request has been processed (`when: "after"`). */
   const lateFaults = new WeakMap<FastifyRequest, FaultAction>();
+  const headersOf = (fault: FaultAction): Record<string, string> =>
+    options.faultHeaders ? options.faultHeaders({ ...fault.headers }) : fault.headers;
 
   // DELETEs and POSTs often carry `Content-Type: application/json` and no body; Bitbucket accepts that.
   app.removeContentTypeParser("application/json");
@@ -78,7 +82,7 @@ export function createSimApp(options: SimAppOptions): SimApp {
       request.raw.socket.destroy();
       return reply;
     }
-    if (fault.status !== null) throw options.faultError(fault.status, fault.headers);
+    if (fault.status !== null) throw options.faultError(fault.status, headersOf(fault));
   });
 
   app.addHook("onSend", async (request, reply, payload) => {
@@ -96,7 +100,7 @@ export function createSimApp(options: SimAppOptions): SimApp {
       if (late.status !== null) {
         const { body, contentType } = options.faultBody(late.status);
         reply.code(late.status);
-        for (const [k, v] of Object.entries(late.headers)) reply.header(k, v);
+        for (const [k, v] of Object.entries(headersOf(late))) reply.header(k, v);
         reply.header("content-type", contentType);
         reply.removeHeader("content-length");
         options.logRequest(request, late.status);

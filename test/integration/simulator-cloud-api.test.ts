@@ -135,6 +135,28 @@ describe("rate limiting per hour (§6.6)", () => {
   });
 });
 
+describe("injected faults on the Cloud personality", () => {
+  test("an injected 429 is Cloud's (text/plain, no Retry-After); a late 503 replaces a finished answer", async () => {
+    sim.injectFaults({ status: 429, count: 1, pathPrefix: "/2.0/repositories/acme/app" });
+    const limited = await call("GET", "/repositories/acme/app", tok("read"));
+    assert.equal(limited.status, 429);
+    assert.equal(limited.headers.get("retry-after"), null);
+    assert.match(limited.headers.get("content-type") ?? "", /^text\/plain/);
+    sim.injectFaults({ status: 503, count: 1, when: "after", pathPrefix: "/2.0/repositories/acme/app/commit" });
+    const lost = await call("POST", `/repositories/acme/app/commit/${main}/statuses/build`, tok("read"), {
+      key: "late",
+      state: "FAILED",
+    });
+    assert.equal(lost.status, 503);
+    assert.equal((lost.json as { type: string }).type, "error");
+    assert.equal(
+      (await call("GET", `/repositories/acme/app/commit/${main}/statuses/build/late`, tok("read"))).status,
+      200,
+      "the status was stored",
+    );
+  });
+});
+
 describe("webhooks: the secret is write-only (§2.2)", () => {
   test("create answers 201; no answer ever carries the secret; PUT without secret keeps it, null removes it", async () => {
     const created = await call("POST", "/repositories/acme/app/hooks", tok("hooks"), {

@@ -67,6 +67,8 @@ export function buildCloudServer(core: CloudCore, control: CloudControlTarget, f
       contentType: "application/json",
     }),
     invalidJson: () => new CloudError(400, "The request body is not valid JSON."),
+    // §6.6: Cloud's 429 carries no Retry-After, injected ones included.
+    faultHeaders: ({ "Retry-After": _dropped, ...rest }) => rest,
     beforeSend: (request, reply) => {
       // Every authenticated answer tells an access token its scopes (§1.2).
       const principal = principalOf(request);
