@@ -7,6 +7,7 @@ import type { CloudResolvedOptions, CloudSwitches } from "./options.ts";
 import type { Json } from "./payloads.ts";
 import type { Scope, TokenKind } from "./scopes.ts";
 import type { Account, Repository } from "./state.ts";
+import { createToken, revokeToken, rotateToken } from "./tokens.ts";
 
 export interface CloudRepoRef {
   workspace: string;
@@ -267,15 +268,15 @@ export class CloudSimulatorControl extends MachineryControl {
     scopes: Scope[];
     expiresInDays?: number | null;
   }): CreatedCloudToken {
-    return this.core.createToken(input);
+    return createToken(this.core, input);
   }
 
   rotateToken(id: string, expiresInDays?: number | null): CreatedCloudToken {
-    return this.core.rotateToken(id, expiresInDays);
+    return rotateToken(this.core, id, expiresInDays);
   }
 
   revokeToken(id: string): boolean {
-    return this.core.revokeToken(id);
+    return revokeToken(this.core, id);
   }
 
   tokens(): CloudTokenView[] {
