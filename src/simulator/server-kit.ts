@@ -1,14 +1,19 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { FaultAction, FaultInjector } from "./faults.ts";
+import type { RequestLog, RequestLogEntry } from "./request-log.ts";
 
 export interface SimAppOptions {
   log: boolean;
   faults: FaultInjector;
   /** The `/_sim/` control API: never faulted, never logged. */
   isControl(request: FastifyRequest): boolean;
-  /** Records the answer in the request log (status 0 for a dropped connection). */
-  logRequest(request: FastifyRequest, status: number): void;
+  requests: RequestLog;
+  now(): number;
+  /** Who called, in the request log's terms (null fields when anonymous). */
+  caller(request: FastifyRequest): Pick<RequestLogEntry, "principal" | "authKind" | "credential" | "tokenId">;
+  /** Requests the personality's rate limiter refused. */
+  rateLimited: WeakSet<FastifyRequest>;
   /** The personality's error for an injected status, thrown before authentication. */
   faultError(status: number, headers: Record<string, string>): Error;
   /** Body and content type of an injected status that replaces a finished answer. */
@@ -22,8 +27,8 @@ export interface SimAppOptions {
 
 export interface SimApp {
   app: FastifyInstance;
-  /** Requests an injected fault hit, for the request log. */
-  faulted: WeakSet<FastifyRequest>;
+  /** Records an answer in the request log (status 0 for a dropped connection); the git routes call it themselves. */
+  logRequest(request: FastifyRequest, status: number): void;
 }
 
 /**
@@ -41,6 +46,22 @@ export function createSimApp(options: SimAppOptions): SimApp {
   const faulted = new WeakSet<FastifyRequest>();
   /** Faults that replace the answer once the request has been processed (`when: "after"`). */
   const lateFaults = new WeakMap<FastifyRequest, FaultAction>();
+  const logRequest = (request: FastifyRequest, status: number): void => {
+    if (options.isControl(request)) return;
+    const url = new URL(request.url, "http://sim");
+    options.requests.add({
+      time: options.now(),
+      method: request.method,
+      path: url.pathname,
+      query: url.search.replace(/^\?/, ""),
+      route: request.routeOptions.url ?? null,
+      group: request.routeOptions.config?.group ?? "unknown",
+      ...options.caller(request),
+      status,
+      rateLimited: options.rateLimited.has(request),
+      faulted: faulted.has(request),
+    });
+  };
   const headersOf = (fault: FaultAction): Record<string, string> =>
     options.faultHeaders ? options.faultHeaders({ ...fault.headers }) : fault.headers;
 
@@ -77,7 +98,7 @@ export function createSimApp(options: SimAppOptions): SimApp {
     if (fault.delayMs > 0) await sleep(fault.delayMs);
     if (fault.reset) {
       // No answer at all: the client sees the connection drop (status 0 in the request log).
-      options.logRequest(request, 0);
+      logRequest(request, 0);
       reply.hijack();
       request.raw.socket.destroy();
       return reply;
@@ -93,7 +114,7 @@ export function createSimApp(options: SimAppOptions): SimApp {
       lateFaults.delete(request);
       if (late.delayMs > 0) await sleep(late.delayMs);
       if (late.reset) {
-        options.logRequest(request, 0);
+        logRequest(request, 0);
         request.raw.socket.destroy();
         return payload;
       }
@@ -103,13 +124,13 @@ export function createSimApp(options: SimAppOptions): SimApp {
         for (const [k, v] of Object.entries(headersOf(late))) reply.header(k, v);
         reply.header("content-type", contentType);
         reply.removeHeader("content-length");
-        options.logRequest(request, late.status);
+        logRequest(request, late.status);
         return body;
       }
     }
-    if (!options.isControl(request)) options.logRequest(request, reply.statusCode);
+    logRequest(request, reply.statusCode);
     return payload;
   });
 
-  return { app, faulted };
+  return { app, logRequest };
 }

@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import type { SimClock } from "../clock.ts";
 import { Deliveries } from "../deliveries.ts";
 import { type CommitInfo, Git, type Person, ZERO_SHA } from "../git.ts";
@@ -9,16 +9,14 @@ import { badRequest, CloudError, notFound } from "./errors.ts";
 import { CloudEvents, type RefChange } from "./events.ts";
 import type { CloudResolvedOptions, CloudSwitches } from "./options.ts";
 import { CloudPresenter } from "./payloads.ts";
-import { type Scope, scopeAllowed, type TokenKind } from "./scopes.ts";
+import type { Scope, TokenKind } from "./scopes.ts";
 import {
-  type AccessToken,
   type Account,
   braced,
   CloudState,
   type Comment,
   type CommitStatus,
   type Hook,
-  hashSecret,
   type Project,
   type PullRequest,
   type Repository,

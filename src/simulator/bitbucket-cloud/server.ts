@@ -29,37 +29,24 @@ export function buildCloudServer(core: CloudCore, control: CloudControlTarget, f
   const isControl = (request: FastifyRequest): boolean =>
     request.routeOptions.config?.control === true || request.url.startsWith("/_sim/");
 
-  const logRequest = (request: FastifyRequest, status: number): void => {
-    if (isControl(request)) return;
-    const principal = principalOf(request);
-    const url = new URL(request.url, "http://sim");
-    core.requests.add({
-      time: core.clock.now(),
-      method: request.method,
-      path: url.pathname,
-      query: url.search.replace(/^\?/, ""),
-      route: request.routeOptions.url ?? null,
-      group: request.routeOptions.config?.group ?? "unknown",
-      principal: principal?.account.nickname ?? null,
-      authKind: principal
-        ? principal.kind === "token" && request.routeOptions.config?.group !== "git"
-          ? "bearer"
-          : "basic"
-        : "none",
-      credential:
-        principal?.kind === "token" ? credentialType(principal.token, core.switches) : principal ? "user" : null,
-      tokenId: principal?.kind === "token" ? principal.token.id : null,
-      status,
-      rateLimited: limited.has(request),
-      faulted: faulted.has(request),
-    });
-  };
-
-  const { app, faulted } = createSimApp({
+  const { app, logRequest } = createSimApp({
     log: core.options.log,
     faults,
     isControl,
-    logRequest: (request, status) => logRequest(request, status),
+    requests: core.requests,
+    now: () => core.clock.now(),
+    caller: (request) => {
+      const principal = principalOf(request);
+      const token = principal?.kind === "token" ? principal.token : null;
+      return {
+        principal: principal?.account.nickname ?? null,
+        // Tokens are Bearer on REST and Basic x-token-auth on git; users are Basic.
+        authKind: !principal ? "none" : token && request.routeOptions.config?.group !== "git" ? "bearer" : "basic",
+        credential: token ? credentialType(token, core.switches) : principal ? "user" : null,
+        tokenId: token?.id ?? null,
+      };
+    },
+    rateLimited: limited,
     faultError: (status, headers) =>
       new CloudError(status, faultMessage(status).message, { headers, plain: status === 429 }),
     faultBody: (status) => ({

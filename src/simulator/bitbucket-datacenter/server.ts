@@ -26,32 +26,19 @@ export function buildServer(core: SimCore, control: ControlTarget, faults: Fault
   const isControl = (request: FastifyRequest): boolean =>
     request.routeOptions.config?.control === true || request.url.startsWith("/_sim/");
 
-  const logRequest = (request: FastifyRequest, status: number): void => {
-    if (isControl(request)) return;
-    const principal = request.principal;
-    const url = new URL(request.url, "http://sim");
-    core.requests.add({
-      time: core.clock.now(),
-      method: request.method,
-      path: url.pathname,
-      query: url.search.replace(/^\?/, ""),
-      route: request.routeOptions.url ?? null,
-      group: request.routeOptions.config?.group ?? "unknown",
-      principal: principal?.user.name ?? null,
-      authKind: principal?.authKind ?? "none",
-      credential: principal?.credential ?? null,
-      tokenId: principal?.token?.id ?? null,
-      status,
-      rateLimited: rateLimited.has(request),
-      faulted: faulted.has(request),
-    });
-  };
-
-  const { app, faulted } = createSimApp({
+  const { app, logRequest } = createSimApp({
     log: core.options.log,
     faults,
     isControl,
-    logRequest: (request, status) => logRequest(request, status),
+    requests: core.requests,
+    now: () => core.clock.now(),
+    caller: (request) => ({
+      principal: request.principal?.user.name ?? null,
+      authKind: request.principal?.authKind ?? "none",
+      credential: request.principal?.credential ?? null,
+      tokenId: request.principal?.token?.id ?? null,
+    }),
+    rateLimited,
     faultError: (status, headers) => {
       const { message, exceptionName } = faultMessage(status);
       return new SimError(status, message, exceptionName, null, headers);
