@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
+import { dataCenterDeliveryStyle } from "./bitbucket-datacenter/delivery-style.ts";
 import { Deliveries, signBody, webhookSecret } from "./deliveries.ts";
 import { startWebhookReceiver } from "./receiver.ts";
 
@@ -21,7 +22,7 @@ after(async () => (await receiverPromise).close());
 
 test("one POST per delivery, no retry on failure, dropped ones never sent", async () => {
   const receiver = await receiverPromise;
-  const deliveries = new Deliveries({ now: () => 42, timeoutMs: 2_000, userAgent: () => "UA" });
+  const deliveries = new Deliveries({ now: () => 42, timeoutMs: 2_000, style: dataCenterDeliveryStyle(() => "UA") });
   const hook = {
     id: 7,
     url: receiver.url,
@@ -58,4 +59,48 @@ test("one POST per delivery, no retry on failure, dropped ones never sent", asyn
       ["pr:declined", 200, false],
     ],
   );
+});
+
+test("a style with retries: again after each 5xx, headers rebuilt per attempt, a fresh id only when asked", async () => {
+  const receiver = await receiverPromise;
+  const style = (fresh: boolean) => ({
+    headers: ({ requestId, attempt }: { requestId: string; attempt: number }) => ({
+      headers: { "X-Request-UUID": requestId, "X-Attempt-Number": String(attempt) },
+      signature: null,
+    }),
+    retries: 2,
+    freshRequestIdPerAttempt: fresh,
+  });
+  const hook = {
+    id: 9,
+    url: receiver.url,
+    configuration: {},
+    credentials: null,
+    scope: { kind: "workspace" as const },
+  };
+  for (const fresh of [false, true]) {
+    receiver.received.length = 0;
+    receiver.respondWith(503);
+    const record = await new Deliveries({ now: () => 1, timeoutMs: 2_000, style: style(fresh) }).enqueue(
+      { hook },
+      "repo:push",
+      "{}",
+    );
+    assert.deepEqual(
+      receiver.received.map((r) => r.headers["x-attempt-number"]),
+      ["1", "2", "3"],
+    );
+    const ids = new Set(receiver.received.map((r) => r.headers["x-request-uuid"]));
+    assert.equal(ids.size, fresh ? 3 : 1);
+    assert.equal(record.requestId, receiver.received[0]?.headers["x-request-uuid"], "the record keeps the first id");
+    assert.deepEqual(
+      record.attempts.map((a) => [a.status, a.headers["X-Attempt-Number"]]),
+      [
+        [503, "1"],
+        [503, "2"],
+        [503, "3"],
+      ],
+    );
+  }
+  receiver.respondWith(200);
 });

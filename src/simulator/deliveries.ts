@@ -2,9 +2,10 @@ import { createHmac, randomUUID } from "node:crypto";
 import { request } from "undici";
 
 /**
- * Webhook deliveries: one POST per (event, webhook), signed when the webhook has a secret. Data Center never
- * retries; a personality that does (Cloud: twice more on 5xx) passes `retries`, and every attempt is recorded. Each webhook has its own queue so a receiver sees its events in the order they
- * happened; settled() waits for every queue to drain.
+ * Webhook deliveries: one POST per (event, webhook), signed when the webhook has a secret, shaped by the
+ * personality's DeliveryStyle (its headers; retries on 5xx for Cloud, none for Data Center), every attempt recorded.
+ * Each webhook has its own queue so a receiver sees its events in the order they happened; settled() waits for every
+ * queue to drain.
  */
 
 export interface DeliveryRecord {
@@ -48,7 +49,7 @@ export interface DeliveryFilter {
   since?: number;
 }
 
-/** "app": a GitHub App's own webhook (the GitHub personality). */
+/** "workspace": a Cloud workspace hook; "app": a GitHub App's own webhook. */
 export type DeliveryScope = "repository" | "project" | "workspace" | "test" | "app";
 
 export interface DispatchTarget {
@@ -62,39 +63,23 @@ export interface DispatchTarget {
 }
 
 /**
- * The headers a delivery carries besides User-Agent and Authorization, and the signature recorded with it. The
- * default is Bitbucket's; a personality with other headers (GitHub's X-GitHub-Event…) passes its own.
+ * The headers of one attempt (User-Agent included, Authorization excepted: credentials are added by Deliveries) and
+ * the signature recorded with the delivery. `requestId` is the attempt's delivery id, `attempt` counts from 1.
  */
 export type DeliveryHeaders = (delivery: {
   target: DispatchTarget;
   eventKey: string;
   requestId: string;
+  attempt: number;
   body: string;
   secret: string | null;
 }) => { headers: Record<string, string>; signature: string | null };
 
-const bitbucketHeaders: DeliveryHeaders = ({ eventKey, requestId, body, secret }) => {
-  const headers: Record<string, string> = {
-    "Content-Type": "application/json; charset=utf-8",
-    "X-Event-Key": eventKey,
-    "X-Request-Id": requestId,
-  };
-  const signature = secret ? signBody(secret, body) : null;
-  if (signature) headers["X-Hub-Signature"] = signature;
-  return { headers, signature };
-};
-/** How a personality shapes its requests; the default is Data Center's. */
+/** How a personality delivers: its headers, and whether it retries (Data Center never does, Cloud twice on 5xx). */
 export interface DeliveryStyle {
-  /** Header carrying the delivery's id (`X-Request-Id` on DC, `X-Request-UUID` on Cloud). */
-  requestIdHeader?: string;
-  /** Further headers of every attempt (`X-Hook-UUID`…). */
-  headers?: Record<string, string>;
-  /** Extra attempts after a 5xx answer. */
+  headers: DeliveryHeaders;
+  /** Extra attempts after a 5xx answer; retried immediately, never after a timeout or refused connection. */
   retries?: number;
-  /** Header numbering the attempts from 1, or none. */
-  attemptHeader?: string | null;
-  /** Overrides the configured User-Agent. */
-  userAgent?: string | null;
   /** Each retry gets a new delivery id instead of repeating the first one's. */
   freshRequestIdPerAttempt?: boolean;
 }
@@ -116,19 +101,12 @@ export class Deliveries {
   private toDrop = 0;
   private readonly now: () => number;
   private readonly timeoutMs: number;
-  private readonly userAgent: () => string | null;
-  private readonly headersFor: DeliveryHeaders;
+  private readonly style: DeliveryStyle;
 
-  constructor(options: {
-    now: () => number;
-    timeoutMs: number;
-    userAgent: () => string | null;
-    headers?: DeliveryHeaders;
-  }) {
+  constructor(options: { now: () => number; timeoutMs: number; style: DeliveryStyle }) {
     this.now = options.now;
     this.timeoutMs = options.timeoutMs;
-    this.userAgent = options.userAgent;
-    this.headersFor = options.headers ?? bitbucketHeaders;
+    this.style = options.style;
   }
 
   /** The next `count` deliveries are recorded as dropped and never sent: "lost" events. */
@@ -185,17 +163,13 @@ export class Deliveries {
     options: {
       signWith?: string | null;
       credentials?: { username: string; password: string | null } | null;
-      style?: DeliveryStyle;
     } = {},
   ): Promise<DeliveryRecord> {
-    const style = options.style ?? {};
     const hook = target.hook;
     const secret = options.signWith !== undefined ? options.signWith : webhookSecret(hook.configuration);
     const credentials = options.credentials !== undefined ? options.credentials : hook.credentials;
     const requestId = randomUUID();
-    const { headers, signature } = this.headersFor({ target, eventKey, requestId, body, secret });
-    const ua = this.userAgent();
-    if (ua) headers["User-Agent"] = ua;
+    const { headers, signature } = this.style.headers({ target, eventKey, requestId, attempt: 1, body, secret });
     const record: DeliveryRecord = {
       seq: ++this.seq,
       time: this.now(),
@@ -216,8 +190,9 @@ export class Deliveries {
       attempts: [],
     };
     this.log.push(record);
-    if (credentials)
-      headers.Authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password ?? ""}`).toString("base64")}`;
+    const authorization = credentials
+      ? `Basic ${Buffer.from(`${credentials.username}:${credentials.password ?? ""}`).toString("base64")}`
+      : null;
 
     if (this.toDrop > 0) {
       this.toDrop--;
@@ -228,7 +203,7 @@ export class Deliveries {
 
     const queueKey = hook.scope.kind === "test" ? `test:${record.seq}` : `${hook.scope.kind}:${hook.id}`;
     const previous = this.queues.get(queueKey) ?? Promise.resolve();
-    const run = previous.then(() => this.sendWithRetries(record, headers, style));
+    const run = previous.then(() => this.sendWithRetries(record, { target, secret, headers, authorization }));
     this.queues.set(
       queueKey,
       run.then(
@@ -242,21 +217,30 @@ export class Deliveries {
 
   private async sendWithRetries(
     record: DeliveryRecord,
-    headers: Record<string, string>,
-    style: DeliveryStyle,
+    first: {
+      target: DispatchTarget;
+      secret: string | null;
+      headers: Record<string, string>;
+      authorization: string | null;
+    },
   ): Promise<void> {
-    const attempts = 1 + Math.max(0, style.retries ?? 0);
-    for (let n = 1; n <= attempts; n++) {
-      const sent = { ...headers };
-      if (style.attemptHeader) sent[style.attemptHeader] = String(n);
-      if (n > 1 && style.freshRequestIdPerAttempt) sent[style.requestIdHeader ?? "X-Request-Id"] = randomUUID();
+    const attempts = 1 + Math.max(0, this.style.retries ?? 0);
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      const shown =
+        attempt === 1
+          ? first.headers
+          : this.style.headers({
+              target: first.target,
+              eventKey: record.eventKey,
+              requestId: this.style.freshRequestIdPerAttempt ? randomUUID() : record.requestId,
+              attempt,
+              body: record.body,
+              secret: first.secret,
+            }).headers;
       record.status = null;
       record.error = null;
-      await this.send(record, sent);
-      const { Authorization: _hidden, ...shown } = sent;
-      record.attempts.push({ headers: shown, status: record.status, error: record.error });
-      if (n === 1) record.headers = { ...shown };
-      // Retried immediately and only on a 5xx answer; a timeout or refused connection is not.
+      await this.send(record, first.authorization ? { ...shown, Authorization: first.authorization } : shown);
+      record.attempts.push({ headers: { ...shown }, status: record.status, error: record.error });
       const status: number | null = record.status;
       if (status === null || status < 500 || status > 599) break;
     }

@@ -6,7 +6,7 @@ import { KeyedMutex } from "../mutex.ts";
 import { WindowLimiter } from "../ratelimit.ts";
 import { RequestLog } from "../request-log.ts";
 import { badRequest, CloudError, notFound } from "./errors.ts";
-import { CloudEvents, type RefChange } from "./events.ts";
+import { CloudEvents, cloudDeliveryStyle, type RefChange } from "./events.ts";
 import type { CloudResolvedOptions, CloudSwitches } from "./options.ts";
 import { CloudPresenter } from "./payloads.ts";
 import type { Scope, TokenKind } from "./scopes.ts";
@@ -75,7 +75,7 @@ export class CloudCore {
     this.deliveries = new Deliveries({
       now: () => clock.now(),
       timeoutMs: options.deliveryTimeoutMs,
-      userAgent: () => "Bitbucket-Webhooks/2.0",
+      style: cloudDeliveryStyle(() => this.switchValues),
     });
     this.present = new CloudPresenter(
       this.state,

@@ -1,6 +1,7 @@
-import type { DeliveryStyle } from "../deliveries.ts";
+import { type DeliveryStyle, signBody } from "../deliveries.ts";
 import { type CommitInfo, ZERO_SHA } from "../git.ts";
 import type { CloudCore } from "./core.ts";
+import type { CloudSwitches } from "./options.ts";
 import type { Json } from "./payloads.ts";
 import type { Account, Comment, CommitStatus, Hook, PullRequest, Repository } from "./state.ts";
 
@@ -165,22 +166,48 @@ export class CloudEvents {
   }
 
   deliver(hook: Hook, eventKey: string, body: string): void {
-    const switches = this.core.switches;
-    const style: DeliveryStyle = {
-      requestIdHeader: "X-Request-UUID",
-      headers: { "X-Hook-UUID": switches.hookUuidHeaderBraces ? hook.uuid : hook.uuid.replace(/[{}]/g, "") },
-      attemptHeader: "X-Attempt-Number",
-      retries: 2,
-      userAgent: "Bitbucket-Webhooks/2.0",
-      freshRequestIdPerAttempt: !switches.retryKeepsRequestUuid,
-    };
     void this.core.deliveries.enqueue(
-      { hook: { id: hook.id, url: hook.url, configuration: {}, credentials: null, scope: { kind: hook.subjectType } } },
+      {
+        hook: {
+          id: hook.id,
+          url: hook.url,
+          configuration: { uuid: hook.uuid },
+          credentials: null,
+          scope: { kind: hook.subjectType },
+        },
+      },
       eventKey,
       body,
-      { signWith: hook.secret, credentials: null, style },
+      { signWith: hook.secret, credentials: null },
     );
   }
+}
+
+/**
+ * Cloud's deliveries (the captures): X-Request-UUID, X-Hook-UUID, X-Attempt-Number, Bitbucket-Webhooks/2.0, and two
+ * more attempts after a 5xx. The switches are read per delivery, so a change through the control API applies at once.
+ */
+export function cloudDeliveryStyle(switches: () => CloudSwitches): DeliveryStyle {
+  return {
+    headers: ({ target, eventKey, requestId, attempt, body, secret }) => {
+      const uuid = String(target.hook.configuration.uuid);
+      const headers: Record<string, string> = {
+        "Content-Type": "application/json; charset=utf-8",
+        "X-Event-Key": eventKey,
+        "X-Request-UUID": requestId,
+        "X-Hook-UUID": switches().hookUuidHeaderBraces ? uuid : uuid.replace(/[{}]/g, ""),
+      };
+      const signature = secret ? signBody(secret, body) : null;
+      if (signature) headers["X-Hub-Signature"] = signature;
+      headers["User-Agent"] = "Bitbucket-Webhooks/2.0";
+      headers["X-Attempt-Number"] = String(attempt);
+      return { headers, signature };
+    },
+    retries: 2,
+    get freshRequestIdPerAttempt() {
+      return !switches().retryKeepsRequestUuid;
+    },
+  };
 }
 
 /** The commit inside a `commit_status` has no committer/parents/summary (the 2025 capture). */

@@ -6,6 +6,7 @@ import { type CommitInfo, Git, type Person, ZERO_SHA } from "../git.ts";
 import { KeyedMutex } from "../mutex.ts";
 import { RateLimiter } from "../ratelimit.ts";
 import { RequestLog } from "../request-log.ts";
+import { dataCenterDeliveryStyle } from "./delivery-style.ts";
 import {
   badRequest,
   conflict,
@@ -266,10 +267,12 @@ export class SimCore {
     this.deliveries = new Deliveries({
       now: () => clock.now(),
       timeoutMs: options.deliveryTimeoutMs,
-      userAgent: () =>
-        this.switches.deliveryUserAgent
-          ?.replace("{version}", options.version)
-          .replace("{build}", buildNumber(options.version)) ?? null,
+      style: dataCenterDeliveryStyle(
+        () =>
+          this.switches.deliveryUserAgent
+            ?.replace("{version}", options.version)
+            .replace("{build}", buildNumber(options.version)) ?? null,
+      ),
     });
     this.limiter = new RateLimiter(options.rateLimit, () => clock.now());
   }

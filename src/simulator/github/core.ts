@@ -8,7 +8,7 @@ import { KeyedMutex } from "../mutex.ts";
 import { RateLimiter } from "../ratelimit.ts";
 import { RequestLog } from "../request-log.ts";
 import { GhError } from "./errors.ts";
-import { Events, githubDeliveryHeaders } from "./events.ts";
+import { Events, githubDeliveryStyle } from "./events.ts";
 import type { GitHubOptions } from "./options.ts";
 import { excessPermission, type PermissionSet, type Role, withMetadata } from "./permissions.ts";
 import { type FileChange, GitHubPresenter } from "./presenter.ts";
@@ -53,8 +53,7 @@ export class GitHubCore {
     this.deliveries = new Deliveries({
       now: () => clock.now(),
       timeoutMs: options.deliveryTimeoutMs,
-      userAgent: () => "GitHub-Hookshot/sim",
-      headers: githubDeliveryHeaders,
+      style: githubDeliveryStyle,
     });
     this.primary = new PrimaryRateLimit(options.rateLimit.limit, () => clock.now());
     this.secondary = new RateLimiter(options.secondaryRateLimit, () => clock.now());

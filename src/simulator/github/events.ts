@@ -1,28 +1,34 @@
 import { createHmac } from "node:crypto";
-import { type DeliveryHeaders, signBody } from "../deliveries.ts";
+import { type DeliveryStyle, signBody } from "../deliveries.ts";
 import { type CommitInfo, EMPTY_TREE, ZERO_SHA } from "../git.ts";
 import type { GitHubCore, RefChange } from "./core.ts";
 import { type Json, nodeId } from "./presenter.ts";
 import type { Account, CheckRun, Installation, RepoHook, Repository } from "./state.ts";
 
-/** GitHub's webhook headers: X-GitHub-Event, X-GitHub-Delivery, X-Hub-Signature(-256) and the hook's target. */
-export const githubDeliveryHeaders: DeliveryHeaders = ({ target, eventKey, requestId, body, secret }) => {
-  const headers: Record<string, string> = {
-    "Content-Type": "application/json",
-    "X-GitHub-Event": eventKey,
-    "X-GitHub-Delivery": requestId,
-    "X-GitHub-Hook-ID": String(target.hook.id),
-  };
-  const { targetType, targetId } = target.hook.configuration;
-  headers["X-GitHub-Hook-Installation-Target-Type"] = String(targetType);
-  headers["X-GitHub-Hook-Installation-Target-ID"] = String(targetId);
-  const signature = secret ? signBody(secret, body) : null;
-  if (signature && secret) {
-    headers["X-Hub-Signature-256"] = signature;
-    // The SHA-1 signature is still sent, for old receivers.
-    headers["X-Hub-Signature"] = `sha1=${createHmac("sha1", secret).update(body, "utf8").digest("hex")}`;
-  }
-  return { headers, signature };
+/**
+ * GitHub's webhook headers: X-GitHub-Event, X-GitHub-Delivery, X-Hub-Signature(-256), the hook's target and
+ * GitHub-Hookshot as User-Agent; no automatic retry (GitHub redelivers only on request).
+ */
+export const githubDeliveryStyle: DeliveryStyle = {
+  headers: ({ target, eventKey, requestId, body, secret }) => {
+    const headers: Record<string, string> = {
+      "Content-Type": "application/json",
+      "X-GitHub-Event": eventKey,
+      "X-GitHub-Delivery": requestId,
+      "X-GitHub-Hook-ID": String(target.hook.id),
+    };
+    const { targetType, targetId } = target.hook.configuration;
+    headers["X-GitHub-Hook-Installation-Target-Type"] = String(targetType);
+    headers["X-GitHub-Hook-Installation-Target-ID"] = String(targetId);
+    const signature = secret ? signBody(secret, body) : null;
+    if (signature && secret) {
+      headers["X-Hub-Signature-256"] = signature;
+      // The SHA-1 signature is still sent, for old receivers.
+      headers["X-Hub-Signature"] = `sha1=${createHmac("sha1", secret).update(body, "utf8").digest("hex")}`;
+    }
+    headers["User-Agent"] = "GitHub-Hookshot/sim";
+    return { headers, signature };
+  },
 };
 
 /** Webhook events: built from the model, delivered to repository hooks and to the Apps installed on the repository. */
