@@ -197,3 +197,43 @@ describe("GitHub simulator: the primary rate limit", () => {
     assert.equal(next.headers.get("x-ratelimit-remaining"), "1");
   });
 });
+
+describe("GitHub simulator: injected faults and the request log", () => {
+  let sim: GitHubSimulator;
+  let installationId: number;
+  before(async () => {
+    sim = await startGitHubSimulator({
+      clock: { start: Date.UTC(2026, 11, 3, 12), frozen: true },
+      rateLimit: { limit: 2 },
+    });
+    sim.createAccount({ login: "acme", type: "Organization" });
+    const app = sim.createApp({ name: "Faulted", owner: "acme", permissions: { contents: "read" } });
+    await sim.createRepository({ owner: "acme", name: "api" });
+    installationId = sim.install({ appId: app.id, account: "acme" }).id;
+  });
+  after(() => sim.close());
+
+  it("answers a fault in GitHub's words before authentication, replaces a finished answer after it, and logs both", async () => {
+    const auth = bearerAuth(sim.installationToken({ installationId }).token);
+    const path = "/repos/acme/api";
+    const mark = sim.markRequests();
+    sim.injectFaults({ count: 1, status: 503, pathPrefix: "/repos/" });
+    const early = await http(sim.url, "GET", path, { auth });
+    assert.equal(early.status, 503);
+    assert.equal((early.json as { message: string }).message, "Service Unavailable");
+    sim.injectFaults({ count: 1, status: 502, when: "after", pathPrefix: "/repos/" });
+    const late = await http(sim.url, "GET", path, { auth });
+    assert.equal(late.status, 502);
+    assert.equal(late.headers.get("content-type"), "application/json; charset=utf-8");
+    assert.equal((await http(sim.url, "GET", path, { auth })).status, 200);
+    const over = await http(sim.url, "GET", path, { auth });
+    assert.equal(over.status, 403, "the late-faulted request was processed and counted; the early one was not");
+    const log = sim.requests({ since: mark }).map((r) => [r.status, r.faulted, r.rateLimited, r.principal !== null]);
+    assert.deepEqual(log, [
+      [503, true, false, false],
+      [502, true, false, true],
+      [200, false, false, true],
+      [403, false, true, true],
+    ]);
+  });
+});

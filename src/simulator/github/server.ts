@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
-import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
-import type { FaultAction, FaultInjector } from "../faults.ts";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FaultInjector } from "../faults.ts";
+import { createSimApp } from "../server-kit.ts";
 import { authenticate, type GhPrincipal, principalName } from "./auth.ts";
 import type { GitHubCore } from "./core.ts";
 import { GhError } from "./errors.ts";
@@ -53,84 +53,42 @@ export function buildGitHubServer(
   control: GitHubControlTarget,
   faults: FaultInjector,
 ): FastifyInstance {
-  const app = Fastify({
-    logger: core.options.log ? { level: "info", redact: ["req.headers.authorization"] } : false,
-    routerOptions: { ignoreDuplicateSlashes: true },
-    bodyLimit: 10 * 1024 * 1024,
-  });
-  const flagged = new WeakMap<FastifyRequest, { rateLimited: boolean; faulted: boolean }>();
-  const lateFaults = new WeakMap<FastifyRequest, FaultAction>();
-  app.decorateRequest("ghPrincipal", null);
-
-  app.removeContentTypeParser("application/json");
-  app.addContentTypeParser("application/json", { parseAs: "string" }, (_req, body, done) => {
-    const text = typeof body === "string" ? body : body.toString("utf8");
-    if (text.trim() === "") return done(null, undefined);
-    try {
-      done(null, JSON.parse(text));
-    } catch {
-      done(new GhError(400, "Problems parsing JSON"), undefined);
-    }
-  });
-  app.addContentTypeParser(
-    ["application/x-git-upload-pack-request", "application/x-git-receive-pack-request"],
-    (_req, _payload, done) => done(null),
-  );
-
   const isControl = (request: FastifyRequest): boolean => request.url.startsWith("/_sim/");
-  const groupOf = (request: FastifyRequest) => request.routeOptions.config?.ghGroup ?? "unknown";
-
-  const logRequest = (request: FastifyRequest, status: number): void => {
-    if (isControl(request)) return;
-    const principal = request.ghPrincipal;
-    const url = new URL(request.url, "http://sim");
-    const flags = flagged.get(request);
-    core.requests.add({
-      time: core.clock.now(),
-      method: request.method,
-      path: url.pathname,
-      query: url.search.replace(/^\?/, ""),
-      route: request.routeOptions.url ?? null,
-      group: groupOf(request),
-      principal: principalName(principal),
-      authKind: request.headers.authorization?.toLowerCase().startsWith("basic ")
-        ? "basic"
-        : request.headers.authorization
-          ? "bearer"
-          : "none",
-      credential: null,
-      tokenId: principal && principal.kind !== "app" ? principal.token.id : null,
-      status,
-      rateLimited: flags?.rateLimited ?? false,
-      faulted: flags?.faulted ?? false,
-    });
-  };
+  const groupOf = (request: FastifyRequest) => request.routeOptions.config?.group ?? "unknown";
+  const limited = new WeakSet<FastifyRequest>();
+  const faultMessage = (status: number): string => FAULT_MESSAGES[status] ?? "Server Error";
+  const { app, logRequest } = createSimApp({
+    log: core.options.log,
+    faults,
+    isControl,
+    requests: core.requests,
+    now: () => core.clock.now(),
+    caller: (request) => {
+      const principal = request.ghPrincipal;
+      return {
+        principal: principalName(principal),
+        authKind: request.headers.authorization?.toLowerCase().startsWith("basic ")
+          ? "basic"
+          : request.headers.authorization
+            ? "bearer"
+            : "none",
+        credential: null,
+        tokenId: principal && principal.kind !== "app" ? principal.token.id : null,
+      };
+    },
+    rateLimited: limited,
+    faultError: (status, headers) => new GhError(status, faultMessage(status), { headers }),
+    faultBody: (status) => ({
+      body: JSON.stringify(new GhError(status, faultMessage(status)).toBody()),
+      contentType: "application/json; charset=utf-8",
+    }),
+    invalidJson: () => new GhError(400, "Problems parsing JSON"),
+  });
+  app.decorateRequest("ghPrincipal", null);
 
   app.addHook("onRequest", async (request, reply) => {
     if (isControl(request)) return;
     const isGit = groupOf(request) === "git";
-    const flags = { rateLimited: false, faulted: false };
-    flagged.set(request, flags);
-    const fault = faults.take({
-      method: request.method,
-      path: new URL(request.url, "http://sim").pathname,
-      group: groupOf(request),
-    });
-    if (fault) {
-      flags.faulted = true;
-      if (fault.when === "after") lateFaults.set(request, fault);
-      else {
-        if (fault.delayMs > 0) await sleep(fault.delayMs);
-        if (fault.reset) {
-          logRequest(request, 0);
-          reply.hijack();
-          request.raw.socket.destroy();
-          return reply;
-        }
-        if (fault.status !== null)
-          throw new GhError(fault.status, FAULT_MESSAGES[fault.status] ?? "Server Error", { headers: fault.headers });
-      }
-    }
     const outcome = authenticate(core, request.headers.authorization);
     if (outcome.kind === "failed") {
       if (isGit)
@@ -167,7 +125,7 @@ export function buildGitHubServer(
     };
     for (const [k, v] of Object.entries(headers)) reply.header(k, v);
     if (!primary.allowed) {
-      flags.rateLimited = true;
+      limited.add(request);
       throw new GhError(core.options.rateLimit.status, primaryExceeded(principal, request.ip), {
         documentationUrl: "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
         headers,
@@ -175,7 +133,7 @@ export function buildGitHubServer(
     }
     const secondary = core.secondary.take(key);
     if (!secondary.allowed) {
-      flags.rateLimited = true;
+      limited.add(request);
       throw new GhError(
         core.options.secondaryRateLimit.status,
         "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
@@ -186,29 +144,6 @@ export function buildGitHubServer(
         },
       );
     }
-  });
-
-  app.addHook("onSend", async (request, reply, payload) => {
-    const late = lateFaults.get(request);
-    if (late) {
-      lateFaults.delete(request);
-      if (late.delayMs > 0) await sleep(late.delayMs);
-      if (late.reset) {
-        logRequest(request, 0);
-        request.raw.socket.destroy();
-        return payload;
-      }
-      if (late.status !== null) {
-        reply.code(late.status);
-        for (const [k, v] of Object.entries(late.headers)) reply.header(k, v);
-        reply.header("content-type", "application/json; charset=utf-8");
-        reply.removeHeader("content-length");
-        logRequest(request, late.status);
-        return JSON.stringify(new GhError(late.status, FAULT_MESSAGES[late.status] ?? "Server Error").toBody());
-      }
-    }
-    logRequest(request, reply.statusCode);
-    return payload;
   });
 
   app.setErrorHandler((err, request, reply) => {

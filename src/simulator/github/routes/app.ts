@@ -32,7 +32,7 @@ function requireApp(request: Req): App {
 /** The App itself: its installations, their tokens, the App's hook config, and what an installation token lists. */
 export function appRoutes(core: GitHubCore) {
   return async (app: FastifyInstance): Promise<void> => {
-    const cfg = { config: { ghGroup: "access-tokens" as const } };
+    const cfg = { config: { group: "access-tokens" as const } };
     app.get("/app", cfg, async (r) => core.presenter.app(requireApp(r)));
 
     app.get("/app/installations", cfg, async (r, reply) => {
@@ -123,7 +123,7 @@ export function appRoutes(core: GitHubCore) {
       return reply.code(204).send();
     });
 
-    app.get("/rate_limit", { config: { ghGroup: "application-properties" } }, async (_r, reply) => {
+    app.get("/rate_limit", { config: { group: "application-properties" } }, async (_r, reply) => {
       const core_ = {
         limit: Number(reply.getHeader("x-ratelimit-limit")),
         remaining: Number(reply.getHeader("x-ratelimit-remaining")),

@@ -35,7 +35,7 @@ const updateRun = createRun.partial().omit({ head_sha: true });
 /** Check runs: only an App (an installation token) may create them, as on GitHub. */
 export function checkRoutes(core: GitHubCore) {
   return async (app: FastifyInstance): Promise<void> => {
-    const cfg = { config: { ghGroup: "build-status" as const } };
+    const cfg = { config: { group: "build-status" as const } };
     const appIdOf = (r: Req): number => {
       const p = r.ghPrincipal;
       if (p?.kind !== "installation") throw new GhError(403, "You must authenticate via a GitHub App.");

@@ -54,7 +54,7 @@ export function contentRoutes(core: GitHubCore) {
         encoding: "base64",
       };
     };
-    const cfg = { config: { ghGroup: "content" as const } };
+    const cfg = { config: { group: "content" as const } };
     app.get("/repos/:owner/:repo/contents", cfg, handler);
     app.get("/repos/:owner/:repo/contents/*", cfg, handler);
   };

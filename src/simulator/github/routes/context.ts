@@ -1,6 +1,5 @@
-import type { FastifyReply, FastifyRequest } from "fastify";
 import type { z } from "zod";
-import type { RequestGroup } from "../../request-log.ts";
+import { param, q, type Reply, type Req } from "../../route-kit.ts";
 import { enforce, type GhPrincipal } from "../auth.ts";
 import type { GitHubCore } from "../core.ts";
 import { GhError, notFound } from "../errors.ts";
@@ -8,29 +7,13 @@ import type { AccessLevel, AppPermission } from "../permissions.ts";
 import type { Repository } from "../state.ts";
 
 declare module "fastify" {
-  interface FastifyContextConfig {
-    /** Endpoint family of a GitHub route, recorded in the request log. */
-    ghGroup?: RequestGroup;
-  }
   interface FastifyRequest {
     /** Who called the GitHub personality (null: nobody, or not yet authenticated). */
     ghPrincipal: GhPrincipal | null;
   }
 }
 
-export type Req = FastifyRequest;
-export type Reply = FastifyReply;
-
-export function param(request: Req, name: string): string {
-  const v = (request.params as Record<string, string | undefined>)[name];
-  if (v === undefined) throw new Error(`internal: route has no :${name}`);
-  return v;
-}
-
-export function q(request: Req, name: string): string | undefined {
-  const v = (request.query as Record<string, string | string[] | undefined>)[name];
-  return Array.isArray(v) ? v[0] : v;
-}
+export { param, q, type Reply, type Req } from "../../route-kit.ts";
 
 /** The repository of `:owner/:repo`, after the token's narrowing allowed `permission` at `level`. */
 export function repoFor(core: GitHubCore, request: Req, permission: AppPermission, level: AccessLevel): Repository {

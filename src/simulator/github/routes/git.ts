@@ -67,7 +67,7 @@ export function gitRoutes(core: GitHubCore, logGit: GitRequestLogger) {
         res.end();
       }
     };
-    const cfg = { config: { ghGroup: "git" as const } };
+    const cfg = { config: { group: "git" as const } };
     app.get("/:owner/:repo/info/refs", cfg, handler);
     app.post("/:owner/:repo/git-upload-pack", cfg, handler);
     app.post("/:owner/:repo/git-receive-pack", cfg, handler);

@@ -50,7 +50,7 @@ function mergeConfig(current: HookConfig | null, patch: z.infer<typeof config>):
 /** Repository webhooks: create (with the ping GitHub sends), list, read, update, delete, ping. */
 export function hookRoutes(core: GitHubCore) {
   return async (app: FastifyInstance): Promise<void> => {
-    const cfg = { config: { ghGroup: "webhooks" as const } };
+    const cfg = { config: { group: "webhooks" as const } };
     const hookOf = (repo: Repository, r: Req): RepoHook => {
       const hook = core.state.hooks.get(intParam(r, "id"));
       if (!hook || hook.repositoryId !== repo.id) throw notFound();

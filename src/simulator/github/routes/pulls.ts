@@ -28,7 +28,7 @@ const comment = z.object({ body: z.string().min(1) });
 /** Pull requests, their files and commits, merging, and the comments of their conversation. */
 export function pullRoutes(core: GitHubCore) {
   return async (app: FastifyInstance): Promise<void> => {
-    const cfg = { config: { ghGroup: "pull-requests" as const } };
+    const cfg = { config: { group: "pull-requests" as const } };
     const pullOf = (repo: Repository, r: Req): PullRequest => {
       const pr = core.state.pull(repo.id, intParam(r, "number"));
       if (!pr) throw notFound();

@@ -17,10 +17,10 @@ export async function commitOf(core: GitHubCore, repo: Repository, rev: string):
 /** The repository, its collaborators' permissions, commits and comparisons. */
 export function repoRoutes(core: GitHubCore) {
   return async (app: FastifyInstance): Promise<void> => {
-    const repos = { config: { ghGroup: "repos" as const } };
+    const repos = { config: { group: "repos" as const } };
     app.get("/repos/:owner/:repo", repos, async (r) => core.presenter.repository(repoFor(core, r, "metadata", "read")));
 
-    app.get("/repos/:owner/:repo/collaborators/:username/permission", { config: { ghGroup: "users" } }, async (r) => {
+    app.get("/repos/:owner/:repo/collaborators/:username/permission", { config: { group: "users" } }, async (r) => {
       const repo = repoFor(core, r, "metadata", "read");
       const user = core.state.accountNamed(param(r, "username"));
       if (!user) throw notFound();
@@ -34,7 +34,7 @@ export function repoRoutes(core: GitHubCore) {
       };
     });
 
-    const content = { config: { ghGroup: "content" as const } };
+    const content = { config: { group: "content" as const } };
     app.get("/repos/:owner/:repo/commits/:ref", content, async (r) => {
       const repo = repoFor(core, r, "contents", "read");
       const sha = await commitOf(core, repo, param(r, "ref"));

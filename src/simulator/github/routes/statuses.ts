@@ -28,7 +28,7 @@ function combined(latest: CommitStatus[]): string {
 /** Commit statuses, one list per commit, the latest per context combined. */
 export function statusRoutes(core: GitHubCore) {
   return async (app: FastifyInstance): Promise<void> => {
-    const cfg = { config: { ghGroup: "build-status" as const } };
+    const cfg = { config: { group: "build-status" as const } };
 
     app.post("/repos/:owner/:repo/statuses/:sha", cfg, async (r, reply) => {
       const repo = repoFor(core, r, "statuses", "write");
