@@ -1,8 +1,6 @@
-import type { SimClock } from "../clock.ts";
-import type { DeliveryFilter, DeliveryRecord } from "../deliveries.ts";
-import { type FaultHandle, FaultInjector, type FaultSpec, type FaultView } from "../faults.ts";
+import { MachineryControl } from "../control-kit.ts";
+import { FaultInjector } from "../faults.ts";
 import type { RateLimitSettings } from "../ratelimit.ts";
-import type { RequestFilter, RequestLogEntry } from "../request-log.ts";
 import type { FileMap, GitHubCore } from "./core.ts";
 import { signAppJwt } from "./jwt.ts";
 import type { PermissionSet, Role } from "./permissions.ts";
@@ -62,26 +60,13 @@ export interface IssuedToken {
  * repositories, pushes, pull requests from forks, comments) and observe what a client did to it. Every method
  * has an HTTP twin under `/_sim/` (see docs/simulator.md).
  */
-export class GitHubSimulatorControl {
+export class GitHubSimulatorControl extends MachineryControl {
   protected readonly core: GitHubCore;
-  readonly faultInjector: FaultInjector;
   private readonly keys = new Map<number, string>();
 
   constructor(core: GitHubCore, faults: FaultInjector = new FaultInjector()) {
+    super(core, faults);
     this.core = core;
-    this.faultInjector = faults;
-  }
-
-  get clock(): SimClock {
-    return this.core.clock;
-  }
-
-  get dataDir(): string {
-    return this.core.dataDir;
-  }
-
-  settled(): Promise<void> {
-    return this.core.deliveries.settled();
   }
 
   // ---- accounts, Apps, installations ----------------------------------------------------------------------------
@@ -354,42 +339,6 @@ export class GitHubSimulatorControl {
       (filter.owner === undefined || owner === filter.owner.toLowerCase()) &&
       (filter.repo === undefined || repo.name.toLowerCase() === filter.repo.toLowerCase())
     );
-  }
-
-  deliveries(filter: DeliveryFilter = {}): DeliveryRecord[] {
-    return this.core.deliveries.records(filter);
-  }
-
-  clearDeliveries(): void {
-    this.core.deliveries.clear();
-  }
-
-  dropNextDeliveries(count: number): void {
-    this.core.deliveries.dropNext(count);
-  }
-
-  requests(filter: RequestFilter = {}): RequestLogEntry[] {
-    return this.core.requests.list(filter);
-  }
-
-  markRequests(): number {
-    return this.core.requests.mark();
-  }
-
-  clearRequests(): void {
-    this.core.requests.clear();
-  }
-
-  injectFaults(spec: FaultSpec = {}): FaultHandle {
-    return this.faultInjector.inject(spec);
-  }
-
-  clearFaults(): void {
-    this.faultInjector.clear();
-  }
-
-  faults(): FaultView[] {
-    return this.faultInjector.list();
   }
 
   /** The secondary limit's token bucket (off by default). */

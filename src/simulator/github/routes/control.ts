@@ -1,7 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
-import { faultSpecSchema } from "../../faults.ts";
-import type { RequestGroup } from "../../request-log.ts";
+import { machineryControlRoutes } from "../../control-kit.ts";
 import type { GitHubSimulatorControl } from "../control.ts";
 import { GhError } from "../errors.ts";
 import { permissionSetSchema, ROLES } from "../permissions.ts";
@@ -88,17 +87,12 @@ const schemas = {
   }),
   prAction: z.object({ as: z.string().optional() }),
   comment: z.object({ body: z.string().min(1), as: z.string().min(1) }),
-  drop: z.object({ count: z.number().int().min(0) }),
-  advance: z.object({ ms: z.number().min(0) }),
-  setClock: z.object({ now: z.number() }),
   secondary: z.object({
     enabled: z.boolean().optional(),
     capacity: z.number().positive().optional(),
     refillPerSecond: z.number().positive().optional(),
   }),
 };
-
-const intQ = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
 
 /** The HTTP twin of GitHubSimulatorControl, for the demo and out-of-process tests. Unauthenticated. */
 export function githubControlRoutes(sim: GitHubControlTarget) {
@@ -162,7 +156,10 @@ export function githubControlRoutes(sim: GitHubControlTarget) {
     );
 
     const repoFilter = (r: Parameters<typeof q>[0]) => ({ owner: q(r, "owner"), repo: q(r, "repo") });
-    app.get("/comments", cfg, async (r) => sim.comments({ ...repoFilter(r), number: intQ(q(r, "number")) }));
+    app.get("/comments", cfg, async (r) => {
+      const n = q(r, "number");
+      return sim.comments({ ...repoFilter(r), number: n === undefined ? undefined : Number(n) });
+    });
     app.get("/statuses", cfg, async (r) =>
       sim.statuses({ ...repoFilter(r), sha: q(r, "sha"), context: q(r, "context") }),
     );
@@ -175,65 +172,7 @@ export function githubControlRoutes(sim: GitHubControlTarget) {
     );
     app.get("/hooks", cfg, async (r) => sim.hooks(repoFilter(r)));
 
-    app.get("/deliveries", cfg, async (r) =>
-      sim.deliveries({
-        eventKey: q(r, "event"),
-        url: q(r, "url"),
-        webhookId: intQ(q(r, "hookId")),
-        since: intQ(q(r, "since")),
-      }),
-    );
-    app.delete("/deliveries", cfg, async (_r, reply) => {
-      sim.clearDeliveries();
-      return reply.code(204).send();
-    });
-    app.post("/deliveries/drop", cfg, async (r) => {
-      sim.dropNextDeliveries(parseBody(schemas.drop, r.body).count);
-      return { ok: true };
-    });
-
-    app.get("/requests", cfg, async (r) => {
-      const group = q(r, "group");
-      return sim.requests({
-        group: group ? (group.split(",") as RequestGroup[]) : undefined,
-        method: q(r, "method"),
-        pathPrefix: q(r, "pathPrefix"),
-        principal: q(r, "principal"),
-        tokenId: q(r, "tokenId"),
-        status: intQ(q(r, "status")),
-        faulted: q(r, "faulted") === undefined ? undefined : q(r, "faulted") === "true",
-        since: intQ(q(r, "since")),
-      });
-    });
-    app.get("/requests/mark", cfg, async () => ({ mark: sim.markRequests() }));
-    app.delete("/requests", cfg, async (_r, reply) => {
-      sim.clearRequests();
-      return reply.code(204).send();
-    });
-
-    app.post("/faults", cfg, async (r) => {
-      const handle = sim.injectFaults(parseBody(faultSpecSchema, r.body));
-      return sim.faults().find((f) => f.id === handle.id) ?? { id: handle.id, hits: 0, remaining: 0, active: false };
-    });
-    app.get("/faults", cfg, async () => sim.faults());
-    app.delete("/faults", cfg, async (_r, reply) => {
-      sim.clearFaults();
-      return reply.code(204).send();
-    });
-
-    app.get("/clock", cfg, async () => ({ now: sim.clock.now() }));
-    app.post("/clock/advance", cfg, async (r) => {
-      sim.clock.advance(parseBody(schemas.advance, r.body).ms);
-      return { now: sim.clock.now() };
-    });
-    app.post("/clock/set", cfg, async (r) => {
-      sim.clock.set(parseBody(schemas.setClock, r.body).now);
-      return { now: sim.clock.now() };
-    });
-    app.post("/settled", cfg, async () => {
-      await sim.settled();
-      return { ok: true };
-    });
+    machineryControlRoutes(app, sim, parseBody);
     app.put("/rate-limit/secondary", cfg, async (r) => {
       sim.configureSecondaryRateLimit(parseBody(schemas.secondary, r.body));
       return { ok: true };
