@@ -19,7 +19,7 @@ async function prepareDataDir(dataDir: string): Promise<void> {
     await rm(repos, { recursive: true, force: true });
   }
   await mkdir(repos, { recursive: true });
-  await writeFile(join(repos, MARKER), "Bitbucket simulator repositories; wiped on every start.\n");
+  await writeFile(join(repos, MARKER), "Simulator repositories; wiped on every start.\n");
 }
 
 export interface Launched<C> {

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import { runHttpBackend } from "../../http-backend.ts";
+import { type CgiRequest, serveGit } from "../../http-backend.ts";
 import { actorOf, decide, principalName } from "../auth.ts";
 import type { GitHubCore, RefChange } from "../core.ts";
 import { GhError } from "../errors.ts";
@@ -31,10 +31,9 @@ export function gitRoutes(core: GitHubCore, logGit: GitRequestLogger) {
         throw new GhError(403, `Permission to ${core.state.fullName(repo)}.git denied to ${principalName(principal)}.`);
       }
       reply.hijack();
-      const res = reply.raw;
-      const cgi = {
+      const cgi: CgiRequest = {
         req: request.raw,
-        res,
+        res: reply.raw,
         projectRoot: core.reposRoot,
         pathInfo: `/${repo.gitPath}/${rest}`,
         queryString: url.search.replace(/^\?/, ""),
@@ -42,30 +41,29 @@ export function gitRoutes(core: GitHubCore, logGit: GitRequestLogger) {
         home: core.dataDir,
         onStatus: (status: number) => logGit(request, status),
       };
-      try {
-        if (writing && request.method === "POST" && principal) {
-          const actor = actorOf(core, principal);
-          await core.deliveries.track(
-            (async () => {
-              let changes: RefChange[] = [];
-              await core.lockRepo(repo, async () => {
-                const before = await core.snapshot(repo);
-                await runHttpBackend(cgi);
-                changes = core.diff(before, await core.snapshot(repo));
-              });
-              await core.refsChanged(repo, changes, actor);
-            })(),
-          );
-        } else await runHttpBackend(cgi);
-      } catch (err) {
-        request.log.error({ err }, "git request failed");
-        if (!res.headersSent) {
-          logGit(request, 500);
-          res.writeHead(500, { "Content-Type": "text/plain" });
-        }
-      } finally {
-        res.end();
-      }
+      const push =
+        writing && request.method === "POST" && principal
+          ? (runBackend: () => Promise<void>) => {
+              const actor = actorOf(core, principal);
+              return core.deliveries.track(
+                (async () => {
+                  let changes: RefChange[] = [];
+                  await core.lockRepo(repo, async () => {
+                    const before = await core.snapshot(repo);
+                    await runBackend();
+                    changes = core.diff(before, await core.snapshot(repo));
+                  });
+                  await core.refsChanged(repo, changes, actor);
+                })(),
+              );
+            }
+          : null;
+      await serveGit(
+        cgi,
+        (status) => logGit(request, status),
+        push,
+        (err) => request.log.error({ err }, "git request failed"),
+      );
     };
     const cfg = { config: { group: "git" as const } };
     app.get("/:owner/:repo/info/refs", cfg, handler);
