@@ -16,16 +16,11 @@ import type { Ignored } from "../../events/classify.ts";
 import { type HeaderInput, normalizeHeaders } from "../../events/classify.ts";
 import { type CommentCommand, parseComment } from "../../events/comments.ts";
 import type { BatonEvent, EventRepository, EventUser, PullRequestInfo, PushEvent } from "../../events/model.ts";
+import type { CloudRepository } from "./paths.ts";
 import { type ParsedPayload, type PushChange, parsePayload } from "./payloads.ts";
 import type { Account, PullRequest, RepositoryRef } from "./schemas.ts";
 
 export const defaultServer = "https://bitbucket.org";
-
-/** A repository on Cloud, by workspace and slug (the two segments of `full_name`). */
-export interface CloudRepository {
-  workspace: string;
-  slug: string;
-}
 
 export interface CommitToResolve {
   /** Which of the event's commit fields holds the abbreviation. */

@@ -75,7 +75,8 @@ export const PullRequest = z.object({
   closed_by: Account.nullish(),
   created_on: z.string().optional(),
   updated_on: z.string().optional(),
-  links: z.object({ html: Href.optional() }).optional(),
+  /** REST answers also carry `diffstat`: the PR's revspec, which names the fork for fork PRs (reference §4.2). */
+  links: z.object({ html: Href.optional(), diffstat: Href.optional() }).optional(),
 });
 export type PullRequest = z.infer<typeof PullRequest>;
 
