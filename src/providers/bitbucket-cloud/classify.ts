@@ -4,7 +4,8 @@
 // What Cloud payloads leave out, and what each event therefore carries as `needs`:
 // - Pull-request bodies name commits by 12-hex abbreviations (reference §4.2). Statuses and checkouts need the full
 //   hash, and deduplication against the `repo:push` of the same `git push` (which has 40 hex) needs it too, so every
-//   abbreviation is listed in `needs.commits` and `completeEvent` refuses to hand out an event with one left.
+//   abbreviation Baton uses is listed in `needs.commits` and `completeEvent` refuses to hand out an event with one
+//   left. An abbreviation nobody needs (a same-repository pull request's target commit) is dropped instead.
 // - No event carries changed files. A push names its old and new commit, so its files are the diffstat of that
 //   range (`needs.changes`); `truncated: true` only says the payload's commit list is cut, never the range.
 // - `pullrequest:updated` does not say what changed (a new source commit, a new destination, or only a title);
@@ -249,7 +250,9 @@ function pullRequestNeeds(pr: PullRequest): EventNeeds {
   if (!isFullHash(pr.source.commit.hash)) {
     commits.push({ field: "head", abbreviated: pr.source.commit.hash, repository: source });
   }
-  if (!isFullHash(pr.destination.commit.hash)) {
+  // The target commit matters only where definitions are read from it: an untrusted fork's (events/trust.ts).
+  // A same-repository pull request leaves it out (trust then names the target ref), saving a call per event.
+  if (isFork(pr) && !isFullHash(pr.destination.commit.hash)) {
     commits.push({ field: "target", abbreviated: pr.destination.commit.hash, repository: destination });
   }
   const needs: EventNeeds = { commits, changes: { kind: "pull-request", repository: destination, number: pr.id } };
@@ -315,7 +318,7 @@ function toPullRequest(pr: PullRequest, server: string): PullRequestInfo {
     url: pr.links?.html?.href ?? `${target.browseUrl}/pull-requests/${pr.id}`,
     author: toUser(pr.author),
     latestCommit: pr.source.commit.hash,
-    targetCommit: pr.destination.commit.hash,
+    ...(isFork(pr) || isFullHash(pr.destination.commit.hash) ? { targetCommit: pr.destination.commit.hash } : {}),
     sourceRef: `refs/heads/${pr.source.branch.name}`,
     sourceBranch: pr.source.branch.name,
     // Cloud pull requests are opened from branches only.

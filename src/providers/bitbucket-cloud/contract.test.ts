@@ -171,14 +171,16 @@ function checkPullRequest(key: string, body: Capture, events: DraftEvent[], igno
     [
       ["head", pr.source.commit.hash],
       ["target", pr.destination.commit.hash],
-    ].filter(([, hash]) => hash.length < 40),
+    ].filter(([field, hash]) => hash.length < 40 && (field === "head" || fork)),
   );
   const resolved = new Map(needs.commits.map((c) => [c.abbreviated, c.abbreviated.padEnd(40, "0")]));
   const complete: BatonEvent = completeEvent({ event, needs }, resolved);
   assert.ok(isPullRequestScoped(complete));
   assert.match(complete.sha, /^[0-9a-f]{40}$/);
   assert.ok(complete.sha.startsWith(pr.source.commit.hash));
-  assert.ok(complete.pullRequest.targetCommit?.startsWith(pr.destination.commit.hash));
+  // A same-repository pull request's target commit is not used, so it is dropped rather than left abbreviated.
+  if (fork) assert.ok(complete.pullRequest.targetCommit?.startsWith(pr.destination.commit.hash));
+  else assert.equal(complete.pullRequest.targetCommit, undefined);
   assert.throws(() => completeEvent({ event, needs }, new Map()), /was not resolved/);
   switch (key) {
     case "pullrequest:created":
