@@ -114,13 +114,12 @@ export function classify(
   if (parsed.eventKey === "repo:push") {
     const p = parsed.payload;
     const repository = toRepository(p.repository, server);
-    const where = cloudRepository(p.repository);
     const result: ClassifyResult = { events: [], ignored: [] };
     if (p.push.changes.length === 0) {
       result.ignored.push({ eventKey, reason: "no-changes", detail: "the push carries no ref changes" });
     }
     for (const change of p.push.changes) {
-      const outcome = pushEvent(change, { ...base, repository, sender: toUser(p.actor) }, where);
+      const outcome = pushEvent(change, { ...base, repository, sender: toUser(p.actor) });
       if ("reason" in outcome) result.ignored.push({ eventKey, ...outcome });
       else result.events.push(outcome);
     }
@@ -140,23 +139,22 @@ export function classify(
   const repository = toRepository(parsed.payload.repository, server);
   const pullRequest = toPullRequest(pr, server);
   const common = { ...base, repository, sender: toUser(parsed.payload.actor), sha: pullRequest.latestCommit };
-  const needs = pullRequestNeeds(pr);
 
   switch (parsed.eventKey) {
     case "pullrequest:created":
-      return one({ ...common, type: "pull_request", action: "opened", pullRequest }, needs);
+      return one({ ...common, type: "pull_request", action: "opened", pullRequest });
 
     case "pullrequest:updated": {
       const seen = options.lastSeen?.(destination, pr.id);
-      if (seen === undefined) return one({ ...common, type: "pull_request", action: "updated", pullRequest }, needs);
+      if (seen === undefined) return one({ ...common, type: "pull_request", action: "updated", pullRequest });
       const headMoved = !sameCommit(seen.head, pullRequest.latestCommit);
       if (headMoved) {
         pullRequest.previousCommit = seen.head;
-        return one({ ...common, type: "pull_request", action: "updated", pullRequest }, needs);
+        return one({ ...common, type: "pull_request", action: "updated", pullRequest });
       }
       if (seen.targetBranch !== pullRequest.targetBranch) {
         pullRequest.previousTargetBranch = seen.targetBranch;
-        return one({ ...common, type: "pull_request", action: "retargeted", pullRequest }, needs);
+        return one({ ...common, type: "pull_request", action: "retargeted", pullRequest });
       }
       return ignore(
         "pr-modified-without-retarget",
@@ -167,8 +165,7 @@ export function classify(
     case "pullrequest:fulfilled":
     case "pullrequest:rejected": {
       const action = parsed.eventKey === "pullrequest:fulfilled" ? "merged" : "declined";
-      // Closing needs no files and no fork access: runs are found by pull request, and only cancelled.
-      return one({ ...common, type: "pull_request_closed", action, pullRequest }, { commits: needs.commits });
+      return one({ ...common, type: "pull_request_closed", action, pullRequest });
     }
 
     case "pullrequest:comment_created": {
@@ -181,27 +178,24 @@ export function classify(
         );
       }
       const text = comment.content.raw;
-      return one(
-        {
-          ...common,
-          type: "comment",
-          action: "created",
-          pullRequest,
-          comment: { id: comment.id, text, author: toUser(comment.user), command },
-        },
-        needs,
-      );
+      return one({
+        ...common,
+        type: "comment",
+        action: "created",
+        pullRequest,
+        comment: { id: comment.id, text, author: toUser(comment.user), command },
+      });
     }
   }
 }
 
-function one(event: BatonEvent, needs: EventNeeds): ClassifyResult {
-  return { events: [{ event, needs }], ignored: [] };
+function one(event: BatonEvent): ClassifyResult {
+  return { events: [{ event, needs: needsOf(event) }], ignored: [] };
 }
 
 type PushBase = Omit<PushEvent, "type" | "action" | "sha" | "shaMayBeTagObject" | "ref" | "refKind" | "refName">;
 
-function pushEvent(change: PushChange, base: PushBase, where: CloudRepository): DraftEvent | Omit<Ignored, "eventKey"> {
+function pushEvent(change: PushChange, base: PushBase): DraftEvent | Omit<Ignored, "eventKey"> {
   const state = change.new ?? change.old;
   if (state === null) return { reason: "no-changes", detail: "a push change names neither an old nor a new ref" };
   const kind = state.type === "branch" ? "branch" : state.type === "tag" ? "tag" : undefined;
@@ -236,27 +230,35 @@ function pushEvent(change: PushChange, base: PushBase, where: CloudRepository): 
     refName: change.new.name,
     ...(title === undefined || title === "" ? {} : { commitTitle: title }),
   };
-  const changes: ChangesToFetch =
-    previousSha === undefined || change.created
-      ? { kind: "range", repository: where, to: sha }
-      : { kind: "range", repository: where, from: previousSha, to: sha };
-  return { event, needs: { commits: [], changes } };
+  return { event, needs: needsOf(event) };
 }
 
-function pullRequestNeeds(pr: PullRequest): EventNeeds {
-  const source = cloudRepository(pr.source.repository);
-  const destination = cloudRepository(pr.destination.repository);
+/**
+ * What must be fetched before `event` is complete, read from the neutral event alone: so an event that went through
+ * the domain (the provider interface hands back only events) can be completed the same way as a fresh draft.
+ */
+export function needsOf(event: BatonEvent): EventNeeds {
+  if (event.type === "ping") return { commits: [] };
+  const here = { workspace: event.repository.project, slug: event.repository.slug };
+  if (event.type === "push") {
+    const created = event.action === "created" || event.previousSha === undefined;
+    return {
+      commits: [],
+      changes: { kind: "range", repository: here, to: event.sha, ...(created ? {} : { from: event.previousSha }) },
+    };
+  }
+  const pr = event.pullRequest;
+  const source = { workspace: pr.fromRepository.project, slug: pr.fromRepository.slug };
   const commits: CommitToResolve[] = [];
-  if (!isFullHash(pr.source.commit.hash)) {
-    commits.push({ field: "head", abbreviated: pr.source.commit.hash, repository: source });
-  }
+  if (!isFullHash(pr.latestCommit)) commits.push({ field: "head", abbreviated: pr.latestCommit, repository: source });
   // The target commit matters only where definitions are read from it: an untrusted fork's (events/trust.ts).
-  // A same-repository pull request leaves it out (trust then names the target ref), saving a call per event.
-  if (isFork(pr) && !isFullHash(pr.destination.commit.hash)) {
-    commits.push({ field: "target", abbreviated: pr.destination.commit.hash, repository: destination });
+  if (pr.fromRepository.fork && pr.targetCommit !== undefined && !isFullHash(pr.targetCommit)) {
+    commits.push({ field: "target", abbreviated: pr.targetCommit, repository: here });
   }
-  const needs: EventNeeds = { commits, changes: { kind: "pull-request", repository: destination, number: pr.id } };
-  if (isFork(pr)) needs.fork = { ...source, fullName: pr.source.repository.full_name };
+  // Closing needs no files and no fork access: runs are found by pull request, and only cancelled.
+  if (event.type === "pull_request_closed") return { commits };
+  const needs: EventNeeds = { commits, changes: { kind: "pull-request", repository: here, number: pr.number } };
+  if (pr.fromRepository.fork) needs.fork = { ...source, fullName: `${source.workspace}/${source.slug}` };
   return needs;
 }
 

@@ -8,7 +8,7 @@
 import { BitbucketError } from "../../bitbucket/errors.ts";
 import type { CallOptions } from "../../bitbucket/http.ts";
 import type { BatonEvent } from "../../events/model.ts";
-import { type CommitToResolve, completeEvent, type DraftEvent } from "./classify.ts";
+import { type CommitToResolve, completeEvent, type DraftEvent, needsOf } from "./classify.ts";
 import type { ContentApi } from "./content.ts";
 import type { PullRequestsApi } from "./pull-requests.ts";
 
@@ -101,4 +101,14 @@ export async function resolveDraft(
 
 function cacheKey(commit: CommitToResolve): string {
   return `${commit.repository.workspace}/${commit.repository.slug}@${commit.abbreviated}`;
+}
+
+/** `resolveDraft` for an event that went through the domain without its draft (its needs are read off it). */
+export function resolveEvent(
+  event: BatonEvent,
+  apis: ResolverApis,
+  cache: CommitCache,
+  call?: CallOptions,
+): Promise<ResolvedEvent> {
+  return resolveDraft({ event, needs: needsOf(event) }, apis, cache, call);
 }
