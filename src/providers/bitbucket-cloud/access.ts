@@ -9,8 +9,8 @@ import type { CallOptions } from "../../bitbucket/http.ts";
 import { segment } from "../../bitbucket/url.ts";
 import type { CloudRepository } from "./paths.ts";
 import { repositoryPath } from "./paths.ts";
-import type { CloudRest } from "./rest.ts";
-import { Repository } from "./schemas.ts";
+import type { CloudRest, ListOptions } from "./rest.ts";
+import { Repository, RepositoryRef } from "./schemas.ts";
 
 export interface TokenInfo {
   /** Classic scope names (`repository`, `pullrequest:write`, …), as the server lists them. */
@@ -21,8 +21,14 @@ export interface TokenInfo {
   rateLimit?: { limit?: number; resource?: string; nearLimit?: boolean };
 }
 
-/** Scopes that make a token an administrator's: Baton refuses to run with more than it needs. */
-export const adminScopes = ["repository:admin", "repository:delete", "project:admin", "account:write", "admin"];
+/** Scopes beyond what Baton uses (it needs repository, pullrequest and webhook): worth a warning, not a refusal. */
+export const excessScopes = [
+  "repository:admin",
+  "repository:delete",
+  "project:admin",
+  "pipeline:variable",
+  "runner:write",
+];
 
 export type MembershipAnswer = { kind: "answered"; member: boolean } | { kind: "cannot-ask"; why: string };
 
@@ -64,6 +70,27 @@ export class AccessApi {
     const spec = { group: "repos", method: "GET", path: repositoryPath(repo), needs: "the repository scope" } as const;
     const { data, headers } = await this.#rest.json(spec, Repository, call);
     return { token: tokenInfoFrom(headers), repository: data };
+  }
+
+  /**
+   * The token's scopes and kind, from the cheapest call every access token may make: one page of one repository
+   * of the workspace. UnauthorizedError: expired, revoked or wrong.
+   */
+  async tokenInfo(workspace: string, call?: CallOptions): Promise<TokenInfo> {
+    const spec = {
+      group: "repos",
+      method: "GET",
+      path: `/repositories/${segment(workspace)}`,
+      query: { pagelen: 1, fields: "values.full_name" },
+    } as const;
+    return tokenInfoFrom((await this.#rest.send(spec, call)).headers);
+  }
+
+  /** Slugs of the workspace's repositories this token can read (one, for a repository token). */
+  async listRepositories(workspace: string, options?: ListOptions): Promise<string[]> {
+    const spec = { group: "repos", method: "GET", path: `/repositories/${segment(workspace)}` } as const;
+    const repos = await this.#rest.list(spec, RepositoryRef, options);
+    return repos.map((r) => r.full_name.slice(r.full_name.indexOf("/") + 1));
   }
 
   /**

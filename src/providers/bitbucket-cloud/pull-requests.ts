@@ -20,8 +20,13 @@ export class PullRequestsApi {
     return (await this.#rest.json(this.#spec(repo, `/${id}`), PullRequest, call)).data;
   }
 
-  listOpen(repo: CloudRepository, options?: ListOptions): Promise<PullRequest[]> {
-    return this.#rest.list({ ...this.#spec(repo, ""), query: { state: "OPEN" } }, PullRequest, options);
+  /** Open pull requests, most recently updated first; `sourceBranch`: only those from that branch. */
+  listOpen(repo: CloudRepository, options: ListOptions & { sourceBranch?: string } = {}): Promise<PullRequest[]> {
+    const { sourceBranch, ...list } = options;
+    // BBQL string literals are double-quoted; a branch name may hold quotes and backslashes.
+    const q = sourceBranch === undefined ? undefined : `source.branch.name = ${JSON.stringify(sourceBranch)}`;
+    const query = { state: "OPEN", sort: "-updated_on", ...(q === undefined ? {} : { q }) };
+    return this.#rest.list({ ...this.#spec(repo, ""), query }, PullRequest, list);
   }
 
   /** Newest first; for a fork pull request this reads the fork's commits through the destination. */
