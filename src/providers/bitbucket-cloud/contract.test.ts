@@ -5,10 +5,11 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import type { z } from "zod";
+import { deliveryKeys } from "../../events/dedupe.ts";
 import { type BatonEvent, isPullRequestScoped } from "../../events/model.ts";
 import { changedFilesFromDiffstat } from "./changes.ts";
 import { classifyDelivery, completeEvent, type DraftEvent } from "./classify.ts";
-import { deliveryIdentity, deliveryKeys, verifyDelivery } from "./delivery.ts";
+import { deliveryIdentity, verifyDelivery } from "./delivery.ts";
 import { parsePayload } from "./payloads.ts";
 import { CommitStatus, Diffstat, ErrorBody, pageOf, SourceEntry, Webhook } from "./schemas.ts";
 
@@ -227,21 +228,22 @@ describe("the published signature test vector", () => {
     });
     assert.deepEqual(verifyDelivery(raw(file), {}, secret), { ok: false, reason: "missing" });
   });
-  it("Cloud's retries of that delivery share its keys", () => {
-    const first = deliveryIdentity({
+  it("Cloud's retries of that delivery are one delivery", () => {
+    const headers = (attempt: string) => ({
       "x-event-key": "repo:push",
-      "x-hook-uuid": "0302255C-F4F0-4D4F-A9A8-1B8C1F1B6A1E",
-      "x-request-uuid": "ab",
-      "x-attempt-number": "1",
+      "x-hook-uuid":
+        attempt === "1" ? "0302255C-F4F0-4D4F-A9A8-1B8C1F1B6A1E" : "{0302255c-f4f0-4d4f-a9a8-1b8c1f1b6a1e}",
+      "x-request-uuid": "9f1c2a4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b",
+      "x-attempt-number": attempt,
     });
-    const retry = deliveryIdentity({
-      "x-event-key": "repo:push",
-      "x-hook-uuid": "{0302255c-f4f0-4d4f-a9a8-1b8c1f1b6a1e}",
-      "x-request-uuid": "ab",
-      "x-attempt-number": "3",
-    });
-    assert.equal(retry.attempt, 3);
-    assert.deepEqual(deliveryKeys(first, raw(file)), deliveryKeys(retry, raw(file)));
+    const keysOf = (attempt: string) => {
+      const result = classifyDelivery("repo:push", json(file), headers(attempt), { receivedAt });
+      assert.ok(result.ok && result.events[0]);
+      return deliveryKeys(result.events[0].event);
+    };
+    assert.deepEqual(keysOf("1"), keysOf("3"));
+    assert.equal(deliveryIdentity(headers("3")).attempt, 3);
+    assert.equal(deliveryIdentity(headers("1")).hookUuid, deliveryIdentity(headers("3")).hookUuid);
   });
 });
 

@@ -2,12 +2,10 @@
 // (reference §3.1–§3.2). Pure; the intake reads the raw body and headers and asks these.
 //
 // Retries: Cloud resends at once, up to twice, when Baton answers 5xx, and no other way (no redelivery API). A retry
-// has the same body and, presumably, the same `X-Request-UUID` (UNCONFIRMED, so the content digest is a key too).
-// Both keys are scoped to the hook, so two hooks (a repository's and an opt-in workspace hook) delivering the same
-// push are also one delivery. Whether a retry is *wanted* is the intake's call: a delivery whose first attempt
-// failed must be let through again (it forgets the keys on failure, see SeenSet.delete), while one that is still
-// being handled when Cloud gives up after 10 s must not start its runs twice.
-import { createHash } from "node:crypto";
+// has the same body and, presumably, the same `X-Request-UUID` (UNCONFIRMED). The classified event carries the
+// request uuid as its `requestId`, so the neutral delivery keys (events/dedupe.ts: the signed content, and the
+// request id) make a retry one delivery, and the intake lets it through only when the first attempt failed.
+// `X-Attempt-Number` says which attempt it is, for the log; `X-Hook-UUID` which hook sent it.
 import { type HeaderInput, normalizeHeaders } from "../../events/classify.ts";
 import { type Body, type SignatureCheck, verifySignature } from "../../events/signature.ts";
 
@@ -34,18 +32,6 @@ export function deliveryIdentity(headers: HeaderInput): DeliveryIdentity {
     ...(h["x-request-uuid"] ? { requestUuid: normalizeUuid(h["x-request-uuid"]) } : {}),
     attempt: Number.isInteger(attempt) && attempt > 0 ? attempt : 1,
   };
-}
-
-/**
- * Keys under which a delivery is remembered; it is a re-delivery when any was seen. The content key covers the raw
- * bytes the signature covers, plus the event key (a header, unsigned) so one body cannot stand for two events.
- */
-export function deliveryKeys(identity: DeliveryIdentity, rawBody: Body): string[] {
-  const hook = identity.hookUuid ?? "";
-  const digest = createHash("sha256").update(identity.eventKey).update("\0").update(rawBody).digest("hex");
-  const keys = [`cloud-delivery|${hook}|content:${digest.slice(0, 32)}`];
-  if (identity.requestUuid !== undefined) keys.push(`cloud-delivery|${hook}|request:${identity.requestUuid}`);
-  return keys;
 }
 
 /**
