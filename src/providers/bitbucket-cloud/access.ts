@@ -4,9 +4,9 @@
 //
 // Trust: an access token cannot ask another user's repository permission at all. The one question it may ask is
 // workspace membership, and only a workspace token with the `account` scope may ask even that.
-import { ForbiddenError, NotFoundError, UnauthorizedError } from "../../bitbucket/errors.ts";
-import type { CallOptions } from "../../bitbucket/http.ts";
-import { segment } from "../../bitbucket/url.ts";
+import { ForbiddenError, NotFoundError, UnauthorizedError } from "../http/errors.ts";
+import type { CallOptions } from "../http/http.ts";
+import { segment } from "../http/url.ts";
 import type { CloudRepository } from "./paths.ts";
 import { repositoryPath } from "./paths.ts";
 import type { CloudRest, ListOptions } from "./rest.ts";

@@ -2,9 +2,9 @@
 // Writing needs only the `repository` scope, but since 2021 only the status's creator (or an admin) may overwrite
 // it, so a status written by one token cannot be updated by a different token.
 
-import { NotFoundError } from "../../bitbucket/errors.ts";
-import type { CallOptions } from "../../bitbucket/http.ts";
-import { segment } from "../../bitbucket/url.ts";
+import { NotFoundError } from "../http/errors.ts";
+import type { CallOptions } from "../http/http.ts";
+import { segment } from "../http/url.ts";
 import { type CloudRepository, repositoryPath } from "./paths.ts";
 import type { CloudRest } from "./rest.ts";
 import { type BuildState, CommitStatus } from "./schemas.ts";

@@ -13,10 +13,10 @@
 // - A fork's source commit lives in another repository, often in another workspace, which a repository or
 //   project token cannot read (§7): `needs.fork` names it so the caller can check before building.
 
-import type { Ignored } from "../../events/classify.ts";
-import { type HeaderInput, normalizeHeaders } from "../../events/classify.ts";
 import { type CommentCommand, parseComment } from "../../events/comments.ts";
 import type { BatonEvent, EventRepository, EventUser, PullRequestInfo, PushEvent } from "../../events/model.ts";
+import type { Ignored } from "../bitbucket-datacenter/classify.ts";
+import { type HeaderInput, normalizeHeaders } from "../bitbucket-datacenter/classify.ts";
 import type { CloudRepository } from "./paths.ts";
 import { type ParsedPayload, type PushChange, parsePayload } from "./payloads.ts";
 import type { Account, PullRequest, RepositoryRef } from "./schemas.ts";

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, beforeEach, describe, test } from "node:test";
-import { RateLimitedError, UnauthorizedError } from "../../bitbucket/errors.ts";
-import { type Recorded, type Reply, startServer, type TestServer } from "../../bitbucket/test-server.ts";
+import { RateLimitedError, UnauthorizedError } from "../http/errors.ts";
+import { type Recorded, type Reply, startServer, type TestServer } from "../http/test-server.ts";
 import { BitbucketCloudClient } from "./client.ts";
 
 const fixture = (name: string) =>

@@ -1,8 +1,9 @@
 // Repository content and history at a commit: folder listings, files, commit lookup, diffstat (reference §6.1–§6.2).
 // Every call here needs the `repository` scope.
-import type { CallOptions } from "../../bitbucket/http.ts";
-import { segment } from "../../bitbucket/url.ts";
+
 import type { ChangedFiles } from "../../events/model.ts";
+import type { CallOptions } from "../http/http.ts";
+import { segment } from "../http/url.ts";
 import { changedFilesFromDiffstat } from "./changes.ts";
 import { type CloudRepository, repositoryPath, sourcePath } from "./paths.ts";
 import type { CloudRest, ListOptions } from "./rest.ts";

@@ -6,8 +6,9 @@
 // request uuid as its `requestId`, so the neutral delivery keys (events/dedupe.ts: the signed content, and the
 // request id) make a retry one delivery, and the intake lets it through only when the first attempt failed.
 // `X-Attempt-Number` says which attempt it is, for the log; `X-Hook-UUID` which hook sent it.
-import { type HeaderInput, normalizeHeaders } from "../../events/classify.ts";
+
 import { type Body, type SignatureCheck, verifySignature } from "../../events/signature.ts";
+import { type HeaderInput, normalizeHeaders } from "../bitbucket-datacenter/classify.ts";
 
 export interface DeliveryIdentity {
   eventKey: string;

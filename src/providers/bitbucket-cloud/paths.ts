@@ -1,6 +1,6 @@
 // Cloud REST paths below the API base (`/2.0`). `{workspace}` and `{repo_slug}` also accept `{uuid}` forms; Baton
 // uses the slugs its Repository names.
-import { filePath, segment } from "../../bitbucket/url.ts";
+import { filePath, segment } from "../http/url.ts";
 
 /** A repository on Cloud, by workspace and slug (the two segments of `full_name`). */
 export interface CloudRepository {

@@ -1,7 +1,8 @@
 // Pull requests of a repository: read, list open, comment (reference §6.2–§6.3). The `pullrequest` scope covers all
 // of it, commenting included.
-import type { CallOptions } from "../../bitbucket/http.ts";
+
 import type { ChangedFiles } from "../../events/model.ts";
+import type { CallOptions } from "../http/http.ts";
 import type { ContentApi } from "./content.ts";
 import { type CloudRepository, repositoryPath } from "./paths.ts";
 import type { CloudRest, ListOptions } from "./rest.ts";

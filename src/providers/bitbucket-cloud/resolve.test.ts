@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, beforeEach, describe, test } from "node:test";
-import { type Reply, startServer, type TestServer } from "../../bitbucket/test-server.ts";
+import { type Reply, startServer, type TestServer } from "../http/test-server.ts";
 import { classifyDelivery, type DraftEvent } from "./classify.ts";
 import { BitbucketCloudClient } from "./client.ts";
 import { CommitCache, resolveDraft } from "./resolve.ts";

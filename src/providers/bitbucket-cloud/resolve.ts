@@ -5,9 +5,10 @@
 // (a public fork, or one inside the token's workspace or project); otherwise Cloud answers 401/403/404, and the head
 // is read through the destination's pull-request commits, which the `pullrequest` scope may show (UNCONFIRMED for
 // access tokens, reference §7). Either way the caller learns `forkReadable`: whether the run's git can fetch it.
-import { BitbucketError } from "../../bitbucket/errors.ts";
-import type { CallOptions } from "../../bitbucket/http.ts";
+
 import type { BatonEvent } from "../../events/model.ts";
+import { ProviderError } from "../http/errors.ts";
+import type { CallOptions } from "../http/http.ts";
 import { type CommitToResolve, completeEvent, type DraftEvent, needsOf } from "./classify.ts";
 import type { ContentApi } from "./content.ts";
 import type { PullRequestsApi } from "./pull-requests.ts";
@@ -67,7 +68,7 @@ export async function resolveDraft(
     try {
       hash = (await apis.content.commit(commit.repository, commit.abbreviated, call)).hash;
     } catch (err) {
-      const refused = err instanceof BitbucketError && refusals.has(err.status ?? 0);
+      const refused = err instanceof ProviderError && refusals.has(err.status ?? 0);
       if (!(refused && commit.field === "head" && draft.needs.fork !== undefined && "pullRequest" in draft.event)) {
         return { ok: false, error: `commit ${commit.abbreviated} could not be resolved: ${(err as Error).message}` };
       }

@@ -7,21 +7,16 @@
 // then give up with the transport's RateLimitedError so the caller's requeue takes over.
 import { setTimeout as sleepFor } from "node:timers/promises";
 import type { z } from "zod";
-import {
-  BitbucketSchemaError,
-  RateLimitedError,
-  type RequestContext,
-  TooManyResultsError,
-} from "../../bitbucket/errors.ts";
+import { RateLimitedError, type RequestContext, SchemaError, TooManyResultsError } from "../http/errors.ts";
 import {
   type CallOptions,
   HttpTransport,
   type RawResponse,
   type RequestSpec,
   type TransportOptions,
-} from "../../bitbucket/http.ts";
-import { parseBody } from "../../bitbucket/parse.ts";
-import type { Query } from "../../bitbucket/url.ts";
+} from "../http/http.ts";
+import { parseBody } from "../http/parse.ts";
+import type { Query } from "../http/url.ts";
 import { pageOf } from "./schemas.ts";
 
 export interface CloudBackoffOptions {
@@ -106,7 +101,7 @@ export class CloudRest {
       yield* page.values as z.output<T>[];
       if (page.next === undefined) return;
       if (seen.has(page.next)) {
-        throw new BitbucketSchemaError(
+        throw new SchemaError(
           `${spec.method} ${this.context(spec).path} (${spec.group}) returned the same next link twice, so paging would never end.`,
           this.context(spec),
           { fieldPath: "next" },
@@ -146,7 +141,7 @@ export class CloudRest {
     }
     const base = this.http.basePath;
     if (url.origin !== this.http.origin || !url.pathname.startsWith(`${base}/`)) {
-      throw new BitbucketSchemaError(
+      throw new SchemaError(
         `${spec.method} ${base}${spec.path} (${spec.group}) returned a link outside ${this.baseUrl}; Baton does not follow it with the token.`,
         this.context(spec),
         { fieldPath: "next" },

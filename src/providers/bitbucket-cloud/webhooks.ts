@@ -4,9 +4,9 @@
 //
 // The secret is write-only: GET shows `secret_set`, never the value. An update that omits `secret` keeps it, `null`
 // removes it, a string replaces it.
-import { NotFoundError } from "../../bitbucket/errors.ts";
-import type { CallOptions, RequestSpec } from "../../bitbucket/http.ts";
-import { segment } from "../../bitbucket/url.ts";
+import { NotFoundError } from "../http/errors.ts";
+import type { CallOptions, RequestSpec } from "../http/http.ts";
+import { segment } from "../http/url.ts";
 import { normalizeUuid } from "./delivery.ts";
 import { type CloudRepository, repositoryPath } from "./paths.ts";
 import type { CloudRest, ListOptions } from "./rest.ts";
