@@ -7,9 +7,10 @@ import { describe, it } from "node:test";
 import type { z } from "zod";
 import { deliveryKeys } from "../../events/dedupe.ts";
 import { type BatonEvent, isPullRequestScoped } from "../../events/model.ts";
+import { verifySignature } from "../../events/signature.ts";
 import { changedFilesFromDiffstat } from "./changes.ts";
 import { classifyDelivery, completeEvent, type DraftEvent } from "./classify.ts";
-import { deliveryIdentity, verifyDelivery } from "./delivery.ts";
+import { deliveryIdentity } from "./delivery.ts";
 import { parsePayload } from "./payloads.ts";
 import { CommitStatus, Diffstat, ErrorBody, pageOf, SourceEntry, Webhook } from "./schemas.ts";
 
@@ -213,20 +214,20 @@ describe("the published signature test vector", () => {
   const file = "webhook-repo-push-branch-create-signed-compact.bbs-plugin.json";
   it("verifies over the raw bytes of the compact capture", () => {
     assert.ok(secret && header, "the README states the secret and the header");
-    assert.deepEqual(verifyDelivery(raw(file), { "X-Hub-Signature": header }, secret), { ok: true });
+    assert.deepEqual(verifySignature(raw(file), header, secret), { ok: true });
   });
   it("fails once the body is re-serialised, one byte is changed, or the secret differs", () => {
     assert.ok(secret && header);
     const pretty = Buffer.from(JSON.stringify(json(file), null, 1));
-    assert.deepEqual(verifyDelivery(pretty, { "x-hub-signature": header }, secret), { ok: false, reason: "mismatch" });
+    assert.deepEqual(verifySignature(pretty, header, secret), { ok: false, reason: "mismatch" });
     const flipped = Buffer.from(raw(file));
     flipped[100] = (flipped[100] as number) ^ 1;
-    assert.deepEqual(verifyDelivery(flipped, { "x-hub-signature": header }, secret), { ok: false, reason: "mismatch" });
-    assert.deepEqual(verifyDelivery(raw(file), { "x-hub-signature": header }, `${secret}x`), {
+    assert.deepEqual(verifySignature(flipped, header, secret), { ok: false, reason: "mismatch" });
+    assert.deepEqual(verifySignature(raw(file), header, `${secret}x`), {
       ok: false,
       reason: "mismatch",
     });
-    assert.deepEqual(verifyDelivery(raw(file), {}, secret), { ok: false, reason: "missing" });
+    assert.deepEqual(verifySignature(raw(file), undefined, secret), { ok: false, reason: "missing" });
   });
   it("Cloud's retries of that delivery are one delivery", () => {
     const headers = (attempt: string) => ({

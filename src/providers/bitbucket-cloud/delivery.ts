@@ -1,5 +1,6 @@
 // A Cloud delivery's envelope: which hook sent it, which delivery and attempt it is, and whether its signature holds
-// (reference §3.1–§3.2). Pure; the intake reads the raw body and headers and asks these.
+// (reference §3.1–§3.2). Pure. The signature is Data Center's scheme (`X-Hub-Signature: sha256=<hex>` over the raw
+// body), checked by the same constant-time events/signature.ts.
 //
 // Retries: Cloud resends at once, up to twice, when Baton answers 5xx, and no other way (no redelivery API). A retry
 // has the same body and, presumably, the same `X-Request-UUID` (UNCONFIRMED). The classified event carries the
@@ -7,7 +8,6 @@
 // request id) make a retry one delivery, and the intake lets it through only when the first attempt failed.
 // `X-Attempt-Number` says which attempt it is, for the log; `X-Hook-UUID` which hook sent it.
 
-import { type Body, type SignatureCheck, verifySignature } from "../../events/signature.ts";
 import { type HeaderInput, normalizeHeaders } from "../bitbucket-datacenter/classify.ts";
 
 export interface DeliveryIdentity {
@@ -33,28 +33,4 @@ export function deliveryIdentity(headers: HeaderInput): DeliveryIdentity {
     ...(h["x-request-uuid"] ? { requestUuid: normalizeUuid(h["x-request-uuid"]) } : {}),
     attempt: Number.isInteger(attempt) && attempt > 0 ? attempt : 1,
   };
-}
-
-/**
- * `X-Hub-Signature: sha256=<hex>` over the raw body, the same scheme as Data Center's, so the same constant-time
- * check applies. Cloud sends the header only when the hook has a secret; Baton always sets one, so a missing
- * header is a refusal, not a pass.
- */
-export function verifyDelivery(
-  rawBody: Body,
-  headers: HeaderInput,
-  secrets: string | readonly string[],
-): SignatureCheck {
-  return verifySignature(rawBody, signatureHeader(headers), secrets);
-}
-
-function signatureHeader(headers: HeaderInput): string | readonly string[] | undefined {
-  // normalizeHeaders hides the signature from pipelines, so it is read here directly.
-  if (typeof Headers !== "undefined" && headers instanceof Headers) return headers.get("x-hub-signature") ?? undefined;
-  const entries: Iterable<readonly [string, string | readonly string[] | undefined]> =
-    Symbol.iterator in headers
-      ? (headers as Iterable<readonly [string, string]>)
-      : Object.entries(headers as Record<string, string | readonly string[] | undefined>);
-  for (const [name, value] of entries) if (name.toLowerCase() === "x-hub-signature") return value;
-  return undefined;
 }
