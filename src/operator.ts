@@ -8,6 +8,7 @@ import { runsHoldingToken } from "./pipelines/held-tokens.ts";
 import { type PipelineRunner, registerPipelineRunner } from "./pipelines/runner.ts";
 import { RunSigningKey } from "./pipelines/signing-key.ts";
 import { runPhase, runsInformerOptions } from "./pipelines/tekton.ts";
+import { CloudProviders } from "./providers/bitbucket-cloud/factory.ts";
 import { type BitbucketClient, endpointGroups } from "./providers/bitbucket-datacenter/index.ts";
 import { DataCenterProvider, dataCenterIntake } from "./providers/bitbucket-datacenter/provider.ts";
 import { type AllowedServers, serverRefusal } from "./providers/http/allowed-servers.ts";
@@ -171,17 +172,24 @@ export function createOperator(options: OperatorOptions): Operator {
   });
   // A healthy operator shows 0 rather than "No data" on the 429 panel.
   for (const group of endpointGroups) rateLimited.inc({ group }, 0);
+  const countResponse = (event: ResponseEvent) => {
+    requests.inc({ group: event.group, code: String(event.status ?? 0) });
+    durations.observe({ group: event.group }, event.durationMs / 1000);
+    if (event.rateLimited) rateLimited.inc({ group: event.group });
+  };
   const bitbucket = new DataCenterProviders(
     options.config.bitbucketRequestsPerSecond,
     options.config.allowedServers,
-    (event) => {
-      requests.inc({ group: event.group, code: String(event.status ?? 0) });
-      durations.observe({ group: event.group }, event.durationMs / 1000);
-      if (event.rateLimited) rateLimited.inc({ group: event.group });
-    },
+    countResponse,
   );
   const providers = new ProviderRegistry();
   providers.register("bitbucket-datacenter", bitbucket);
+  const cloud = new CloudProviders({
+    requestsPerHour: options.config.cloudRequestsPerHour,
+    allowed: options.config.allowedServers,
+    onResponse: countResponse,
+  });
+  providers.register("bitbucket-cloud", cloud);
   const provider: ProviderLookup = (server, kind) => providers.for(server, kind);
   const clock = options.domainClock ?? realClock;
   // main.ts resolves the default (runtime/installation.ts); "baton" is what every release before BATON_INSTANCE used.
@@ -286,10 +294,12 @@ export function createOperator(options: OperatorOptions): Operator {
     ],
     workers: 4,
   });
-  bitbucket.onRefused((auth) => {
-    if (auth.kind !== "bearer") return;
-    for (const key of tokenReconciler.refused(auth.token)) tokenController.enqueue(key);
-  });
+  for (const factory of [bitbucket, cloud]) {
+    factory.onRefused((auth) => {
+      if (auth.kind !== "bearer") return;
+      for (const key of tokenReconciler.refused(auth.token)) tokenController.enqueue(key);
+    });
+  }
 
   // Build status: every change of a Baton PipelineRun may be news for Bitbucket (and for Repository lastRun).
   const signingKey = new RunSigningKey(manager.kube, options.config.leaseNamespace);

@@ -17,10 +17,11 @@ export const kind = "Repository";
 
 /**
  * The browse URL Pipelines-as-Code uses (https://host[/context]/projects/KEY/repos/slug), or an HTTP clone URL
- * (https://host[/context]/scm/key/slug.git). The reconciler parses it into server, project and slug.
+ * (https://host[/context]/scm/key/slug.git); on Bitbucket Cloud https://bitbucket.org/workspace/slug (or its
+ * `.git` clone URL). The reconciler parses it into server, project (the Cloud workspace) and slug.
  */
 export const repositoryUrlPattern =
-  /^https?:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?(\/[^\s?#]*)?\/(projects\/[A-Za-z0-9_~]+\/repos\/[A-Za-z0-9._-]+(\/browse)?\/?|scm\/~?[A-Za-z0-9_]+\/[A-Za-z0-9._-]+?(\.git)?)$/;
+  /^https?:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?((\/[^\s?#]*)?\/(projects\/[A-Za-z0-9_~]+\/repos\/[A-Za-z0-9._-]+(\/browse)?\/?|scm\/~?[A-Za-z0-9_]+\/[A-Za-z0-9._-]+?(\.git)?)|\/[A-Za-z0-9._-]+\/[A-Za-z0-9._-]+?(\.git)?\/?)$/;
 
 /** Webhook events the intake acts on; the default set of a managed webhook. */
 export const WebhookEvent = z.enum([
@@ -51,8 +52,9 @@ export const RepositorySpec = z
   .object({
     url: matching(
       repositoryUrlPattern,
-      "must be the repository's browse URL, e.g. https://bitbucket.example.com/projects/KEY/repos/slug, " +
-        "or its HTTP clone URL, e.g. https://bitbucket.example.com/scm/key/slug.git",
+      "must be the repository's browse URL, e.g. https://bitbucket.example.com/projects/KEY/repos/slug " +
+        "(Bitbucket Cloud: https://bitbucket.org/workspace/slug), or its HTTP clone URL, e.g. " +
+        "https://bitbucket.example.com/scm/key/slug.git",
     )
       .max(2048)
       .meta({ description: "The repository's browse URL: https://host/projects/KEY/repos/slug." }),

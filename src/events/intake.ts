@@ -159,7 +159,7 @@ export class Intake {
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     });
     options.repositories.addIndex(identityIndex, (repo) => {
-      const location = parseRepositoryUrl(repo.spec?.url ?? "");
+      const location = parseRepositoryUrl(repo.spec?.url ?? "", repo.spec?.provider);
       return location ? [repositoryIdentity(location), looseIdentity(location)] : [];
     });
     for (const intake of options.intakes) this.#byPath.set(intake.path, intake);
@@ -290,7 +290,7 @@ export class Intake {
       }
       await this.#verify(intake, repository, raw, signature, eventKey);
 
-      const location = parseRepositoryUrl(repository.spec.url);
+      const location = parseRepositoryUrl(repository.spec.url, repository.spec.provider);
       const classified = intake.classify(eventKey, body, request.headers, {
         receivedAt: new Date(this.#o.clock.now()),
         ...(location ? { serverUrl: location.server } : {}),

@@ -44,7 +44,7 @@ export class WebhookSecrets {
         ? { namespace, name: own.name, key: own.key }
         : { namespace, name: webhookSecretName(repository), key: "secret" },
     ];
-    const location = parseRepositoryUrl(repository.spec.url);
+    const location = parseRepositoryUrl(repository.spec.url, repository.spec.provider);
     if (location) {
       refs.push({
         namespace: this.#o.operatorNamespace,
@@ -59,7 +59,7 @@ export class WebhookSecrets {
   async signedByProjectHook(target: DeliveryTarget, verify: (secrets: string[]) => boolean): Promise<boolean> {
     const servers = new Set<string>();
     for (const repo of this.#o.repositories.list()) {
-      const location = parseRepositoryUrl(repo.spec?.url ?? "");
+      const location = parseRepositoryUrl(repo.spec?.url ?? "", repo.spec?.provider);
       if (repo.spec?.webhook?.scope === "project" && location?.project === target.project) servers.add(location.server);
     }
     const secrets = await Promise.all(

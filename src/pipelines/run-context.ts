@@ -88,7 +88,7 @@ export class RunContexts {
   }
 
   location(repository: Repository): RepositoryLocation {
-    const location = parseRepositoryUrl(repository.spec.url);
+    const location = parseRepositoryUrl(repository.spec.url, repository.spec.provider);
     if (!location) {
       throw new Error(
         `Repository ${repository.metadata.namespace}/${repository.metadata.name}: spec.url is not a Bitbucket repository URL`,

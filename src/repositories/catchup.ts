@@ -140,7 +140,7 @@ export class CatchUp {
     signal?: AbortSignal,
   ): Promise<{ openPullRequests: number; dispatched: number }> {
     const { kube, metrics, log } = this.#deps;
-    const location = parseRepositoryUrl(repository.spec.url);
+    const location = parseRepositoryUrl(repository.spec.url, repository.spec.provider);
     if (!location) return { openPullRequests: 0, dispatched: 0 };
     const resolved = await operatorToken(kube, repository);
     if ("problem" in resolved) return { openPullRequests: 0, dispatched: 0 };
@@ -279,7 +279,7 @@ export class CatchUp {
 
 /** Repositories catch-up visits: valid, not being deleted, not a duplicate, with a token Bitbucket accepted. */
 export function eligibleForCatchUp(repository: Repository): boolean {
-  if (isDeleting(repository) || !parseRepositoryUrl(repository.spec.url)) return false;
+  if (isDeleting(repository) || !parseRepositoryUrl(repository.spec.url, repository.spec.provider)) return false;
   const conditions = repository.status?.conditions ?? [];
   const ready = conditions.find((c) => c.type === "Ready");
   const token = conditions.find((c) => c.type === "TokenReady");

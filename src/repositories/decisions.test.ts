@@ -53,6 +53,22 @@ describe("parseRepositoryUrl", () => {
   ];
   for (const [url, expected] of cases) test(url, () => assert.deepEqual(parseRepositoryUrl(url), expected));
 
+  test("Bitbucket Cloud: workspace and slug, by host or by spec.provider", () => {
+    assert.deepEqual(parseRepositoryUrl("https://bitbucket.org/My-Team/Payments.API.git"), {
+      server: "https://bitbucket.org",
+      project: "my-team",
+      slug: "payments.api",
+    });
+    assert.deepEqual(parseRepositoryUrl("http://127.0.0.1:8080/ws/app/", "bitbucket-cloud"), {
+      server: "http://127.0.0.1:8080",
+      project: "ws",
+      slug: "app",
+    });
+    // Two segments are no Data Center URL, and a Data Center URL is no Cloud one.
+    assert.equal(parseRepositoryUrl("http://127.0.0.1:8080/ws/app"), undefined);
+    assert.equal(parseRepositoryUrl("https://bitbucket.org/projects/P/repos/x"), undefined);
+  });
+
   test("browse and clone URLs of one repository have one identity", () => {
     const a = parseRepositoryUrl("https://Bitbucket.example.com/projects/PLATFORM/repos/api");
     const b = parseRepositoryUrl("https://bitbucket.example.com/scm/platform/api.git");

@@ -3,12 +3,14 @@
 
 import { type RepositorySpec, WebhookEvent } from "../api/repository.ts";
 import type { Webhook, WebhookInput } from "../providers/bitbucket-datacenter/index.ts";
+import type { ProviderKind } from "../providers/provider.ts";
+import { providerKindOf } from "../providers/registry.ts";
 import { scrub } from "../runtime/redact.ts";
 
 export interface RepositoryLocation {
   /** Origin plus context path, no trailing slash: what the Bitbucket client is built from. */
   server: string;
-  /** Project key, upper case as Bitbucket shows it. */
+  /** Data Center project key, upper case as Bitbucket shows it; Cloud workspace slug, lower case. */
   project: string;
   slug: string;
 }
@@ -16,14 +18,22 @@ export interface RepositoryLocation {
 const browse =
   /^(https?:\/\/[^/]+(?:\/[^?#]*?)?)\/projects\/([A-Za-z0-9_]+)\/repos\/([A-Za-z0-9._-]+)(?:\/browse)?\/?$/;
 const clone = /^(https?:\/\/[^/]+(?:\/[^?#]*?)?)\/scm\/([A-Za-z0-9_]+)\/([A-Za-z0-9._-]+?)(?:\.git)?\/?$/;
+/** Bitbucket Cloud: `<origin>/<workspace>/<slug>`, with no context path. */
+const cloud = /^(https?:\/\/[^/]+)\/([A-Za-z0-9._-]+)\/([A-Za-z0-9._-]+?)(?:\.git)?\/?$/;
 
 /**
  * Reads server, project and slug from a browse URL (what Pipelines-as-Code uses) or an HTTP clone URL. Clone URLs
  * spell the project key in lower case; Bitbucket keys are upper case, so it is normalised.
  */
-export function parseRepositoryUrl(url: string): RepositoryLocation | undefined {
+export function parseRepositoryUrl(url: string, provider?: ProviderKind): RepositoryLocation | undefined {
   // A URL with a password or a token in it would spread that credential into status, logs and every call.
   if (urlCarriesCredential(url)) return undefined;
+  if (providerKindOf({ url, provider }) === "bitbucket-cloud") {
+    // Cloud workspace slugs are lower case in its API paths, unlike Data Center project keys.
+    const workspace = cloud.exec(url);
+    if (!workspace?.[1] || !workspace[2] || !workspace[3]) return undefined;
+    return { server: workspace[1], project: workspace[2].toLowerCase(), slug: workspace[3].toLowerCase() };
+  }
   const match = browse.exec(url) ?? clone.exec(url);
   if (!match?.[1] || !match[2] || !match[3]) return undefined;
   return { server: match[1], project: match[2].toUpperCase(), slug: match[3].toLowerCase() };

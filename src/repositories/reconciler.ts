@@ -77,7 +77,7 @@ type RawRepository = Repository;
 /** Where a cached object points, tolerating objects the reconciler has not validated. */
 export function locate(repository: Pick<RawRepository, "spec"> | undefined): RepositoryLocation | undefined {
   const url = repository?.spec?.url;
-  return typeof url === "string" ? parseRepositoryUrl(url) : undefined;
+  return typeof url === "string" ? parseRepositoryUrl(url, repository?.spec?.provider) : undefined;
 }
 
 /** Events on the Repository, so `kubectl describe` tells its story. Must never throw. */
@@ -223,7 +223,7 @@ export class RepositoryReconciler {
       return {};
     }
     let repo = parsed.data;
-    const location = parseRepositoryUrl(repo.spec.url);
+    const location = parseRepositoryUrl(repo.spec.url, repo.spec.provider);
     const refusal = location ? this.#deps.serverRefusal(location.server) : undefined;
     if (refusal !== undefined && location) {
       // Before anything else that might call the server, deletion included: not one request (nor the token) goes

@@ -63,6 +63,11 @@ export const configSchema = z
     /** Budget of Bitbucket REST calls per second, shared by every reconciler. */
     bitbucketRequestsPerSecond: z.coerce.number().positive().max(1000).prefault(5),
     /**
+     * Budget of Bitbucket Cloud REST calls per hour, for all Cloud Repositories together: Cloud counts per rolling
+     * hour (1,000 per token on `/2.0/repositories/*`, scaled up for access tokens on paid plans).
+     */
+    cloudRequestsPerHour: z.coerce.number().positive().max(1_000_000).prefault(1000),
+    /**
      * How long one Repository or BitbucketProjectToken reconcile may wait on Bitbucket before it is abandoned and
      * retried with back-off, so a slow or silent server cannot hold the controller's workers from everyone else's.
      */
@@ -132,6 +137,7 @@ const SOURCES: Record<keyof ConfigInput, Source> = {
   allowedServers: { flag: "allowed-servers", env: ["BATON_ALLOWED_SERVERS"] },
   instance: { flag: "instance", env: ["BATON_INSTANCE"] },
   bitbucketRequestsPerSecond: { flag: "bitbucket-rps", env: ["BATON_BITBUCKET_RPS"] },
+  cloudRequestsPerHour: { flag: "cloud-requests-per-hour", env: ["BATON_CLOUD_REQUESTS_PER_HOUR"] },
   reconcileTimeout: { flag: "reconcile-timeout", env: ["BATON_RECONCILE_TIMEOUT"] },
   driftInterval: { flag: "drift-interval", env: ["BATON_DRIFT_INTERVAL"] },
   leaderElection: { flag: "leader-elect", env: ["BATON_LEADER_ELECT"] },

@@ -164,7 +164,7 @@ export class StatusReporter {
       ctx.log.info({ repository: repositoryName }, "the run's Repository is gone; nothing to report to");
       return {};
     }
-    const location = parseRepositoryUrl(repository.spec.url);
+    const location = parseRepositoryUrl(repository.spec.url, repository.spec.provider);
     const token = await operatorToken(kube, repository);
     if (!location || "problem" in token) {
       // The Repository's own conditions say what is wrong; retry with back-off until it is fixed.
