@@ -85,6 +85,8 @@ export interface BuildInput {
   /** Digest of the run's identity (naming.ts `runDigest`): the run's name ends with it. */
   nameDigest: string;
   changedFiles?: ChangedFiles;
+  /** The `repo_url` runs clone from when not the target repository (template.ts). */
+  repoUrl?: string;
   /** `admit(...) === "pending"`: create it as PipelineRunPending. */
   pending?: boolean;
   /** The dedupe run key (events/dedupe.ts), stored hashed so a restarted intake can find this run. */
@@ -135,6 +137,7 @@ export function buildPipelineRun(input: BuildInput): BuildResult {
     targetNamespace: repository.namespace,
     params: repository.spec.params ?? [],
     ...(input.changedFiles === undefined ? {} : { changedFiles: input.changedFiles }),
+    ...(input.repoUrl === undefined ? {} : { repoUrl: input.repoUrl }),
   });
 
   const secrets = secretProblems(templated, {

@@ -5,6 +5,7 @@
 // The check reads git's smart-HTTP ref advertisement with the clone token (exactly what the run will see), asks
 // Bitbucket to rescope the pull request by reading it through REST when the ref lags (what viewing it does on a
 // real server), and retries briefly.
+import type { GitAuth } from "../providers/provider.ts";
 import { checkPullRequestRef, type PullRequestRefCheck } from "./gitsecret.ts";
 
 export type FetchLike = (
@@ -16,6 +17,8 @@ export interface RefWaitInput {
   /** The target repository's HTTP clone URL (`…/scm/prj/repo.git`). */
   cloneUrl: string;
   token: string;
+  /** How the host's git takes the token (GitProvider.capabilities.git); default a Bearer header. */
+  git?: GitAuth;
   /** The head ref in the target repository (GitProvider.forkHead), e.g. `refs/pull-requests/3/from`. */
   ref: string;
   sha: string;
@@ -28,24 +31,32 @@ export interface RefWaitInput {
   signal?: AbortSignal;
 }
 
-export type RefWaitResult = PullRequestRefCheck & { attempts: number };
+/** `unreadable`: the git server refused the token (401, 403, 404), so waiting will not help. */
+export type RefWaitResult = PullRequestRefCheck & { attempts: number; unreadable?: boolean };
+
+/** The Authorization header git sends with the token: Bearer (Data Center), or Basic with the host's user name. */
+export function gitAuthorization(git: GitAuth | undefined, token: string): string {
+  if (git?.kind === "basic") return `Basic ${Buffer.from(`${git.username}:${token}`, "utf8").toString("base64")}`;
+  return `Bearer ${token}`;
+}
 
 const maxAdvertisementBytes = 64 * 1024 * 1024;
 
 /** Reads the ref advertisement; a failure is a check result (`missing`), never a thrown token-bearing error. */
 async function advertisement(
   input: RefWaitInput,
-): Promise<{ ok: true; body: Buffer } | { ok: false; message: string }> {
+): Promise<{ ok: true; body: Buffer } | { ok: false; message: string; unreadable?: boolean }> {
   const doFetch = input.fetch ?? (globalThis.fetch as unknown as FetchLike);
   const url = `${input.cloneUrl.replace(/\/+$/, "")}/info/refs?service=git-upload-pack`;
   try {
     const res = await doFetch(url, {
-      headers: { authorization: `Bearer ${input.token}`, "user-agent": "baton" },
+      headers: { authorization: gitAuthorization(input.git, input.token), "user-agent": "baton" },
       ...(input.signal ? { signal: input.signal } : {}),
     });
     if (res.status !== 200) {
       return {
         ok: false,
+        unreadable: res.status === 401 || res.status === 403 || res.status === 404,
         message: `the git server answered ${res.status} to the ref advertisement${res.status === 401 || res.status === 403 ? " (does the clone token have REPO_READ?)" : ""}`,
       };
     }
@@ -75,6 +86,7 @@ export async function waitForPullRequestRef(input: RefWaitInput): Promise<RefWai
       ? checkPullRequestRef(advertised.body, input.ref, input.sha)
       : { ok: false, reason: "missing", message: advertised.message };
     if (last.ok) return { ...last, attempts };
+    if (!advertised.ok && advertised.unreadable) return { ...last, attempts, unreadable: true };
     if (i === delays.length) break;
     if (i === 0) {
       try {

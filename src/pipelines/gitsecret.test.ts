@@ -226,3 +226,29 @@ test("tokenIdLabelValue: Bitbucket's numeric ids as they are, anything else hash
     undefined,
   );
 });
+
+describe("a Basic-auth host (Bitbucket Cloud)", () => {
+  it("real git reads x-token-auth and the token for the server only", () => {
+    const token = "ATCTT3xFfGN0a-b_c=DEADBEEF";
+    const secret = buildGitSecret({
+      name: "baton-git-abc",
+      namespace: "ci",
+      serverUrl: "http://127.0.0.1:8443",
+      token,
+      git: { kind: "basic", username: "x-token-auth" },
+    });
+    const home = mkdtempSync(join(tmpdir(), "baton-cred-"));
+    after(() => rmSync(home, { recursive: true, force: true }));
+    for (const [name, text] of Object.entries(secret.stringData)) writeFileSync(join(home, name), text);
+    const fill = (url: string) =>
+      spawnSync("git", ["credential", "fill"], {
+        input: `url=${url}\n\n`,
+        encoding: "utf8",
+        env: { HOME: home, PATH: process.env.PATH ?? "", GIT_TERMINAL_PROMPT: "0", GIT_ASKPASS: "/bin/false" },
+      }).stdout;
+    const answer = fill("http://127.0.0.1:8443/ws/app.git");
+    assert.match(answer, /^username=x-token-auth$/m);
+    assert.ok(answer.includes(`password=${token}\n`), "the token, decoded as written");
+    assert.doesNotMatch(fill("http://127.0.0.1:9999/ws/app.git"), /password=ATCTT3/, "not for another server");
+  });
+});

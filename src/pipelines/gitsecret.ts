@@ -7,9 +7,11 @@
 // host or path). The Tekton catalog `git-clone` task copies both `.gitconfig` and `.git-credentials` from its
 // `basic-auth` workspace (a missing key fails its `cp`), so `.git-credentials` is present but empty: a
 // `https://user:token@host` line would be Basic auth, which Bitbucket refuses for these tokens, and would only
-// put the token in a second place.
+// put the token in a second place. Bitbucket Cloud is the other way round: its git takes access tokens only as
+// Basic `x-token-auth:<token>`, so its Secret holds that line and a `.gitconfig` telling git to use it.
 import { createHash } from "node:crypto";
 import { z } from "zod";
+import type { GitAuth } from "../providers/provider.ts";
 
 export interface OwnerReference {
   apiVersion: string;
@@ -88,6 +90,24 @@ export function gitConfig(serverUrl: string, token: string): string {
   return `[http ${quoted(url)}]\n\textraHeader = ${quoted(`Authorization: Bearer ${token}`)}\n`;
 }
 
+/**
+ * The `.gitconfig` and `.git-credentials` for a host whose git takes Basic auth with a fixed user name (Bitbucket
+ * Cloud: `x-token-auth`): git's `store` helper, asked only for URLs under the server, reads the one credentials
+ * line, which names the server's origin.
+ */
+export function gitCredentialFiles(serverUrl: string, username: string, token: string): Record<string, string> {
+  if (!/^[\x21-\x7e]+$/.test(token)) {
+    throw new Error("the clone token contains characters git credentials cannot carry (whitespace or non-ASCII)");
+  }
+  const url = gitConfigUrl(serverUrl);
+  const origin = new URL(url);
+  const credentials = `${origin.protocol}//${encodeURIComponent(username)}:${encodeURIComponent(token)}@${origin.host}`;
+  return {
+    ".gitconfig": `[credential ${quoted(url)}]\n\thelper = store\n`,
+    ".git-credentials": `${credentials}\n`,
+  };
+}
+
 export interface GitSecretInput {
   name: string;
   namespace: string;
@@ -97,6 +117,8 @@ export interface GitSecretInput {
   token: string;
   /** Bitbucket's id of that token, when known (`cloneTokenIdLabel`). */
   tokenId?: string | undefined;
+  /** How the host's git takes the token (GitProvider.capabilities.git); default a Bearer header. */
+  git?: GitAuth;
   /** The PipelineRun, once created (`pipelineRunOwnerReference`). */
   owner?: OwnerReference;
   /** Labels to find it by, e.g. the run's `baton.dev/repository` and `baton.dev/sha`. */
@@ -145,10 +167,10 @@ export function buildGitSecret(input: GitSecretInput): SecretObject {
       },
       ...(input.owner === undefined ? {} : { ownerReferences: [input.owner] }),
     },
-    stringData: {
-      ".gitconfig": gitConfig(input.serverUrl, input.token),
-      ".git-credentials": "",
-    },
+    stringData:
+      input.git?.kind === "basic"
+        ? gitCredentialFiles(input.serverUrl, input.git.username, input.token)
+        : { ".gitconfig": gitConfig(input.serverUrl, input.token), ".git-credentials": "" },
   };
 }
 

@@ -15,7 +15,7 @@ import type { Repository } from "../api/repository.ts";
 import { headRunKey, runKey, runKeyLabel, SeenSet } from "../events/dedupe.ts";
 import type { BatonEvent, ChangedFiles, PullRequestEvent, PullRequestScopedEvent, PushEvent } from "../events/model.ts";
 import { decideTrust } from "../events/trust.ts";
-import type { ProviderLookup, PullRequestSnapshot } from "../providers/provider.ts";
+import type { GitProvider, ProviderLookup, PullRequestSnapshot, RepoRef } from "../providers/provider.ts";
 import { providerKindOf } from "../providers/registry.ts";
 
 import { issueManagedCloneToken, Repositories } from "../repositories/resource.ts";
@@ -218,10 +218,19 @@ export class PipelineRunner {
   }
 
   /** Runs one event for one Repository: creates runs, cancels runs, or says why nothing happens. */
-  async handle(repository: Repository, event: BatonEvent): Promise<DispatchResult> {
-    if (event.type === "ping") return { outcome: "ignored", runs: [], detail: "a ping starts nothing" };
+  async handle(repository: Repository, delivered: BatonEvent): Promise<DispatchResult> {
+    if (delivered.type === "ping") return { outcome: "ignored", runs: [], detail: "a ping starts nothing" };
     await this.#o.runs.waitForSync();
     const ctx = await this.#contexts.context(repository);
+    // Before anything keys on its commits: a host's abbreviated hashes would neither dedupe against the push of the
+    // same commit nor name a commit a status or a checkout can use. An outage throws (the host may deliver again).
+    let event: Exclude<BatonEvent, { type: "ping" }> = delivered;
+    if (ctx.client.completeEvent) {
+      const completed = await ctx.client.completeEvent(delivered, { auth: ctx.auth });
+      if (!completed.ok) return { outcome: "ignored", runs: [], detail: completed.error };
+      if (completed.event.type === "ping") return { outcome: "ignored", runs: [], detail: "a ping starts nothing" };
+      event = completed.event;
+    }
     if (event.type === "pull_request_closed") {
       const runs = await this.#cancel(ctx, event.pullRequest.number);
       return {
@@ -559,6 +568,7 @@ export class PipelineRunner {
           pending,
           runKey: identity.head,
           forbiddenSecrets: ctx.forbiddenSecrets,
+          ...forkCloneUrl(ctx.client, ctx.ref, event),
         },
         this.#o.evaluationBudget,
       );
@@ -610,6 +620,7 @@ export class PipelineRunner {
         serverUrl: ctx.location.server,
         token: this.#cloneTokenOf(ctx),
         tokenId: ctx.cloneTokenId,
+        git: ctx.client.capabilities.git,
         owner: pipelineRunOwnerReference({
           apiVersion: run.apiVersion ?? object.apiVersion,
           name: runName,
@@ -771,11 +782,29 @@ export class PipelineRunner {
       event.pullRequest.number,
       event.pullRequest.fromRepository.cloneUrl ?? "",
     );
-    if (head.kind !== "base-ref")
-      return `the fork's head is fetched from the fork (${head.cloneUrl}), which Baton does not check yet`;
+    if (head.kind === "fork") {
+      // No pull-request ref in the target (Bitbucket Cloud): the run clones the fork itself, so the clone token must
+      // read it, and its source branch must still be at the head the event names.
+      const fork = `${event.pullRequest.fromRepository.project}/${event.pullRequest.fromRepository.slug}`;
+      const result = await waitForPullRequestRef({
+        cloneUrl: head.cloneUrl,
+        token: this.#cloneTokenOf(ctx),
+        git: ctx.client.capabilities.git,
+        ref: event.pullRequest.sourceRef,
+        sha: event.sha,
+        refresh: async () => {},
+        delaysMs: [],
+        ...(this.#o.refWait?.fetch ? { fetch: this.#o.refWait.fetch } : {}),
+      });
+      if (result.ok) return undefined;
+      return result.unreadable
+        ? `the clone token cannot read the fork ${fork} (a repository or project token reaches no other workspace's repositories), so its head cannot be built; make the fork readable to that token, or push the branch to ${event.repository.project}/${event.repository.slug}`
+        : `${result.message} in the fork ${fork}`;
+    }
     const result = await waitForPullRequestRef({
       cloneUrl,
       token: this.#cloneTokenOf(ctx),
+      git: ctx.client.capabilities.git,
       ref: head.ref,
       sha: event.sha,
       refresh: async () => {
@@ -903,6 +932,7 @@ export class PipelineRunner {
           serverUrl: ctx.location.server,
           token: ctx.cloneToken,
           tokenId: ctx.cloneTokenId,
+          git: ctx.client.capabilities.git,
           owner: pipelineRunOwnerReference({
             apiVersion: run.apiVersion ?? "tekton.dev/v1",
             name: run.metadata?.name ?? "",
@@ -977,4 +1007,11 @@ export function registerPipelineRunner(manager: Manager, options: RegisterPipeli
     workers: 2,
   });
   return runner;
+}
+
+/** A fork pull request on a host that keeps no pull-request ref in the target is cloned from the fork. */
+function forkCloneUrl(client: GitProvider, ref: RepoRef, event: BatonEvent): { repoUrl?: string } {
+  if (event.type === "ping" || event.type === "push" || !event.pullRequest.fromRepository.fork) return {};
+  const head = client.forkHead(ref, event.pullRequest.number, event.pullRequest.fromRepository.cloneUrl ?? "");
+  return head.kind === "fork" && head.cloneUrl !== "" ? { repoUrl: head.cloneUrl } : {};
 }

@@ -25,6 +25,8 @@ export interface TemplateContext {
   /** The Repository's `spec.params`. */
   params?: readonly { name: string; value: string }[];
   changedFiles?: ChangedFiles;
+  /** Where the run clones from when not the target repository: a fork, on a host with no pull-request refs. */
+  repoUrl?: string;
 }
 
 const emptyFiles: ChangedFiles = { all: [], added: [], deleted: [], modified: [], renamed: [] };
@@ -59,8 +61,9 @@ export function templateVariables(ctx: TemplateContext): Record<string, string> 
   const standard: Record<string, string> = {
     revision: event.sha,
     // The target repository's clone URL: the one the run's token can read, also for fork PRs (whose commits are
-    // fetched from the target's refs/pull-requests/<id>/from).
-    repo_url: event.repository.cloneUrl ?? event.repository.browseUrl ?? "",
+    // fetched from the target's refs/pull-requests/<id>/from). A host without such refs (Bitbucket Cloud) names the
+    // fork instead, checked readable before the run is created.
+    repo_url: ctx.repoUrl ?? event.repository.cloneUrl ?? event.repository.browseUrl ?? "",
     repo_owner: owner.toLowerCase(),
     repo_name: event.repository.slug.toLowerCase(),
     target_branch: sanitizeBranch(branches.target),

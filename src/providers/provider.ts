@@ -356,6 +356,15 @@ export interface GitProvider {
   changedFiles(repo: RepoRef, range: ChangeRange, call?: ListCallOptions): Promise<ChangedFilesResult>;
   /** The full hash of a commit named by a (possibly abbreviated) hash; identity on hosts whose payloads are full. */
   resolveCommit(repo: RepoRef, sha: string, call?: CallOptions): Promise<string>;
+  /**
+   * Hosts whose payloads leave facts out (`capabilities.shortCommitHashes`): the event with every abbreviated hash
+   * resolved, before run keys, trust or statuses read it (a fork pull request's head is resolved in the fork, or
+   * through the pull request when the token cannot read the fork). `ok: false`: it cannot be completed at all.
+   */
+  completeEvent?(
+    event: BatonEvent,
+    call?: CallOptions,
+  ): Promise<{ ok: true; event: BatonEvent } | { ok: false; error: string }>;
 
   // Repositories and pull requests.
   /** Repository slugs of one owner the token can read (reachability check shared by a project's Repositories). */
