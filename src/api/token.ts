@@ -1,6 +1,7 @@
 // BitbucketProjectToken: one Bitbucket HTTP access token, issued, tracked and rotated the way cert-manager
 // treats a Certificate. DESIGN §2.
 import { z } from "zod";
+import { Provider } from "../events/model.ts";
 import {
   apiVersion,
   Conditions,
@@ -44,7 +45,15 @@ export const defaultRevocationHoldLimit = "24h";
 export const TokenSpec = z
   .object({
     server: ServerURL,
-    project: ProjectKey.meta({ description: "Key of the project that owns the token." }),
+    provider: Provider.optional().meta({
+      description:
+        "The git host's kind. Unset: from server's host (bitbucket.org: bitbucket-cloud; anything else: " +
+        "bitbucket-datacenter). Bitbucket Cloud tokens are made in Bitbucket only: Baton validates them and warns " +
+        "before they expire, and refuses adminCredentialsRef.",
+    }),
+    project: ProjectKey.meta({
+      description: "Key of the project that owns the token (Bitbucket Cloud: the workspace the token is for).",
+    }),
     repository: RepositorySlug.optional().meta({
       description: "Slug of a repository: makes the token repository-scoped instead of project-scoped.",
     }),

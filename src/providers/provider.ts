@@ -404,7 +404,7 @@ export interface GitProvider {
 
   // Tokens and identity.
   /** Checks a token works (one cheap authenticated call), and whose it is when the host says. */
-  validateToken(token: string, call?: CallOptions): Promise<TokenValidation>;
+  validateToken(token: string, call?: CallOptions & { scope?: TokenScope }): Promise<TokenValidation>;
 
   // Git.
   /** Git clone URL of `repo` on this host (the run's `repo_url` for fetching). */

@@ -131,6 +131,11 @@ export type Validation = TokenValidation;
  * One authenticated call with the token itself: who the host says it is. Invalid means revoked, expired or never
  * valid; any other failure (an outage) says nothing about the token and is thrown for the caller to retry.
  */
-export function validateToken(client: GitProvider, token: string, signal?: AbortSignal): Promise<Validation> {
-  return client.validateToken(token, signal ? { signal } : {});
+export function validateToken(
+  client: GitProvider,
+  token: string,
+  spec: TokenSpec,
+  signal?: AbortSignal,
+): Promise<Validation> {
+  return client.validateToken(token, { scope: scopeOf(spec), ...(signal ? { signal } : {}) });
 }

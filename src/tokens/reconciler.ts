@@ -2,7 +2,7 @@
 // status patch. Managed tokens follow cert-manager's renewal model; externally managed ones are validated and
 // their expiry tracked. Decisions come from lifecycle.ts; this file only fetches and writes.
 import { permissionProblems } from "../api/permissions.ts";
-import { BitbucketProjectToken, kind, secretAnnotations, type TokenStatus } from "../api/token.ts";
+import { BitbucketProjectToken, kind, secretAnnotations, type TokenSpec, type TokenStatus } from "../api/token.ts";
 import type { GitProvider, ProviderLookup } from "../providers/provider.ts";
 import { providerKindOf } from "../providers/registry.ts";
 import { oldestClaim } from "../runtime/claims.ts";
@@ -163,6 +163,21 @@ export class TokenReconciler {
       return step.result;
     }
 
+    // A host whose tokens are made by people only (Bitbucket Cloud) has nothing admin credentials could do.
+    if (managed && this.#provider(token.spec).capabilities.tokens.issuing !== "issue") {
+      await this.#writeStatus(token, { ...token.status }, [
+        {
+          type: "Ready",
+          status: "False",
+          reason: "IssuingUnsupported",
+          message:
+            `${token.spec.server} cannot issue access tokens through its API, so adminCredentialsRef is refused: ` +
+            `create the token in Bitbucket, write it to the Secret ${token.spec.secretName} under the key "token" ` +
+            "with its expiry in the annotation baton.dev/expires-at, and remove adminCredentialsRef",
+        },
+      ]);
+      return {};
+    }
     if (managed && !hasFinalizer(raw, finalizer)) {
       await kube.addFinalizer(Tokens, raw, finalizer);
       return { requeue: true };
@@ -182,7 +197,7 @@ export class TokenReconciler {
       : await reconcileExternal(
           {
             ...this.#deps,
-            validate: (value) => this.#validate(keyOf(token.metadata), this.#provider(token.spec.server), value, ctx),
+            validate: (value) => this.#validate(keyOf(token.metadata), token.spec, value, ctx),
           },
           token,
           ctx,
@@ -228,7 +243,7 @@ export class TokenReconciler {
     const spec = token.spec;
     const policy = policyOf(spec);
     const status: TokenStatus = { ...token.status };
-    const client = this.#provider(spec.server);
+    const client = this.#provider(spec);
     const namespace = token.metadata.namespace ?? "";
 
     const secret = await kube.get(Secrets, { namespace, name: spec.secretName }, ctx.signal);
@@ -265,7 +280,7 @@ export class TokenReconciler {
       issueReason = `spec.lifetime changed to ${spec.lifetime}, and a token's expiry is fixed when it is issued`;
     else {
       // An outage says nothing about the token: keep using it rather than churn tokens while Bitbucket is down.
-      const validation = await this.#validate(key, client, stored, ctx).catch((error: unknown) => {
+      const validation = await this.#validate(key, spec, stored, ctx).catch((error: unknown) => {
         ctx.log.warn({ err: describeError(error) }, "could not validate the token; keeping it");
         return undefined;
       });
@@ -424,12 +439,13 @@ export class TokenReconciler {
     status.conditions = (written.status as TokenStatus | undefined)?.conditions;
   }
 
-  /** A BitbucketProjectToken names its server only; the host kind follows from it like a Repository's url. */
-  #provider(server: string): GitProvider {
-    return this.#deps.provider(server, providerKindOf({ url: server }));
+  /** A BitbucketProjectToken names its server; the host kind follows from it (or spec.provider) like a Repository's. */
+  #provider(spec: Pick<TokenSpec, "server" | "provider">): GitProvider {
+    return this.#deps.provider(spec.server, providerKindOf({ url: spec.server, provider: spec.provider }));
   }
 
-  async #validate(key: string, client: GitProvider, value: string, ctx: ReconcileContext): Promise<Validation> {
+  async #validate(key: string, spec: TokenSpec, value: string, ctx: ReconcileContext): Promise<Validation> {
+    const client = this.#provider(spec);
     const now = this.#deps.clock.now();
     const seen = this.#validated.get(key);
     const print = fingerprint(value);
@@ -438,7 +454,7 @@ export class TokenReconciler {
     }
     // Forgotten before asking: a 401 to this very call must not come back through refused() as news.
     this.#validated.delete(key);
-    const result = await validateToken(client, value, ctx.signal);
+    const result = await validateToken(client, value, spec, ctx.signal);
     if (result.valid) this.#validated.set(key, { at: now, fingerprint: print, user: result.user });
     ctx.log.debug({ valid: result.valid }, "validated the token against Bitbucket");
     return result;
@@ -460,7 +476,7 @@ export class TokenReconciler {
         );
       } else {
         try {
-          const client = this.#provider(token.spec.server);
+          const client = this.#provider(token.spec);
           for (const id of ids) await revokeToken(client, admin.auth, token.spec, id, ctx.signal);
           events.normal(token, "Revoked", `revoked token${ids.length > 1 ? "s" : ""} ${ids.join(", ")} on deletion`);
         } catch (error) {

@@ -114,10 +114,13 @@ describe("tokens", () => {
       { status: 503, body: "" },
       { status: 503, body: "" },
     ];
-    assert.equal((await provider.validateToken("old", { owner: "ws" })).valid, false);
-    assert.deepEqual(await provider.validateToken("new", { owner: "ws" }), { valid: true, user: "repo_access_token" });
+    assert.equal((await provider.validateToken("old", { scope: { owner: "ws" } })).valid, false);
+    assert.deepEqual(await provider.validateToken("new", { scope: { owner: "ws" } }), {
+      valid: true,
+      user: "repo_access_token",
+    });
     assert.equal(server.requests[1]?.headers.authorization, "Bearer new");
-    await assert.rejects(provider.validateToken("x", { owner: "ws" }), /503/);
+    await assert.rejects(provider.validateToken("x", { scope: { owner: "ws" } }), /503/);
   });
 });
 

@@ -26,6 +26,7 @@ import type {
   PullRequestEventOptions,
   PullRequestSnapshot,
   RepoRef,
+  TokenScope,
   TokenValidation,
   WebhookIntake,
   WriteAccessAnswer,
@@ -348,8 +349,9 @@ export class CloudProvider implements GitProvider {
    * names (`repo_access_token`, …), since an access token is its own user. A 401 means expired, revoked or wrong;
    * any other failure says nothing about the token and is thrown for the caller to retry.
    */
-  async validateToken(token: string, call: CallOptions & { owner?: string } = {}): Promise<TokenValidation> {
-    const { owner, ...rest } = call;
+  async validateToken(token: string, call: CallOptions & { scope?: TokenScope } = {}): Promise<TokenValidation> {
+    const { scope, ...rest } = call;
+    const owner = scope?.owner;
     if (owner === undefined) throw new TypeError("validating a Bitbucket Cloud token needs the workspace it is for");
     try {
       const info = await this.client.access.tokenInfo(owner, { ...rest, auth: { kind: "bearer", token } });
