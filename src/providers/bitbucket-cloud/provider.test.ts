@@ -36,10 +36,8 @@ const repo = { owner: "ws", name: "app" };
 const requests = () => server.requests.map((r: Recorded) => `${r.method} ${r.url.split("?")[0]}`);
 
 describe("content", () => {
-  test("a folder lists its entries relative to it; a file is no folder", async () => {
-    const meta = { type: "commit_directory", path: ".tekton" };
+  test("a folder costs one call and lists its entries relative to it; a file is no folder", async () => {
     script = [
-      { body: meta },
       {
         body: {
           values: [
@@ -48,6 +46,7 @@ describe("content", () => {
           ],
         },
       },
+      { body: "# readme\n", headers: { "content-type": "text/markdown" } },
       { body: { type: "commit_file", path: "README.md", size: 3 } },
     ];
     assert.deepEqual(await provider.listFolder(repo, ".tekton", full), [
@@ -56,8 +55,8 @@ describe("content", () => {
     ]);
     assert.equal(await provider.listFolder(repo, "README.md", full), undefined);
     assert.deepEqual(requests(), [
-      `GET /2.0/repositories/ws/app/src/${full}/.tekton`,
       `GET /2.0/repositories/ws/app/src/${full}/.tekton/`,
+      `GET /2.0/repositories/ws/app/src/${full}/README.md/`,
       `GET /2.0/repositories/ws/app/src/${full}/README.md`,
     ]);
   });

@@ -6,7 +6,13 @@
 import { type BatonEvent, isPullRequestScoped, type PullRequestEvent } from "../../events/model.ts";
 import { verifySignature } from "../../events/signature.ts";
 import type { HeaderInput } from "../bitbucket-datacenter/classify.ts";
-import { InvalidCredentialsError, ProviderError, TooManyResultsError, UnauthorizedError } from "../http/errors.ts";
+import {
+  InvalidCredentialsError,
+  ProviderError,
+  SchemaError,
+  TooManyResultsError,
+  UnauthorizedError,
+} from "../http/errors.ts";
 import type {
   BuildState,
   BuildStatusInput,
@@ -161,19 +167,23 @@ export class CloudProvider implements GitProvider {
     return this.client.baseUrl;
   }
 
+  /** One call for a folder. A file answers with its bytes instead of a page, which `?format=meta` then confirms. */
   async listFolder(
     repo: RepoRef,
     path: string,
     at: string,
     call: ListCallOptions = {},
   ): Promise<DirectoryEntry[] | undefined> {
-    const meta =
-      path.replace(/^\/+|\/+$/g, "") === ""
-        ? undefined
-        : await this.client.content.meta(cloudRepo(repo), path, at, call);
-    if (meta?.type === "commit_file") return undefined;
-    const entries = await this.client.content.listFolder(cloudRepo(repo), path, at, call);
     const prefix = path.replace(/^\/+|\/+$/g, "");
+    let entries: Awaited<ReturnType<typeof this.client.content.listFolder>>;
+    try {
+      entries = await this.client.content.listFolder(cloudRepo(repo), prefix, at, call);
+    } catch (err) {
+      if (!(err instanceof SchemaError) || prefix === "") throw err;
+      const meta = await this.client.content.meta(cloudRepo(repo), prefix, at, call);
+      if (meta.type === "commit_file") return undefined;
+      throw err;
+    }
     return entries.map((e) => ({
       path: prefix === "" ? e.path : e.path.slice(prefix.length + 1),
       type:
