@@ -161,12 +161,18 @@ function commentTrust(event: CommentEvent, facts: TrustFacts, policy: TrustPolic
   const repo = `${event.repository.project}/${event.repository.slug}`;
   const pr = event.pullRequest;
 
+  // A user the Repository lists as trusted speaks for it like one with write access: on a host whose tokens cannot
+  // ask anyone's permission (Bitbucket Cloud), the list is the only way to name who may /ok-to-test.
+  const listed = inList(policy.trustedUsers, commenter);
+  const vouches = facts.commenterHasWrite === true || listed;
+  const standing = facts.commenterHasWrite === true ? `write access to ${repo}` : "listed in spec.policy.trustedUsers";
+
   if (command.kind === "cancel") {
-    if (facts.commenterHasWrite === true) {
+    if (vouches) {
       return {
         trusted: true,
         reason: "commenter-has-write",
-        detail: `${commenter} has write access to ${repo}`,
+        detail: `${commenter} has ${standing}`,
         definitionsFrom: head(event),
       };
     }
@@ -187,7 +193,7 @@ function commentTrust(event: CommentEvent, facts: TrustFacts, policy: TrustPolic
     };
   }
 
-  if (facts.commenterHasWrite === true) {
+  if (vouches) {
     if (
       command.kind === "ok-to-test" &&
       command.sha !== undefined &&
@@ -207,7 +213,7 @@ function commentTrust(event: CommentEvent, facts: TrustFacts, policy: TrustPolic
     return {
       trusted: true,
       reason: command.kind === "ok-to-test" ? "ok-to-test" : "commenter-has-write",
-      detail: `${commenter} (write access to ${repo}) asked with /${command.kind} for commit ${short(event.sha)}`,
+      detail: `${commenter} (${standing}) asked with /${command.kind} for commit ${short(event.sha)}`,
       definitionsFrom: head(event),
     };
   }
