@@ -247,6 +247,8 @@ export function needsOf(event: BatonEvent): EventNeeds {
       changes: { kind: "range", repository: here, to: event.sha, ...(created ? {} : { from: event.previousSha }) },
     };
   }
+  // Closing cancels the pull request's runs, found by its number: no commit, file or fork is read.
+  if (event.type === "pull_request_closed") return { commits: [] };
   const pr = event.pullRequest;
   const source = { workspace: pr.fromRepository.project, slug: pr.fromRepository.slug };
   const commits: CommitToResolve[] = [];
@@ -255,8 +257,6 @@ export function needsOf(event: BatonEvent): EventNeeds {
   if (pr.fromRepository.fork && pr.targetCommit !== undefined && !isFullHash(pr.targetCommit)) {
     commits.push({ field: "target", abbreviated: pr.targetCommit, repository: here });
   }
-  // Closing needs no files and no fork access: runs are found by pull request, and only cancelled.
-  if (event.type === "pull_request_closed") return { commits };
   const needs: EventNeeds = { commits, changes: { kind: "pull-request", repository: here, number: pr.number } };
   if (pr.fromRepository.fork) needs.fork = { ...source, fullName: `${source.workspace}/${source.slug}` };
   return needs;
