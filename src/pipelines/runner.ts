@@ -418,6 +418,16 @@ export class PipelineRunner {
             "PullRequestRefStale",
             oneLine(`pull request #${event.pullRequest.number}: ${stale}; no run was created`, 1000),
           );
+          // A head that lives only in the fork takes no status in the target repository, so the pull request hears it
+          // as a comment (once per head).
+          if (forkCloneUrl(ctx.client, ctx.ref, event).repoUrl !== undefined) {
+            await this.#feedback.commentOnce(
+              ctx,
+              event,
+              `fork|${event.sha}`,
+              `Baton did not run the pipelines for commit ${event.sha.slice(0, 11)}: ${stale}.`,
+            );
+          }
           await this.#feedback.reportProblems(ctx, event, problems);
           return { outcome: "stale-ref", runs: [], detail: stale };
         }

@@ -145,6 +145,13 @@ describe("comments", () => {
     assert.equal(event.comment.author.slug, comment.comment.user.account_id);
   });
 
+  test("a comment without a user (written by an access token) is the actor's", () => {
+    const result = draftsOf("pullrequest:comment_created", withText("/test", { user: null }));
+    const event = result.events[0]?.event;
+    assert.ok(event?.type === "comment");
+    assert.equal(event.comment.author.slug, comment.actor.account_id ?? comment.actor.uuid);
+  });
+
   test("a deleted comment runs nothing, whatever it said", () => {
     const result = draftsOf("pullrequest:comment_created", withText("/test", { deleted: true }));
     assert.deepEqual(

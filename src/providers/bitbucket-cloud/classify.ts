@@ -183,7 +183,7 @@ export function classify(
         type: "comment",
         action: "created",
         pullRequest,
-        comment: { id: comment.id, text, author: toUser(comment.user), command },
+        comment: { id: comment.id, text, author: toUser(comment.user ?? parsed.payload.actor), command },
       });
     }
   }

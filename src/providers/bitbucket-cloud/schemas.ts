@@ -83,7 +83,8 @@ export type PullRequest = z.infer<typeof PullRequest>;
 export const Comment = z.object({
   id: z.int(),
   content: z.object({ raw: z.string() }),
-  user: Account,
+  /** Null when an access token wrote it (its actor shape is UNCONFIRMED, reference §1.4); the event's actor then. */
+  user: Account.nullish(),
   deleted: z.boolean().optional(),
   /** Inline comments and replies; general comments have neither. */
   inline: z.object({ path: z.string() }).nullish(),
