@@ -312,7 +312,7 @@ export function createOperator(options: OperatorOptions): Operator {
     instance: statusKeyPrefix,
     consoleUrlTemplate: options.config.consoleUrlTemplate,
     signingKey,
-    lastRun: (repository, summary) => lastRuns.record(repository, summary),
+    lastRun: (repository, summary, created) => lastRuns.record(repository, summary, created),
     cached: (key) => runs.get(key.namespace, key.name),
     graceMs: options.config.statusGrace,
   });

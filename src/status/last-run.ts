@@ -5,42 +5,55 @@
 import { RunSummary as RunSummarySchema } from "../api/repository.ts";
 import { Repositories } from "../repositories/resource.ts";
 import type { Clock, Timer } from "../runtime/clock.ts";
-import type { KubeClient } from "../runtime/kube.ts";
+import { isNotFound, type KubeClient } from "../runtime/kube.ts";
 import { keyString, type Logger, type ObjectKey } from "../runtime/logger.ts";
 import type { RunSummary } from "./reporter.ts";
 
+/** The run a summary is about, ordered by creation: the one Repository status.lastRun should show is the newest. */
+interface RunOrder {
+  name: string;
+  created: number;
+}
+
 export class LastRunRecorder {
-  readonly #kube: KubeClient;
+  readonly #kube: Pick<KubeClient, "patch">;
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #interval: number;
   readonly #pending = new Map<string, { key: ObjectKey; summary: RunSummary }>();
   readonly #written = new Map<string, string>();
+  readonly #newest = new Map<string, RunOrder>();
   #timer: Timer | undefined;
 
-  constructor(kube: KubeClient, clock: Clock, log: Logger, interval = 10_000) {
+  constructor(kube: Pick<KubeClient, "patch">, clock: Clock, log: Logger, interval = 10_000) {
     this.#kube = kube;
     this.#clock = clock;
     this.#log = log;
     this.#interval = interval;
   }
 
-  record(repository: ObjectKey, summary: RunSummary): void {
+  /**
+   * `created` is the run's creationTimestamp (ms). A run created after the one shown replaces it; a late
+   * transition of an older run changes nothing. Start times cannot order runs: a queued run has none yet.
+   */
+  record(repository: ObjectKey, summary: RunSummary, created: number): void {
     const id = keyString(repository);
-    const current = this.#pending.get(id)?.summary;
-    // A newer run replaces an older one; an older run's late transition does not.
-    if (current && current.name !== summary.name && (summary.startTime ?? "") < (current.startTime ?? "")) return;
-    if (this.#written.get(id) === JSON.stringify(summary)) return;
+    const newest = this.#newest.get(id);
+    if (newest && newest.name !== summary.name && created < newest.created) return;
+    this.#newest.set(id, { name: summary.name, created });
+    if (this.#written.get(id) === JSON.stringify(summary)) {
+      this.#pending.delete(id);
+      return;
+    }
     this.#pending.set(id, { key: repository, summary });
-    this.#timer ??= this.#clock.setTimeout(() => void this.flush(), this.#interval);
+    this.#schedule();
   }
 
   async flush(): Promise<void> {
     this.#timer = undefined;
-    const batch = [...this.#pending.values()];
+    const batch = [...this.#pending.entries()];
     this.#pending.clear();
-    for (const { key, summary } of batch) {
-      const id = keyString(key);
+    for (const [id, { key, summary }] of batch) {
       try {
         // A merge patch of this one field: it never conflicts with, or undoes, the Repository controller's fields.
         await this.#kube.patch(
@@ -53,10 +66,23 @@ export class LastRunRecorder {
       } catch (error) {
         this.#log.debug(
           { repository: id, err: error instanceof Error ? error.message : String(error) },
-          "could not record lastRun",
+          "could not record lastRun; retrying",
         );
+        // Kept for the next flush unless a newer summary came while this one was in flight. A Repository that
+        // is gone stops being retried: its runs stop reporting once their Repository is deleted.
+        if (isNotFound(error)) {
+          this.#written.delete(id);
+          this.#newest.delete(id);
+        } else if (!this.#pending.has(id)) {
+          this.#pending.set(id, { key, summary });
+        }
       }
     }
+    if (this.#pending.size > 0) this.#schedule();
+  }
+
+  #schedule(): void {
+    this.#timer ??= this.#clock.setTimeout(() => void this.flush(), this.#interval);
   }
 
   stop(): void {

@@ -55,7 +55,7 @@ export interface ReporterDeps {
   /** The informer's copy of a run (see cachedRun), when there is one. */
   cached?: (key: ObjectKey) => PipelineRun | undefined;
   /** Receives each run's summary for the Repository's status.lastRun (coalesced there, not written per run). */
-  lastRun?: (repository: ObjectKey, summary: RunSummary) => void;
+  lastRun?: (repository: ObjectKey, summary: RunSummary, created: number) => void;
   /** How long a new queued run's first report is left to the process that created it (ms; default 45 s). */
   graceMs?: number;
 }
@@ -150,6 +150,7 @@ export class StatusReporter {
         startTime: view.status?.startTime,
         completionTime: view.status?.completionTime,
       },
+      Date.parse(String(run.metadata?.creationTimestamp ?? "")) || 0,
     );
 
     const reported = run.metadata?.annotations?.[reportedAnnotation];
