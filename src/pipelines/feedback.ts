@@ -3,7 +3,7 @@
 // head), notices about invalid definitions, and the runner's build statuses and comments. All through GitProvider.
 
 import type { SeenSet } from "../events/dedupe.ts";
-import type { BatonEvent, CommentEvent, EventUser, PullRequestScopedEvent } from "../events/model.ts";
+import type { BatonEvent, CommentEvent, EventUser, PullRequestEvent, PullRequestScopedEvent } from "../events/model.ts";
 import { resolveTrust, type TrustDecision } from "../events/trust.ts";
 import type { Clock } from "../runtime/clock.ts";
 import type { Logger } from "../runtime/logger.ts";
@@ -11,6 +11,7 @@ import { runUrl, statusKey } from "../status/report.ts";
 import { defaultConsoleUrlTemplate } from "../status/reporter.ts";
 import { labelValue } from "./build.ts";
 import type { DefinitionCache } from "./definitions.ts";
+import type { RepositoryEvents } from "./dispatch.ts";
 import { type EvaluationBudget, matchPipelineRunsBounded } from "./evaluate-bounded.ts";
 import { loadPipelineRunsBounded } from "./load-bounded.ts";
 import {
@@ -22,10 +23,10 @@ import {
   definitionsPipeline,
   oneLine,
   problemDescription,
+  staleRefDescription,
 } from "./notices.ts";
 import { pipelinesFolder } from "./resolve.ts";
 import { type RunContext as Context, safeMessage, tektonSource } from "./run-context.ts";
-import type { RepositoryEvents } from "./runner.ts";
 
 /** What events/trust.ts takes from a write-access lookup. */
 type PermissionAnswer = { granted: boolean; refused?: string };
@@ -199,6 +200,62 @@ export class HostFeedback {
     }
     if (event.type !== "push") {
       await this.commentOnce(ctx, event, noticeKey, definitionsComment(event.sha, problems));
+    }
+  }
+
+  /** No run without a clone token: a FAILED status per pipeline that would have run and an Event, once per head. */
+  async refuseWithoutCloneToken(
+    ctx: Context,
+    event: Exclude<BatonEvent, { type: "ping" | "pull_request_closed" }>,
+    pipelines: readonly string[],
+    why: string,
+  ): Promise<void> {
+    const description = oneLine(
+      `not run: no clone token for Repository ${ctx.namespace}/${ctx.name} (its CloneTokenReady condition says why); set spec.cloneTokenRef to a REPO_READ token`,
+    );
+    for (const pipeline of pipelines) {
+      if (!this.#o.noticed.add(`clone|${ctx.identity}|${event.sha}|${pipeline}`)) continue;
+      await this.postStatus(ctx, event, pipeline, { state: "FAILED", description });
+    }
+    if (this.#o.noticed.add(`clone|${ctx.identity}|${event.sha}`)) {
+      this.#o.events.warning(
+        ctx.repository,
+        "CloneTokenRequired",
+        oneLine(`no run for ${event.sha.slice(0, 11)} (${pipelines.join(", ")}): ${why}`, 1000),
+      );
+    }
+  }
+
+  /**
+   * No run for a fork pull request's head the run could not build (fork-head.ts says why): a FAILED status per
+   * pipeline and an Event; a head that lives only in the fork (`inForkOnly`) takes no status in the target
+   * repository, so the pull request also hears it as a comment, once per head.
+   */
+  async refuseForkHead(
+    ctx: Context,
+    event: PullRequestEvent | CommentEvent,
+    pipelines: readonly string[],
+    why: string,
+    inForkOnly: boolean,
+  ): Promise<void> {
+    for (const pipeline of pipelines) {
+      await this.postStatus(ctx, event, pipeline, {
+        state: "FAILED",
+        description: staleRefDescription(event.pullRequest.number, event.sha, why),
+      });
+    }
+    this.#o.events.warning(
+      ctx.repository,
+      "PullRequestRefStale",
+      oneLine(`pull request #${event.pullRequest.number}: ${why}; no run was created`, 1000),
+    );
+    if (inForkOnly) {
+      await this.commentOnce(
+        ctx,
+        event,
+        `fork|${event.sha}`,
+        `Baton did not run the pipelines for commit ${event.sha.slice(0, 11)}: ${why}.`,
+      );
     }
   }
 

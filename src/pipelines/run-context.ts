@@ -3,6 +3,7 @@
 // `.tekton` source read through the provider. Credentials are reused briefly, so a burst of events costs one read.
 import type { Repository } from "../api/repository.ts";
 import type { BitbucketProjectToken } from "../api/token.ts";
+import type { BatonEvent, ChangedFiles } from "../events/model.ts";
 import type { Credential } from "../providers/http/auth.ts";
 import {
   isNotFound as isProviderNotFound,
@@ -205,4 +206,21 @@ export function tektonSource(ctx: Pick<RunContext, "client" | "ref" | "auth">): 
       }
     },
   };
+}
+
+/**
+ * The files an event changes, for on-path-change and CEL's `files`: a pull request's own changes, or for a push
+ * the range it moved the ref over (a new branch: its head commit against its parent, as the host answers).
+ * Undefined when the host cannot give them completely; those pipelines are then skipped and logged.
+ */
+export async function changedFilesOf(
+  ctx: Pick<RunContext, "client" | "ref" | "auth">,
+  event: Exclude<BatonEvent, { type: "ping" | "pull_request_closed" }>,
+): Promise<ChangedFiles | undefined> {
+  const range =
+    event.type === "push"
+      ? { from: event.previousSha && !/^0+$/.test(event.previousSha) ? event.previousSha : undefined, to: event.sha }
+      : { pullRequest: event.pullRequest.number };
+  const result = await ctx.client.changedFiles(ctx.ref, range, { auth: ctx.auth, maxItems: 5000 });
+  return result.truncated ? undefined : result.files;
 }

@@ -1,0 +1,150 @@
+// The credentials a run clones with and its git Secret: which token a run gets (the Repository's clone token,
+// issued on the first run that needs it when it is managed), the Secret written after the run exists and owned by
+// it (so it is garbage-collected with the run and never exists without one), and, once per Repository after a
+// restart, the Secrets of runs whose process stopped between creating the run and its Secret.
+import type { Repository } from "../api/repository.ts";
+import { issueManagedCloneToken } from "../repositories/resource.ts";
+import type { Clock } from "../runtime/clock.ts";
+import { type KubeClient, Secrets } from "../runtime/kube.ts";
+import type { Logger } from "../runtime/logger.ts";
+import { labels, labelValue, pac } from "./build.ts";
+import type { RepositoryEvents } from "./dispatch.ts";
+import { buildGitSecret, pipelineRunOwnerReference, type SecretObject } from "./gitsecret.ts";
+import { gitSecretLabelsOf } from "./held-tokens.ts";
+import { RepositoryNotReady, type RunContext, type RunContexts } from "./run-context.ts";
+import { type PipelineRun, runPhase } from "./tekton.ts";
+
+export interface RunSecretDeps {
+  kube: KubeClient;
+  clock: Clock;
+  events: RepositoryEvents;
+  log: Logger;
+  contexts: RunContexts;
+}
+
+export class RunSecrets {
+  readonly #o: RunSecretDeps;
+  /** Compared with the API server's creationTimestamps, so wall time, not the (possibly simulated) domain clock. */
+  readonly #startedAt = Date.now();
+
+  constructor(deps: RunSecretDeps) {
+    this.#o = deps;
+  }
+
+  /** The token a run of this Repository clones with; RepositoryNotReady when it has none. */
+  cloneTokenOf(ctx: RunContext): string {
+    if (ctx.cloneToken === undefined)
+      throw new RepositoryNotReady(`Repository ${ctx.namespace}/${ctx.name} has no clone token`);
+    return ctx.cloneToken;
+  }
+
+  /**
+   * Issues the managed clone token on the first run that needs it (repositories/clonetoken.ts) and puts it in
+   * ctx. Returns why no run can get a clone token, or undefined when ctx now has one.
+   */
+  async issueCloneToken(ctx: RunContext): Promise<string | undefined> {
+    const missing = ctx.cloneMissing;
+    if (missing === undefined) return `Repository ${ctx.namespace}/${ctx.name} has no clone token`;
+    if (missing.plan.kind !== "managed") return missing.problem;
+    const issued = await issueManagedCloneToken(this.#o.kube, ctx.repository, missing.plan.parent, ctx.location);
+    if ("problem" in issued) {
+      if (issued.reason === "CloneTokenConflict") return issued.problem;
+      // Still being issued (or Bitbucket is slow): a transient state, so the delivery is answered 503, not FAILED.
+      throw new RepositoryNotReady(
+        `Repository ${ctx.namespace}/${ctx.name}: the read-only clone token is not issued yet: ${issued.problem}`,
+      );
+    }
+    ctx.cloneToken = issued.token;
+    ctx.cloneTokenId = "tokenId" in issued ? issued.tokenId : undefined;
+    this.#o.contexts.forget();
+    this.#o.events.normal(
+      ctx.repository,
+      "CloneTokenIssued",
+      `runs clone with the read-only token of BitbucketProjectToken ${missing.plan.name}, issued for this Repository`,
+    );
+    return undefined;
+  }
+
+  /** Writes the git Secret of a run just created (`run` as the API server answered it), owned by the run. */
+  async write(
+    ctx: RunContext,
+    secretName: string,
+    run: { apiVersion: string; name: string; uid: string },
+    sha: string,
+  ): Promise<void> {
+    await this.#create(
+      buildGitSecret({
+        name: secretName,
+        namespace: ctx.namespace,
+        serverUrl: ctx.location.server,
+        token: this.cloneTokenOf(ctx),
+        tokenId: ctx.cloneTokenId,
+        git: ctx.client.capabilities.git,
+        owner: pipelineRunOwnerReference(run),
+        labels: { [labels.repository]: ctx.label, [labels.sha]: labelValue(sha) },
+      }),
+    );
+  }
+
+  /**
+   * A process that stopped between creating a run and its git Secret left a run that cannot clone. Called once per
+   * Repository after start: each unfinished run from before this process gets its Secret back if it is missing.
+   */
+  async restoreMissing(repository: Repository, runs: readonly PipelineRun[]): Promise<void> {
+    const orphans = runs.filter(
+      (r) =>
+        runPhase(r) !== "finished" &&
+        r.metadata?.annotations?.[pac.gitAuthSecret] !== undefined &&
+        // creationTimestamp has whole seconds: a second's margin keeps this process's own runs out.
+        Date.parse(String(r.metadata?.creationTimestamp ?? "")) < this.#startedAt - 1_000,
+    );
+    if (orphans.length === 0) return;
+    let ctx: RunContext | undefined;
+    for (const run of orphans) {
+      const namespace = run.metadata?.namespace ?? repository.metadata.namespace ?? "";
+      const secretName = run.metadata?.annotations?.[pac.gitAuthSecret] ?? "";
+      if (await this.#o.kube.get(Secrets, { namespace, name: secretName })) continue;
+      ctx ??= await this.#o.contexts.context(repository);
+      // No clone token any more (cloneTokenRef removed): the run cannot get one, and the operator's is not for it.
+      if (ctx.cloneToken === undefined) return;
+      await this.#create(
+        buildGitSecret({
+          name: secretName,
+          namespace,
+          serverUrl: ctx.location.server,
+          token: ctx.cloneToken,
+          tokenId: ctx.cloneTokenId,
+          git: ctx.client.capabilities.git,
+          owner: pipelineRunOwnerReference({
+            apiVersion: run.apiVersion ?? "tekton.dev/v1",
+            name: run.metadata?.name ?? "",
+            uid: run.metadata?.uid ?? "",
+          }),
+          labels: gitSecretLabelsOf(run),
+        }),
+      );
+      this.#o.events.normal(
+        repository,
+        "GitSecretRestored",
+        `PipelineRun ${run.metadata?.name} had no git Secret (the operator stopped while creating it); restored ${secretName}`,
+      );
+      this.#o.log.info({ pipelineRun: run.metadata?.name, secret: secretName }, "restored a missing git Secret");
+    }
+  }
+
+  /** Creates a Secret, retrying briefly; one that already exists is this very Secret, written by an earlier try. */
+  async #create(secret: SecretObject): Promise<void> {
+    let lastError: unknown;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        await this.#o.kube.create(Secrets, secret);
+        return;
+      } catch (err) {
+        lastError = err;
+        if ((err as { statusCode?: number }).statusCode === 409) return;
+        await this.#o.clock.sleep(100 * 2 ** attempt);
+      }
+    }
+    throw lastError;
+  }
+}
