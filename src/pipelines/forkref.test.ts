@@ -117,6 +117,7 @@ describe("the ref advertisement of a repository with non-ASCII branch names (rea
     const result = await waitForPullRequestRef({
       cloneUrl: "https://bb.example.com/scm/prj/app.git",
       token: "t0k3n-value",
+      git: { kind: "header" },
       ref: "refs/pull-requests/3/from",
       sha: head,
       refresh: async () => {},

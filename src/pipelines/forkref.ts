@@ -17,8 +17,8 @@ export interface RefWaitInput {
   /** The target repository's HTTP clone URL (`…/scm/prj/repo.git`). */
   cloneUrl: string;
   token: string;
-  /** How the host's git takes the token (GitProvider.capabilities.git); default a Bearer header. */
-  git?: GitAuth;
+  /** How the host's git takes the token (GitProvider.capabilities.git). */
+  git: GitAuth;
   /** The head ref in the target repository (GitProvider.forkHead), e.g. `refs/pull-requests/3/from`. */
   ref: string;
   sha: string;
@@ -35,8 +35,8 @@ export interface RefWaitInput {
 export type RefWaitResult = PullRequestRefCheck & { attempts: number; unreadable?: boolean };
 
 /** The Authorization header git sends with the token: Bearer (Data Center), or Basic with the host's user name. */
-export function gitAuthorization(git: GitAuth | undefined, token: string): string {
-  if (git?.kind === "basic") return `Basic ${Buffer.from(`${git.username}:${token}`, "utf8").toString("base64")}`;
+export function gitAuthorization(git: GitAuth, token: string): string {
+  if (git.kind === "basic") return `Basic ${Buffer.from(`${git.username}:${token}`, "utf8").toString("base64")}`;
   return `Bearer ${token}`;
 }
 

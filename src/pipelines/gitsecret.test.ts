@@ -25,6 +25,7 @@ describe("buildGitSecret", () => {
       namespace: "team-a",
       serverUrl: "https://bitbucket.example.com/bitbucket",
       token,
+      git: { kind: "header" },
       owner,
       labels: { "baton.dev/repository": "test-app" },
     });
@@ -52,7 +53,13 @@ describe("buildGitSecret", () => {
   });
 
   it("has no owner until the caller knows the run's uid", () => {
-    const secret = buildGitSecret({ name: "baton-git-a", namespace: "n", serverUrl: "https://h", token });
+    const secret = buildGitSecret({
+      name: "baton-git-a",
+      namespace: "n",
+      serverUrl: "https://h",
+      token,
+      git: { kind: "header" },
+    });
     assert.equal(secret.metadata.ownerReferences, undefined);
   });
 
@@ -218,11 +225,17 @@ test("tokenIdLabelValue: Bitbucket's numeric ids as they are, anything else hash
     serverUrl: "https://bb.example.com",
     token: "t0k",
     tokenId: "41",
+    git: { kind: "header" },
   });
   assert.equal(secret.metadata.labels["baton.dev/clone-token-id"], "41");
   assert.equal(
-    buildGitSecret({ name: "baton-git-x", namespace: "ns", serverUrl: "https://bb.example.com", token: "t0k" }).metadata
-      .labels["baton.dev/clone-token-id"],
+    buildGitSecret({
+      name: "baton-git-x",
+      namespace: "ns",
+      serverUrl: "https://bb.example.com",
+      token: "t0k",
+      git: { kind: "header" },
+    }).metadata.labels["baton.dev/clone-token-id"],
     undefined,
   );
 });

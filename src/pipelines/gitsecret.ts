@@ -117,8 +117,8 @@ export interface GitSecretInput {
   token: string;
   /** Bitbucket's id of that token, when known (`cloneTokenIdLabel`). */
   tokenId?: string | undefined;
-  /** How the host's git takes the token (GitProvider.capabilities.git); default a Bearer header. */
-  git?: GitAuth;
+  /** How the host's git takes the token (GitProvider.capabilities.git). */
+  git: GitAuth;
   /** The PipelineRun, once created (`pipelineRunOwnerReference`). */
   owner?: OwnerReference;
   /** Labels to find it by, e.g. the run's `baton.dev/repository` and `baton.dev/sha`. */
@@ -168,7 +168,7 @@ export function buildGitSecret(input: GitSecretInput): SecretObject {
       ...(input.owner === undefined ? {} : { ownerReferences: [input.owner] }),
     },
     stringData:
-      input.git?.kind === "basic"
+      input.git.kind === "basic"
         ? gitCredentialFiles(input.serverUrl, input.git.username, input.token)
         : { ".gitconfig": gitConfig(input.serverUrl, input.token), ".git-credentials": "" },
   };
@@ -246,7 +246,7 @@ export function checkPullRequestRef(
       ok: false,
       reason: "stale",
       actual,
-      message: `${ref} points at ${actual.slice(0, 11)}, not the pull request's head ${headSha.slice(0, 11)}; Bitbucket updates it lazily, retry shortly`,
+      message: `${ref} points at ${actual.slice(0, 11)}, not the pull request's head ${headSha.slice(0, 11)}; the host updates it lazily, retry shortly`,
     };
   }
   return { ok: true };

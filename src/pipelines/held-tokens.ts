@@ -2,6 +2,8 @@
 // Secret then gets the token current now, not the one current when it was queued), and a previous token is due for
 // revocation (the token reconciler asks which runs still use it, and holds the revocation for them, bounded).
 import type { Repository } from "../api/repository.ts";
+import type { GitAuth, ProviderLookup } from "../providers/provider.ts";
+import { providerKindOf } from "../providers/registry.ts";
 import { parseRepositoryUrl } from "../repositories/decisions.ts";
 import { cloneToken } from "../repositories/resource.ts";
 import { isNotFound, type KubeClient, Secrets } from "../runtime/kube.ts";
@@ -9,7 +11,6 @@ import { labels, pac } from "./build.ts";
 import {
   buildGitSecret,
   cloneTokenIdLabel,
-  gitConfig,
   gitSecretLabel,
   pipelineRunOwnerReference,
   tokenIdLabelValue,
@@ -21,17 +22,21 @@ export interface CurrentCloneToken {
   serverUrl: string;
   token: string;
   tokenId?: string | undefined;
+  /** How the Repository's host takes the token in git (GitProvider.capabilities.git). */
+  git: GitAuth;
 }
 
 export async function currentCloneToken(
   kube: KubeClient,
   repository: Repository,
+  provider: ProviderLookup,
 ): Promise<CurrentCloneToken | undefined> {
   const location = parseRepositoryUrl(repository.spec.url);
   if (!location) return undefined;
   const resolved = await cloneToken(kube, repository);
   if (!("token" in resolved)) return undefined;
-  return { serverUrl: location.server, token: resolved.token, tokenId: resolved.tokenId };
+  const git = provider(location.server, providerKindOf(repository.spec)).capabilities.git;
+  return { serverUrl: location.server, token: resolved.token, tokenId: resolved.tokenId, git };
 }
 
 /** The labels a run's git Secret carries to find it by: the run's repository and commit. */
@@ -58,8 +63,23 @@ export async function refreshGitSecret(
   const namespace = run.metadata?.namespace ?? "";
   const name = run.metadata?.annotations?.[pac.gitAuthSecret];
   if (!name) return;
+  const secret = buildGitSecret({
+    name,
+    namespace,
+    serverUrl: current.serverUrl,
+    token: current.token,
+    tokenId: current.tokenId,
+    git: current.git,
+    owner: pipelineRunOwnerReference({
+      apiVersion: run.apiVersion ?? "tekton.dev/v1",
+      name: run.metadata?.name ?? "",
+      uid: run.metadata?.uid ?? "",
+    }),
+    labels,
+  });
   try {
     // A merge patch: the API server folds stringData into data, and the owner and other labels stay as they are.
+    // Every file is rewritten, as the host's git wants it (a Basic-auth host keeps the token in .git-credentials).
     await kube.patch(
       Secrets,
       { namespace, name },
@@ -67,27 +87,12 @@ export async function refreshGitSecret(
         metadata: {
           labels: { [cloneTokenIdLabel]: current.tokenId ? tokenIdLabelValue(current.tokenId) : null },
         },
-        stringData: { ".gitconfig": gitConfig(current.serverUrl, current.token) },
+        stringData: secret.stringData,
       },
     );
   } catch (err) {
     if (!isNotFound(err)) throw err;
-    await kube.create(
-      Secrets,
-      buildGitSecret({
-        name,
-        namespace,
-        serverUrl: current.serverUrl,
-        token: current.token,
-        tokenId: current.tokenId,
-        owner: pipelineRunOwnerReference({
-          apiVersion: run.apiVersion ?? "tekton.dev/v1",
-          name: run.metadata?.name ?? "",
-          uid: run.metadata?.uid ?? "",
-        }),
-        labels,
-      }),
-    );
+    await kube.create(Secrets, secret);
   }
 }
 

@@ -2,6 +2,7 @@
 // (build.ts `releasable`), each with the clone token current now; completed runs beyond max-keep-runs are pruned.
 // Serialised per Repository with creation (admission.ts), so the two never count the same slot.
 import type { Repository } from "../api/repository.ts";
+import type { ProviderLookup } from "../providers/provider.ts";
 import type { ReconcileResult } from "../runtime/controller.ts";
 import type { Informer } from "../runtime/informer.ts";
 import { isNotFound, type KubeClient } from "../runtime/kube.ts";
@@ -15,6 +16,8 @@ import { completionTimeOf, type PipelineRun, PipelineRuns, pipelineOf, runPhase 
 
 export interface RunQueueDeps {
   kube: KubeClient;
+  /** The git host serving a Repository's server: how its git takes the token a released run gets. */
+  provider: ProviderLookup;
   runs: Informer<PipelineRun>;
   admission: Admission;
   secrets: RunSecrets;
@@ -52,7 +55,7 @@ export class RunQueue {
       for (const run of releasable(pending, active, limit)) {
         try {
           // Queued before a rotation, its git Secret holds a token due for revocation: it starts with today's.
-          current ??= currentCloneToken(this.#o.kube, repository);
+          current ??= currentCloneToken(this.#o.kube, repository, this.#o.provider);
           const fresh = await current;
           const queued = runs.find((r) => r.metadata?.name === run.name);
           if (fresh && queued) await refreshGitSecret(this.#o.kube, queued, fresh, gitSecretLabelsOf(queued));

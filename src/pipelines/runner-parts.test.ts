@@ -141,6 +141,7 @@ describe("waitForPullRequestRef", () => {
     const result = await waitForPullRequestRef({
       cloneUrl: "https://bb.example.com/scm/prj/app.git",
       token: "t0k3n-value",
+      git: { kind: "header" },
       ref: "refs/pull-requests/7/from",
       sha: head,
       refresh: async () => {
@@ -164,6 +165,7 @@ describe("waitForPullRequestRef", () => {
     const result = await waitForPullRequestRef({
       cloneUrl: "https://bb.example.com/scm/prj/app.git",
       token: "t0k3n-value",
+      git: { kind: "header" },
       ref: "refs/pull-requests/7/from",
       sha: head,
       refresh: async () => {},
@@ -180,6 +182,7 @@ describe("waitForPullRequestRef", () => {
     const denied = await waitForPullRequestRef({
       cloneUrl: "https://bb.example.com/scm/prj/app.git",
       token: "t0k3n-value",
+      git: { kind: "header" },
       ref: "refs/pull-requests/7/from",
       sha: head,
       refresh: async () => {},
