@@ -134,3 +134,49 @@ export function createSimApp(options: SimAppOptions): SimApp {
 
   return { app, logRequest };
 }
+
+/** What every personality's error carries through the route handlers. */
+export interface SimHttpError extends Error {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+}
+
+export interface ErrorStyle<E extends SimHttpError> {
+  /** The personality's own error, answered as it is. */
+  own(err: unknown): err is E;
+  /** A 4xx Fastify raised itself (a bad body, a body too large). */
+  client(status: number, message: string): E;
+  /** Anything else: logged, and answered as the personality's 500. */
+  internal(err: Error): E;
+  /** Content type of the errors answered as text: every git error, and the `plain` ones. */
+  textType: string;
+  /** Answered as the bare message in text on REST too (Cloud's 429). */
+  plain?(error: E): boolean;
+  /** Writes the personality's error body. */
+  send(reply: FastifyReply, error: E): FastifyReply;
+}
+
+/**
+ * The error handler every personality shares: its own errors keep their status and headers, git clients get the
+ * message as text (git prints it), and whatever else broke becomes the personality's 500, logged.
+ */
+export function setErrorStyle<E extends SimHttpError>(app: FastifyInstance, style: ErrorStyle<E>): void {
+  app.setErrorHandler((err: Error, request, reply) => {
+    let error: E;
+    if (style.own(err)) error = err;
+    else {
+      const status = (err as { statusCode?: number }).statusCode;
+      if (typeof status === "number" && status >= 400 && status < 500) error = style.client(status, err.message);
+      else {
+        request.log.error({ err }, "unhandled error");
+        error = style.internal(err);
+      }
+    }
+    for (const [k, v] of Object.entries(error.headers)) reply.header(k, v);
+    reply.code(error.status);
+    const plain = style.plain?.(error) ?? false;
+    if (plain || request.routeOptions.config?.group === "git")
+      return reply.type(style.textType).send(plain ? error.message : `${error.message}\n`);
+    return style.send(reply, error);
+  });
+}

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { type FaultInjector, faultMessage } from "../faults.ts";
-import { createSimApp } from "../server-kit.ts";
+import { createSimApp, setErrorStyle } from "../server-kit.ts";
 import { authenticate, credentialType } from "./auth.ts";
 import type { CloudCore } from "./core.ts";
 import { CloudError, rateLimited } from "./errors.ts";
@@ -106,23 +106,13 @@ export function buildCloudServer(core: CloudCore, control: CloudControlTarget, f
     }
   });
 
-  app.setErrorHandler((err, request, reply) => {
-    let error: CloudError;
-    if (err instanceof CloudError) error = err;
-    else {
-      const status = (err as { statusCode?: number }).statusCode;
-      if (typeof status === "number" && status >= 400 && status < 500)
-        error = new CloudError(status, (err as Error).message);
-      else {
-        request.log.error({ err }, "unhandled error");
-        error = new CloudError(500, "Something went wrong in the simulator.");
-      }
-    }
-    for (const [k, v] of Object.entries(error.headers)) reply.header(k, v);
-    reply.code(error.status);
-    if (error.plain || request.routeOptions.config?.group === "git")
-      return reply.type("text/plain").send(error.plain ? error.message : `${error.message}\n`);
-    return reply.type("application/json").send(error.toBody());
+  setErrorStyle(app, {
+    own: (err) => err instanceof CloudError,
+    client: (status, message) => new CloudError(status, message),
+    internal: () => new CloudError(500, "Something went wrong in the simulator."),
+    textType: "text/plain",
+    plain: (error) => error.plain,
+    send: (reply, error) => reply.type("application/json").send(error.toBody()),
   });
 
   app.setNotFoundHandler((request, reply) => {

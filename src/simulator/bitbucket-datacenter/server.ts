@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { type FaultInjector, faultMessage } from "../faults.ts";
-import { createSimApp } from "../server-kit.ts";
+import { createSimApp, setErrorStyle } from "../server-kit.ts";
 import { authenticate } from "./auth.ts";
 import type { SimCore } from "./core.ts";
 import { authenticationFailed, SimError } from "./errors.ts";
@@ -95,23 +95,12 @@ export function buildServer(core: SimCore, control: ControlTarget, faults: Fault
       throw new SimError(403, "XSRF check failed", "com.atlassian.bitbucket.XsrfProtectionException");
   });
 
-  app.setErrorHandler((err, request, reply) => {
-    let error: SimError;
-    if (err instanceof SimError) error = err;
-    else {
-      const status = (err as { statusCode?: number }).statusCode;
-      if (typeof status === "number" && status >= 400 && status < 500)
-        error = new SimError(status, (err as Error).message, null);
-      else {
-        request.log.error({ err }, "unhandled error");
-        error = new SimError(500, "An unexpected error occurred in the simulator.", (err as Error).name ?? null);
-      }
-    }
-    for (const [k, v] of Object.entries(error.headers)) reply.header(k, v);
-    reply.code(error.status);
-    if (request.routeOptions.config?.group === "git")
-      return reply.type("text/plain; charset=utf-8").send(`${error.message}\n`);
-    return reply.send(error.toEnvelope());
+  setErrorStyle(app, {
+    own: (err) => err instanceof SimError,
+    client: (status, message) => new SimError(status, message, null),
+    internal: (err) => new SimError(500, "An unexpected error occurred in the simulator.", err.name ?? null),
+    textType: "text/plain; charset=utf-8",
+    send: (reply, error) => reply.send(error.toEnvelope()),
   });
 
   app.setNotFoundHandler((request, reply) => {

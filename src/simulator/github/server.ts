@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { FaultInjector } from "../faults.ts";
-import { createSimApp } from "../server-kit.ts";
+import { createSimApp, setErrorStyle } from "../server-kit.ts";
 import { authenticate, type GhPrincipal, principalName } from "./auth.ts";
 import type { GitHubCore } from "./core.ts";
 import { GhError } from "./errors.ts";
@@ -146,22 +146,12 @@ export function buildGitHubServer(
     }
   });
 
-  app.setErrorHandler((err, request, reply) => {
-    let error: GhError;
-    if (err instanceof GhError) error = err;
-    else {
-      const status = (err as { statusCode?: number }).statusCode;
-      if (typeof status === "number" && status >= 400 && status < 500)
-        error = new GhError(status, (err as Error).message);
-      else {
-        request.log.error({ err }, "unhandled error");
-        error = new GhError(500, "Server Error");
-      }
-    }
-    for (const [k, v] of Object.entries(error.headers)) reply.header(k, v);
-    reply.code(error.status);
-    if (groupOf(request) === "git") return reply.type("text/plain; charset=utf-8").send(`${error.message}\n`);
-    return reply.send(error.toBody());
+  setErrorStyle(app, {
+    own: (err) => err instanceof GhError,
+    client: (status, message) => new GhError(status, message),
+    internal: () => new GhError(500, "Server Error"),
+    textType: "text/plain; charset=utf-8",
+    send: (reply, error) => reply.send(error.toBody()),
   });
 
   app.setNotFoundHandler((_request, reply) => {

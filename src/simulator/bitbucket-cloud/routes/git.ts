@@ -1,6 +1,6 @@
 import type { FastifyInstance } from "fastify";
-import { type CgiRequest, serveGit } from "../../http-backend.ts";
-import { param, params, type Req } from "../../route-kit.ts";
+import { answerGit, type GitRequestLogger, gitTarget } from "../../git-route.ts";
+import { param, params } from "../../route-kit.ts";
 import type { CloudCore } from "../core.ts";
 import { diffRefs } from "../core.ts";
 import { CloudError } from "../errors.ts";
@@ -9,8 +9,6 @@ import { grants } from "../scopes.ts";
 import { principalOf } from "./context.ts";
 
 export const GIT_CHALLENGE = { "WWW-Authenticate": 'Basic realm="Bitbucket.org HTTP"' };
-
-export type GitRequestLogger = (request: Req, status: number) => void;
 
 /**
  * Smart HTTP at `/<workspace>/<slug>.git`, served by git http-backend (§1.4: Basic `x-token-auth:<token>`).
@@ -26,10 +24,8 @@ export function gitRoutes(core: CloudCore, logGit: GitRequestLogger) {
         const slug = param(request, "repo_git");
         if (!slug.endsWith(".git")) throw new CloudError(404, "Not found");
         const repo = core.state.repository(param(request, "workspace"), slug.slice(0, -4));
-        const rest = params(request)["*"] ?? "";
-        const url = new URL(request.url, "http://sim");
-        const service = rest === "info/refs" ? url.searchParams.get("service") : rest;
-        const writing = service === "git-receive-pack";
+        const target = gitTarget(request, params(request)["*"] ?? "");
+        const { writing } = target;
         const principal = principalOf(request);
         const denied = (): boolean => {
           if (!repo) return true;
@@ -47,39 +43,19 @@ export function gitRoutes(core: CloudCore, logGit: GitRequestLogger) {
           throw new CloudError(403, "Access denied", {});
         }
         if (!repo) throw new CloudError(404, "Repository not found");
-        reply.hijack();
-        const res = reply.raw;
-        const cgi: CgiRequest = {
-          req: request.raw,
-          res,
-          projectRoot: core.reposRoot,
-          pathInfo: `/${repo.gitPath}/${rest}`,
-          queryString: url.search.replace(/^\?/, ""),
+        await answerGit(request, reply, {
+          core,
+          gitPath: repo.gitPath,
+          target,
           remoteUser: principal?.account.nickname ?? null,
-          home: core.dataDir,
-          onStatus: (status: number) => logGit(request, status),
-        };
-        const push =
-          writing && request.method === "POST" && principal
-            ? (runBackend: () => Promise<void>) =>
-                core.deliveries.track(
-                  (async () => {
-                    let changes: RefChange[] = [];
-                    await core.lockRepo(repo, async () => {
-                      const before = await core.git.refs(repo.gitPath);
-                      await runBackend();
-                      changes = diffRefs(before, await core.git.refs(repo.gitPath));
-                    });
-                    await core.events.refsChanged(repo, changes, principal.account);
-                  })(),
-                )
-            : null;
-        await serveGit(
-          cgi,
-          (status) => logGit(request, status),
-          push,
-          (err) => request.log.error({ err }, "git request failed"),
-        );
+          logGit,
+          push: principal && {
+            lock: (work) => core.lockRepo(repo, work),
+            snapshot: () => core.git.refs(repo.gitPath),
+            diff: diffRefs,
+            announce: (changes: RefChange[]) => core.events.refsChanged(repo, changes, principal.account),
+          },
+        });
       },
     });
   };
