@@ -15,8 +15,7 @@
 
 import { type CommentCommand, parseComment } from "../../events/comments.ts";
 import type { BatonEvent, EventRepository, EventUser, PullRequestInfo, PushEvent } from "../../events/model.ts";
-import type { Ignored } from "../bitbucket-datacenter/classify.ts";
-import { type HeaderInput, normalizeHeaders } from "../bitbucket-datacenter/classify.ts";
+import { deliveryClassifier, type HeaderInput, type Ignored, normalizeHeaders } from "../delivery.ts";
 import type { CloudRepository } from "./paths.ts";
 import { type ParsedPayload, type PushChange, parsePayload } from "./payloads.ts";
 import type { Account, PullRequest, RepositoryRef } from "./schemas.ts";
@@ -72,19 +71,8 @@ export interface ClassifyOptions {
   lastSeen?: (repository: CloudRepository, number: number) => LastSeen | undefined;
 }
 
-export type ClassifyDeliveryResult = ({ ok: true } & ClassifyResult) | { ok: false; error: string };
-
-/** Parses and classifies one delivery; `ok: false` is a malformed request (answer 400). */
-export function classifyDelivery(
-  eventKey: string,
-  body: unknown,
-  headers: HeaderInput,
-  options: ClassifyOptions,
-): ClassifyDeliveryResult {
-  const parsed = parsePayload(eventKey, body);
-  if (!parsed.ok) return parsed;
-  return { ok: true, ...classify(parsed.value, body, headers, options) };
-}
+/** Parses and classifies one delivery. */
+export const classifyDelivery = deliveryClassifier(parsePayload, classify);
 
 export function classify(
   parsed: ParsedPayload,

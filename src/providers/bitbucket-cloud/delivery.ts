@@ -8,7 +8,7 @@
 // request id) make a retry one delivery, and the intake lets it through only when the first attempt failed.
 // `X-Attempt-Number` says which attempt it is, for the log; `X-Hook-UUID` which hook sent it.
 
-import { type HeaderInput, normalizeHeaders } from "../bitbucket-datacenter/classify.ts";
+import { type HeaderInput, normalizeHeaders } from "../delivery.ts";
 
 export interface DeliveryIdentity {
   eventKey: string;

@@ -5,7 +5,7 @@
 
 import { type BatonEvent, isPullRequestScoped, type PullRequestEvent } from "../../events/model.ts";
 import { verifySignature } from "../../events/signature.ts";
-import type { HeaderInput } from "../bitbucket-datacenter/classify.ts";
+import type { HeaderInput } from "../delivery.ts";
 import {
   InvalidCredentialsError,
   ProviderError,

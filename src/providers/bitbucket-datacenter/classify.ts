@@ -12,6 +12,7 @@ import type {
   PushEvent,
   RefKind,
 } from "../../events/model.ts";
+import { deliveryClassifier, type HeaderInput, type Ignored, normalizeHeaders } from "../delivery.ts";
 import {
   type ParsedPayload,
   type PullRequest,
@@ -22,34 +23,10 @@ import {
   type User,
 } from "./payloads.ts";
 
-export type IgnoreReason =
-  | "unsupported-event"
-  | "branch-deleted"
-  | "tag-deleted"
-  | "unsupported-ref"
-  | "no-changes"
-  | "pr-modified-without-retarget"
-  | "comment-without-command"
-  | "stale-delivery";
-
-export interface Ignored {
-  eventKey: string;
-  reason: IgnoreReason;
-  /** One human sentence, safe to log (no secrets: payloads carry none). */
-  detail: string;
-  ref?: string;
-}
-
 export interface ClassifyResult {
   events: BatonEvent[];
   ignored: Ignored[];
 }
-
-/** Node's IncomingHttpHeaders, a fetch Headers object, or a plain record. */
-export type HeaderInput =
-  | Headers
-  | Readonly<Record<string, string | readonly string[] | undefined>>
-  | Iterable<readonly [string, string]>;
 
 export interface ClassifyOptions {
   /** When Baton received the delivery (the caller's clock). */
@@ -68,53 +45,8 @@ export interface ClassifyOptions {
   maxAgeMs?: number;
 }
 
-/** Headers never exposed to pipelines (CEL `headers`, `{{ headers[...] }}`): credentials and the signature. */
-const hiddenHeaders = new Set([
-  "authorization",
-  "proxy-authorization",
-  "cookie",
-  "x-hub-signature",
-  "x-hub-signature-256",
-]);
-
-/** Lower-cased header names, repeated values joined, credentials removed. */
-export function normalizeHeaders(input: HeaderInput): Record<string, string> {
-  const out: Record<string, string> = {};
-  const add = (name: string, value: string | readonly string[] | undefined) => {
-    if (value === undefined) return;
-    const key = name.toLowerCase();
-    if (hiddenHeaders.has(key)) return;
-    const text = typeof value === "string" ? value : value.join(", ");
-    out[key] = out[key] === undefined ? text : `${out[key]}, ${text}`;
-  };
-  if (typeof Headers !== "undefined" && input instanceof Headers) {
-    input.forEach((value, name) => {
-      add(name, value);
-    });
-  } else if (Symbol.iterator in input) {
-    for (const [name, value] of input as Iterable<readonly [string, string]>) add(name, value);
-  } else {
-    for (const [name, value] of Object.entries(input)) add(name, value);
-  }
-  return out;
-}
-
-export type ClassifyDeliveryResult = ({ ok: true } & ClassifyResult) | { ok: false; error: string };
-
-/**
- * Parses and classifies one delivery. `body` is the JSON-decoded body (the signature has been checked on the raw
- * bytes before); `eventKey` is the `X-Event-Key` header. `ok: false` means a malformed request (answer 400).
- */
-export function classifyDelivery(
-  eventKey: string,
-  body: unknown,
-  headers: HeaderInput,
-  options: ClassifyOptions,
-): ClassifyDeliveryResult {
-  const parsed = parsePayload(eventKey, body);
-  if (!parsed.ok) return parsed;
-  return { ok: true, ...classify(parsed.value, body, headers, options) };
-}
+/** Parses and classifies one delivery; `eventKey` is the `X-Event-Key` header. */
+export const classifyDelivery = deliveryClassifier(parsePayload, classify);
 
 /** Classifies a payload already validated by `parsePayload`. `rawBody` becomes the events' `body`. */
 export function classify(

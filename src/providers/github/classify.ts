@@ -28,14 +28,8 @@ import type {
   PullRequestInfo,
   PushEvent,
 } from "../../events/model.ts";
-import {
-  type HeaderInput,
-  type Ignored,
-  isZeroSha,
-  normalizeHeaders,
-  refKind,
-  shortRef,
-} from "../bitbucket-datacenter/classify.ts";
+import { isZeroSha, refKind, shortRef } from "../bitbucket-datacenter/classify.ts";
+import { type HeaderInput, type Ignored, normalizeHeaders } from "../delivery.ts";
 import {
   type IssueCommentPayload,
   type ParsedPayload,

@@ -10,7 +10,7 @@
 // - `X-GitHub-Event` names the payload; the action is inside it.
 
 import { type Body, type SignatureCheck, verifySignature } from "../../events/signature.ts";
-import { type HeaderInput, normalizeHeaders } from "../bitbucket-datacenter/classify.ts";
+import { type HeaderInput, normalizeHeaders } from "../delivery.ts";
 import { classifyGitHubDelivery, type GitHubClassifyDeliveryResult } from "./classify.ts";
 
 export const githubIntakePath = "/hooks/github";
