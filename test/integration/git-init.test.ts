@@ -14,7 +14,7 @@ import { binDir } from "../../hack/lib/controlplane.ts";
 import type { PipelineRun } from "../../src/pipelines/tekton.ts";
 import { pullRequestFetchRefspec } from "../../src/providers/bitbucket-datacenter/provider.ts";
 import { useCluster } from "../support/cluster.ts";
-import { listRuns, param, pipelinesWorld, type World } from "../support/pipelines-world.ts";
+import { listRuns, openForkPullRequest, param, pipelinesWorld, type World } from "../support/pipelines-world.ts";
 import { waitFor } from "../support/wait.ts";
 
 interface Run {
@@ -161,22 +161,12 @@ describe("the catalog git-clone task's git-init with a run's git Secret", () => 
 
   test("clones a fork pull request's head from the target's refs/pull-requests/<id>/from", async (t) => {
     const w = await pipelinesWorld(t);
-    await w.sim.fork({ project: "PRJ", repo: "app", user: "contrib" });
-    await w.sim.push({
-      project: "~CONTRIB",
-      repo: "app",
+    const pr = await openForkPullRequest(w, {
+      user: "contrib",
       branch: "fix",
       files: { "fix.txt": "fix\n" },
-      as: "contrib",
-    });
-    const pr = await w.sim.openPullRequest({
-      project: "PRJ",
-      repo: "app",
-      from: { project: "~CONTRIB", repo: "app", branch: "fix" },
       title: "Fix",
-      as: "contrib",
     });
-    await w.sim.settled();
     const run = await onlyRun(w);
     const sha = pr.fromRef.latestCommit;
     assert.equal(param(run, "revision"), sha);

@@ -14,6 +14,7 @@ import {
   deliver,
   gitWith,
   listRuns,
+  openForkPullRequest,
   param,
   pipelinesWorld,
   runGitconfig,
@@ -23,22 +24,12 @@ import { waitFor } from "../support/wait.ts";
 describe("fork pull requests", () => {
   test("an untrusted fork waits for /ok-to-test from a writer, then builds the fork's head", async (t) => {
     const w = await pipelinesWorld(t);
-    await w.sim.fork({ project: "PRJ", repo: "app", user: "outsider" });
-    await w.sim.push({
-      project: "~OUTSIDER",
-      repo: "app",
+    const pr = await openForkPullRequest(w, {
+      user: "outsider",
       branch: "fix",
       files: { "fix.txt": "fix\n" },
-      as: "outsider",
-    });
-    const pr = await w.sim.openPullRequest({
-      project: "PRJ",
-      repo: "app",
-      from: { project: "~OUTSIDER", repo: "app", branch: "fix" },
       title: "Fix",
-      as: "outsider",
     });
-    await w.sim.settled();
     const head = pr.fromRef.latestCommit;
     const [opened] = answers(w, "pr:opened");
     assert.equal(opened?.status, 200);
@@ -91,22 +82,12 @@ describe("fork pull requests", () => {
 
   test("a writer's fork runs at once; a lagging refs/pull-requests/<id>/from is caught up before the run", async (t) => {
     const w = await pipelinesWorld(t, { simulator: { switches: { lazyPullRequestRefs: true } } });
-    await w.sim.fork({ project: "PRJ", repo: "app", user: "contrib" });
-    await w.sim.push({
-      project: "~CONTRIB",
-      repo: "app",
+    const pr = await openForkPullRequest(w, {
+      user: "contrib",
       branch: "feat",
       files: { "f.txt": "1\n" },
-      as: "contrib",
-    });
-    const pr = await w.sim.openPullRequest({
-      project: "PRJ",
-      repo: "app",
-      from: { project: "~CONTRIB", repo: "app", branch: "feat" },
       title: "Feat",
-      as: "contrib",
     });
-    await w.sim.settled();
     assert.equal((await listRuns(w)).length, 1, "REPO_WRITE on the target: trusted without /ok-to-test");
 
     // A new commit on the fork: Bitbucket sends pr:from_ref_updated while refs/pull-requests/<id>/from still
@@ -157,16 +138,12 @@ describe("fork pull requests", () => {
     const listed = await git([...auth, "ls-remote", "--heads", url], { home: work });
     for (const b of branches) assert.ok(listed.stdout.includes(`\trefs/heads/${b}\n`), listed.stdout);
 
-    await w.sim.fork({ project: "PRJ", repo: "app", user: "contrib" });
-    await w.sim.push({ project: "~CONTRIB", repo: "app", branch: "feat", files: { "f.txt": "1\n" }, as: "contrib" });
-    const pr = await w.sim.openPullRequest({
-      project: "PRJ",
-      repo: "app",
-      from: { project: "~CONTRIB", repo: "app", branch: "feat" },
+    const pr = await openForkPullRequest(w, {
+      user: "contrib",
+      branch: "feat",
+      files: { "f.txt": "1\n" },
       title: "Feat",
-      as: "contrib",
     });
-    await w.sim.settled();
     const head = pr.fromRef.latestCommit;
     const [opened] = answers(w, "pr:opened");
     assert.deepEqual(

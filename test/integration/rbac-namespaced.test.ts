@@ -9,14 +9,13 @@ import { join, relative } from "node:path";
 import { test } from "node:test";
 import { parse, parseAllDocuments, stringify } from "yaml";
 import { kubeConfigFrom, kubectlPath, repoRoot } from "../../hack/lib/controlplane.ts";
-import type { Repository } from "../../src/api/repository.ts";
-import type { BitbucketProjectToken } from "../../src/api/token.ts";
 import { Repositories } from "../../src/repositories/resource.ts";
 import { KubeClient, Secrets } from "../../src/runtime/kube.ts";
 import { startWebhookReceiver } from "../../src/simulator/index.ts";
 import { Tokens } from "../../src/tokens/reconciler.ts";
+import { adminWorld } from "../support/admin-world.ts";
 import { createNamespace, useCluster } from "../support/cluster.ts";
-import { startOperator, testKube, useSimulator } from "../support/operator.ts";
+import { startOperator, testKube } from "../support/operator.ts";
 import { waitFor } from "../support/wait.ts";
 
 function kubectl(kubeconfig: string, args: string[], input?: string): Promise<string> {
@@ -80,25 +79,7 @@ test("config/namespaced: the operator works in its namespace and cannot read Sec
   );
 
   // Its work: a token issued into a Secret, and a Repository's webhook with its secret.
-  const sim = await useSimulator(t, {});
-  sim.createUser({ name: "admin", password: "admin-password", admin: true });
-  sim.createProject({ key: "PRJ" });
-  await sim.createRepository({ project: "PRJ", slug: "app", files: { "README.md": "# app\n" } });
-  const projectToken = sim.createToken({
-    scope: { kind: "project", project: "PRJ" },
-    name: "baton",
-    permissions: ["PROJECT_ADMIN", "REPO_ADMIN"],
-  });
-  for (const [name, data] of [
-    ["bb-token", { token: projectToken.token }],
-    ["bb-admin", { username: "admin", password: "admin-password" }],
-  ] as const)
-    await kube.create(Secrets, {
-      apiVersion: "v1",
-      kind: "Secret",
-      metadata: { name, namespace: ns },
-      stringData: data,
-    });
+  const { sim, repository, projectToken } = await adminWorld(t, ns);
   await kube.create(Secrets, {
     apiVersion: "v1",
     kind: "Secret",
@@ -116,28 +97,8 @@ test("config/namespaced: the operator works in its namespace and cannot read Sec
       intakeUrl: receiver.url,
     },
   });
-  await kube.create(Repositories, {
-    apiVersion: "baton.dev/v1alpha1",
-    kind: "Repository",
-    metadata: { name: "app", namespace: ns },
-    spec: { url: `${sim.url}/projects/PRJ/repos/app`, secretRef: { name: "bb-token", key: "token" } },
-  } as Repository);
-  await kube.create(Tokens, {
-    apiVersion: "baton.dev/v1alpha1",
-    kind: "BitbucketProjectToken",
-    metadata: { name: "ci", namespace: ns },
-    spec: {
-      server: sim.url,
-      project: "PRJ",
-      permissions: ["REPO_READ"],
-      lifetime: "720h",
-      renewBefore: "240h",
-      revocationGracePeriod: "2h",
-      adminCredentialsRef: { name: "bb-admin" },
-      secretName: "ci-token",
-      deletionPolicy: "Revoke",
-    },
-  } as BitbucketProjectToken);
+  await kube.create(Repositories, repository);
+  await kube.create(Tokens, projectToken);
   await waitFor(
     async () => conditionOf(await kube.get(Repositories, { namespace: ns, name: "app" }), "WebhookSynced") === "True",
     {

@@ -11,57 +11,16 @@ import { Repositories } from "../../src/repositories/resource.ts";
 import { Events, Secrets } from "../../src/runtime/kube.ts";
 import { startWebhookReceiver } from "../../src/simulator/index.ts";
 import { Tokens } from "../../src/tokens/reconciler.ts";
+import { adminWorld } from "../support/admin-world.ts";
 import { createNamespace } from "../support/cluster.ts";
-import { startOperator, testKube, useSimulator } from "../support/operator.ts";
+import { startOperator } from "../support/operator.ts";
 import { waitFor } from "../support/wait.ts";
 
 type T = Parameters<typeof createNamespace>[0];
 
 async function world(t: T) {
   const ns = await createNamespace(t);
-  const sim = await useSimulator(t, {});
-  sim.createUser({ name: "admin", password: "admin-password", admin: true });
-  sim.createProject({ key: "PRJ" });
-  await sim.createRepository({ project: "PRJ", slug: "app", files: { "README.md": "# app\n" } });
-  const token = sim.createToken({
-    scope: { kind: "project", project: "PRJ" },
-    name: "baton",
-    permissions: ["PROJECT_ADMIN", "REPO_ADMIN"],
-  });
-  const kube = await testKube();
-  for (const [name, data] of [
-    ["bb-token", { token: token.token }],
-    ["bb-admin", { username: "admin", password: "admin-password" }],
-  ] as const)
-    await kube.create(Secrets, {
-      apiVersion: "v1",
-      kind: "Secret",
-      metadata: { name, namespace: ns },
-      stringData: data,
-    });
-  const repository: Repository = {
-    apiVersion: "baton.dev/v1alpha1",
-    kind: "Repository",
-    metadata: { name: "app", namespace: ns },
-    spec: { url: `${sim.url}/projects/PRJ/repos/app`, secretRef: { name: "bb-token", key: "token" } },
-  } as Repository;
-  const projectToken: BitbucketProjectToken = {
-    apiVersion: "baton.dev/v1alpha1",
-    kind: "BitbucketProjectToken",
-    metadata: { name: "ci", namespace: ns },
-    spec: {
-      server: sim.url,
-      project: "PRJ",
-      permissions: ["REPO_READ"],
-      lifetime: "720h",
-      renewBefore: "240h",
-      revocationGracePeriod: "2h",
-      adminCredentialsRef: { name: "bb-admin" },
-      secretName: "ci-token",
-      deletionPolicy: "Revoke",
-    },
-  } as BitbucketProjectToken;
-  return { ns, sim, kube, repository, projectToken };
+  return { ns, ...(await adminWorld(t, ns)) };
 }
 
 /** A Bitbucket that hangs: accepts connections and reads requests, answers none. */

@@ -3,64 +3,23 @@
 // runs show on the commit once an operator runs again — the Pending one as waiting for a free slot while it still
 // waits — each reported exactly once, also across a further restart.
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import { test } from "node:test";
-import type { Repository } from "../../src/api/repository.ts";
 import { pendingStatus } from "../../src/pipelines/build.ts";
 import { PipelineRuns } from "../../src/pipelines/tekton.ts";
-import { Repositories } from "../../src/repositories/resource.ts";
-import { Secrets } from "../../src/runtime/kube.ts";
 import { statusKey } from "../../src/status/report.ts";
 import { reportedAnnotation } from "../../src/status/reporter.ts";
-import { createNamespace } from "../support/cluster.ts";
-import { spawnOperator, startOperator, testKube, useSimulator } from "../support/operator.ts";
-import { allEvents, lintRun, prRun } from "../support/pipelines-world.ts";
+import { startOperator } from "../support/operator.ts";
+import { lintRun, prRun } from "../support/pipelines-world.ts";
+import { processWorld } from "../support/process-world.ts";
 import { waitFor } from "../support/wait.ts";
 
 test("runs whose creator was killed before posting get their INPROGRESS status from the next operator, once", async (t) => {
-  const ns = await createNamespace(t);
-  const sim = await useSimulator(t);
-  sim.createUser({ name: "admin", password: "admin-password", admin: true });
-  sim.createUser({ name: "dev", password: "dev-password", displayName: "Developer" });
-  sim.createProject({ key: "PRJ" });
-  await sim.createRepository({
-    project: "PRJ",
-    slug: "app",
-    files: { "README.md": "# app\n", ".tekton/build.yaml": prRun, ".tekton/lint.yaml": lintRun },
-  });
-  sim.grant({ permission: "REPO_WRITE", user: "dev", project: "PRJ", repo: "app" });
-  const token = (name: string) =>
-    sim.createToken({ scope: { kind: "project", project: "PRJ" }, name, permissions: ["REPO_READ"] }).token;
-  const webhookSecret = randomBytes(20).toString("hex");
-  const kube = await testKube();
-  const secret = (name: string, data: Record<string, string>) =>
-    kube.create(Secrets, { apiVersion: "v1", kind: "Secret", metadata: { name, namespace: ns }, stringData: data });
-  await secret("bb-token", { token: token("baton") });
-  await secret("bb-clone", { token: token("clone") });
-  await secret("hook", { secret: webhookSecret });
   // One slot: of the pull request's two pipelines, one runs and the other waits Pending.
-  await kube.create(Repositories, {
-    apiVersion: "baton.dev/v1alpha1",
-    kind: "Repository",
-    metadata: { name: "app", namespace: ns },
-    spec: {
-      url: `${sim.url}/projects/PRJ/repos/app`,
-      secretRef: { name: "bb-token", key: "token" },
-      cloneTokenRef: { kind: "Secret", name: "bb-clone", key: "token" },
-      webhook: { managed: false, scope: "repository", secretRef: { name: "hook", key: "secret" } },
-      pipelines: { path: ".tekton", concurrencyLimit: 1 },
-    },
-  } as Repository);
-
-  const { child, logs, exited, intakePort } = await spawnOperator(t, ns, { BATON_ALLOWED_SERVERS: "*" });
-  sim.createWebhook({
-    project: "PRJ",
-    repo: "app",
-    name: "baton",
-    url: `http://127.0.0.1:${intakePort}/hooks/bitbucket`,
-    events: allEvents,
-    configuration: { secret: webhookSecret },
+  const { sim, kube, ns, operator } = await processWorld(t, {
+    files: { "README.md": "# app\n", ".tekton/build.yaml": prRun, ".tekton/lint.yaml": lintRun },
+    pipelines: { concurrencyLimit: 1 },
   });
+  const { child, logs, exited } = operator;
 
   // Bitbucket holds the two status POSTs without answering, then drops them: the process dies meanwhile.
   const post = { method: "POST", group: "build-status" } as const;

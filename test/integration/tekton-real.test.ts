@@ -13,6 +13,7 @@ import {
   answers,
   deliver,
   listRuns,
+  openForkPullRequest,
   pipelinesWorld,
   prRun,
   restStatus,
@@ -274,22 +275,12 @@ spec:
   });
   test("a fork PR approved with /ok-to-test runs to success: the approval and the run SUCCESSFUL on the head", async (t) => {
     const w = await pipelinesWorld(t, { files: { ".tekton/build.yaml": prRun } });
-    await w.sim.fork({ project: "PRJ", repo: "app", user: "outsider" });
-    await w.sim.push({
-      project: "~OUTSIDER",
-      repo: "app",
+    const pr = await openForkPullRequest(w, {
+      user: "outsider",
       branch: "fix",
       files: { "fix.txt": "fix\n" },
-      as: "outsider",
-    });
-    const pr = await w.sim.openPullRequest({
-      project: "PRJ",
-      repo: "app",
-      from: { project: "~OUTSIDER", repo: "app", branch: "fix" },
       title: "Fix",
-      as: "outsider",
     });
-    await w.sim.settled();
     const head = pr.fromRef.latestCommit;
     const [waiting] = w.sim.buildStatuses({ commit: head });
     assert.ok(waiting, "the fork PR waits for approval");

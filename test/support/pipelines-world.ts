@@ -280,6 +280,28 @@ export async function restStatus(
   return (await res.json()) as { state: string; description?: string };
 }
 
+/**
+ * `user`'s personal fork of PRJ/app with `files` committed on `branch`, and the pull request from it into PRJ/app,
+ * returned once the simulator's deliveries of it are answered.
+ */
+export async function openForkPullRequest(
+  w: Pick<World, "sim">,
+  fork: { user: string; branch: string; files: Record<string, string>; title: string },
+): ReturnType<Simulator["openPullRequest"]> {
+  const project = `~${fork.user.toUpperCase()}`;
+  await w.sim.fork({ project: "PRJ", repo: "app", user: fork.user });
+  await w.sim.push({ project, repo: "app", branch: fork.branch, files: fork.files, as: fork.user });
+  const pr = await w.sim.openPullRequest({
+    project: "PRJ",
+    repo: "app",
+    from: { project, repo: "app", branch: fork.branch },
+    title: fork.title,
+    as: fork.user,
+  });
+  await w.sim.settled();
+  return pr;
+}
+
 /** The `.gitconfig` of a run's git Secret, as a pod mounting it would see it. */
 export async function runGitconfig(w: World, run: PipelineRun): Promise<string> {
   const name = run.metadata?.annotations?.["pipelinesascode.tekton.dev/git-auth-secret"] ?? "";
