@@ -306,3 +306,28 @@ describe("build statuses (§5)", () => {
     assert.equal((await call("GET", `${path()}/nope`, tok("read"))).status, 404);
   });
 });
+
+describe("workspace members (§6.5)", () => {
+  test("a member is looked up by {uuid} (URL-encoded) or account_id; a nickname names no one", async () => {
+    // Nicknames are not unique and may hold spaces (reference §4.2).
+    const ana = sim.createUser({ nickname: "Ana Member", email: "ana.member@example.com" });
+    sim.addMember({ workspace: "acme", user: "Ana Member" });
+    const outsider = sim.createUser({ nickname: "Zoë 🚀 Outsider", email: "zoe@example.com" });
+    const { token } = sim.createToken({ kind: "workspace", workspace: "acme", scopes: ["account"], name: "members" });
+    const member = (key: string) => call("GET", `/workspaces/acme/members/${encodeURIComponent(key)}`, token);
+
+    for (const key of [ana.uuid, ana.accountId]) {
+      const found = await member(key);
+      assert.equal(found.status, 200, `${key}: ${found.text}`);
+      const body = found.json as { type: string; user: { uuid: string; account_id: string } };
+      assert.equal(body.type, "workspace_membership");
+      assert.equal(body.user.uuid, ana.uuid);
+      assert.equal(body.user.account_id, ana.accountId);
+    }
+    const byNickname = await member("Ana Member");
+    assert.equal(byNickname.status, 404, "nicknames are not unique: Cloud does not key members by them");
+    assert.equal((byNickname.json as { type: string }).type, "error");
+    assert.equal((await member(outsider.accountId)).status, 404, "not a member");
+    assert.equal((await member(outsider.uuid)).status, 404, "not a member");
+  });
+});

@@ -174,6 +174,12 @@ export class CloudState {
     return [...this.accounts.values()].find((a) => a.nickname === name || a.uuid === name || a.accountId === name);
   }
 
+  /** An account by the keys Cloud's REST paths take (§4.2, §6.5): `{uuid}` or `account_id`, never the nickname. */
+  accountByKey(key: string): Account | undefined {
+    if (isBracedUuid(key)) return this.accounts.get(key.toLowerCase());
+    return [...this.accounts.values()].find((a) => a.accountId === key);
+  }
+
   accountByEmail(email: string): Account | undefined {
     return [...this.accounts.values()].find((a) => a.type === "user" && a.email.toLowerCase() === email.toLowerCase());
   }

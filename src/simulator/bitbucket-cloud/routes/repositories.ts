@@ -36,7 +36,7 @@ export function repositoryRoutes(core: CloudCore) {
 
     app.get("/workspaces/:workspace/members/:member", { config: { group: "workspaces" as const } }, async (request) => {
       const ws = workspaceFor(core, request, ["account"]);
-      const member = core.state.accountByNickname(param(request, "member"));
+      const member = core.state.accountByKey(param(request, "member"));
       if (!member || !ws.members.has(member.uuid))
         throw notFound(`${param(request, "member")} is not a member of ${ws.slug}`);
       return {
