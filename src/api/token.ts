@@ -23,9 +23,16 @@ export const ServerURL = matching(
   .max(2048)
   .meta({ description: "Base URL of the Bitbucket Data Center server, e.g. https://bitbucket.example.com." });
 
+/** A Data Center project key: a letter, then letters, digits or `_`. */
+export const dataCenterProjectKey = /^[A-Za-z][A-Za-z0-9_]*$/;
+
+/**
+ * A Data Center project key (`PLATFORM`) or a Bitbucket Cloud workspace slug (`acme-ci`, `team_2`: lower case,
+ * digits, `-` and `_`); which of them a server takes is checked by a rule on the spec.
+ */
 export const ProjectKey = matching(
-  /^[A-Za-z][A-Za-z0-9_]*$/,
-  "must be a Bitbucket project key: a letter, then letters, digits or _",
+  new RegExp(`^(${dataCenterProjectKey.source.slice(1, -1)}|[a-z0-9][a-z0-9_-]*)$`),
+  "must be a Bitbucket project key (a letter, then letters, digits or _) or a Bitbucket Cloud workspace slug (lower-case letters, digits, - or _)",
 ).max(128);
 
 export const RepositorySlug = matching(
@@ -111,6 +118,15 @@ export const TokenSpec = z
   .meta({
     "x-kubernetes-validations": [
       ...permissionRules,
+      {
+        // Data Center unless the provider or bitbucket.org says Cloud, as providers/registry.ts decides.
+        rule:
+          "(has(self.provider) ? self.provider == 'bitbucket-datacenter' : " +
+          "!self.server.matches('^(?i)https?://(www[.])?bitbucket[.]org([:/]|$)')) ? " +
+          `self.project.matches('${dataCenterProjectKey.source}') : true`,
+        message: "project must be a Bitbucket Data Center project key: a letter, then letters, digits or _",
+        fieldPath: ".project",
+      },
       {
         rule: durationRule(["lifetime"], "int(duration(self.lifetime).getSeconds()) % 86400 == 0"),
         message: "lifetime must be a whole number of days (Bitbucket issues tokens for expiryDays), e.g. 720h",

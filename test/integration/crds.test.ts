@@ -227,6 +227,31 @@ describe("CRDs on the real API server", () => {
     });
   }
 
+  test("a Bitbucket Cloud token names its workspace by slug: lower case, digits, - and _", async (t) => {
+    const ns = await createNamespace(t);
+    // Workspace slugs as Cloud's webhook payloads carry them (full_name of the captured fixtures).
+    const fixtures = join(root, "test/fixtures/bitbucket-cloud");
+    const body = await readFile(join(fixtures, "webhook-pullrequest-comment_created.drone-go-scm.json"), "utf8");
+    const captured = (JSON.parse(body) as { repository: { full_name: string } }).repository.full_name.split("/")[0];
+    const cases = [
+      { server: "https://bitbucket.org", project: captured },
+      { server: "https://bitbucket.org", project: "team_2-ci" },
+      { server: "https://BitBucket.org/", project: "0xdeadbeef" },
+      { server: "http://127.0.0.1:8443", provider: "bitbucket-cloud", project: "acme-ci" },
+    ];
+    for (const [i, spec] of cases.entries()) {
+      const result = await apply(token(ns, spec, `cloud-${i}`));
+      assert.equal(result.code, 0, `${JSON.stringify(spec)}: ${result.stderr}`);
+    }
+    // A Data Center server still takes only project keys, and says so.
+    const dc = await apply(token(ns, { project: "acme-ci" }, "dc"));
+    assert.notEqual(dc.code, 0);
+    assert.match(dc.stderr, /spec\.project: Invalid value: .*project must be a Bitbucket Data Center project key/);
+    const upper = await apply(token(ns, { server: "https://bitbucket.org", project: "Acme-CI" }, "upper"));
+    assert.notEqual(upper.code, 0, "a Cloud slug is lower case");
+    assert.match(upper.stderr, /must be a Bitbucket project key .* or a Bitbucket Cloud workspace slug/);
+  });
+
   test("defaults come from the schema, so GitOps tools see no drift from Baton", async (t) => {
     const ns = await createNamespace(t);
     const result = await apply(token(ns, {}));
