@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, beforeEach, describe, test } from "node:test";
-import { RateLimitedError, UnauthorizedError } from "../http/errors.ts";
+import { BadRequestError, NotFoundError, RateLimitedError, UnauthorizedError } from "../http/errors.ts";
 import { type Recorded, type Reply, startServer, type TestServer } from "../http/test-server.ts";
 import { BitbucketCloudClient } from "./client.ts";
 
@@ -262,6 +262,27 @@ describe("tokens and trust", () => {
     assert.deepEqual(await client.access.isWorkspaceMember("wörk", "x"), { kind: "answered", member: false });
     const refused = await client.access.isWorkspaceMember("wörk", "x");
     assert.equal(refused.kind, "cannot-ask");
+  });
+});
+
+describe("Cloud's error body in the error", () => {
+  test("a captured 404 body's error.message is quoted", async () => {
+    script = [{ status: 404, body: fixture("rest-error-repo-not-found.go-scm.json") }];
+    const err = await client.content.commit(repo, full).catch((e: unknown) => e);
+    assert.ok(err instanceof NotFoundError);
+    assert.deepEqual(err.messages, ["Repository dev/null not found"]);
+    assert.match(err.message, /failed with 404: "Repository dev\/null not found"\./);
+  });
+
+  test("a message echoing the token is redacted and a huge one is cut", async () => {
+    const echoed = `Bad request for ATCTT3xFfGN0-secret (${encodeURIComponent("ATCTT3xFfGN0-secret")}) ${"🚀 ".repeat(5000)}`;
+    script = [{ status: 400, body: { type: "error", error: { message: echoed, detail: "ATCTT3xFfGN0-secret" } } }];
+    const err = await client.pullRequests.comment(repo, 1, "/retest").catch((e: unknown) => e);
+    assert.ok(err instanceof BadRequestError);
+    assert.match(err.message, /failed with 400: "Bad request for \[REDACTED\] \(\[REDACTED\]\) 🚀/);
+    assert.ok(err.message.length < 1_000, `${err.message.length} characters`);
+    assert.ok(JSON.stringify(err).length < 2_000, "what is logged is bounded too");
+    assert.doesNotMatch(JSON.stringify(err) + err.message + err.stack, /ATCTT3xFfGN0-secret/);
   });
 });
 

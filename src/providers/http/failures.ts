@@ -105,8 +105,8 @@ export function retryAfterMs(header: string | string[] | undefined, fallbackMs: 
 }
 
 /**
- * Atlassian's error envelope (Data Center `errors[]`); parsed leniently since it only feeds error messages. A host
- * whose errors have another shape gets no quoted messages, only the status.
+ * Atlassian's error envelopes, parsed leniently since they only feed error messages: Data Center's `errors[]` here,
+ * Bitbucket Cloud's below. A host whose errors have another shape gets no quoted messages, only the status.
  */
 export const ErrorBodySchema = z.object({
   errors: z.array(
@@ -116,6 +116,12 @@ export const ErrorBodySchema = z.object({
       context: z.string().nullish(),
     }),
   ),
+});
+
+/** Bitbucket Cloud's `{"type": "error", "error": {"message", "detail"?, …}}` (reference §6.4). */
+export const CloudErrorBodySchema = z.object({
+  type: z.literal("error"),
+  error: z.object({ message: z.string().nullish() }),
 });
 
 function errorBody(
@@ -128,17 +134,27 @@ function errorBody(
   } catch {
     return {};
   }
+  const cloud = CloudErrorBodySchema.safeParse(parsed);
+  const said = (message: string | null | undefined) => (message ? [bounded(redact(message, secrets))] : []);
+  if (cloud.success) return { messages: said(cloud.data.error.message) };
   const body = ErrorBodySchema.safeParse(parsed);
   if (!body.success) return {};
-  const messages = body.data.errors.flatMap((e) => (e.message ? [redact(e.message, secrets)] : []));
+  const messages = body.data.errors.flatMap((e) => said(e.message));
   const exceptionName = body.data.errors.find((e) => e.exceptionName)?.exceptionName ?? undefined;
   return { messages, ...(exceptionName ? { exceptionName } : {}) };
 }
 
+const quoteLimit = 300;
+
+/** At most `quoteLimit` code points: cut there, an emoji is not split into a lone surrogate. */
+function bounded(text: string): string {
+  const points = [...text.slice(0, quoteLimit * 2)];
+  return points.length > quoteLimit ? `${points.slice(0, quoteLimit).join("")}…` : points.join("");
+}
+
 function quoted(messages: readonly string[] | undefined): string {
   if (!messages?.length) return "";
-  const text = messages.join("; ");
-  return `: "${text.length > 300 ? `${text.slice(0, 300)}…` : text}"`;
+  return `: "${bounded(messages.join("; "))}"`;
 }
 
 export function rateLimitedError(
