@@ -10,7 +10,7 @@ import { waitFor } from "../support/wait.ts";
 
 test("after SIGTERM the replica is unready at once, still answers deliveries (and runs them) through the drain, then exits", async (t) => {
   const { sim, kube, ns, operator } = await processWorld(t, {
-    files: { "README.md": "# app\n", ".tekton/build.yaml": prRun },
+    files: { ".tekton/build.yaml": prRun },
     env: { BATON_SHUTDOWN_DRAIN: "15s" },
   });
   const { child, logs, exited, readyz } = operator;

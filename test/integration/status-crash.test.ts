@@ -16,7 +16,7 @@ import { waitFor } from "../support/wait.ts";
 test("runs whose creator was killed before posting get their INPROGRESS status from the next operator, once", async (t) => {
   // One slot: of the pull request's two pipelines, one runs and the other waits Pending.
   const { sim, kube, ns, operator } = await processWorld(t, {
-    files: { "README.md": "# app\n", ".tekton/build.yaml": prRun, ".tekton/lint.yaml": lintRun },
+    files: { ".tekton/build.yaml": prRun, ".tekton/lint.yaml": lintRun },
     pipelines: { concurrencyLimit: 1 },
   });
   const { child, logs, exited } = operator;

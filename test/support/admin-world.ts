@@ -5,6 +5,7 @@ import type { Repository } from "../../src/api/repository.ts";
 import type { BitbucketProjectToken } from "../../src/api/token.ts";
 import { type KubeClient, Secrets } from "../../src/runtime/kube.ts";
 import type { Simulator } from "../../src/simulator/index.ts";
+import { tokenObject } from "./faults.ts";
 import { testKube, useSimulator } from "./operator.ts";
 
 type T = Parameters<typeof useSimulator>[0];
@@ -27,37 +28,16 @@ export async function adminWorld(t: T, ns: string): Promise<AdminWorld> {
     permissions: ["PROJECT_ADMIN", "REPO_ADMIN"],
   });
   const kube = await testKube();
-  for (const [name, data] of [
-    ["bb-token", { token: token.token }],
-    ["bb-admin", { username: "admin", password: "admin-password" }],
-  ] as const)
-    await kube.create(Secrets, {
-      apiVersion: "v1",
-      kind: "Secret",
-      metadata: { name, namespace: ns },
-      stringData: data,
-    });
+  const secret = (name: string, data: Record<string, string>) =>
+    kube.create(Secrets, { apiVersion: "v1", kind: "Secret", metadata: { name, namespace: ns }, stringData: data });
+  await secret("bb-token", { token: token.token });
+  await secret("bb-admin", { username: "admin", password: "admin-password" });
   const repository = {
     apiVersion: "baton.dev/v1alpha1",
     kind: "Repository",
     metadata: { name: "app", namespace: ns },
     spec: { url: `${sim.url}/projects/PRJ/repos/app`, secretRef: { name: "bb-token", key: "token" } },
   } as Repository;
-  const projectToken = {
-    apiVersion: "baton.dev/v1alpha1",
-    kind: "BitbucketProjectToken",
-    metadata: { name: "ci", namespace: ns },
-    spec: {
-      server: sim.url,
-      project: "PRJ",
-      permissions: ["REPO_READ"],
-      lifetime: "720h",
-      renewBefore: "240h",
-      revocationGracePeriod: "2h",
-      adminCredentialsRef: { name: "bb-admin" },
-      secretName: "ci-token",
-      deletionPolicy: "Revoke",
-    },
-  } as BitbucketProjectToken;
+  const projectToken = tokenObject({ ns, sim, kube }, "ci", { project: "PRJ" });
   return { sim, kube, repository, projectToken };
 }

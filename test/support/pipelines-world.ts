@@ -116,7 +116,13 @@ export const allEvents = [
   "pr:comment:added",
 ];
 
-export async function pipelinesWorld(t: T, options: WorldOptions = {}): Promise<World> {
+/** The Bitbucket half of a world, before any operator: PRJ/app, its people, tokens and Secrets, the Repository. */
+export type RepositorySide = Omit<World, "op" | "intakeUrl">;
+
+export async function repositorySide(
+  t: T,
+  options: Pick<WorldOptions, "files" | "spec" | "simulator"> = {},
+): Promise<RepositorySide> {
   const ns = await createNamespace(t);
   const sim = await useSimulator(t, options.simulator ?? {});
   sim.createUser({ name: "admin", password: "admin-password", admin: true });
@@ -165,6 +171,24 @@ export async function pipelinesWorld(t: T, options: WorldOptions = {}): Promise<
       ...options.spec,
     },
   } as Repository)) as Repository;
+  return { ns, sim, kube, repository, webhookSecret, operatorToken, cloneToken };
+}
+
+/** The simulator's webhook of PRJ/app to `url`, signed with the Repository's webhook secret. */
+export function hookTo(side: Pick<RepositorySide, "sim" | "webhookSecret">, url: string, events = allEvents): void {
+  side.sim.createWebhook({
+    project: "PRJ",
+    repo: "app",
+    name: "baton",
+    url,
+    events,
+    configuration: { secret: side.webhookSecret },
+  });
+}
+
+export async function pipelinesWorld(t: T, options: WorldOptions = {}): Promise<World> {
+  const side = await repositorySide(t, options);
+  const { ns, sim } = side;
   // These tests follow deliveries through the intake; the Repository controller's catch-up (tested on its own)
   // would race them for the same pull requests and make which path created a run a matter of timing.
   const op = await startOperator(t, ns, {
@@ -174,17 +198,8 @@ export async function pipelinesWorld(t: T, options: WorldOptions = {}): Promise<
   });
   const port = await waitFor(() => op.intake.port, { message: "the intake to listen" });
   const intakeUrl = `http://127.0.0.1:${port}/hooks/bitbucket`;
-  if (!options.noWebhook) {
-    sim.createWebhook({
-      project: "PRJ",
-      repo: "app",
-      name: "baton",
-      url: intakeUrl,
-      events: options.events ?? allEvents,
-      configuration: { secret: webhookSecret },
-    });
-  }
-  return { ns, sim, kube, op, repository, intakeUrl, webhookSecret, operatorToken, cloneToken };
+  if (!options.noWebhook) hookTo(side, intakeUrl, options.events);
+  return { ...side, op, intakeUrl };
 }
 
 export async function listRuns(w: World, labelSelector?: string): Promise<PipelineRun[]> {
