@@ -3,13 +3,15 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { FaultAction, FaultInjector } from "./faults.ts";
 import type { RequestLog, RequestLogEntry } from "./request-log.ts";
 
+/** A request to the `/_sim/` control API: never faulted, logged, authenticated or rate limited. */
+export function isControl(request: FastifyRequest): boolean {
+  return request.routeOptions.config?.control === true || request.url.startsWith("/_sim/");
+}
+
 export interface SimAppOptions {
-  log: boolean;
+  /** What every personality's core has: whether to log, the request log, the simulator clock. */
+  core: { options: { log: boolean }; requests: RequestLog; clock: { now(): number } };
   faults: FaultInjector;
-  /** The `/_sim/` control API: never faulted, never logged. */
-  isControl(request: FastifyRequest): boolean;
-  requests: RequestLog;
-  now(): number;
   /** Who called, in the request log's terms (null fields when anonymous). */
   caller(request: FastifyRequest): Pick<RequestLogEntry, "principal" | "authKind" | "credential" | "tokenId">;
   /** Requests the personality's rate limiter refused. */
@@ -37,8 +39,9 @@ export interface SimApp {
  * Register the personality's own onRequest hooks after this one.
  */
 export function createSimApp(options: SimAppOptions): SimApp {
+  const { core } = options;
   const app = Fastify({
-    logger: options.log ? { level: "info", redact: ["req.headers.authorization", "req.headers.cookie"] } : false,
+    logger: core.options.log ? { level: "info", redact: ["req.headers.authorization", "req.headers.cookie"] } : false,
     // Bitbucket's clone URLs and some REST paths contain "~"; keep the default decoding.
     routerOptions: { ignoreDuplicateSlashes: true },
     bodyLimit: 10 * 1024 * 1024,
@@ -47,10 +50,10 @@ export function createSimApp(options: SimAppOptions): SimApp {
   /** Faults that replace the answer once the request has been processed (`when: "after"`). */
   const lateFaults = new WeakMap<FastifyRequest, FaultAction>();
   const logRequest = (request: FastifyRequest, status: number): void => {
-    if (options.isControl(request)) return;
+    if (isControl(request)) return;
     const url = new URL(request.url, "http://sim");
-    options.requests.add({
-      time: options.now(),
+    core.requests.add({
+      time: core.clock.now(),
       method: request.method,
       path: url.pathname,
       query: url.search.replace(/^\?/, ""),
@@ -83,7 +86,7 @@ export function createSimApp(options: SimAppOptions): SimApp {
   );
 
   app.addHook("onRequest", async (request, reply) => {
-    if (options.isControl(request)) return;
+    if (isControl(request)) return;
     const fault = options.faults.take({
       method: request.method,
       path: new URL(request.url, "http://sim").pathname,

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { type FaultInjector, faultMessage } from "../faults.ts";
-import { createSimApp, setErrorStyle } from "../server-kit.ts";
+import { createSimApp, isControl, setErrorStyle } from "../server-kit.ts";
 import { authenticate, credentialType } from "./auth.ts";
 import type { CloudCore } from "./core.ts";
 import { CloudError, rateLimited } from "./errors.ts";
@@ -26,15 +26,9 @@ function resourceOf(request: FastifyRequest, path: string): "repositories" | "we
  */
 export function buildCloudServer(core: CloudCore, control: CloudControlTarget, faults: FaultInjector): FastifyInstance {
   const limited = new WeakSet<FastifyRequest>();
-  const isControl = (request: FastifyRequest): boolean =>
-    request.routeOptions.config?.control === true || request.url.startsWith("/_sim/");
-
   const { app, logRequest } = createSimApp({
-    log: core.options.log,
+    core,
     faults,
-    isControl,
-    requests: core.requests,
-    now: () => core.clock.now(),
     caller: (request) => {
       const principal = principalOf(request);
       const token = principal?.kind === "token" ? principal.token : null;

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { type FaultInjector, faultMessage } from "../faults.ts";
-import { createSimApp, setErrorStyle } from "../server-kit.ts";
+import { createSimApp, isControl, setErrorStyle } from "../server-kit.ts";
 import { authenticate } from "./auth.ts";
 import type { SimCore } from "./core.ts";
 import { authenticationFailed, SimError } from "./errors.ts";
@@ -23,15 +23,9 @@ const XSRF_TYPES = /^(application\/x-www-form-urlencoded|multipart\/form-data|te
  */
 export function buildServer(core: SimCore, control: ControlTarget, faults: FaultInjector): FastifyInstance {
   const rateLimited = new WeakSet<FastifyRequest>();
-  const isControl = (request: FastifyRequest): boolean =>
-    request.routeOptions.config?.control === true || request.url.startsWith("/_sim/");
-
   const { app, logRequest } = createSimApp({
-    log: core.options.log,
+    core,
     faults,
-    isControl,
-    requests: core.requests,
-    now: () => core.clock.now(),
     caller: (request) => ({
       principal: request.principal?.user.name ?? null,
       authKind: request.principal?.authKind ?? "none",

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { FaultInjector } from "../faults.ts";
-import { createSimApp, setErrorStyle } from "../server-kit.ts";
+import { createSimApp, isControl, setErrorStyle } from "../server-kit.ts";
 import { authenticate, type GhPrincipal, principalName } from "./auth.ts";
 import type { GitHubCore } from "./core.ts";
 import { GhError } from "./errors.ts";
@@ -53,16 +53,12 @@ export function buildGitHubServer(
   control: GitHubControlTarget,
   faults: FaultInjector,
 ): FastifyInstance {
-  const isControl = (request: FastifyRequest): boolean => request.url.startsWith("/_sim/");
   const groupOf = (request: FastifyRequest) => request.routeOptions.config?.group ?? "unknown";
   const limited = new WeakSet<FastifyRequest>();
   const faultMessage = (status: number): string => FAULT_MESSAGES[status] ?? "Server Error";
   const { app, logRequest } = createSimApp({
-    log: core.options.log,
+    core,
     faults,
-    isControl,
-    requests: core.requests,
-    now: () => core.clock.now(),
     caller: (request) => {
       const principal = request.ghPrincipal;
       return {
