@@ -6,8 +6,8 @@
 // The objects are written straight into the API server with a fast client: Repositories (webhook.managed false,
 // pointing at simulator repositories that exist) and completed PipelineRuns shaped like Baton's own (its labels and
 // Pipelines-as-Code annotations, params, an inline pipeline, a workspace, and the status Tekton writes, including
-// the copy of the pipeline spec and the child references), already marked as reported so that Bitbucket is not
-// asked about 10,000 old runs. Then the image's entry point, `node dist/main.js` (built here as the Dockerfile
+// the copy of the pipeline spec and the child references), signed with the installation's run-signing key as Baton
+// signs its own, and already marked as reported so that Bitbucket is not asked about 10,000 old runs. Then the image's entry point, `node dist/main.js` (built here as the Dockerfile
 // builds it), runs in its own process as the operator's ServiceAccount, with a preload (bench/gc-hook.mjs) that answers a "measure" message over IPC. Measured
 // once caches are synced (/readyz, and baton_informer_cached_objects counts every object) and every work queue has
 // been idle for 5 s: memoryUsage() before and after forced GC, /proc VmRSS and the peak VmHWM. The same operator in
@@ -23,6 +23,8 @@ import { parseArgs } from "node:util";
 import { repoRoot } from "../hack/lib/controlplane.ts";
 import { freePort } from "../hack/lib/net.ts";
 import type { Repository } from "../src/api/repository.ts";
+import { namedAndSigned } from "../src/pipelines/provenance.ts";
+import { RunSigningKey } from "../src/pipelines/signing-key.ts";
 import { PipelineRuns } from "../src/pipelines/tekton.ts";
 import { Repositories } from "../src/repositories/resource.ts";
 import { type KubeObject, Secrets } from "../src/runtime/kube.ts";
@@ -265,12 +267,19 @@ async function populate(ns: string): Promise<{ repositoriesSeconds: number; runs
   progress(`${repositoryCount} Repositories in ${round(repositoriesSeconds, 1)} s`);
   elapsed = stopwatch();
   let done = 0;
+  // Signed with the installation's key (the operator's lease namespace, "default" here), as Baton's runner signs
+  // its runs: the build-status controller then parses and summarises each one, as it does in production, instead
+  // of logging a refusal and skipping it.
+  const { secret: signingKey } = await new RunSigningKey(kube, "default").get();
   await pool(
     Array.from({ length: runCount }, (_, i) => i),
     concurrency,
     async (i) => {
       const { run, status } = pipelineRun(ns, i);
-      const created = await kube.create(PipelineRuns, run);
+      const created = await kube.create(
+        PipelineRuns,
+        namedAndSigned(run as KubeObject & { metadata: { name: string } }, signingKey, randomBytes),
+      );
       await kube.patchStatus(PipelineRuns, { namespace: ns, name: created.metadata?.name ?? "" }, status);
       if (++done % 2000 === 0) progress(`${done} PipelineRuns`);
     },
@@ -469,7 +478,7 @@ const report = {
     objects:
       "Repositories with webhook.managed false on existing simulator repositories; completed PipelineRuns shaped " +
       "like Baton's (labels, Pipelines-as-Code annotations, params, inline pipeline, workspaces, Tekton's status " +
-      "with the pipeline spec copy and child references), marked as reported",
+      "with the pipeline spec copy and child references), signed with the run-signing key, marked as reported",
     populateSeconds: {
       repositories: round(populated.repositoriesSeconds, 1),
       pipelineRuns: round(populated.runsSeconds, 1),
