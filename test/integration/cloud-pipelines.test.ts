@@ -4,95 +4,13 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { PipelineRuns } from "../../src/pipelines/tekton.ts";
-import { subscribedEvents } from "../../src/providers/bitbucket-cloud/payloads.ts";
-import { Repositories } from "../../src/repositories/resource.ts";
-import { realClock } from "../../src/runtime/clock.ts";
 import { Secrets } from "../../src/runtime/kube.ts";
-import { startCloudSimulator } from "../../src/simulator/bitbucket-cloud/index.ts";
-import { createNamespace } from "../support/cluster.ts";
-import { startOperator, testKube } from "../support/operator.ts";
+import { cloudWorld } from "../support/cloud-world.ts";
 import { waitFor } from "../support/wait.ts";
-
-const prRun = `apiVersion: tekton.dev/v1
-kind: PipelineRun
-metadata:
-  name: build
-  annotations:
-    pipelinesascode.tekton.dev/on-event: "[pull_request, push]"
-    pipelinesascode.tekton.dev/on-target-branch: "[main, feature]"
-spec:
-  params:
-    - name: revision
-      value: "{{ revision }}"
-    - name: url
-      value: "{{ repo_url }}"
-  pipelineSpec:
-    params:
-      - name: revision
-      - name: url
-    tasks: []
-  workspaces:
-    - name: basic-auth
-`;
 
 describe("Bitbucket Cloud end to end", () => {
   test("pull request → run with the full head, Basic git Secret, INPROGRESS on Cloud; decline cancels", async (t) => {
-    const ns = await createNamespace(t);
-    const sim = await startCloudSimulator({});
-    t.after(() => sim.close());
-    sim.createUser({ nickname: "dev" });
-    sim.createWorkspace({ slug: "ws", owner: "dev", members: ["dev"] });
-    await sim.createRepository({ workspace: "ws", slug: "app", isPrivate: true });
-    await sim.push({
-      workspace: "ws",
-      repo: "app",
-      branch: "main",
-      files: { "README.md": "#\n", ".tekton/build.yaml": prRun },
-      as: "dev",
-    });
-    const { token } = sim.createToken({
-      kind: "repository",
-      workspace: "ws",
-      repo: "app",
-      name: "baton",
-      scopes: ["repository", "pullrequest", "webhook"],
-    });
-    const kube = await testKube();
-    for (const [name, data] of [
-      ["bb-token", { token }],
-      ["hook", { secret: "hook-secret" }],
-    ] as const)
-      await kube.create(Secrets, {
-        apiVersion: "v1",
-        kind: "Secret",
-        metadata: { name, namespace: ns },
-        stringData: data,
-      });
-    await kube.create(Repositories, {
-      apiVersion: "baton.dev/v1alpha1",
-      kind: "Repository",
-      metadata: { name: "app", namespace: ns },
-      spec: {
-        url: `${sim.url}/ws/app`,
-        provider: "bitbucket-cloud",
-        secretRef: { name: "bb-token", key: "token" },
-        pipelines: { path: ".tekton", cloneWithOperatorToken: true },
-        webhook: { managed: false, scope: "repository", secretRef: { name: "hook", key: "secret" } },
-      },
-    } as never);
-    const op = await startOperator(t, ns, {
-      domainClock: realClock,
-      catchUp: async () => ({ started: false, detail: "off" }),
-    });
-    const port = await waitFor(() => op.intake.port, { message: "intake" });
-    sim.createWebhook({
-      workspace: "ws",
-      repo: "app",
-      url: `http://127.0.0.1:${port}/hooks/bitbucket-cloud`,
-      events: [...subscribedEvents],
-      secret: "hook-secret",
-      active: true,
-    });
+    const { sim, kube, ns } = await cloudWorld(t);
     const mark = sim.markRequests();
     const pushed = await sim.push({
       workspace: "ws",
