@@ -31,7 +31,7 @@ export async function currentCloneToken(
   repository: Repository,
   provider: ProviderLookup,
 ): Promise<CurrentCloneToken | undefined> {
-  const location = parseRepositoryUrl(repository.spec.url);
+  const location = parseRepositoryUrl(repository.spec.url, repository.spec.provider);
   if (!location) return undefined;
   const resolved = await cloneToken(kube, repository);
   if (!("token" in resolved)) return undefined;
