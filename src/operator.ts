@@ -238,7 +238,7 @@ export function createOperator(options: OperatorOptions): Operator {
         token: tokenCleanup(cleanupDeps),
         webhook: webhookCleanup({
           ...cleanupDeps,
-          bitbucket: (server: string) => bitbucket.client(server),
+          provider,
           projectHookInUse: (server, project) =>
             manager
               .informer(Repositories)
@@ -330,7 +330,6 @@ export function createOperator(options: OperatorOptions): Operator {
 
   // Repositories: token resolution, webhooks kept in sync on the shared budget, catch-up of lost deliveries.
   registerRepositoryController(manager, {
-    bitbucket: (server) => bitbucket.client(server),
     provider,
     ledger: { ledger, deferred: () => cleanupController.enqueue(cleanupKey) },
     instance,

@@ -111,6 +111,17 @@ function structural(node: unknown): unknown {
     out["x-kubernetes-validations"] = [...((out["x-kubernetes-validations"] as unknown[]) ?? []), rule];
     delete out.pattern;
   }
+  // An integer-or-string union is Kubernetes' IntOrString (a host's webhook id: a number on DC, a {uuid} on Cloud).
+  const union = out.anyOf;
+  if (
+    Array.isArray(union) &&
+    union.length === 2 &&
+    union.every((branch) => ["integer", "string"].includes((branch as Schema).type as string)) &&
+    (union[0] as Schema).type !== (union[1] as Schema).type
+  ) {
+    delete out.anyOf;
+    out["x-kubernetes-int-or-string"] = true;
+  }
   if (out.additionalProperties === false) delete out.additionalProperties;
   if (isEmptyObject(out.additionalProperties)) {
     delete out.additionalProperties;

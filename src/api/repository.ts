@@ -208,10 +208,17 @@ export const RepositoryStatus = z.object({
   slug: z.string().optional().meta({ description: "Repository slug, read from spec.url." }),
   webhook: z
     .object({
-      id: z.int().optional().meta({ description: "Bitbucket's id of the webhook." }),
+      id: z
+        .union([z.int(), z.string()])
+        .optional()
+        .meta({ description: "The host's id of the webhook (a number on Data Center, a {uuid} on Cloud)." }),
       scope: z.enum(["repository", "project"]).optional().meta({ description: "Where the webhook is defined." }),
       events: z.array(z.string()).optional().meta({ description: "The events it delivers." }),
       lastSyncTime: Timestamp.optional().meta({ description: "When Baton last found it as declared or repaired it." }),
+      secretPrint: z.string().optional().meta({
+        description:
+          "Where the host never shows a webhook's secret (Cloud): a one-way print of the one Baton set, to tell a rotated secret. Never the secret.",
+      }),
     })
     .optional()
     .meta({ description: "The Bitbucket webhook as Baton last saw it." }),

@@ -48,7 +48,12 @@ export interface RepositoryReport {
   namespace: string;
   url: string;
   ready: string;
-  webhook: { synced: string; id?: number | undefined; scope?: string | undefined; lastSyncTime?: string | undefined };
+  webhook: {
+    synced: string;
+    id?: number | string | undefined;
+    scope?: string | undefined;
+    lastSyncTime?: string | undefined;
+  };
   token: {
     kind: "BitbucketProjectToken" | "Secret" | "none";
     name?: string | undefined;

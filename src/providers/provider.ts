@@ -319,6 +319,17 @@ export interface WebhookIntake {
   ): IntakeClassification;
 }
 
+// ─── Server description ────────────────────────────────────────────────────────────────────────────────────
+
+/**
+ * What a self-hosted server says it is, asked without credentials: the host itself (with the hook scopes of
+ * `capabilities.hookScopes` its version lacks, and why), or something else answering at that URL (a proxy's page,
+ * another product). Hosts whose API address is fixed (Cloud, github.com) have nothing to describe.
+ */
+export type ServerDescription =
+  | { host: true; version?: string; lacking?: Partial<Record<HookScopeKind, string>> }
+  | { host: false; reason: string };
+
 // ─── The provider ──────────────────────────────────────────────────────────────────────────────────────────
 
 /** Facts that change what the domain does, rather than how it asks. */
@@ -394,6 +405,12 @@ export interface GitProvider {
   // Trust.
   /** May `user` (login or slug as the payload gives it) push to `repo`, i.e. run CI there on their own say-so? */
   hasWriteAccess(repo: RepoRef, user: string, call?: CallOptions): Promise<WriteAccessAnswer>;
+
+  /**
+   * Self-hosted hosts: what answers at `baseUrl` (see ServerDescription). Throws when the server cannot be asked
+   * (unreachable, 5xx), which proves nothing either way. Absent: the host's address is fixed.
+   */
+  describeServer?(call?: CallOptions): Promise<ServerDescription>;
 
   // Webhooks.
   listHooks(scope: HookScope, call?: ListCallOptions): Promise<Hook[]>;

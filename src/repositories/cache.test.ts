@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { BitbucketClient } from "../providers/bitbucket-datacenter/index.ts";
 import { UnauthorizedError } from "../providers/bitbucket-datacenter/index.ts";
+import type { GitProvider } from "../providers/provider.ts";
 import { RepositoryListings, SyncSlots } from "./cache.ts";
 
 describe("SyncSlots", () => {
@@ -57,17 +57,15 @@ describe("SyncSlots", () => {
   });
 });
 
-/** A client whose repository listing is counted and scripted. */
+/** A provider whose repository listing is counted and scripted. */
 function listingClient(answer: () => Promise<{ slug: string }[]>) {
   const calls = { count: 0 };
   const client = {
-    repos: {
-      list: async () => {
-        calls.count++;
-        return answer();
-      },
+    listRepositories: async () => {
+      calls.count++;
+      return (await answer()).map((r) => r.slug);
     },
-  } as unknown as BitbucketClient;
+  } as unknown as GitProvider;
   return { client, calls };
 }
 

@@ -1,11 +1,11 @@
-// What the Repository controller remembers about Bitbucket between reconciles, so that a thousand Repositories cost
-// a handful of calls: one repository listing per (server, project, token) answers "is it reachable?" for every
-// Repository of that project, the server's version is asked once, and each webhook (one per repository, or one per
-// project) is synchronised by one caller at a time while the others reuse its result.
-import { atLeast, type BitbucketClient, FEATURE_SINCE, type Version } from "../providers/bitbucket-datacenter/index.ts";
+// What the Repository controller remembers about the git host between reconciles, so that a thousand Repositories
+// cost a handful of calls: one repository listing per (server, owner, token) answers "is it reachable?" for every
+// Repository of that owner (DC project, Cloud workspace), a self-hosted server is described once, and each webhook
+// (one per repository, or one per owner) is synchronised by one caller at a time while the others reuse its result.
+import type { GitProvider, ServerDescription } from "../providers/provider.ts";
 import { fingerprint } from "../tokens/secret.ts";
 import type { FailureKind } from "./decisions.ts";
-import { failureOf, notBitbucket } from "./failures.ts";
+import { failureOf } from "./failures.ts";
 
 export type ListingResult =
   | { ok: true; slugs: ReadonlySet<string>; fetchedAt: number }
@@ -48,7 +48,7 @@ export class RepositoryListings {
   }
 
   async lookup(
-    client: BitbucketClient,
+    provider: GitProvider,
     where: { server: string; project: string },
     token: string,
     slug: string,
@@ -69,7 +69,7 @@ export class RepositoryListings {
         return cached;
       }
     }
-    entry.inflight ??= this.#fetch(client, where.project, token, signal).finally(() => {
+    entry.inflight ??= this.#fetch(provider, where.project, token, signal).finally(() => {
       entry.inflight = undefined;
     });
     const result = await entry.inflight;
@@ -97,14 +97,16 @@ export class RepositoryListings {
     return this.#entries.size;
   }
 
-  async #fetch(client: BitbucketClient, project: string, token: string, signal?: AbortSignal): Promise<ListingResult> {
+  async #fetch(provider: GitProvider, project: string, token: string, signal?: AbortSignal): Promise<ListingResult> {
     const fetchedAt = this.#options.now();
     try {
-      const repos = await client.repos.list(
-        { project },
-        { auth: { kind: "bearer", token }, pageSize: 1000, maxItems: 100_000, ...(signal ? { signal } : {}) },
-      );
-      return { ok: true, slugs: new Set(repos.map((r) => r.slug.toLowerCase())), fetchedAt };
+      const slugs = await provider.listRepositories(project, {
+        auth: { kind: "bearer", token },
+        pageSize: 1000,
+        maxItems: 100_000,
+        ...(signal ? { signal } : {}),
+      });
+      return { ok: true, slugs: new Set(slugs.map((slug) => slug.toLowerCase())), fetchedAt };
     } catch (error) {
       return { ok: false, ...failureOf(error), fetchedAt };
     }
@@ -125,23 +127,21 @@ function listingKey(server: string, project: string, token: string): string {
   return `${server.toLowerCase()}|${project.toUpperCase()}|${fingerprint(token)}`;
 }
 
-export interface ProjectWebhookSupport {
+export interface OwnerHookSupport {
   supported: boolean;
   /** Why not, in words for a condition. */
   reason?: string;
 }
 
-/** What `application-properties` says a server is: Bitbucket (with its version), or something else entirely. */
-export type ServerIdentity = { bitbucket: true; version: Version } | { bitbucket: false; reason: string };
-
 /**
- * Facts about a server from `application-properties`, asked once per server (it needs no credentials, so it costs no
- * one's rate limit) and remembered for `ttl`: whether it is Bitbucket at all, and whether it has project webhooks
- * (8.9+). A project webhook endpoint answering 404 on a server that claims a new enough version overrides the latter.
- * A server that is not Bitbucket is asked again after `retryTtl` (someone may be fixing a proxy).
+ * Facts about a server from `GitProvider.describeServer`, asked once per server (it needs no credentials, so it
+ * costs no one's rate limit) and remembered for `ttl`: whether it is the host at all, and whether it has owner
+ * (DC project) webhooks. An owner webhook endpoint answering 404 on a server that claims them overrides the latter.
+ * A server that is not the host is asked again after `retryTtl` (someone may be fixing a proxy). A host with a
+ * fixed address describes nothing and costs nothing.
  */
 export class ServerFeatures {
-  readonly #entries = new Map<string, { at: number; identity?: ServerIdentity; inflight?: Promise<void> }>();
+  readonly #entries = new Map<string, { at: number; identity?: ServerDescription; inflight?: Promise<void> }>();
   readonly #unsupported = new Map<string, { at: number; reason: string }>();
   readonly #now: () => number;
   readonly #ttl: number;
@@ -153,12 +153,14 @@ export class ServerFeatures {
     this.#retryTtl = options.retryTtl ?? 60_000;
   }
 
-  /** Throws the client's error when the server cannot be asked (unreachable, 5xx, 401): the caller retries later. */
-  async identify(client: BitbucketClient, signal?: AbortSignal): Promise<ServerIdentity> {
-    const key = client.baseUrl.toLowerCase();
+  /** Throws the provider's error when the server cannot be asked (unreachable, 5xx, 401): the caller retries later. */
+  async identify(provider: GitProvider, signal?: AbortSignal): Promise<ServerDescription> {
+    const describe = provider.describeServer?.bind(provider);
+    if (!describe) return { host: true };
+    const key = provider.baseUrl.toLowerCase();
     let entry = this.#entries.get(key);
-    const fresh = (identity: ServerIdentity, at: number) =>
-      this.#now() - at < (identity.bitbucket ? this.#ttl : this.#retryTtl);
+    const fresh = (identity: ServerDescription, at: number) =>
+      this.#now() - at < (identity.host ? this.#ttl : this.#retryTtl);
     if (entry?.identity && fresh(entry.identity, entry.at)) return entry.identity;
     if (!entry) {
       entry = { at: 0 };
@@ -167,37 +169,30 @@ export class ServerFeatures {
     const current = entry;
     current.inflight ??= (async () => {
       try {
-        const version = await client.server.version(signal ? { signal } : {});
-        current.identity = { bitbucket: true, version };
-      } catch (error) {
-        const reason = notBitbucket(error);
-        if (reason === undefined) throw error;
-        current.identity = { bitbucket: false, reason };
+        current.identity = await describe(signal ? { signal } : {});
       } finally {
         current.at = this.#now();
         current.inflight = undefined;
       }
     })();
     await current.inflight;
-    return current.identity ?? { bitbucket: false, reason: "the server's version is unknown" };
+    return current.identity ?? { host: false, reason: "the server's version is unknown" };
   }
 
-  /** Throws the client's error when the server cannot be asked (the caller retries later). */
-  async projectWebhooks(client: BitbucketClient, signal?: AbortSignal): Promise<ProjectWebhookSupport> {
-    const override = this.#unsupported.get(client.baseUrl.toLowerCase());
+  /** Throws the provider's error when the server cannot be asked (the caller retries later). */
+  async ownerHooks(provider: GitProvider, signal?: AbortSignal): Promise<OwnerHookSupport> {
+    if (!provider.capabilities.hookScopes.includes("owner"))
+      return { supported: false, reason: `${provider.kind} has no owner-wide webhooks` };
+    const override = this.#unsupported.get(provider.baseUrl.toLowerCase());
     if (override && this.#now() - override.at < this.#ttl) return { supported: false, reason: override.reason };
-    const identity = await this.identify(client, signal);
-    if (!identity.bitbucket) return { supported: false, reason: identity.reason };
-    return atLeast(identity.version, FEATURE_SINCE.projectWebhooks)
-      ? { supported: true }
-      : {
-          supported: false,
-          reason: `Bitbucket ${identity.version.raw} has no project webhooks (they need ${FEATURE_SINCE.projectWebhooks} or later)`,
-        };
+    const identity = await this.identify(provider, signal);
+    if (!identity.host) return { supported: false, reason: identity.reason };
+    const lacking = identity.lacking?.owner;
+    return lacking === undefined ? { supported: true } : { supported: false, reason: lacking };
   }
 
-  markUnsupported(client: BitbucketClient, reason: string): void {
-    this.#unsupported.set(client.baseUrl.toLowerCase(), { at: this.#now(), reason });
+  markUnsupported(provider: GitProvider, reason: string): void {
+    this.#unsupported.set(provider.baseUrl.toLowerCase(), { at: this.#now(), reason });
   }
 }
 

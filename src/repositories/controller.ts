@@ -3,7 +3,6 @@
 // webhook Secret it owns, another Repository claiming the same repository), and the catch-up runnable.
 
 import type { Repository } from "../api/repository.ts";
-import type { BitbucketClient } from "../providers/bitbucket-datacenter/index.ts";
 import { serverRefusal } from "../providers/http/allowed-servers.ts";
 import type { ProviderLookup } from "../providers/provider.ts";
 import type { CleanupLedger } from "../runtime/cleanup-ledger.ts";
@@ -20,9 +19,7 @@ import { indexes, locate, RepositoryReconciler } from "./reconciler.ts";
 import { projectWebhookSecretName, Repositories } from "./resource.ts";
 
 export interface RepositoryControllerDeps {
-  /** One client per Bitbucket server, all on the operator's shared request budget. */
-  bitbucket(server: string): BitbucketClient;
-  /** The git host serving a Repository (catch-up goes through the provider interface). */
+  /** The git host serving a Repository: the reconciler and catch-up go through the provider interface only. */
   provider: ProviderLookup;
   /** Names Baton's webhooks. */
   instance: string;
@@ -93,7 +90,7 @@ export function registerRepositoryController(manager: Manager, deps: RepositoryC
     clock: manager.clock,
     events: manager.events,
     metrics,
-    bitbucket: deps.bitbucket,
+    provider: deps.provider,
     serverRefusal: (server) => serverRefusal(config.allowedServers, server),
     reconcileTimeoutMs: config.reconcileTimeout,
     repositories,

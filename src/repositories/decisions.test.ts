@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { type Webhook, WebhookSchema } from "../providers/bitbucket-datacenter/schemas.ts";
+import { hookOf } from "../providers/bitbucket-datacenter/provider.ts";
+import { WebhookSchema } from "../providers/bitbucket-datacenter/schemas.ts";
+import type { Hook } from "../providers/provider.ts";
 import {
   desiredWebhook,
   jittered,
@@ -10,6 +12,7 @@ import {
   pullRequestsToCatchUp,
   repositoryIdentity,
   retryDelay,
+  secretPrintOf,
   siblingsUnhandled,
   siblingsWithoutRun,
   syncTimeDue,
@@ -78,16 +81,18 @@ describe("parseRepositoryUrl", () => {
 });
 
 // Built through the client's schema, so the test data has exactly the shape the client hands over.
-const hook = (over: Record<string, unknown> = {}): Webhook =>
-  WebhookSchema.parse({
-    id: 10,
-    name: "baton",
-    url: "https://baton.example.com/hooks/bitbucket",
-    active: true,
-    events: ["pr:opened", "repo:refs_changed"],
-    configuration: { secret: "s3cret" },
-    ...over,
-  });
+const hook = (over: Record<string, unknown> = {}): Hook =>
+  hookOf(
+    WebhookSchema.parse({
+      id: 10,
+      name: "baton",
+      url: "https://baton.example.com/hooks/bitbucket",
+      active: true,
+      events: ["pr:opened", "repo:refs_changed"],
+      configuration: { secret: "s3cret" },
+      ...over,
+    }),
+  );
 
 describe("webhooks", () => {
   const desired = desiredWebhook({
@@ -150,10 +155,10 @@ describe("webhooks", () => {
     const plan = planWebhook([hook({ id: 12 }), hook({ id: 11 }), hook({ id: 13 })], desired);
     assert.equal(plan.action, "deduplicate");
     if (plan.action === "deduplicate") {
-      assert.equal(plan.keep.id, 11);
+      assert.equal(plan.keep.id, "11");
       assert.deepEqual(
         plan.remove.map((w) => w.id),
-        [12, 13],
+        ["12", "13"],
       );
     }
   });
@@ -217,18 +222,48 @@ test("jitter stays within ±10% of the interval", () => {
   );
 });
 
+describe("webhooks on a host that never shows the secret (Cloud's secret_set)", () => {
+  const desired = desiredWebhook({ name: "baton", intakeUrl: "https://b/hooks", secret: "s3cret" });
+  const cloud = (over: Partial<Hook> = {}): Hook => ({
+    id: "{0b9c}",
+    name: "baton",
+    url: "https://b/hooks",
+    events: desired.events,
+    active: true,
+    secretSet: true,
+    ...over,
+  });
+  const record = { id: "{0b9c}", secretPrint: secretPrintOf("s3cret") };
+
+  test("the secret Baton recorded setting on this hook, still set → none", () =>
+    assert.equal(planWebhook([cloud()], desired, record).action, "none"));
+  test("secret removed (secret_set false) → replace", () =>
+    assert.deepEqual(webhookDrift(cloud({ secretSet: false }), desired, record.secretPrint), ["secret"]));
+  test("the Secret rotated since Baton set it → replace", () =>
+    assert.deepEqual(webhookDrift(cloud(), desired, secretPrintOf("old")), ["secret"]));
+  test("no record for this hook (another id, or none) → replace once, so the record holds", () => {
+    assert.equal(planWebhook([cloud()], desired, { id: "{other}", secretPrint: record.secretPrint }).action, "replace");
+    assert.equal(planWebhook([cloud()], desired).action, "replace");
+  });
+  test("the record is a print, not the secret", () => assert.ok(!record.secretPrint.includes("s3cret")));
+});
+
 describe("webhooks after an upgrade from the fixed instance name", () => {
   const desired = desiredWebhook({ name: "baton-east", intakeUrl: "https://east/hooks", secret: "s3cret" });
   const legacy = hook({ id: 7, url: "https://east/hooks", events: desired.events });
 
   test("the legacy hook this Repository recorded is adopted and renamed, not duplicated", () =>
-    assert.deepEqual(planWebhook([legacy], desired, 7), { action: "replace", webhook: legacy, drift: ["name"] }));
+    assert.deepEqual(planWebhook([legacy], desired, { id: "7" }), {
+      action: "replace",
+      webhook: legacy,
+      drift: ["name"],
+    }));
   test("a legacy hook it did not record (another cluster's) is left alone", () =>
-    assert.deepEqual(planWebhook([legacy], desired, 8), { action: "create" }));
+    assert.deepEqual(planWebhook([legacy], desired, { id: "8" }), { action: "create" }));
   test("without a record, no legacy hook is ours", () =>
     assert.deepEqual(planWebhook([legacy], desired), { action: "create" }));
   test("another installation's named hook is never ours, even when recorded", () =>
-    assert.deepEqual(planWebhook([hook({ id: 7, name: "baton-west" })], desired, 7), { action: "create" }));
+    assert.deepEqual(planWebhook([hook({ id: 7, name: "baton-west" })], desired, { id: "7" }), { action: "create" }));
 });
 
 test("webhook name: plain baton for the default instance, suffixed otherwise", () => {

@@ -2,41 +2,26 @@
 // like, whether the one Bitbucket has drifted, and which open pull requests a lost delivery left without a build.
 
 import { type RepositorySpec, WebhookEvent } from "../api/repository.ts";
-import type { Webhook, WebhookInput } from "../providers/bitbucket-datacenter/index.ts";
-import type { ProviderKind } from "../providers/provider.ts";
+import type { Hook, HookInput, ProviderKind } from "../providers/provider.ts";
 import { providerKindOf } from "../providers/registry.ts";
+import { repositoryUrlParser } from "../providers/repository-url.ts";
 import { scrub } from "../runtime/redact.ts";
+import { fingerprint } from "../tokens/secret.ts";
 
 export interface RepositoryLocation {
-  /** Origin plus context path, no trailing slash: what the Bitbucket client is built from. */
+  /** Origin plus context path, no trailing slash: what the provider is built from. */
   server: string;
   /** Data Center project key, upper case as Bitbucket shows it; Cloud workspace slug, lower case. */
   project: string;
   slug: string;
 }
 
-const browse =
-  /^(https?:\/\/[^/]+(?:\/[^?#]*?)?)\/projects\/([A-Za-z0-9_]+)\/repos\/([A-Za-z0-9._-]+)(?:\/browse)?\/?$/;
-const clone = /^(https?:\/\/[^/]+(?:\/[^?#]*?)?)\/scm\/([A-Za-z0-9_]+)\/([A-Za-z0-9._-]+?)(?:\.git)?\/?$/;
-/** Bitbucket Cloud: `<origin>/<workspace>/<slug>`, with no context path. */
-const cloud = /^(https?:\/\/[^/]+)\/([A-Za-z0-9._-]+)\/([A-Za-z0-9._-]+?)(?:\.git)?\/?$/;
-
-/**
- * Reads server, project and slug from a browse URL (what Pipelines-as-Code uses) or an HTTP clone URL. Clone URLs
- * spell the project key in lower case; Bitbucket keys are upper case, so it is normalised.
- */
+/** Reads server, owner and repository from spec.url with the parser of the Repository's provider kind. */
 export function parseRepositoryUrl(url: string, provider?: ProviderKind): RepositoryLocation | undefined {
   // A URL with a password or a token in it would spread that credential into status, logs and every call.
   if (urlCarriesCredential(url)) return undefined;
-  if (providerKindOf({ url, provider }) === "bitbucket-cloud") {
-    // Cloud workspace slugs are lower case in its API paths, unlike Data Center project keys.
-    const workspace = cloud.exec(url);
-    if (!workspace?.[1] || !workspace[2] || !workspace[3]) return undefined;
-    return { server: workspace[1], project: workspace[2].toLowerCase(), slug: workspace[3].toLowerCase() };
-  }
-  const match = browse.exec(url) ?? clone.exec(url);
-  if (!match?.[1] || !match[2] || !match[3]) return undefined;
-  return { server: match[1], project: match[2].toUpperCase(), slug: match[3].toLowerCase() };
+  const parsed = repositoryUrlParser(providerKindOf({ url, provider }))?.(url);
+  return parsed ? { server: parsed.server, project: parsed.owner, slug: parsed.name } : undefined;
 }
 
 /** Userinfo with a password, or a path segment that is an access token (someone pasted the wrong thing). */
@@ -60,50 +45,79 @@ export interface DesiredWebhookInput {
   name: string;
   intakeUrl: string;
   secret: string;
-  events?: RepositorySpec["webhook"]["events"];
+  /** The host's event names; default `defaultEvents` (Data Center's). */
+  events?: readonly string[] | undefined;
 }
 
-/** What the webhook must be. PUT replaces the whole object, so this is complete. */
-export function desiredWebhook(input: DesiredWebhookInput): WebhookInput {
+/** What the webhook must be. An update replaces the whole object, so this is complete. */
+export function desiredWebhook(input: DesiredWebhookInput): HookInput {
   return {
     name: input.name,
     url: input.intakeUrl,
     events: [...new Set(input.events ?? defaultEvents)].sort(),
     active: true,
-    configuration: { secret: input.secret },
+    secret: input.secret,
   };
 }
 
+/** What Baton recorded of the hook it last synchronised (status.webhook): its id, and the print of the secret it set. */
+export interface HookMemory {
+  id?: string | undefined;
+  secretPrint?: string | undefined;
+}
+
 export type WebhookAction =
-  | { action: "none"; webhook: Webhook }
+  | { action: "none"; webhook: Hook }
   | { action: "create" }
-  | { action: "replace"; webhook: Webhook; drift: string[] }
+  | { action: "replace"; webhook: Hook; drift: string[] }
   /** Extra copies with Baton's name (a crash between create and status write, or a human's copy). */
-  | { action: "deduplicate"; keep: Webhook; remove: Webhook[] };
+  | { action: "deduplicate"; keep: Hook; remove: Hook[] };
 
 /**
- * Compares Bitbucket's webhooks with the desired one. Only webhooks carrying Baton's name are considered, so other
+ * Compares the host's webhooks with the desired one. Only webhooks carrying Baton's name are considered, so other
  * tools' and people's hooks are never touched.
  */
-export function planWebhook(existing: readonly Webhook[], desired: WebhookInput, recorded?: number): WebhookAction {
-  const ours = existing.filter((w) => isOurs(w, desired.name, recorded)).sort((a, b) => a.id - b.id);
+export function planWebhook(existing: readonly Hook[], desired: HookInput, recorded?: HookMemory): WebhookAction {
+  const ours = existing.filter((w) => isOurs(w, desired.name, recorded?.id)).sort((a, b) => compareIds(a.id, b.id));
   const [first, ...extra] = ours;
   if (!first) return { action: "create" };
   if (extra.length > 0) return { action: "deduplicate", keep: first, remove: extra };
-  const drift = webhookDrift(first, desired);
+  const drift = webhookDrift(first, desired, first.id === recorded?.id ? recorded.secretPrint : undefined);
   return drift.length === 0 ? { action: "none", webhook: first } : { action: "replace", webhook: first, drift };
 }
 
-/** The fields that differ, named for an Event message. Never the secret's value, only that it differs. */
-export function webhookDrift(actual: Webhook, desired: WebhookInput): string[] {
+/**
+ * The fields that differ, named for an Event message. Never the secret's value, only that it differs. A host that
+ * returns the secret (Data Center) is compared with it; one that only says whether a secret is set (Cloud) is
+ * judged by that and by `secretPrint`, the print of the secret Baton last set on this hook: without a record, or
+ * with another secret's, the hook is replaced once so the record holds.
+ */
+export function webhookDrift(actual: Hook, desired: HookInput, secretPrint?: string): string[] {
   const drift: string[] = [];
   if (actual.name !== desired.name) drift.push("name");
   if (actual.url !== desired.url) drift.push("url");
   if (!actual.active) drift.push("active");
   const actualEvents = [...new Set(actual.events)].sort().join(",");
   if (actualEvents !== [...desired.events].sort().join(",")) drift.push("events");
-  if ((actual.configuration?.secret ?? "") !== (desired.configuration?.secret ?? "")) drift.push("secret");
+  const wanted = desired.secret ?? "";
+  if (actual.secret !== undefined || actual.secretSet === false) {
+    if ((actual.secret ?? "") !== wanted) drift.push("secret");
+  } else if (wanted !== "" && secretPrint !== secretPrintOf(wanted)) {
+    drift.push("secret");
+  }
   return drift;
+}
+
+/** What status records of a webhook secret the host never shows: a one-way print, never the secret. */
+export function secretPrintOf(secret: string): string {
+  return fingerprint(`webhook-secret:${secret}`);
+}
+
+/** Host ids: numbers compare as numbers (the oldest hook is kept), others as text. */
+function compareIds(a: string, b: string): number {
+  const numeric = /^\d+$/;
+  if (numeric.test(a) && numeric.test(b)) return Number(a) - Number(b);
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 export interface OpenPullRequest {
@@ -190,7 +204,7 @@ export function webhookName(instance: string): string {
  * instance was always `baton` — it carries that legacy name and is the very hook this Repository's status records
  * (by id), so another cluster's `baton` hook is never taken. An adopted legacy hook is renamed on its next sync.
  */
-export function isOurs(hook: Pick<Webhook, "id" | "name">, name: string, recorded?: number): boolean {
+export function isOurs(hook: Pick<Hook, "id" | "name">, name: string, recorded?: string): boolean {
   return hook.name === name || (hook.name === legacyWebhookName && recorded !== undefined && hook.id === recorded);
 }
 
@@ -199,9 +213,10 @@ const legacyWebhookName = "baton";
 /** A project webhook serves several Repositories: it subscribes to every event any of them asks for. */
 export function projectWebhookEvents(
   members: readonly (RepositorySpec["webhook"]["events"] | undefined)[],
-): WebhookEvent[] {
-  const union = new Set<WebhookEvent>();
-  for (const events of members) for (const event of events ?? defaultEvents) union.add(event);
+  defaults: readonly string[] = defaultEvents,
+): string[] {
+  const union = new Set<string>();
+  for (const events of members) for (const event of events ?? defaults) union.add(event);
   return [...union].sort();
 }
 
@@ -233,25 +248,61 @@ export function webhookFailure(
   scope: "repository" | "project",
   where: string,
   detail: string,
+  terms: HostTerms = hostTerms("bitbucket-datacenter"),
 ): WebhookFailure {
   switch (kind) {
     case "unauthorized":
       return {
         reason: "InsufficientPermissions",
-        message:
-          scope === "project"
-            ? `the token may not manage project webhooks of ${where}: it needs PROJECT_ADMIN (or set spec.webhook.scope: repository, or spec.webhook.managed: false and create the hook by hand)`
-            : `the token may not manage the webhooks of ${where}: it needs REPO_ADMIN (or set spec.webhook.managed: false and create the hook by hand)`,
+        message: scope === "project" ? terms.ownerHookRefused(where) : terms.repositoryHookRefused(where),
       };
     case "notFound":
       return { reason: scope === "project" ? "ProjectNotFound" : "RepositoryNotFound", message: `${where} not found` };
     case "rateLimited":
-      return { reason: "RateLimited", message: `Bitbucket is rate limiting Baton; will retry: ${detail}` };
+      return { reason: "RateLimited", message: `${terms.host} is rate limiting Baton; will retry: ${detail}` };
     case "unavailable":
-      return { reason: "BitbucketUnavailable", message: `could not reach Bitbucket; will retry: ${detail}` };
+      return { reason: "BitbucketUnavailable", message: `could not reach ${terms.host}; will retry: ${detail}` };
     default:
       return { reason: "SyncFailed", message: detail };
   }
+}
+
+/** How conditions name a host's things and the permissions its webhooks need. */
+export interface HostTerms {
+  host: string;
+  /** What an owner is called: "project", "workspace". */
+  owner: string;
+  repositoryHookRefused(where: string): string;
+  ownerHookRefused(where: string): string;
+  /** Why an owner hook endpoint answering 404 (for an owner the listing just found) means there are none. */
+  ownerHooksMissing: string;
+}
+
+const dataCenterTerms: HostTerms = {
+  host: "Bitbucket",
+  owner: "project",
+  repositoryHookRefused: (where) =>
+    `the token may not manage the webhooks of ${where}: it needs REPO_ADMIN (or set spec.webhook.managed: false and create the hook by hand)`,
+  ownerHookRefused: (where) =>
+    `the token may not manage project webhooks of ${where}: it needs PROJECT_ADMIN (or set spec.webhook.scope: repository, or spec.webhook.managed: false and create the hook by hand)`,
+  ownerHooksMissing: "the project webhook endpoint answered 404 (project webhooks need Bitbucket 8.9 or later)",
+};
+
+const terms: Partial<Record<ProviderKind, HostTerms>> = {
+  "bitbucket-datacenter": dataCenterTerms,
+  "bitbucket-cloud": {
+    host: "Bitbucket Cloud",
+    owner: "workspace",
+    repositoryHookRefused: (where) =>
+      `the token may not manage the webhooks of ${where}: it needs the webhook scope, plus repository and pullrequest to subscribe to their events (or set spec.webhook.managed: false and create the hook by hand)`,
+    ownerHookRefused: (where) =>
+      `the token may not manage the webhooks of ${where}: workspace webhooks are for workspace owners only (a workspace access token with the webhook scope); set spec.webhook.scope: repository, or spec.webhook.managed: false and create the hook by hand`,
+    ownerHooksMissing: "the workspace webhook endpoint answered 404",
+  },
+};
+
+export function hostTerms(kind: ProviderKind): HostTerms {
+  return terms[kind] ?? dataCenterTerms;
 }
 
 /** Delay before retrying a failed sync: doubles from 30 s, never beyond the drift interval. */

@@ -1,9 +1,11 @@
 // Webhooks a deleted Repository could not remove (Bitbucket unreachable past the finalizer's patience): recorded in
 // the cleanup ledger with where the operator's token is, and removed by the cleanup controller once Bitbucket answers
-// again. A project hook is removed only if no Repository uses it by then (one created since takes it over).
+// again. A project hook is removed only if no Repository uses it by then (one created since takes it over). The
+// entry names its host kind, so a Cloud hook is removed through Cloud.
 import type { Repository } from "../api/repository.ts";
 import type { BitbucketProjectToken } from "../api/token.ts";
-import type { BitbucketClient } from "../providers/bitbucket-datacenter/index.ts";
+import type { HookScope, ProviderLookup } from "../providers/provider.ts";
+import { providerKindOf } from "../providers/registry.ts";
 import type { CleanupHandler } from "../runtime/cleanup.ts";
 import { type CleanupLedger, cleanupLedgerName, entryKey, type LedgerEntry } from "../runtime/cleanup-ledger.ts";
 import { type KubeClient, Secrets } from "../runtime/kube.ts";
@@ -37,9 +39,11 @@ export async function deferWebhookRemoval(
   const credentials = await tokenSecretOf(kube, repo);
   if (hook?.id === undefined || !credentials) return undefined;
   const now = new Date().toISOString();
+  const provider = providerKindOf(repo.spec);
   const entry: LedgerEntry = {
     kind: "webhook",
     server: location.server,
+    ...(provider === "bitbucket-datacenter" ? {} : { provider }),
     project: location.project,
     ...(hook.scope === "project" ? {} : { repository: location.slug }),
     id: String(hook.id),
@@ -56,7 +60,7 @@ export async function deferWebhookRemoval(
 
 export function webhookCleanup(deps: {
   kube: KubeClient;
-  bitbucket(server: string): BitbucketClient;
+  provider: ProviderLookup;
   serverRefusal(server: string): string | undefined;
   /** Whether a Repository now uses the project webhook of this project. */
   projectHookInUse(server: string, project: string): boolean;
@@ -69,10 +73,13 @@ export function webhookCleanup(deps: {
     const { namespace, name, key } = entry.credentials;
     const token = tokenIn(await deps.kube.get(Secrets, { namespace, name }, signal), key ?? "token");
     if (!token) throw new Error(`the token Secret ${namespace}/${name} is gone; remove the webhook by hand`);
-    const scope = { project: entry.project, repository: entry.repository };
+    const scope: HookScope =
+      entry.repository === undefined
+        ? { kind: "owner", owner: entry.project }
+        : { kind: "repository", repo: { owner: entry.project, name: entry.repository } };
     const existed = await deps
-      .bitbucket(entry.server)
-      .webhooks.delete(scope, Number(entry.id), { auth: { kind: "bearer", token }, signal });
+      .provider(entry.server, entry.provider ?? "bitbucket-datacenter")
+      .deleteHook(scope, entry.id, { auth: { kind: "bearer", token }, signal });
     return existed ? "removed the webhook" : "found the webhook already removed";
   };
 }

@@ -2,7 +2,7 @@
 // (cache.ts RepositoryListings), so a project's Repositories cost one call between them, and told as TokenReady
 // and Ready conditions.
 import type { Repository, RepositoryStatus } from "../api/repository.ts";
-import type { BitbucketClient } from "../providers/bitbucket-datacenter/index.ts";
+import type { GitProvider } from "../providers/provider.ts";
 import type { Clock } from "../runtime/clock.ts";
 import type { ReconcileContext } from "../runtime/controller.ts";
 import { keyOf } from "../runtime/kube.ts";
@@ -31,7 +31,7 @@ export interface ResolvedToken {
  */
 export async function checkReachability(
   deps: ReachabilityDeps,
-  client: BitbucketClient,
+  provider: GitProvider,
   repo: Repository,
   location: RepositoryLocation,
   resolved: ResolvedToken,
@@ -43,8 +43,8 @@ export async function checkReachability(
   const managed = repo.spec.webhook.managed;
   const where = `${location.project}/${location.slug}`;
   const asked = deps.clock.now();
-  const listing = await deps.listings.lookup(client, location, resolved.token, location.slug, ctx.signal);
-  const notBitbucket = await notBitbucketReason(deps.features, client, listing, location.slug, ctx);
+  const listing = await deps.listings.lookup(provider, location, resolved.token, location.slug, ctx.signal);
+  const notBitbucket = await notBitbucketReason(deps.features, provider, listing, location.slug, ctx);
   if (notBitbucket !== undefined) {
     const failures = deps.memberFailed(key);
     const message = `${location.server} does not answer as Bitbucket Data Center (${notBitbucket}); check that spec.url points at Bitbucket`;
@@ -101,7 +101,7 @@ export async function checkReachability(
  */
 export async function recheckToken(
   deps: ReachabilityDeps,
-  client: BitbucketClient,
+  provider: GitProvider,
   repo: Repository,
   location: RepositoryLocation,
   resolved: ResolvedToken,
@@ -110,7 +110,7 @@ export async function recheckToken(
   ctx: ReconcileContext,
 ): Promise<Step | undefined> {
   deps.listings.invalidate(location.server, location.project, resolved.token);
-  const again = await deps.listings.lookup(client, location, resolved.token, location.slug, ctx.signal);
+  const again = await deps.listings.lookup(provider, location, resolved.token, location.slug, ctx.signal);
   if (again.ok || again.kind !== "unauthorized") return undefined;
   const failures = deps.memberFailed(keyOf(repo));
   const { tokenReady, ready } = listingFailure(again.kind, again.detail, resolved.source, location);
@@ -130,15 +130,15 @@ export async function recheckToken(
  */
 async function notBitbucketReason(
   features: ServerFeatures,
-  client: BitbucketClient,
+  provider: GitProvider,
   listing: ListingResult,
   slug: string,
   ctx: ReconcileContext,
 ): Promise<string | undefined> {
   if (listing.ok ? listing.slugs.has(slug) : listing.kind === "unavailable" || listing.kind === "rateLimited")
     return undefined;
-  const identity = await features.identify(client, ctx.signal).catch(() => undefined);
-  return identity && !identity.bitbucket ? identity.reason : undefined;
+  const identity = await features.identify(provider, ctx.signal).catch(() => undefined);
+  return identity && !identity.host ? identity.reason : undefined;
 }
 
 function listingFailure(kind: FailureKind, detail: string, source: string, location: RepositoryLocation) {

@@ -6,7 +6,8 @@
 // shared by everyone who needs it (webhook-sync.ts). What a sync result means for the status is webhook-report.ts;
 // deletion, the finalizer and letting go of a hook are release.ts.
 import { Repository, type RepositoryStatus } from "../api/repository.ts";
-import type { BitbucketClient } from "../providers/bitbucket-datacenter/index.ts";
+import type { GitProvider, ProviderLookup } from "../providers/provider.ts";
+import { providerKindOf, UnsupportedProviderError } from "../providers/registry.ts";
 import type { Clock } from "../runtime/clock.ts";
 import { type Condition, getCondition } from "../runtime/conditions.ts";
 import type { ReconcileContext, ReconcileResult } from "../runtime/controller.ts";
@@ -17,6 +18,7 @@ import { keyString, type ObjectKey } from "../runtime/logger.ts";
 import { RepositoryListings, ServerFeatures } from "./cache.ts";
 import { cloneTokenConditions } from "./clonetoken.ts";
 import {
+  hostTerms,
   jittered,
   parseRepositoryUrl,
   type RepositoryLocation,
@@ -35,7 +37,7 @@ import { cloneToken, operatorToken, Repositories, webhookSecretLocation } from "
 import { watchSecret } from "./secrets.ts";
 import { type ConditionUpdate, type Step, writeStatus } from "./status-write.ts";
 import { HookReport } from "./webhook-report.ts";
-import { type HookRecord, HookSync } from "./webhook-sync.ts";
+import { type HookRecord, HookSync, hostEvents } from "./webhook-sync.ts";
 
 export type { EventSink } from "./events.ts";
 export { indexes, locate } from "./membership.ts";
@@ -48,7 +50,8 @@ export interface RepositoryReconcilerDeps {
   clock: Clock;
   events: EventSink;
   metrics: RepositoryMetrics;
-  bitbucket(server: string): BitbucketClient;
+  /** The git host serving a server (registry.ts): every call of the reconciler goes through it. */
+  provider: ProviderLookup;
   /** Why the operator may not call this server (BATON_ALLOWED_SERVERS), or undefined when it may. */
   serverRefusal(server: string): string | undefined;
   /** Longest a reconcile may take (BATON_RECONCILE_TIMEOUT); its calls are aborted then and it is retried. */
@@ -299,10 +302,27 @@ export class RepositoryReconciler {
     }
     const token = resolved.token;
     this.#lastTokens.set(key, token);
-    const client = this.#deps.bitbucket(location.server);
+    let provider: GitProvider;
+    try {
+      provider = this.#deps.provider(location.server, providerKindOf(repo.spec));
+    } catch (error) {
+      if (!(error instanceof UnsupportedProviderError)) throw error;
+      conditions.push({ type: "Ready", status: "False", reason: "UnsupportedProvider", message: error.message });
+      return { status, conditions };
+    }
+    const terms = hostTerms(provider.kind);
 
-    // Reachability, from the project's shared listing.
-    const unreachable = await checkReachability(this.#reach, client, repo, location, resolved, status, conditions, ctx);
+    // Reachability, from the owner's shared listing.
+    const unreachable = await checkReachability(
+      this.#reach,
+      provider,
+      repo,
+      location,
+      resolved,
+      status,
+      conditions,
+      ctx,
+    );
     if (unreachable) return unreachable;
 
     if (!managed) {
@@ -335,6 +355,15 @@ export class RepositoryReconciler {
       return { status, conditions, requeueAfter: jittered(this.#deps.driftInterval, this.#deps.random) };
     }
     this.#memberFailures.delete(key);
+    const unknownEvents = (repo.spec.webhook.events ?? []).filter((e) => !hostEvents(provider).includes(e));
+    if (unknownEvents.length > 0) {
+      const message = `spec.webhook.events names events ${provider.kind} does not send (${unknownEvents.join(", ")}): leave it unset to subscribe to every event Baton handles there (${hostEvents(provider).join(", ")})`;
+      conditions.push(
+        { type: "WebhookSynced", status: "False", reason: "UnsupportedEvents", message },
+        { type: "Ready", status: "False", reason: "WebhookNotSynced", message },
+      );
+      return { status, conditions };
+    }
 
     // The webhook.
     let record: HookRecord | undefined;
@@ -342,17 +371,14 @@ export class RepositoryReconciler {
     const secretLocation = webhookSecretLocation(repo, this.#deps.operatorNamespace, location);
     try {
       if (repo.spec.webhook.scope === "project") {
-        const support = await this.#features.projectWebhooks(client, ctx.signal);
+        const support = await this.#features.ownerHooks(provider, ctx.signal);
         if (support.supported) {
-          record = await this.#sync.project(repo, location, token, ctx);
+          record = await this.#sync.project(provider, repo, location, token, ctx);
           if (!record.result.ok && record.result.kind === "notFound") {
-            // The listing just found the project, so it is the endpoint that is missing: an older server.
-            this.#features.markUnsupported(
-              client,
-              "the project webhook endpoint answered 404 (project webhooks need Bitbucket 8.9 or later)",
-            );
+            // The listing just found the owner, so it is the endpoint that is missing: an older server.
+            this.#features.markUnsupported(provider, terms.ownerHooksMissing);
             this.#sync.expireProject(location);
-            fallback = "the project webhook endpoint answered 404 (project webhooks need Bitbucket 8.9 or later)";
+            fallback = terms.ownerHooksMissing;
           }
         } else {
           fallback = support.reason ?? "the server has no project webhooks";
@@ -360,20 +386,20 @@ export class RepositoryReconciler {
         if (fallback !== undefined) {
           const secret = await this.#sync.webhookSecret(secretLocation, undefined, ctx);
           if ("problem" in secret) return this.#secretProblem(status, conditions, secret);
-          record = await this.#sync.repository(repo, location, token, secret.secret, ctx);
+          record = await this.#sync.repository(provider, repo, location, token, secret.secret, ctx);
         }
       } else {
         const owner = secretLocation.generated ? repo : undefined;
         if (!secretLocation.generated) await this.#watch(secretLocation.namespace, secretLocation.name, ctx);
         const secret = await this.#sync.webhookSecret(secretLocation, owner, ctx);
         if ("problem" in secret) return this.#secretProblem(status, conditions, secret);
-        record = await this.#sync.repository(repo, location, token, secret.secret, ctx);
+        record = await this.#sync.repository(provider, repo, location, token, secret.secret, ctx);
       }
     } catch (error) {
       // The server's version could not be read, or Kubernetes failed: nothing was changed in Bitbucket.
       const { kind, detail } = failureOf(error);
       if (kind === "other") throw error;
-      const failure = webhookFailure(kind, repo.spec.webhook.scope, where, detail);
+      const failure = webhookFailure(kind, repo.spec.webhook.scope, where, detail, terms);
       const failures = this.#memberFailed(key);
       conditions.push(
         { type: "WebhookSynced", status: "False", ...failure },
@@ -384,10 +410,10 @@ export class RepositoryReconciler {
     if (!record) throw new Error("no webhook result; this is a bug");
     const hook = record;
     if (!hook.result.ok && hook.result.kind === "unauthorized" && !hook.reused) {
-      const refused = await recheckToken(this.#reach, client, repo, location, resolved, status, conditions, ctx);
+      const refused = await recheckToken(this.#reach, provider, repo, location, resolved, status, conditions, ctx);
       if (refused) return refused;
     }
-    const requeueAfter = this.#report.apply(repo, status, conditions, hook, location, intakeUrl, fallback);
+    const requeueAfter = this.#report.apply(repo, status, conditions, hook, location, intakeUrl, fallback, terms);
     if (hook.result.ok) await this.#release.previous(repo, location, hook.result.scope, token, ctx);
     return { status, conditions, requeueAfter };
   }

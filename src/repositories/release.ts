@@ -3,18 +3,25 @@
 // a project hook is deleted when no other Repository uses it, else synchronised for the remaining members.
 import { formatDuration } from "../api/common.ts";
 import type { Repository } from "../api/repository.ts";
-import type { BitbucketClient } from "../providers/bitbucket-datacenter/index.ts";
+import type { GitProvider, ProviderLookup } from "../providers/provider.ts";
+import { providerKindOf } from "../providers/registry.ts";
 import type { Clock } from "../runtime/clock.ts";
 import type { ReconcileContext, ReconcileResult } from "../runtime/controller.ts";
 import { hasFinalizer, type KubeClient, keyOf } from "../runtime/kube.ts";
 import type { ServerFeatures } from "./cache.ts";
-import { projectIdentity, type RepositoryLocation, repositoryIdentity, webhookFailure } from "./decisions.ts";
+import {
+  hostTerms,
+  projectIdentity,
+  type RepositoryLocation,
+  repositoryIdentity,
+  webhookFailure,
+} from "./decisions.ts";
 import type { EventSink } from "./events.ts";
 import { describeError } from "./failures.ts";
 import type { Members } from "./membership.ts";
 import { operatorToken, Repositories, webhookSecretLocation } from "./resource.ts";
 import { deleteWebhookSecret } from "./secrets.ts";
-import type { HookScopeName, HookSync } from "./webhook-sync.ts";
+import { type HookScopeName, type HookSync, hookMemory } from "./webhook-sync.ts";
 import type { HookOutcome } from "./webhooks.ts";
 
 export const finalizer = "baton.dev/webhook";
@@ -26,7 +33,7 @@ export interface ReleaseDeps {
   kube: KubeClient;
   clock: Clock;
   events: EventSink;
-  bitbucket(server: string): BitbucketClient;
+  provider: ProviderLookup;
   intakeUrl: string | undefined;
   operatorNamespace: string;
   deferWebhook?: (repo: Repository, location: RepositoryLocation, error: string) => Promise<string | undefined>;
@@ -189,12 +196,12 @@ export class Release {
     ctx: ReconcileContext,
     exclude: string,
   ): Promise<HookOutcome> {
+    const provider = this.#provider(repo, location);
     if (scope === "repository")
-      return this.#deps.sync.removeRepositoryHooks(location, token, repo.status?.webhook?.id, ctx);
-    // Without project webhooks (an old server) or an intake URL there is no shared hook to shrink; the last
+      return this.#deps.sync.removeRepositoryHooks(provider, location, token, hookMemory(repo).id, ctx);
+    // Without owner webhooks (an old server) or an intake URL there is no shared hook to shrink; the last
     // member still takes the shared secret with it.
-    const client = this.#deps.bitbucket(location.server);
-    const support = await this.#deps.features.projectWebhooks(client, ctx.signal);
+    const support = await this.#deps.features.ownerHooks(provider, ctx.signal);
     if (!support.supported || !this.#deps.intakeUrl) {
       const remaining = this.#deps.members.project(projectIdentity(location), undefined, exclude);
       if (remaining.length === 0 && !support.supported)
@@ -208,11 +215,21 @@ export class Release {
         );
       if (!support.supported || remaining.length > 0) return { action: "absent" };
     }
-    const record = await this.#deps.sync.project(repo, location, token, ctx, exclude);
+    const record = await this.#deps.sync.project(provider, repo, location, token, ctx, exclude);
     if (!record.result.ok)
       throw new Error(
-        webhookFailure(record.result.kind, "project", `project ${location.project}`, record.result.detail).message,
+        webhookFailure(
+          record.result.kind,
+          "project",
+          `${hostTerms(provider.kind).owner} ${location.project}`,
+          record.result.detail,
+          hostTerms(provider.kind),
+        ).message,
       );
     return record.result.outcome;
+  }
+
+  #provider(repo: Repository, location: RepositoryLocation): GitProvider {
+    return this.#deps.provider(location.server, providerKindOf(repo.spec));
   }
 }

@@ -3,7 +3,7 @@
 import type { Repository, RepositoryStatus } from "../api/repository.ts";
 import { type Condition, getCondition } from "../runtime/conditions.ts";
 import { keyOf } from "../runtime/kube.ts";
-import { type RepositoryLocation, syncTimeDue, webhookFailure } from "./decisions.ts";
+import { type HostTerms, type RepositoryLocation, syncTimeDue, webhookFailure } from "./decisions.ts";
 import type { EventSink } from "./events.ts";
 import type { ConditionUpdate } from "./status-write.ts";
 import type { HookRecord } from "./webhook-sync.ts";
@@ -28,6 +28,7 @@ export class HookReport {
     location: RepositoryLocation,
     intakeUrl: string,
     fallback: string | undefined,
+    terms: HostTerms,
   ): number {
     const now = this.#now();
     const where = `${location.project}/${location.slug}`;
@@ -38,8 +39,9 @@ export class HookReport {
       const failure = webhookFailure(
         result.kind,
         result.scope,
-        result.scope === "project" ? `project ${location.project}` : where,
+        result.scope === "project" ? `${terms.owner} ${location.project}` : where,
         result.detail,
+        terms,
       );
       conditions.push(
         { type: "WebhookSynced", status: "False", ...failure },
@@ -54,16 +56,23 @@ export class HookReport {
     const events = hook ? [...hook.events].sort() : [];
     const before = repo.status?.webhook;
     const changed =
-      before?.id !== hook?.id ||
+      before?.id !== (hook ? statusId(hook.id) : undefined) ||
       before?.scope !== scope ||
       (before?.events ?? []).join(",") !== events.join(",") ||
       (!record.reused && result.outcome.action !== "unchanged");
     const lastSyncTime = syncTimeDue(before?.lastSyncTime, now, changed) ? iso(now) : before?.lastSyncTime;
-    status.webhook = { ...(hook ? { id: hook.id } : {}), scope, events, ...(lastSyncTime ? { lastSyncTime } : {}) };
+    const secretPrint = result.outcome.secretPrint;
+    status.webhook = {
+      ...(hook ? { id: statusId(hook.id) } : {}),
+      scope,
+      events,
+      ...(lastSyncTime ? { lastSyncTime } : {}),
+      ...(secretPrint ? { secretPrint } : {}),
+    };
 
     const described =
       scope === "project"
-        ? `project webhook ${hook?.id} of ${location.project} (shared by the project's Repositories)`
+        ? `${terms.owner} webhook ${hook?.id} of ${location.project} (shared by the ${terms.owner}'s Repositories)`
         : `repository webhook ${hook?.id} of ${where}`;
     conditions.push(
       fallback === undefined
@@ -132,6 +141,11 @@ export class HookReport {
         break;
     }
   }
+}
+
+/** Data Center's numeric ids stay numbers in status, as before hosts with other ids (Cloud's `{uuid}`). */
+function statusId(id: string): number | string {
+  return /^\d+$/.test(id) ? Number(id) : id;
 }
 
 function iso(ms: number): string {

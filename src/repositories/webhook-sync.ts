@@ -7,7 +7,7 @@
 //   members are derived from the informer cache (membership.ts): the last one to go deletes it.
 import { createHash } from "node:crypto";
 import type { Repository } from "../api/repository.ts";
-import type { BitbucketClient } from "../providers/bitbucket-datacenter/index.ts";
+import type { GitProvider, HookScope } from "../providers/provider.ts";
 import type { ReconcileContext } from "../runtime/controller.ts";
 import type { KubeClient } from "../runtime/kube.ts";
 import { keyOf } from "../runtime/kube.ts";
@@ -17,6 +17,7 @@ import { type RepositoryListings, type SyncRecord, SyncSlots } from "./cache.ts"
 import {
   desiredWebhook,
   type FailureKind,
+  type HookMemory,
   jittered,
   projectIdentity,
   projectWebhookEvents,
@@ -53,7 +54,6 @@ export type HookRecord = SyncRecord<HookResult> & { reused: boolean };
 export interface HookSyncDeps {
   kube: KubeClient;
   metrics: RepositoryMetrics;
-  bitbucket(server: string): BitbucketClient;
   intakeUrl: string | undefined;
   operatorNamespace: string;
   driftInterval: number;
@@ -81,6 +81,7 @@ export class HookSync {
 
   /** This repository's own webhook: one listing per drift interval, writes only when something differs. */
   async repository(
+    provider: GitProvider,
     repo: Repository,
     location: RepositoryLocation,
     token: string,
@@ -89,9 +90,9 @@ export class HookSync {
   ): Promise<HookRecord> {
     const { listings } = this.#deps;
     const intakeUrl = this.#deps.intakeUrl ?? "";
-    const client = this.#deps.bitbucket(location.server);
     const slot = repositorySlot(location);
-    const desired = desiredWebhook({ name: this.#deps.name, intakeUrl, secret, events: repo.spec.webhook.events });
+    const events = repo.spec.webhook.events ?? hostEvents(provider);
+    const desired = desiredWebhook({ name: this.#deps.name, intakeUrl, secret, events });
     const content = contentPrint(desired.url, desired.events, secret);
     const print = hash([content, fingerprint(token), poke(repo)]);
     const previous = this.#slots.last(slot);
@@ -101,11 +102,11 @@ export class HookSync {
       execute: async () => {
         try {
           const outcome = await syncHook(
-            client,
-            { project: location.project, repository: location.slug },
+            provider,
+            repositoryScope(location),
             desired,
             { auth: { kind: "bearer", token }, signal: ctx.signal },
-            repo.status?.webhook?.id,
+            hookMemory(repo),
           );
           listings.confirm(location.server, location.project, token);
           this.#failures.delete(slot);
@@ -126,6 +127,7 @@ export class HookSync {
 
   /** The project's shared webhook, through the project's slot. `exclude` leaves a departing member out. */
   async project(
+    provider: GitProvider,
     repo: Repository,
     location: RepositoryLocation,
     token: string,
@@ -143,8 +145,7 @@ export class HookSync {
     if (last && !last.ok && last.kind === "unauthorized" && !last.tried.includes(fingerprint(token)))
       this.#slots.expire(slot);
 
-    const client = this.#deps.bitbucket(location.server);
-    const scope = { project: location.project };
+    const scope: HookScope = { kind: "owner", owner: location.project };
     const secretLocation = webhookSecretLocation(
       { metadata: repo.metadata, spec: { ...repo.spec, webhook: { ...repo.spec.webhook, scope: "project" } } },
       this.#deps.operatorNamespace,
@@ -155,11 +156,14 @@ export class HookSync {
       for (const key of tokens.keys()) if (key !== self && !members.some((m) => keyOf(m) === key)) tokens.delete(key);
       const candidates = [token, ...tokens.values()].filter((t, i, all) => all.indexOf(t) === i).slice(0, 3);
       if (members.length === 0)
-        return this.#removeProjectHook(client, scope, secretLocation, candidates, slot, ctx, repo.status?.webhook?.id);
+        return this.#removeProjectHook(provider, scope, secretLocation, candidates, slot, ctx, hookMemory(repo).id);
 
       const ensured = await this.webhookSecret(secretLocation, undefined, ctx);
       if ("problem" in ensured) throw new Error(ensured.problem);
-      const events = projectWebhookEvents(members.map((m) => m.spec.webhook?.events));
+      const events = projectWebhookEvents(
+        members.map((m) => m.spec.webhook?.events),
+        hostEvents(provider),
+      );
       const desired = desiredWebhook({
         name: this.#deps.name,
         intakeUrl: this.#deps.intakeUrl ?? "",
@@ -177,11 +181,11 @@ export class HookSync {
           for (const candidate of candidates) {
             try {
               const outcome = await syncHook(
-                client,
+                provider,
                 scope,
                 desired,
                 { auth: { kind: "bearer", token: candidate }, signal: ctx.signal },
-                repo.status?.webhook?.id,
+                hookMemory(repo),
               );
               this.#deps.listings.confirm(location.server, location.project, candidate);
               this.#failures.delete(slot);
@@ -205,15 +209,16 @@ export class HookSync {
 
   /** Deletes this installation's hooks of the repository (its slot is forgotten whatever happens). */
   async removeRepositoryHooks(
+    provider: GitProvider,
     location: RepositoryLocation,
     token: string,
-    recorded: number | undefined,
+    recorded: string | undefined,
     ctx: ReconcileContext,
   ): Promise<HookOutcome> {
     try {
       const outcome = await removeHooks(
-        this.#deps.bitbucket(location.server),
-        { project: location.project, repository: location.slug },
+        provider,
+        repositoryScope(location),
         this.#deps.name,
         { auth: { kind: "bearer", token }, signal: ctx.signal },
         recorded,
@@ -265,13 +270,13 @@ export class HookSync {
   }
 
   async #removeProjectHook(
-    client: BitbucketClient,
-    scope: { project: string },
+    provider: GitProvider,
+    scope: HookScope,
     secretLocation: WebhookSecretLocation,
     candidates: string[],
     slot: string,
     ctx: ReconcileContext,
-    recorded: number | undefined,
+    recorded: string | undefined,
   ) {
     return {
       fingerprint: "no-members",
@@ -280,7 +285,7 @@ export class HookSync {
         for (const candidate of candidates) {
           try {
             const outcome = await removeHooks(
-              client,
+              provider,
               scope,
               this.#deps.name,
               { auth: { kind: "bearer", token: candidate }, signal: ctx.signal },
@@ -337,6 +342,24 @@ function wasUpdate(
   const before = previous?.ok ? previous.content : undefined;
   if (before !== undefined) return before !== content;
   return statusEvents !== "" && statusEvents !== [...desiredEvents].sort().join(",");
+}
+
+/** The events a host's webhook subscribes to unless the spec names them: every event its intake handles. */
+export function hostEvents(provider: GitProvider): string[] {
+  return provider.intake.knownEvents.filter((event) => event !== provider.intake.pingEvent);
+}
+
+export function repositoryScope(location: RepositoryLocation): HookScope {
+  return { kind: "repository", repo: { owner: location.project, name: location.slug } };
+}
+
+/** What status recorded of the hook Baton last synchronised. */
+export function hookMemory(repo: Pick<Repository, "status">): HookMemory {
+  const recorded = repo.status?.webhook;
+  return {
+    id: recorded?.id === undefined ? undefined : String(recorded.id),
+    secretPrint: recorded?.secretPrint,
+  };
 }
 
 function repositorySlot(location: RepositoryLocation): string {

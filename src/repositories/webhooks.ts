@@ -1,24 +1,23 @@
-// The Bitbucket side of one webhook: list the scope's hooks, decide with planWebhook, and create, replace or
-// remove. Only hooks carrying Baton's name are ever touched.
-import type {
-  BitbucketClient,
-  Credential,
-  ScopeRef,
-  Webhook,
-  WebhookInput,
-} from "../providers/bitbucket-datacenter/index.ts";
-import { isOurs, planWebhook } from "./decisions.ts";
+// The host side of one webhook: list the scope's hooks, decide with planWebhook, and create, replace or remove.
+// Only hooks carrying Baton's name are ever touched.
+import type { Credential, GitProvider, Hook, HookInput, HookScope } from "../providers/provider.ts";
+import { type HookMemory, isOurs, planWebhook, secretPrintOf } from "./decisions.ts";
 
 export type HookAction = "created" | "replaced" | "deduplicated" | "unchanged" | "deleted" | "absent";
 
 export interface HookOutcome {
   action: HookAction;
   /** The hook that now serves (absent after a delete). */
-  webhook?: Webhook;
+  webhook?: Hook;
   /** Fields that had drifted, for "replaced". */
   drift?: string[];
   /** Ids of extra copies (or, for "deleted", the hooks) removed. */
-  removed?: number[];
+  removed?: string[];
+  /**
+   * Where the host never shows the secret: the print of the one the serving hook now has (Baton set it, or its
+   * record says so), for status to remember. Never the secret.
+   */
+  secretPrint?: string;
 }
 
 interface Call {
@@ -32,34 +31,44 @@ function callOptions(call: Call) {
 
 /** One listing, then at most the writes needed; a hook that already matches costs exactly one call. */
 export async function syncHook(
-  client: BitbucketClient,
-  scope: ScopeRef,
-  desired: WebhookInput,
+  provider: GitProvider,
+  scope: HookScope,
+  desired: HookInput,
   call: Call,
-  recorded?: number,
+  recorded?: HookMemory,
 ): Promise<HookOutcome> {
   const options = callOptions(call);
-  const hooks = await client.webhooks.list(scope, options);
+  const hooks = await provider.listHooks(scope, options);
   let plan = planWebhook(hooks, desired, recorded);
-  const removed: number[] = [];
+  const removed: string[] = [];
   if (plan.action === "deduplicate") {
     for (const extra of plan.remove) {
-      await client.webhooks.delete(scope, extra.id, options);
+      await provider.deleteHook(scope, extra.id, options);
       removed.push(extra.id);
     }
     plan = planWebhook([plan.keep], desired, recorded);
   }
+  const print = (hook: Hook) =>
+    hook.secret === undefined && desired.secret ? { secretPrint: secretPrintOf(desired.secret) } : {};
   switch (plan.action) {
-    case "create":
-      return { action: "created", webhook: await client.webhooks.create(scope, desired, options) };
+    case "create": {
+      const webhook = await provider.createHook(scope, desired, options);
+      return { action: "created", webhook, ...print(webhook) };
+    }
     case "replace": {
-      const webhook = await client.webhooks.replace(scope, plan.webhook.id, desired, options);
-      return { action: "replaced", webhook, drift: plan.drift, ...(removed.length > 0 ? { removed } : {}) };
+      const webhook = await provider.updateHook(scope, plan.webhook.id, desired, options);
+      return {
+        action: "replaced",
+        webhook,
+        drift: plan.drift,
+        ...(removed.length > 0 ? { removed } : {}),
+        ...print(webhook),
+      };
     }
     case "none":
       return removed.length > 0
-        ? { action: "deduplicated", webhook: plan.webhook, removed }
-        : { action: "unchanged", webhook: plan.webhook };
+        ? { action: "deduplicated", webhook: plan.webhook, removed, ...print(plan.webhook) }
+        : { action: "unchanged", webhook: plan.webhook, ...print(plan.webhook) };
     case "deduplicate":
       // A plan over one hook never asks to deduplicate.
       throw new Error("planWebhook asked to deduplicate a single webhook");
@@ -68,15 +77,15 @@ export async function syncHook(
 
 /** Deletes every hook of this installation's in the scope (isOurs); "absent" when there was none. */
 export async function removeHooks(
-  client: BitbucketClient,
-  scope: ScopeRef,
+  provider: GitProvider,
+  scope: HookScope,
   name: string,
   call: Call,
-  recorded?: number,
+  recorded?: string,
 ): Promise<HookOutcome> {
   const options = callOptions(call);
-  const ours = (await client.webhooks.list(scope, options)).filter((hook) => isOurs(hook, name, recorded));
-  const removed: number[] = [];
-  for (const hook of ours) if (await client.webhooks.delete(scope, hook.id, options)) removed.push(hook.id);
+  const ours = (await provider.listHooks(scope, options)).filter((hook) => isOurs(hook, name, recorded));
+  const removed: string[] = [];
+  for (const hook of ours) if (await provider.deleteHook(scope, hook.id, options)) removed.push(hook.id);
   return removed.length > 0 ? { action: "deleted", removed } : { action: "absent" };
 }

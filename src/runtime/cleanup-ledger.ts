@@ -5,6 +5,7 @@
 // that Secret say what happened. Only references are recorded (where the credentials are), never a credential.
 import { createHash } from "node:crypto";
 import { z } from "zod";
+import { Provider } from "../events/model.ts";
 import { isAlreadyExists, isConflict, type KubeClient, Secrets } from "./kube.ts";
 import type { Secret } from "./kube-types.ts";
 
@@ -13,6 +14,8 @@ export const cleanupLedgerName = "baton-pending-cleanup";
 export const LedgerEntry = z.object({
   kind: z.enum(["token", "webhook"]),
   server: z.string(),
+  /** The host kind serving `server` (absent: Data Center, what every entry before other hosts was). */
+  provider: Provider.optional(),
   project: z.string(),
   /** A repository-scoped token or webhook: its repository's slug. */
   repository: z.string().optional(),

@@ -18,3 +18,13 @@ export function sourcePath(repo: CloudRepository, commit: string, path: string, 
   const tail = encoded === "" ? "/" : folder ? `/${encoded}/` : `/${encoded}`;
   return `${repositoryPath(repo)}/src/${segment(commit)}${tail}`;
 }
+
+/** `<origin>/<workspace>/<slug>`, with no context path. */
+const browse = /^(https?:\/\/[^/]+)\/([A-Za-z0-9._-]+)\/([A-Za-z0-9._-]+?)(?:\.git)?\/?$/;
+
+/** Server, workspace and slug of a browse or clone URL; workspace slugs are lower case in Cloud's API paths. */
+export function parseCloudRepositoryUrl(url: string): { server: string; owner: string; name: string } | undefined {
+  const match = browse.exec(url);
+  if (!match?.[1] || !match[2] || !match[3]) return undefined;
+  return { server: match[1], owner: match[2].toLowerCase(), name: match[3].toLowerCase() };
+}

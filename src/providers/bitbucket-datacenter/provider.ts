@@ -23,6 +23,7 @@ import type {
   PullRequestEventOptions,
   PullRequestSnapshot,
   RepoRef,
+  ServerDescription,
   TokenApi,
   TokenScope,
   TokenValidation,
@@ -36,6 +37,8 @@ import { payloadSchemas } from "./payloads.ts";
 import { pullRequestEventFromRest } from "./rest-event.ts";
 import { deliveryTarget } from "./route.ts";
 import type { PullRequest, Webhook } from "./schemas.ts";
+import { notBitbucket } from "./server.ts";
+import { atLeast, FEATURE_SINCE, type Version } from "./version.ts";
 import type { WebhookInput } from "./webhooks.ts";
 
 /** Where DC's `refs/pull-requests/N/from` lives: the target repository, also for a fork's pull request. */
@@ -95,7 +98,8 @@ function snapshot(pr: PullRequest): PullRequestSnapshot {
   return { number: pr.id, latestCommit: pr.fromRef.latestCommit, updatedAt: pr.updatedDate, raw: pr };
 }
 
-function hookOf(webhook: Webhook): Hook {
+/** A DC webhook in neutral terms: DC returns the secret itself, so drift is judged exactly. */
+export function hookOf(webhook: Webhook): Hook {
   const secret = webhook.configuration?.secret;
   return {
     id: String(webhook.id),
@@ -273,6 +277,27 @@ export class DataCenterProvider implements GitProvider {
       call,
     );
     return { kind: "answered", ...answer };
+  }
+
+  /** `application-properties` (no credentials): Bitbucket with its version, or proof something else answers. */
+  async describeServer(call?: CallOptions): Promise<ServerDescription> {
+    let version: Version;
+    try {
+      version = await this.client.server.version(call);
+    } catch (error) {
+      const reason = notBitbucket(error);
+      if (reason === undefined) throw error;
+      return { host: false, reason };
+    }
+    return atLeast(version, FEATURE_SINCE.projectWebhooks)
+      ? { host: true, version: version.raw }
+      : {
+          host: true,
+          version: version.raw,
+          lacking: {
+            owner: `Bitbucket ${version.raw} has no project webhooks (they need ${FEATURE_SINCE.projectWebhooks} or later)`,
+          },
+        };
   }
 
   async listHooks(scope: HookScope, call: ListCallOptions = {}): Promise<Hook[]> {

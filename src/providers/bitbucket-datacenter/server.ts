@@ -1,4 +1,4 @@
-import { SchemaError } from "../http/errors.ts";
+import { ProviderError, SchemaError } from "../http/errors.ts";
 import type { CallOptions } from "../http/http.ts";
 import { API, Endpoints } from "./endpoints.ts";
 import { type ApplicationProperties, ApplicationPropertiesSchema } from "./schemas.ts";
@@ -46,4 +46,21 @@ function decodeHeader(value: string): string {
   } catch {
     return value;
   }
+}
+
+/**
+ * Why an answer to `application-properties` shows the server is not Bitbucket, or undefined when it shows nothing
+ * either way. Every Bitbucket Data Center serves that endpoint to anyone with a JSON body naming its version, so a
+ * 404, another 4xx, or a body without a version (an HTML page, `{}`) means something else is answering. A 401, a
+ * 429, a 5xx or no answer at all could come from a Bitbucket having a bad moment, and prove nothing.
+ */
+export function notBitbucket(error: unknown): string | undefined {
+  if (error instanceof SchemaError)
+    return error.fieldPath
+      ? `GET ${error.path} answered without a Bitbucket version in ${error.fieldPath}`
+      : `GET ${error.path} answered with something other than JSON`;
+  if (!(error instanceof ProviderError) || error.status === undefined) return undefined;
+  const status = error.status;
+  if (status < 400 || status >= 500 || status === 401 || status === 429) return undefined;
+  return `GET ${error.path} answered ${status}, which Bitbucket never does for it`;
 }

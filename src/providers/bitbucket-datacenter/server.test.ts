@@ -1,14 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import {
-  NetworkError,
-  NotFoundError,
-  RateLimitedError,
-  SchemaError,
-  ServerError,
-  UnauthorizedError,
-} from "../providers/bitbucket-datacenter/index.ts";
-import { notBitbucket } from "./failures.ts";
+import { NetworkError, NotFoundError, RateLimitedError, SchemaError, ServerError, UnauthorizedError } from "./index.ts";
+import { notBitbucket } from "./server.ts";
 
 const ctx = { group: "server", method: "GET", path: "/rest/api/latest/application-properties" } as const;
 
