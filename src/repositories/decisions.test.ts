@@ -5,6 +5,7 @@ import { WebhookSchema } from "../providers/bitbucket-datacenter/schemas.ts";
 import type { Hook } from "../providers/provider.ts";
 import {
   desiredWebhook,
+  intakeUrlOf,
   jittered,
   parseRepositoryUrl,
   planWebhook,
@@ -327,4 +328,19 @@ test("catch-up ignores pull requests last updated before the Repository existed"
     [2, 3],
   );
   assert.equal(updatedSince(prs, Number.NaN).length, 3, "no creation time known: all of them");
+});
+
+test("each host's webhook delivers to its own intake path beside the configured (Data Center) one", () => {
+  assert.equal(
+    intakeUrlOf("https://ci.example.com/hooks/bitbucket", "/hooks/bitbucket"),
+    "https://ci.example.com/hooks/bitbucket",
+  );
+  assert.equal(
+    intakeUrlOf("https://ci.example.com/baton/hooks/bitbucket", "/hooks/bitbucket-cloud"),
+    "https://ci.example.com/baton/hooks/bitbucket-cloud",
+  );
+  assert.equal(
+    intakeUrlOf("https://ci.example.com/baton/", "/hooks/bitbucket-cloud"),
+    "https://ci.example.com/baton/hooks/bitbucket-cloud",
+  );
 });

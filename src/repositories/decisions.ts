@@ -38,6 +38,24 @@ export function projectIdentity(location: Pick<RepositoryLocation, "server" | "p
   return `${location.server.toLowerCase()}|${location.project}`;
 }
 
+/** The intake path BATON_INTAKE_URL has always named: Data Center's, from before other hosts. */
+const configuredIntakePath = "/hooks/bitbucket";
+
+/**
+ * Where a host delivers, from the one configured intake URL: each host's intake has its own path on the same
+ * server (Cloud `/hooks/bitbucket-cloud`), so the configured URL's Data Center path is swapped for the host's; a
+ * URL naming another path (a proxy's prefix) gets the host's path appended. Data Center's is the URL as set.
+ */
+export function intakeUrlOf(configured: string, path: string): string {
+  if (path === configuredIntakePath) return configured;
+  const url = new URL(configured);
+  const base = url.pathname.replace(/\/+$/, "");
+  url.pathname = base.endsWith(configuredIntakePath)
+    ? `${base.slice(0, -configuredIntakePath.length)}${path}`
+    : `${base}${path}`;
+  return url.toString();
+}
+
 export const defaultEvents: readonly WebhookEvent[] = WebhookEvent.options;
 
 export interface DesiredWebhookInput {

@@ -19,6 +19,7 @@ import { RepositoryListings, ServerFeatures } from "./cache.ts";
 import { cloneTokenConditions } from "./clonetoken.ts";
 import {
   hostTerms,
+  intakeUrlOf,
   jittered,
   parseRepositoryUrl,
   type RepositoryLocation,
@@ -413,7 +414,16 @@ export class RepositoryReconciler {
       const refused = await recheckToken(this.#reach, provider, repo, location, resolved, status, conditions, ctx);
       if (refused) return refused;
     }
-    const requeueAfter = this.#report.apply(repo, status, conditions, hook, location, intakeUrl, fallback, terms);
+    const requeueAfter = this.#report.apply(
+      repo,
+      status,
+      conditions,
+      hook,
+      location,
+      intakeUrlOf(intakeUrl, provider.intake.path),
+      fallback,
+      terms,
+    );
     if (hook.result.ok) await this.#release.previous(repo, location, hook.result.scope, token, ctx);
     return { status, conditions, requeueAfter };
   }

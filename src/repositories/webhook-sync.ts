@@ -18,6 +18,7 @@ import {
   desiredWebhook,
   type FailureKind,
   type HookMemory,
+  intakeUrlOf,
   jittered,
   projectIdentity,
   projectWebhookEvents,
@@ -89,7 +90,7 @@ export class HookSync {
     ctx: ReconcileContext,
   ): Promise<HookRecord> {
     const { listings } = this.#deps;
-    const intakeUrl = this.#deps.intakeUrl ?? "";
+    const intakeUrl = intakeUrlOf(this.#deps.intakeUrl ?? "", provider.intake.path);
     const slot = repositorySlot(location);
     const events = repo.spec.webhook.events ?? hostEvents(provider);
     const desired = desiredWebhook({ name: this.#deps.name, intakeUrl, secret, events });
@@ -166,7 +167,7 @@ export class HookSync {
       );
       const desired = desiredWebhook({
         name: this.#deps.name,
-        intakeUrl: this.#deps.intakeUrl ?? "",
+        intakeUrl: intakeUrlOf(this.#deps.intakeUrl ?? "", provider.intake.path),
         secret: ensured.secret,
         events,
       });
