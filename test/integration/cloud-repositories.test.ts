@@ -10,6 +10,7 @@ import type { Repository } from "../../src/api/repository.ts";
 import { PipelineRuns } from "../../src/pipelines/tekton.ts";
 import { subscribedEvents } from "../../src/providers/bitbucket-cloud/payloads.ts";
 import { Repositories } from "../../src/repositories/resource.ts";
+import { cleanupLedgerName, LedgerEntry } from "../../src/runtime/cleanup-ledger.ts";
 import { realClock } from "../../src/runtime/clock.ts";
 import { type KubeClient, Secrets } from "../../src/runtime/kube.ts";
 import { type CloudSimulator, startCloudSimulator } from "../../src/simulator/bitbucket-cloud/index.ts";
@@ -39,7 +40,7 @@ interface World {
 type T = Parameters<typeof createNamespace>[0] & { after(fn: () => unknown): void };
 
 /** A workspace `ws` with repositories `app` (with .tekton) and `other`, and the operator with an intake URL. */
-async function world(t: T): Promise<World> {
+async function world(t: T, options: { deletionPatience?: number } = {}): Promise<World> {
   const ns = await createNamespace(t);
   const sim = await startCloudSimulator({});
   t.after(() => sim.close());
@@ -58,6 +59,7 @@ async function world(t: T): Promise<World> {
   await startOperator(t, ns, {
     domainClock: realClock,
     catchUp: async () => ({ started: false, detail: "off" }),
+    ...(options.deletionPatience === undefined ? {} : { repositoryDeletionPatience: options.deletionPatience }),
     config: { intakeUrl: `http://127.0.0.1:${port}/hooks/bitbucket`, intakePort: String(port), podNamespace: ns },
   });
   return { ns, kube, sim, port };
@@ -266,5 +268,36 @@ describe("Repositories on Bitbucket Cloud", () => {
     assert.equal(condition(refused, "Ready")?.status, "False");
     assert.match(condition(refused, "WebhookSynced")?.message ?? "", /workspace owners/);
     assert.deepEqual(w.sim.webhooks({ workspace: "ws" }), [], "no hook made");
+  });
+
+  test("a Repository deleted while Cloud does not answer leaves its hook in the cleanup ledger, removed through Cloud once it answers", async (t) => {
+    const w = await world(t, { deletionPatience: 2_000 });
+    await repository(w, "app");
+    const synced = await waitForApp(w, "WebhookSynced", (r) => condition(r, "WebhookSynced")?.status === "True");
+    const uuid = synced.status?.webhook?.id;
+    assert.deepEqual(
+      hooks(w).map((h) => h.uuid),
+      [uuid],
+    );
+    const outage = w.sim.injectFaults({ status: 503, group: "webhooks" });
+    await w.kube.delete(Repositories, { namespace: w.ns, name: "app" });
+    await waitFor(async () => ((await w.kube.get(Repositories, { namespace: w.ns, name: "app" })) ? undefined : true), {
+      message: "the Repository deleted after the patience",
+      timeout: 90_000,
+    });
+    assert.equal(hooks(w).length, 1, "the hook is left on Cloud for now");
+    const ledger = await w.kube.get(Secrets, { namespace: w.ns, name: cleanupLedgerName });
+    const entries = Object.values(ledger?.data ?? {}).map((v) =>
+      LedgerEntry.parse(JSON.parse(Buffer.from(v, "base64").toString())),
+    );
+    assert.deepEqual(
+      entries.map((e) => [e.kind, e.provider, e.id, e.project, e.repository]),
+      [["webhook", "bitbucket-cloud", uuid, "ws", "app"]],
+    );
+    outage.clear();
+    await waitFor(() => (hooks(w).length === 0 ? true : undefined), {
+      message: "the hook removed once Cloud answers",
+      timeout: 90_000,
+    });
   });
 });
