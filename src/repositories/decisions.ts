@@ -290,6 +290,8 @@ export interface HostTerms {
   host: string;
   /** What an owner is called: "project", "workspace". */
   owner: string;
+  /** What reading a repository takes. */
+  readPermission: string;
   repositoryHookRefused(where: string): string;
   ownerHookRefused(where: string): string;
   /** Why an owner hook endpoint answering 404 (for an owner the listing just found) means there are none. */
@@ -299,6 +301,7 @@ export interface HostTerms {
 const dataCenterTerms: HostTerms = {
   host: "Bitbucket",
   owner: "project",
+  readPermission: "REPO_READ",
   repositoryHookRefused: (where) =>
     `the token may not manage the webhooks of ${where}: it needs REPO_ADMIN (or set spec.webhook.managed: false and create the hook by hand)`,
   ownerHookRefused: (where) =>
@@ -311,6 +314,7 @@ const terms: Partial<Record<ProviderKind, HostTerms>> = {
   "bitbucket-cloud": {
     host: "Bitbucket Cloud",
     owner: "workspace",
+    readPermission: "the repository scope, in a token of this repository, its project or its workspace",
     repositoryHookRefused: (where) =>
       `the token may not manage the webhooks of ${where}: it needs the webhook scope, plus repository and pullrequest to subscribe to their events (or set spec.webhook.managed: false and create the hook by hand)`,
     ownerHookRefused: (where) =>

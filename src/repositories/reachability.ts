@@ -7,7 +7,7 @@ import type { Clock } from "../runtime/clock.ts";
 import type { ReconcileContext } from "../runtime/controller.ts";
 import { keyOf } from "../runtime/kube.ts";
 import type { ListingResult, RepositoryListings, ServerFeatures } from "./cache.ts";
-import { type FailureKind, type RepositoryLocation, retryDelay } from "./decisions.ts";
+import { type FailureKind, hostTerms, type RepositoryLocation, retryDelay } from "./decisions.ts";
 import type { ConditionUpdate, Step } from "./status-write.ts";
 
 export interface ReachabilityDeps {
@@ -63,7 +63,7 @@ export async function checkReachability(
   }
   if (!listing.ok) {
     const failures = deps.memberFailed(key);
-    const { tokenReady, ready } = listingFailure(listing.kind, listing.detail, resolved.source, location);
+    const { tokenReady, ready } = listingFailure(listing.kind, listing.detail, resolved.source, location, provider);
     conditions.push(tokenReady, ready);
     if (managed)
       conditions.push({
@@ -81,7 +81,7 @@ export async function checkReachability(
     message: `Bitbucket accepts the token from ${resolved.source}`,
   });
   if (!listing.slugs.has(location.slug)) {
-    const message = `repository ${where} does not exist on ${location.server}, or the token from ${resolved.source} cannot read it (it needs REPO_READ)`;
+    const message = `repository ${where} does not exist on ${location.server}, or the token from ${resolved.source} cannot read it (it needs ${hostTerms(provider.kind).readPermission})`;
     conditions.push({ type: "Ready", status: "False", reason: "RepositoryNotFound", message });
     if (managed) conditions.push({ type: "WebhookSynced", status: "False", reason: "RepositoryNotFound", message });
     // A listing from before this reconcile may predate the repository (just created in Bitbucket): look again
@@ -113,7 +113,7 @@ export async function recheckToken(
   const again = await deps.listings.lookup(provider, location, resolved.token, location.slug, ctx.signal);
   if (again.ok || again.kind !== "unauthorized") return undefined;
   const failures = deps.memberFailed(keyOf(repo));
-  const { tokenReady, ready } = listingFailure(again.kind, again.detail, resolved.source, location);
+  const { tokenReady, ready } = listingFailure(again.kind, again.detail, resolved.source, location, provider);
   conditions.push(tokenReady, ready, {
     type: "WebhookSynced",
     status: "Unknown",
@@ -141,8 +141,14 @@ async function notBitbucketReason(
   return identity && !identity.host ? identity.reason : undefined;
 }
 
-function listingFailure(kind: FailureKind, detail: string, source: string, location: RepositoryLocation) {
-  const project = `project ${location.project} on ${location.server}`;
+function listingFailure(
+  kind: FailureKind,
+  detail: string,
+  source: string,
+  location: RepositoryLocation,
+  provider: GitProvider,
+) {
+  const project = `${hostTerms(provider.kind).owner} ${location.project} on ${location.server}`;
   switch (kind) {
     case "unauthorized": {
       const message = `Bitbucket refused the token from ${source} (401): it is invalid, expired or revoked, or may not see ${project}`;

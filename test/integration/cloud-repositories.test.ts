@@ -246,7 +246,7 @@ describe("Repositories on Bitbucket Cloud", () => {
       (r) => condition(r, "Ready")?.reason === "RepositoryNotFound",
     );
     assert.equal(condition(missing, "TokenReady")?.status, "True", "the token itself works");
-    assert.match(condition(missing, "Ready")?.message ?? "", /ws\/app/);
+    assert.match(condition(missing, "Ready")?.message ?? "", /ws\/app .*repository scope/);
     assert.deepEqual(hooks(w), [], "no hook made");
 
     // The right token, but a workspace hook (owners only): a clear condition, and no hook anywhere.
