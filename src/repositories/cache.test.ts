@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { UnauthorizedError } from "../providers/bitbucket-datacenter/index.ts";
+import { UnauthorizedError } from "../providers/http/errors.ts";
 import type { GitProvider } from "../providers/provider.ts";
 import { RepositoryListings, SyncSlots } from "./cache.ts";
 
