@@ -48,6 +48,32 @@ export const CloneTokenReference = z.object({
   key: z.string().min(1).max(253).default("token").meta({ description: "Key within the Secret (kind Secret)." }),
 });
 
+/** A GitHub App Baton acts as (DESIGN §7): it mints its own installation tokens and one narrowed token per run. */
+export const GitHubAppReference = z.object({
+  appId: matching(/^([0-9]+|Iv[0-9A-Za-z._-]+)$/, "must be the App's numeric id or its client id (Iv…)")
+    .min(1)
+    .max(64)
+    .meta({ description: "The GitHub App's id (App settings, About: App ID) or its client id (Iv…)." }),
+  privateKeyRef: z
+    .object({
+      name: z.string().min(1).max(253).meta({ description: "Name of a Secret in the same namespace." }),
+      key: z
+        .string()
+        .min(1)
+        .max(253)
+        .default("private-key.pem")
+        .meta({ description: "Key within the Secret holding the PEM (default private-key.pem)." }),
+    })
+    .meta({
+      description:
+        "The Secret holding the App's private key (PEM, as GitHub downloads it). No PipelineRun may reference it.",
+    }),
+  installationId: z.int().min(1).max(Number.MAX_SAFE_INTEGER).optional().meta({
+    description: "The App's installation on this repository's owner. Unset: looked up from the repository.",
+  }),
+});
+export type GitHubAppReference = z.infer<typeof GitHubAppReference>;
+
 export const RepositorySpec = z
   .object({
     url: matching(
@@ -67,7 +93,15 @@ export const RepositorySpec = z
       description: "A BitbucketProjectToken whose token Baton uses for REST calls on this repository.",
     }),
     secretRef: SecretKeyReference.optional().meta({
-      description: "A plain Secret holding a personal, project or repository token (instead of tokenRef).",
+      description:
+        "A plain Secret holding a personal, project or repository token (instead of tokenRef); on GitHub a " +
+        "fine-grained personal access token (github_pat_…).",
+    }),
+    githubApp: GitHubAppReference.optional().meta({
+      description:
+        "GitHub only, instead of tokenRef or secretRef: the GitHub App Baton acts as. Baton mints the App's " +
+        "installation tokens for its own calls and renews them before their hour is up; each PipelineRun gets its " +
+        "own token, narrowed to this repository with contents: read.",
     }),
     cloneTokenRef: CloneTokenReference.optional().meta({
       description:
@@ -130,8 +164,8 @@ export const RepositorySpec = z
           .optional()
           .meta({
             description:
-              "Hand the operator's own token (tokenRef or secretRef, often REPO_ADMIN) to runs for git when " +
-              "cloneTokenRef is unset. Any pipeline step can read it; CloneTokenWarning=True while it is on.",
+              "Hand the operator's own token (tokenRef or secretRef, often REPO_ADMIN; with githubApp the App's " +
+              "installation token, with every permission the App has) to runs for git when cloneTokenRef is unset. Any pipeline step can read it; CloneTokenWarning=True while it is on.",
           }),
       })
       .prefault({})
@@ -175,8 +209,19 @@ export const RepositorySpec = z
   .meta({
     "x-kubernetes-validations": [
       {
-        rule: "has(self.tokenRef) != has(self.secretRef)",
-        message: "set exactly one of tokenRef (a BitbucketProjectToken) or secretRef (a Secret holding a token)",
+        rule: "has(self.githubApp) ? !has(self.tokenRef) && !has(self.secretRef) : has(self.tokenRef) != has(self.secretRef)",
+        message:
+          "set exactly one of tokenRef (a BitbucketProjectToken), secretRef (a Secret holding a token) or githubApp",
+      },
+      {
+        rule: "!has(self.githubApp) || (has(self.provider) ? self.provider == 'github' : self.url.matches('^https?://(?i)(www[.])?github[.]com[:/]'))",
+        message: "githubApp is for GitHub repositories: a github.com url, or provider: github",
+      },
+      {
+        rule: "!has(self.githubApp) || !has(self.cloneTokenRef)",
+        message:
+          "with githubApp each PipelineRun gets its own token minted by the App (contents: read on this repository); " +
+          "remove cloneTokenRef",
       },
     ],
   });

@@ -19,7 +19,8 @@ export function pipelinesFolder(spec: Pick<Repository["spec"], "pipelines">): st
 
 /**
  * Baton's own Secrets, which no PipelineRun may name even when the Repository allows them: the webhook secret,
- * the operator's token Secret and the admin credentials of its BitbucketProjectToken (`token`, when tokenRef is set).
+ * the operator's token Secret, the admin credentials of its BitbucketProjectToken (`token`, when tokenRef is set)
+ * and a GitHub App's private key.
  */
 export function forbiddenSecretNames(repository: Repository, token: BitbucketProjectToken | undefined): string[] {
   const spec = repository.spec;
@@ -27,6 +28,7 @@ export function forbiddenSecretNames(repository: Repository, token: BitbucketPro
     webhookSecretName(repository),
     spec.webhook?.secretRef?.name,
     spec.secretRef?.name,
+    spec.githubApp?.privateKeyRef.name,
     token?.spec.secretName,
     token?.spec.adminCredentialsRef?.name,
   ].filter((n): n is string => typeof n === "string" && n !== "");

@@ -335,7 +335,45 @@ describe("CRDs on the real API server", () => {
       }),
       error: /set exactly one of tokenRef/,
     },
+    {
+      name: "a Repository naming both a GitHub App and a personal token Secret",
+      object: (ns) => githubRepository(ns, { secretRef: { name: "pat" } }),
+      error:
+        /set exactly one of tokenRef \(a BitbucketProjectToken\), secretRef \(a Secret holding a token\) or githubApp/,
+    },
+    {
+      name: "a GitHub App on a Bitbucket repository",
+      object: (ns) => githubRepository(ns, { url: "https://bitbucket.example.com/projects/P/repos/x" }),
+      error: /githubApp is for GitHub repositories/,
+    },
+    {
+      name: "a GitHub App with a clone token as well",
+      object: (ns) => githubRepository(ns, { cloneTokenRef: { kind: "Secret", name: "clone" } }),
+      error: /with githubApp each PipelineRun gets its own token minted by the App/,
+    },
+    {
+      name: "a GitHub App whose id is neither a number nor a client id",
+      object: (ns) => githubRepository(ns, { githubApp: { appId: "my-app", privateKeyRef: { name: "key" } } }),
+      error: /must be the App's numeric id or its client id/,
+    },
   ];
+
+  test("a GitHub App Repository is accepted: on github.com, or elsewhere with provider github", async (t) => {
+    const ns = await createNamespace(t);
+    const onDotCom = await apply(githubRepository(ns, {}));
+    assert.equal(onDotCom.code, 0, onDotCom.stderr);
+    const got = await kubectl(["get", "bbrepo", "r", "-n", ns, "-o", "jsonpath={.spec.githubApp}"]);
+    assert.deepEqual(JSON.parse(got.stdout), {
+      appId: "123456",
+      installationId: 42,
+      privateKeyRef: { name: "key", key: "private-key.pem" },
+    });
+    const enterprise = await apply({
+      ...githubRepository(ns, { url: "https://ghe.example.com/octo-org/hello", provider: "github" }),
+      metadata: { name: "ghe", namespace: ns },
+    });
+    assert.equal(enterprise.code, 0, enterprise.stderr);
+  });
 
   for (const c of invalid) {
     test(`rejects ${c.name}, saying why`, async (t) => {
@@ -417,3 +455,16 @@ describe("Tekton's real PipelineRun CRD", () => {
     assert.match(result.stderr, /unknown field "spec\.pipelineReff"/);
   });
 });
+
+function githubRepository(ns: string, spec: Record<string, unknown>) {
+  return {
+    apiVersion: "baton.dev/v1alpha1",
+    kind: "Repository",
+    metadata: { name: "r", namespace: ns },
+    spec: {
+      url: "https://github.com/octo-org/hello",
+      githubApp: { appId: "123456", installationId: 42, privateKeyRef: { name: "key" } },
+      ...spec,
+    },
+  };
+}
