@@ -417,7 +417,8 @@ export class Intake {
     const record = {
       type: eventKey,
       ...(requestId === undefined ? {} : { requestId }),
-      ...(event && "sha" in event ? { sha: event.sha } : {}),
+      // A GitHub comment names no commit until its pull request is read (after this record): none is shown.
+      ...(event && "sha" in event && event.sha !== "" ? { sha: event.sha } : {}),
       ...(pullRequest === undefined ? {} : { pullRequest }),
       receivedTime: new Date(now).toISOString().replace(/\.\d{3}Z$/, "Z"),
     };

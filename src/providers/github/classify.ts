@@ -14,7 +14,8 @@
 // An issue comment's payload names the pull request by number only: its head commit and branches are not in it.
 // Classifying returns the comment as `pending`; `commentEvent` completes it from the pull request as the REST API
 // returns it (the same object as in pull_request payloads), read when the comment arrives, so `/retest` builds the
-// head as it is then.
+// head as it is then. The intake hands it on as a draft (`draftCommentEvent`: a comment event with no head yet),
+// which `GitHubProvider.completeEvent` completes with the Repository's credentials before anything keys on it.
 //
 // GitHub payloads carry no signed send time, so `deliveredAt` is when Baton received the delivery, and a replay
 // is caught by its `X-GitHub-Delivery` id and content digest (events/dedupe.ts), not by its age.
@@ -232,6 +233,50 @@ export function commentEvent(pending: PendingComment, pr: PullRequest): CommentE
     sha: pullRequest.latestCommit,
     pullRequest,
     comment: pending.comment,
+  };
+}
+
+/**
+ * The comment as an event whose pull request is not read yet: `sha` is empty, the pull request holds its number
+ * only. It goes through the intake's dedupe (by delivery id and content, never by commit) to the runner, which
+ * completes it (`pendingComment` + `commentEvent`) before trust, run keys or statuses read it.
+ */
+export function draftCommentEvent(pending: PendingComment): CommentEvent {
+  return {
+    ...pending.base,
+    type: "comment",
+    action: "created",
+    repository: pending.repository,
+    sender: pending.sender,
+    sha: "",
+    pullRequest: {
+      number: pending.pullNumber,
+      title: "",
+      state: "open",
+      author: { name: "" },
+      latestCommit: "",
+      sourceRef: "",
+      sourceBranch: "",
+      sourceKind: "branch",
+      targetRef: "",
+      targetBranch: "",
+      fromRepository: { ...pending.repository, fork: false },
+    },
+    comment: pending.comment,
+  };
+}
+
+/** The pending comment a draft stands for; undefined for an event that is complete. */
+export function pendingComment(event: BatonEvent): PendingComment | undefined {
+  if (event.provider !== "github" || event.type !== "comment" || event.sha !== "") return undefined;
+  const { provider, eventKey, requestId, deliveredAt, headers, body } = event;
+  return {
+    repository: event.repository,
+    fullName: `${event.repository.project}/${event.repository.slug}`,
+    pullNumber: event.pullRequest.number,
+    comment: event.comment,
+    sender: event.sender,
+    base: { provider, eventKey, ...(requestId === undefined ? {} : { requestId }), deliveredAt, headers, body },
   };
 }
 

@@ -55,17 +55,52 @@ describe("GitHubProvider", () => {
     assert.equal(githubWebhookIntake.target({ zen: "hi" }), undefined);
   });
 
-  it("a command comment is not dropped silently while the intake cannot read its pull request", () => {
+  it("a command comment goes on as a draft, completed by reading its pull request with the caller's credentials", async () => {
     const comment = structuredClone(examplesOf("api.github.com", "issue_comment")[0]);
     assert.ok(comment);
     comment.issue.pull_request = { url: "u" };
-    comment.comment.body = "/test";
-    const result = githubWebhookIntake.classify("issue_comment", comment, {}, { receivedAt: new Date() });
-    assert.ok(result.ok);
-    assert.deepEqual(
-      result.ignored.map((i) => i.reason),
-      ["comment-needs-pull-request"],
+    comment.comment.body = "/retest 🚀-build";
+    const result = githubWebhookIntake.classify(
+      "issue_comment",
+      comment,
+      { "x-github-delivery": "d-7" },
+      {
+        receivedAt: new Date(),
+      },
     );
+    assert.ok(result.ok);
+    assert.deepEqual(result.ignored, []);
+    const [draft] = result.events;
+    assert.ok(draft?.type === "comment");
+    BatonEvent.parse(draft);
+    assert.equal(draft.sha, "", "no head until the pull request is read");
+
+    const head = "c".repeat(40);
+    const number = comment.issue.number;
+    const open = { ...opened.pull_request, number, head: { ...opened.pull_request.head, sha: head } };
+    routes = (req) => (req.pathname.endsWith(`/pulls/${number}`) ? { body: open } : undefined);
+    const before = server.requests.length;
+    const completed = await provider.completeEvent(draft, { auth: { kind: "bearer", token: "ghs_operator" } });
+    assert.ok(completed.ok);
+    assert.ok(completed.event.type === "comment");
+    assert.equal(completed.event.sha, head);
+    assert.equal(completed.event.pullRequest.latestCommit, head);
+    assert.equal(completed.event.requestId, "d-7");
+    assert.deepEqual(completed.event.comment.command, { kind: "retest", pipeline: "🚀-build" });
+    const reads = server.requests.slice(before);
+    assert.equal(reads.length, 1, "one call: GET the pull request");
+    assert.equal(reads[0]?.headers.authorization, "Bearer ghs_operator");
+
+    // A complete event costs nothing; a closed or vanished pull request starts nothing, saying why.
+    assert.equal((await provider.completeEvent(completed.event)).ok, true);
+    assert.equal(server.requests.length, before + 1);
+    routes = (req) => (req.pathname.endsWith(`/pulls/${number}`) ? { body: { ...open, state: "closed" } } : undefined);
+    const closed = await provider.completeEvent(draft);
+    assert.equal(closed.ok, false);
+    assert.match(closed.ok ? "" : closed.error, /is closed/);
+    routes = () => undefined;
+    const gone = await provider.completeEvent(draft);
+    assert.match(gone.ok ? "" : gone.error, /is gone/);
   });
 
   it("catch-up turns a REST pull request into the pull_request event a delivery would give", async () => {

@@ -6,7 +6,7 @@
 // fine-grained personal token the user made (validate-only, expiry from a response header).
 import type { Dispatcher } from "undici";
 import { z } from "zod";
-import type { PullRequestEvent } from "../../events/model.ts";
+import type { BatonEvent, PullRequestEvent } from "../../events/model.ts";
 import type { Clock } from "../../runtime/clock.ts";
 import type { Credential } from "../http/auth.ts";
 import { isNotFound, UnauthorizedError } from "../http/errors.ts";
@@ -35,7 +35,15 @@ import type {
   WebhookIntake,
   WriteAccessAnswer,
 } from "../provider.ts";
-import { classifyGitHubDelivery, toPullRequest, toRepository, toUser } from "./classify.ts";
+import {
+  classifyGitHubDelivery,
+  commentEvent,
+  draftCommentEvent,
+  pendingComment,
+  toPullRequest,
+  toRepository,
+  toUser,
+} from "./classify.ts";
 import { listFolder, pullRequestFiles, pushFiles, readFile } from "./content.ts";
 import {
   createRepoHook,
@@ -90,16 +98,9 @@ export const githubWebhookIntake: WebhookIntake = {
   classify: (eventKey, body, headers, options): IntakeClassification => {
     const result = classifyGitHubDelivery(eventKey, body, headers as Record<string, string>, options);
     if (!result.ok) return result;
-    // A command comment needs its pull request read first (classify.ts, `pending`); until the intake can await
-    // that, it is reported rather than silently dropped.
-    const ignored = [
-      ...result.ignored,
-      ...result.pending.map((p) => ({
-        reason: "comment-needs-pull-request",
-        detail: `comment ${p.comment.id} on pull request #${p.pullNumber} waits for the pull request to be read`,
-      })),
-    ];
-    return { ok: true, events: result.events, ignored };
+    // A command comment needs its pull request read (classify.ts, `pending`): it goes on as a draft, which
+    // `completeEvent` completes with the Repository's credentials.
+    return { ok: true, events: [...result.events, ...result.pending.map(draftCommentEvent)], ignored: result.ignored };
   },
 };
 
@@ -188,6 +189,33 @@ export class GitHubProvider implements GitProvider {
   /** GitHub payloads and REST answers carry full hashes. */
   async resolveCommit(_repo: RepoRef, sha: string): Promise<string> {
     return sha;
+  }
+
+  /**
+   * A comment command arrives without its pull request's head (classify.ts): it is read now (`GET /pulls/N`, one
+   * call), so `/retest` builds the head as it is when the comment is handled. Every other event is complete.
+   */
+  async completeEvent(
+    event: BatonEvent,
+    call?: CallOptions,
+  ): Promise<{ ok: true; event: BatonEvent } | { ok: false; error: string }> {
+    const pending = pendingComment(event);
+    if (pending === undefined) return { ok: true, event };
+    const repo = { owner: pending.repository.project, name: pending.repository.slug };
+    let pr: PullRequest;
+    try {
+      pr = await getPullRequest(this.#http, repo, pending.pullNumber, call);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      return { ok: false, error: `pull request #${pending.pullNumber} of ${pending.fullName} is gone` };
+    }
+    if (pr.state !== "open") {
+      return {
+        ok: false,
+        error: `pull request #${pr.number} is closed; ${pending.comment.command.kind} starts nothing`,
+      };
+    }
+    return { ok: true, event: commentEvent(pending, pr) };
   }
 
   /** The repositories of `owner` the token can read: an organisation's, else a user's. */
