@@ -156,18 +156,19 @@ export function createOperator(options: OperatorOptions): Operator {
   });
   const requests = manager.metrics.counter({
     name: "baton_bitbucket_requests_total",
-    help: "Bitbucket REST calls by endpoint group and HTTP status (0: no response).",
+    // The names predate Bitbucket Cloud and GitHub and stay, so dashboards and alerts keep working; every host counts.
+    help: "REST calls to the git hosts (Bitbucket Data Center and Cloud, GitHub) by endpoint group and HTTP status (0: no response).",
     labelNames: ["group", "code"],
   });
   const durations = manager.metrics.histogram({
     name: "baton_bitbucket_request_duration_seconds",
-    help: "Duration of Bitbucket REST calls by endpoint group.",
+    help: "Duration of REST calls to the git hosts by endpoint group.",
     labelNames: ["group"],
     buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
   });
   const rateLimited = manager.metrics.counter({
     name: "baton_bitbucket_rate_limited_total",
-    help: "Bitbucket answers of 429 Too Many Requests.",
+    help: "Git host answers refusing a call for its rate limit (429, or GitHub's 403 with rate-limit headers).",
     labelNames: ["group"],
   });
   // A healthy operator shows 0 rather than "No data" on the 429 panel.

@@ -47,7 +47,11 @@ export class CloudRest {
 
   constructor(options: CloudTransportOptions) {
     const { backoff, ...transport } = options;
-    this.http = new HttpTransport({ ...transport, rateLimit: { maxAttempts: 1 } });
+    this.http = new HttpTransport({
+      hostName: "Bitbucket Cloud",
+      ...transport,
+      rateLimit: { maxAttempts: 1 },
+    });
     this.#backoff = { initialDelayMs: 1_000, maxDelayMs: 16_000, maxTotalWaitMs: 60_000, ...backoff };
     this.#sleep = options.sleep ?? ((ms, signal) => sleepFor(ms, undefined, { signal }));
     this.#random = options.random ?? Math.random;

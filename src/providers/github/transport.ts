@@ -36,6 +36,7 @@ export function githubTransport(options: GitHubTransportOptions): GitHubTranspor
   const gate = new RateLimitGate({ clock: options.clock, ...(options.budget ? { budget: options.budget } : {}) });
   const http = new HttpTransport({
     baseUrl: options.apiBase,
+    hostName: "GitHub",
     ...(options.auth === undefined ? {} : { auth: options.auth }),
     headers: { accept: "application/vnd.github+json", "x-github-api-version": apiVersion },
     rateLimitWaitMs: (res) => githubRateLimitWaitMs(res, options.clock.now()),

@@ -60,8 +60,8 @@ export function serverRefusal(allowed: AllowedServers, server: string): string |
   if (match) return undefined;
   const shown = url ? `${url.origin}${path}` : "the server";
   return unset
-    ? `${shown} is not an allowed Bitbucket server: the operator allows none until BATON_ALLOWED_SERVERS lists the base URLs it may call (or * for any); nothing was sent to it`
-    : `${shown} is not among the operator's allowed Bitbucket servers (BATON_ALLOWED_SERVERS); ask whoever runs Baton to add it; nothing was sent to it`;
+    ? `${shown} is not an allowed server: the operator allows none until BATON_ALLOWED_SERVERS lists the base URLs it may call (or * for any); nothing was sent to it`
+    : `${shown} is not among the operator's allowed servers (BATON_ALLOWED_SERVERS); ask whoever runs Baton to add it; nothing was sent to it`;
 }
 
 function trimSlash(path: string): string {

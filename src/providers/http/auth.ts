@@ -27,15 +27,13 @@ export function authorizationHeader(auth: Credential): string {
     const token = auth.token.trim();
     if (!token || !HEADER_SAFE.test(token)) {
       throw new TypeError(
-        "the Bitbucket token is empty or contains characters not allowed in an HTTP header; check the Secret's value",
+        "the token is empty or contains characters not allowed in an HTTP header; check the Secret's value",
       );
     }
     return `Bearer ${token}`;
   }
   if (!auth.username || auth.username.includes(":") || !HEADER_SAFE.test(auth.username)) {
-    throw new TypeError(
-      "the Bitbucket username is empty or contains ':' or non-ASCII characters; check the credentials Secret",
-    );
+    throw new TypeError("the username is empty or contains ':' or non-ASCII characters; check the credentials Secret");
   }
   return `Basic ${Buffer.from(`${auth.username}:${auth.password}`, "utf8").toString("base64")}`;
 }

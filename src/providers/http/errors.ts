@@ -18,11 +18,18 @@ export interface RequestContext {
   group: EndpointGroup;
   method: HttpMethod;
   path: string;
+  /** The host as messages name it (`Bitbucket`, `Bitbucket Cloud`, `GitHub`); absent: Bitbucket. */
+  host?: string;
+}
+
+/** How messages name the host a call went to. */
+export function hostName(ctx: Pick<RequestContext, "host">): string {
+  return ctx.host ?? "Bitbucket";
 }
 
 export interface ProviderErrorDetails {
   status?: number;
-  /** `errors[].message` from Bitbucket's error body, secrets already redacted. */
+  /** `errors[].message` from the host's error body (Atlassian's envelope), secrets already redacted. */
   messages?: readonly string[];
   exceptionName?: string;
   attempts?: number;

@@ -3,6 +3,7 @@ import {
   BadRequestError,
   ConflictError,
   ForbiddenError,
+  hostName,
   NetworkError,
   NotFoundError,
   ProviderError,
@@ -18,7 +19,7 @@ import {
 import type { RawResponse } from "./http.ts";
 
 // Turning failed attempts into the typed errors the client throws. Messages say what failed and what to do, and
-// pass everything Bitbucket sends back through redact() first.
+// pass everything the host sends back through redact() first.
 
 export type AttemptFailure =
   | { kind: "timeout"; fatal: false }
@@ -32,7 +33,7 @@ export function describe(ctx: RequestContext): string {
   return `${ctx.method} ${ctx.path} (${ctx.group})`;
 }
 
-// Codes raised before a connection exists, so the request certainly did not reach Bitbucket.
+// Codes raised before a connection exists, so the request certainly did not reach the host.
 const NOT_SENT_CODES = new Set([
   "ECONNREFUSED",
   "ENOTFOUND",
@@ -72,14 +73,14 @@ export function finalError(
     idempotent || unsent ? "" : " The request may or may not have been applied; check before repeating it.";
   if (failure.kind === "timeout") {
     return new TimeoutError(
-      `${describe(ctx)} timed out after ${timeoutMs} ms${tries}. Bitbucket at ${origin} is slow or unreachable; ` +
+      `${describe(ctx)} timed out after ${timeoutMs} ms${tries}. ${hostName(ctx)} at ${origin} is slow or unreachable; ` +
         `retry later or raise the client timeout.${unsure}`,
       ctx,
       { attempts, timeoutMs },
     );
   }
   return new NetworkError(
-    `${describe(ctx)} could not reach Bitbucket at ${origin}${tries}: ${failure.code ?? failure.detail}. ` +
+    `${describe(ctx)} could not reach ${hostName(ctx)} at ${origin}${tries}: ${failure.code ?? failure.detail}. ` +
       `Check the server URL, DNS, proxies, TLS certificates and network policies.${unsure}`,
     ctx,
     { attempts, ...(failure.code ? { code: failure.code } : {}) },
@@ -165,10 +166,11 @@ export function rateLimitedError(
   waitMs: number,
   waitedMs: number,
 ): RateLimitedError {
+  const host = hostName(ctx);
   return new RateLimitedError(
-    `${describe(ctx)} is still rate limited by Bitbucket after ${plural(attempts, "attempt")} and ${Math.round(waitedMs / 1000)} s ` +
-      `of waiting; Bitbucket asks to retry in ${Math.ceil(waitMs / 1000)} s. Lower the request budget, or ask a ` +
-      "Bitbucket admin to raise or exempt this user's rate limit.",
+    `${describe(ctx)} is still rate limited by ${host} after ${plural(attempts, "attempt")} and ${Math.round(waitedMs / 1000)} s ` +
+      `of waiting; ${host} asks to retry in ${Math.ceil(waitMs / 1000)} s. Lower the request budget, or ask a ` +
+      `${host} admin to raise or exempt this user's rate limit.`,
     ctx,
     { ...errorBody(res, secrets), attempts, retryAfterMs: waitMs },
   );
@@ -184,23 +186,20 @@ export function statusError(
   const body = errorBody(res, secrets);
   const details = { ...body, status: res.status, attempts };
   const head = `${describe(ctx)} failed with ${res.status}${quoted(body.messages)}.`;
+  const host = hostName(ctx);
   switch (res.status) {
     case 400:
-      return new BadRequestError(
-        `${head} Bitbucket rejected the request as invalid; fix the named field.`,
-        ctx,
-        details,
-      );
+      return new BadRequestError(`${head} ${host} rejected the request as invalid; fix the named field.`, ctx, details);
     case 401:
       return new UnauthorizedError(
         `${head} The credentials are wrong, expired or revoked, or lack ${needs ?? "the permission this call needs"}. ` +
-          "Check the Secret holding them and their permissions in Bitbucket.",
+          `Check the Secret holding them and their permissions in ${host}.`,
         ctx,
         details,
       );
     case 403:
       return new ForbiddenError(
-        `${head} Bitbucket refuses this call for these credentials or this licence.`,
+        `${head} ${host} refuses this call for these credentials or this licence.`,
         ctx,
         details,
       );
@@ -219,16 +218,16 @@ export function statusError(
   }
   if (res.status >= 500) {
     const tries = attempts > 1 ? ` (${attempts} attempts)` : "";
-    return new ServerError(`${head}${tries} Bitbucket failed internally; retry later or check its logs.`, ctx, details);
+    return new ServerError(`${head}${tries} ${host} failed internally; retry later or check its logs.`, ctx, details);
   }
   if (res.status >= 300 && res.status < 400) {
     const location = String(res.headers.location ?? "").split("?")[0];
     return new ProviderError(
-      `${head} Bitbucket redirected to ${location || "another location"}; set the server URL to the address ` +
-        "Bitbucket serves its API on (scheme, host and context path).",
+      `${head} ${host} redirected to ${location || "another location"}; set the server URL to the address ` +
+        `${host} serves its API on (scheme, host and context path).`,
       ctx,
       details,
     );
   }
-  return new ProviderError(`${head} Bitbucket gave an unexpected status.`, ctx, details);
+  return new ProviderError(`${head} ${host} gave an unexpected status.`, ctx, details);
 }

@@ -153,6 +153,20 @@ describe("retries", () => {
     await http.close();
   });
 
+  test("messages name the host the transport talks to: a GitHub outage never says Bitbucket", async () => {
+    const http = new HttpTransport({ baseUrl: "http://127.0.0.1:1", hostName: "GitHub", sleep: async () => {} });
+    const err = (await rejection(http.send(GET))) as Error;
+    assert.match(err.message, /could not reach GitHub at http:\/\/127\.0\.0\.1:1/);
+    assert.doesNotMatch(err.message, /Bitbucket/);
+    await http.close();
+    script = [{ status: 401 }, { status: 200, body: "<html>login</html>" }];
+    const github = transport({ hostName: "GitHub" });
+    const refused = (await rejection(github.send(GET))) as Error;
+    assert.match(refused.message, /permissions in GitHub\.$/);
+    const notJson = (await rejection(github.json(GET, ApplicationPropertiesSchema))) as Error;
+    assert.match(notJson.message, /instead of GitHub; check the server URL/);
+  });
+
   test("4xx is not retried", async () => {
     script = [{ status: 404 }];
     const err = await rejection(transport().send(GET));

@@ -58,8 +58,10 @@ export interface RateLimitOptions {
 }
 
 export interface TransportOptions {
-  /** Bitbucket's base URL, including any context path (`https://host/bitbucket`). */
+  /** The API's base URL, including any context path (`https://host/bitbucket`). */
   baseUrl: string | URL;
+  /** The host as error messages name it (`Bitbucket Cloud`, `GitHub`). Default `Bitbucket`. */
+  hostName?: string;
   /** Default credentials; a call can override them. Omit for anonymous calls. */
   auth?: AuthSource;
   /** Per HTTP attempt, covering headers and body. Default 30 s. */
@@ -152,15 +154,17 @@ export class HttpTransport {
   readonly #rateLimitWaitMs: (res: RawResponse, defaultMs: number) => number | undefined;
   readonly #onResponseHeaders: ((headers: IncomingHttpHeaders) => void) | undefined;
   readonly #maxResponseBytes: number;
+  readonly #host: string | undefined;
 
   constructor(options: TransportOptions) {
     const base = new URL(options.baseUrl);
     if (base.protocol !== "http:" && base.protocol !== "https:") {
-      throw new TypeError(`Bitbucket base URL must be http(s), got ${base.protocol}`);
+      throw new TypeError(`${options.hostName ?? "Bitbucket"} base URL must be http(s), got ${base.protocol}`);
     }
     if (base.username || base.password) {
-      throw new TypeError("Bitbucket base URL must not carry credentials; pass them as auth");
+      throw new TypeError(`${options.hostName ?? "Bitbucket"} base URL must not carry credentials; pass them as auth`);
     }
+    this.#host = options.hostName;
     this.origin = base.origin;
     this.basePath = base.pathname.replace(/\/+$/, "");
     this.#auth = options.auth;
@@ -189,13 +193,19 @@ export class HttpTransport {
     this.#maxResponseBytes = options.maxResponseBytes ?? 16 * 1024 * 1024;
   }
 
+  #context(spec: RequestSpec): RequestContext {
+    const ctx: RequestContext = { group: spec.group, method: spec.method, path: this.basePath + spec.path };
+    if (this.#host !== undefined) ctx.host = this.#host;
+    return ctx;
+  }
+
   async close(): Promise<void> {
     if (this.#ownsDispatcher) await this.#dispatcher.close();
   }
 
   /** Sends the request with retries; resolves only for 2xx, otherwise throws a ProviderError. */
   async send(spec: RequestSpec, call: CallOptions = {}): Promise<RawResponse> {
-    const ctx: RequestContext = { group: spec.group, method: spec.method, path: this.basePath + spec.path };
+    const ctx = this.#context(spec);
     const idempotent = spec.idempotent ?? spec.method !== "POST";
     const timeoutMs = call.timeoutMs ?? this.#timeoutMs;
     let attempt = 0;
@@ -264,7 +274,7 @@ export class HttpTransport {
     call?: CallOptions,
   ): Promise<{ data: z.output<S>; headers: IncomingHttpHeaders; status: number }> {
     const res = await this.send(spec, call);
-    const ctx: RequestContext = { group: spec.group, method: spec.method, path: this.basePath + spec.path };
+    const ctx = this.#context(spec);
     return { data: parseBody(schema, res.body, ctx), headers: res.headers, status: res.status };
   }
 

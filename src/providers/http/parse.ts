@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import { type RequestContext, SchemaError } from "./errors.ts";
+import { hostName, type RequestContext, SchemaError } from "./errors.ts";
 import { describe } from "./failures.ts";
 
 function fieldPath(path: readonly PropertyKey[]): string {
@@ -25,7 +25,7 @@ export function parseBody<S extends z.ZodType>(schema: S, body: Buffer, ctx: Req
   } catch {
     throw new SchemaError(
       `${describe(ctx)} returned a body that is not JSON. A proxy or login page may be answering instead of ` +
-        "Bitbucket; check the server URL.",
+        `${hostName(ctx)}; check the server URL.`,
       ctx,
       { fieldPath: "" },
     );
@@ -41,7 +41,7 @@ export function parseBody<S extends z.ZodType>(schema: S, body: Buffer, ctx: Req
       : `is invalid (${issue.message})`;
   throw new SchemaError(
     `${describe(ctx)} returned a body Baton cannot use: field ${path || "(root)"} ${problem}. ` +
-      "This Bitbucket version may be unsupported; report it with the Bitbucket version.",
+      `This ${hostName(ctx)} version may be unsupported; report it with the ${hostName(ctx)} version.`,
     ctx,
     { fieldPath: path },
   );
