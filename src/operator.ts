@@ -11,6 +11,7 @@ import { runPhase, runsInformerOptions } from "./pipelines/tekton.ts";
 import { CloudProviders } from "./providers/bitbucket-cloud/factory.ts";
 import { type BitbucketClient, endpointGroups } from "./providers/bitbucket-datacenter/index.ts";
 import { DataCenterProvider, dataCenterIntake } from "./providers/bitbucket-datacenter/provider.ts";
+import { GitHubProviders } from "./providers/github/factory.ts";
 import { type AllowedServers, serverRefusal } from "./providers/http/allowed-servers.ts";
 import type { Credential } from "./providers/http/auth.ts";
 import { RequestBudget } from "./providers/http/budget.ts";
@@ -37,6 +38,7 @@ import type { Metrics } from "./runtime/metrics.ts";
 import { LastRunRecorder } from "./status/last-run.ts";
 import { PipelineRuns, StatusReporter } from "./status/reporter.ts";
 import { tokenCleanup } from "./tokens/deferred.ts";
+import { GitHubAppCredentials } from "./tokens/github-app.ts";
 import { TokenMetrics } from "./tokens/metrics.ts";
 import { TokenReconciler, Tokens, tokenIndexes } from "./tokens/reconciler.ts";
 import { heldCondition } from "./tokens/revocation.ts";
@@ -191,6 +193,17 @@ export function createOperator(options: OperatorOptions): Operator {
     onResponse: countResponse,
   });
   providers.register("bitbucket-cloud", cloud);
+  const github = new GitHubProviders({
+    requestsPerSecond: options.config.githubRequestsPerSecond,
+    allowed: options.config.allowedServers,
+    clock: options.domainClock ?? realClock,
+    onResponse: countResponse,
+  });
+  providers.register("github", github);
+  // A GitHub App Repository's credentials: installation tokens for Baton's calls, one narrowed token per run.
+  const githubApps = new GitHubAppCredentials(manager.kube, (server, appId, key) =>
+    github.appTokens(server, appId, key),
+  );
   const provider: ProviderLookup = (server, kind) => providers.for(server, kind);
   const clock = options.domainClock ?? realClock;
   // main.ts resolves the default (runtime/installation.ts); "baton" is what every release before BATON_INSTANCE used.
@@ -295,7 +308,7 @@ export function createOperator(options: OperatorOptions): Operator {
     ],
     workers: 4,
   });
-  for (const factory of [bitbucket, cloud]) {
+  for (const factory of [bitbucket, cloud, github]) {
     factory.onRefused((auth) => {
       if (auth.kind !== "bearer") return;
       for (const key of tokenReconciler.refused(auth.token)) tokenController.enqueue(key);
@@ -310,6 +323,7 @@ export function createOperator(options: OperatorOptions): Operator {
     clock,
     metrics: manager.metrics,
     provider,
+    githubApps,
     instance: statusKeyPrefix,
     consoleUrlTemplate: options.config.consoleUrlTemplate,
     signingKey,

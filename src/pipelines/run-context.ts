@@ -13,10 +13,12 @@ import {
 import type { GitProvider, ProviderLookup, RepoRef } from "../providers/provider.ts";
 import { providerKindOf } from "../providers/registry.ts";
 import { parseRepositoryUrl, type RepositoryLocation, repositoryIdentity } from "../repositories/decisions.ts";
-import { type CloneResolution, cloneToken, operatorToken } from "../repositories/resource.ts";
+import { type CloneResolution, cloneToken } from "../repositories/resource.ts";
 import type { Clock } from "../runtime/clock.ts";
 import type { KubeClient } from "../runtime/kube.ts";
 import { scrub } from "../runtime/redact.ts";
+import type { GitHubAppCredentials } from "../tokens/github-app.ts";
+import { operatorCredential } from "../tokens/operator-credential.ts";
 import { Tokens } from "../tokens/reconciler.ts";
 import { labelValue } from "./build.ts";
 import { FileTooLarge, FolderTooLarge, type ListedFile, type TektonSource } from "./definitions.ts";
@@ -39,11 +41,16 @@ export interface RunContext {
   /** Bitbucket's id of the clone token, when its Secret records one (labelled on git Secrets: held-tokens.ts). */
   cloneTokenId?: string | undefined;
   cloneMissing: Extract<CloneResolution, { problem: string }> | undefined;
+  /**
+   * A GitHub App Repository's runs: mints a token for one run (this repository, `contents: read`), used in place
+   * of a clone token, which such a Repository has only with cloneWithOperatorToken.
+   */
+  runToken?: ((signal?: AbortSignal) => Promise<string>) | undefined;
   forbiddenSecrets: string[];
 }
 
 interface Credentials {
-  operator: string;
+  operator: Credential;
   clone: string | undefined;
   cloneId?: string | undefined;
   cloneMissing: Extract<CloneResolution, { problem: string }> | undefined;
@@ -73,6 +80,8 @@ export interface RunContextDeps {
   provider: ProviderLookup;
   /** How long a resolved token is reused before it is read again (a rotation takes effect within this). */
   tokenCacheMs?: number;
+  /** Repositories naming a GitHub App get their credentials here. */
+  githubApps?: GitHubAppCredentials | undefined;
 }
 
 export class RunContexts {
@@ -102,7 +111,18 @@ export class RunContexts {
     const location = this.location(repository);
     const name = repository.metadata.name ?? "";
     const namespace = repository.metadata.namespace ?? "";
-    const credentials = await this.#resolveCredentials(repository);
+    const credentials = await this.#resolveCredentials(repository, location);
+    const apps = this.#o.githubApps;
+    const runToken =
+      repository.spec.githubApp !== undefined && credentials.clone === undefined && apps !== undefined
+        ? async (signal?: AbortSignal) => {
+            const run = await apps.runToken(repository, location, signal);
+            if ("problem" in run) {
+              throw new RepositoryNotReady(`Repository ${namespace}/${name}: no token for the run: ${run.problem}`);
+            }
+            return run.token;
+          }
+        : undefined;
     return {
       repository,
       name,
@@ -112,16 +132,17 @@ export class RunContexts {
       label: labelValue(name),
       client: this.#o.provider(location.server, providerKindOf(repository.spec)),
       ref: { owner: location.project, name: location.slug },
-      auth: { kind: "bearer", token: credentials.operator },
+      auth: credentials.operator,
       cloneToken: credentials.clone,
       cloneTokenId: credentials.cloneId,
       cloneMissing: credentials.cloneMissing,
+      runToken,
       forbiddenSecrets: credentials.forbidden,
     };
   }
 
   /** The operator's and the clone token, and the Secrets no run may reference; reused briefly. */
-  async #resolveCredentials(repository: Repository): Promise<Credentials> {
+  async #resolveCredentials(repository: Repository, location: RepositoryLocation): Promise<Credentials> {
     const key = `${repository.metadata.namespace}/${repository.metadata.name}/${repository.metadata.resourceVersion ?? ""}`;
     const cached = this.#credentials.get(key);
     const now = this.#o.clock.now();
@@ -134,16 +155,23 @@ export class RunContexts {
           BitbucketProjectToken | undefined
         >)
       : Promise.resolve(undefined);
+    const app = spec.githubApp !== undefined;
     const [operator, clone, token] = await Promise.all([
-      operatorToken(this.#o.kube, repository),
-      cloneToken(this.#o.kube, repository, tokenRead),
+      operatorCredential(this.#o.kube, repository, location, this.#o.githubApps),
+      app ? Promise.resolve(undefined) : cloneToken(this.#o.kube, repository, tokenRead),
       tokenRead,
     ]);
     if ("problem" in operator) {
       throw new RepositoryNotReady(`Repository ${namespace}/${repository.metadata.name}: ${operator.problem}`);
     }
+    // A GitHub App's runs get a token minted each (RunContext.runToken); only the visible opt-in
+    // cloneWithOperatorToken hands them the installation token instead.
+    const appClone =
+      app && spec.pipelines?.cloneWithOperatorToken === true && operator.credential.kind === "bearer"
+        ? operator.credential.token
+        : undefined;
     // No clone token at all, or a managed one not issued yet, is the business of the run that needs one (#start).
-    const missing = "problem" in clone ? clone : undefined;
+    const missing = clone !== undefined && "problem" in clone ? clone : undefined;
     if (missing && missing.reason !== "CloneTokenRequired" && missing.reason !== "CloneTokenNotIssued") {
       throw new RepositoryNotReady(
         `Repository ${namespace}/${repository.metadata.name}: the clone token is not available: ${missing.problem}`,
@@ -151,9 +179,9 @@ export class RunContexts {
     }
     const forbidden = forbiddenSecretNames(repository, token);
     const credentials = {
-      operator: operator.token,
-      clone: "token" in clone ? clone.token : undefined,
-      cloneId: "token" in clone ? clone.tokenId : undefined,
+      operator: operator.credential,
+      clone: clone !== undefined && "token" in clone ? clone.token : appClone,
+      cloneId: clone !== undefined && "token" in clone ? clone.tokenId : undefined,
       cloneMissing: missing,
       forbidden,
       at: now,

@@ -68,6 +68,11 @@ export const configSchema = z
      */
     cloudRequestsPerHour: z.coerce.number().positive().max(1_000_000).prefault(1000),
     /**
+     * Budget of GitHub REST calls per second, for all GitHub Repositories together. GitHub's own limits (per App,
+     * installation and token, read from its `x-ratelimit-*` headers) are kept besides this.
+     */
+    githubRequestsPerSecond: z.coerce.number().positive().max(1000).prefault(5),
+    /**
      * How long one Repository or BitbucketProjectToken reconcile may wait on Bitbucket before it is abandoned and
      * retried with back-off, so a slow or silent server cannot hold the controller's workers from everyone else's.
      */
@@ -138,6 +143,7 @@ const SOURCES: Record<keyof ConfigInput, Source> = {
   instance: { flag: "instance", env: ["BATON_INSTANCE"] },
   bitbucketRequestsPerSecond: { flag: "bitbucket-rps", env: ["BATON_BITBUCKET_RPS"] },
   cloudRequestsPerHour: { flag: "cloud-requests-per-hour", env: ["BATON_CLOUD_REQUESTS_PER_HOUR"] },
+  githubRequestsPerSecond: { flag: "github-rps", env: ["BATON_GITHUB_RPS"] },
   reconcileTimeout: { flag: "reconcile-timeout", env: ["BATON_RECONCILE_TIMEOUT"] },
   driftInterval: { flag: "drift-interval", env: ["BATON_DRIFT_INTERVAL"] },
   leaderElection: { flag: "leader-elect", env: ["BATON_LEADER_ELECT"] },

@@ -12,12 +12,14 @@ import { batonRunSelector, type PipelineRun, PipelineRuns } from "../pipelines/t
 import type { CallOptions, GitProvider, ProviderLookup } from "../providers/provider.ts";
 import { providerKindOf } from "../providers/registry.ts";
 import { parseRepositoryUrl, type RepositoryLocation } from "../repositories/decisions.ts";
-import { operatorToken, Repositories } from "../repositories/resource.ts";
+import { Repositories } from "../repositories/resource.ts";
 import type { Clock } from "../runtime/clock.ts";
 import type { ReconcileContext, ReconcileResult } from "../runtime/controller.ts";
 import { defineResource, type KubeClient, type KubeObject } from "../runtime/kube.ts";
 import { keyString, type ObjectKey } from "../runtime/logger.ts";
 import type { Metrics } from "../runtime/metrics.ts";
+import type { GitHubAppCredentials } from "../tokens/github-app.ts";
+import { operatorCredential } from "../tokens/operator-credential.ts";
 import {
   type BuildState,
   buildState,
@@ -48,6 +50,8 @@ export interface ReporterDeps {
   clock: Clock;
   metrics: Metrics;
   provider: ProviderLookup;
+  /** Repositories naming a GitHub App report with its installation token. */
+  githubApps?: GitHubAppCredentials | undefined;
   instance: string;
   consoleUrlTemplate?: string | undefined;
   /** The key Baton's runs are signed with: runs without a valid signature are not reported. */
@@ -166,12 +170,13 @@ export class StatusReporter {
       return {};
     }
     const location = parseRepositoryUrl(repository.spec.url, repository.spec.provider);
-    const token = await operatorToken(kube, repository);
-    if (!location || "problem" in token) {
+    if (!location) {
+      throw new Error(`cannot report the status of ${view.metadata.name}: the Repository's URL is invalid`);
+    }
+    const operator = await operatorCredential(kube, repository, location, this.#deps.githubApps, ctx.signal);
+    if ("problem" in operator) {
       // The Repository's own conditions say what is wrong; retry with back-off until it is fixed.
-      throw new Error(
-        `cannot report the status of ${view.metadata.name}: ${location ? (token as { problem: string }).problem : "the Repository's URL is invalid"}`,
-      );
+      throw new Error(`cannot report the status of ${view.metadata.name}: ${operator.problem}`);
     }
     const uid = `${keyString(key)}/${view.metadata.uid ?? ""}`;
     if (this.#unrecorded.get(uid) === state) {
@@ -179,7 +184,7 @@ export class StatusReporter {
       return {};
     }
     const client = this.#deps.provider(location.server, providerKindOf(repository.spec));
-    const auth = { kind: "bearer", token: token.token } as const;
+    const auth = operator.credential;
     // Only a cancelled run needs to know (a capabilities call, once an hour per server).
     const cancelled = state === "cancelled" && (await this.#supportsCancelled(location, client, auth));
     const bbState = providerState(state, cancelled);

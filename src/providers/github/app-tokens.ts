@@ -209,6 +209,12 @@ export class AppTokens {
     return this.#tokens.get(installationId)?.permissions;
   }
 
+  /** What GitHub granted `token`, when it is one of Baton's own installation tokens held now. */
+  grantsOf(token: string): Readonly<Record<string, string>> | undefined {
+    for (const cached of this.#tokens.values()) if (cached.token === token) return cached.permissions;
+    return undefined;
+  }
+
   /** A token for one run: `contents: read` on the one repository `name`, refused if GitHub grants more. */
   async runToken(installationId: number, name: string, signal?: AbortSignal): Promise<MintedToken> {
     const minted = await this.#mint(

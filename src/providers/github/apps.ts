@@ -54,6 +54,20 @@ export class GitHubApps {
     return tokens;
   }
 
+  /** A token GitHub refused (401): whichever App holds it mints anew at the next call. */
+  forget(token: string): void {
+    for (const { tokens } of this.#apps.values()) tokens.forget(token);
+  }
+
+  /** What GitHub granted one of Baton's installation tokens (e.g. `checks: write`), or undefined for any other. */
+  grantsOf(token: string): Readonly<Record<string, string>> | undefined {
+    for (const { tokens } of this.#apps.values()) {
+      const grants = tokens.grantsOf(token);
+      if (grants !== undefined) return grants;
+    }
+    return undefined;
+  }
+
   /** Apps known, for metrics. */
   get size(): number {
     return this.#apps.size;

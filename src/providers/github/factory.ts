@@ -8,6 +8,8 @@ import type { Credential } from "../http/auth.ts";
 import { RequestBudget } from "../http/budget.ts";
 import type { ResponseEvent } from "../http/http.ts";
 import type { ProviderFactory } from "../registry.ts";
+import type { AppTokens } from "./app-tokens.ts";
+import { GitHubApps } from "./apps.ts";
 import { GitHubProvider, githubWebhookIntake } from "./provider.ts";
 import { githubServer, isGitHubDotCom } from "./server.ts";
 
@@ -24,11 +26,34 @@ export class GitHubProviders implements ProviderFactory {
   readonly #budget: RequestBudget;
   readonly #options: GitHubProvidersOptions;
   readonly #refusedListeners: ((auth: Credential) => void)[] = [];
+  /** The Apps Repositories name, their installation tokens minted through each server's own transport. */
+  readonly #apps: GitHubApps;
 
   constructor(options: GitHubProvidersOptions) {
     this.#options = options;
     const rate = options.requestsPerSecond;
     this.#budget = new RequestBudget({ ratePerSecond: rate, burst: Math.max(1, Math.ceil(rate)) });
+    this.#apps = new GitHubApps({
+      clock: options.clock,
+      transportFor: (apiBase) => {
+        const provider = this.#providers.get(apiBase);
+        if (provider === undefined) throw new Error(`no GitHub provider serves ${apiBase}`);
+        return provider.transport.http;
+      },
+    });
+    // A refused installation token is dropped at once: the next call mints a fresh one.
+    this.onRefused((auth) => {
+      if (auth.kind === "bearer") this.#apps.forget(auth.token);
+    });
+  }
+
+  /**
+   * The installation tokens of one GitHub App on `server` (allowed servers only): shared by every Repository
+   * naming the App, so one installation costs one mint per renewal however many repositories use it.
+   */
+  appTokens(server: string, appId: string, privateKey: string | Uint8Array): AppTokens {
+    const provider = this.for(server);
+    return this.#apps.tokensFor({ apiBase: provider.baseUrl, appId, privateKey });
   }
 
   /**
@@ -45,6 +70,7 @@ export class GitHubProviders implements ProviderFactory {
         server: resolved,
         clock: this.#options.clock,
         budget: this.#budget,
+        grantsOf: (token) => this.#apps.grantsOf(token),
         ...(this.#options.onResponse ? { onResponse: this.#options.onResponse } : {}),
         onUnauthorized: (auth) => {
           for (const listener of this.#refusedListeners) listener(auth);

@@ -66,7 +66,7 @@ import { expirationHeader, personalTokenProblem } from "./pat.ts";
 import { PullRequest, User } from "./payloads.ts";
 import { commentOnPullRequest, getPullRequest, hasWriteAccess, listOpenPullRequests } from "./repos.ts";
 import type { GitHubServer } from "./server.ts";
-import { getCommitStatus, setCommitStatus } from "./status.ts";
+import { canUseCheckRuns, getCommitStatus, setCheckRun, setCommitStatus } from "./status.ts";
 import { type GitHubTransport, githubTransport } from "./transport.ts";
 
 /** Where a fork pull request's head is kept in the base repository (readable with the base repository's token). */
@@ -130,6 +130,11 @@ export interface GitHubProviderOptions {
   ca?: string | readonly string[];
   onResponse?: (event: ResponseEvent) => void;
   onUnauthorized?: (auth: Credential) => void;
+  /**
+   * What GitHub granted a token Baton minted (undefined for any other token): a build status also becomes a check
+   * run where the installation has `checks: write`.
+   */
+  grantsOf?: (token: string) => Readonly<Record<string, string>> | undefined;
 }
 
 const appHookId = "app";
@@ -140,9 +145,11 @@ export class GitHubProvider implements GitProvider {
   readonly intake = githubWebhookIntake;
   readonly server: GitHubServer;
   readonly transport: GitHubTransport;
+  readonly #grantsOf: ((token: string) => Readonly<Record<string, string>> | undefined) | undefined;
 
   constructor(options: GitHubProviderOptions) {
     this.server = options.server;
+    this.#grantsOf = options.grantsOf;
     this.transport = githubTransport({
       apiBase: options.server.apiBase,
       clock: options.clock,
@@ -290,8 +297,12 @@ export class GitHubProvider implements GitProvider {
     return buildStates;
   }
 
-  setBuildStatus(repo: RepoRef, commit: string, status: BuildStatusInput, call?: CallOptions): Promise<void> {
-    return setCommitStatus(
+  /**
+   * A commit status per pipeline (the key is its context), and, where the token's installation has `checks: write`,
+   * the pipeline's check run too (the PipelineRun's page as its details, its name as external id).
+   */
+  async setBuildStatus(repo: RepoRef, commit: string, status: BuildStatusInput, call?: CallOptions): Promise<void> {
+    await setCommitStatus(
       this.#http,
       repo,
       commit,
@@ -300,6 +311,23 @@ export class GitHubProvider implements GitProvider {
         state: status.state,
         url: status.url,
         ...(status.description === undefined ? {} : { description: status.description }),
+      },
+      call,
+    );
+    const token = call?.auth?.kind === "bearer" ? call.auth.token : undefined;
+    if (token === undefined || !canUseCheckRuns(this.#grantsOf?.(token))) return;
+    const name = status.name ?? status.key;
+    await setCheckRun(
+      this.#http,
+      repo,
+      commit,
+      {
+        name,
+        state: status.state,
+        detailsUrl: status.url,
+        externalId: status.buildNumber ?? status.key,
+        title: status.description ?? name,
+        summary: checkRunSummary(name, status),
       },
       call,
     );
@@ -407,6 +435,14 @@ export class GitHubProvider implements GitProvider {
   close(): Promise<void> {
     return this.#http.close();
   }
+}
+
+/** Markdown shown on the check run's page. */
+function checkRunSummary(name: string, status: BuildStatusInput): string {
+  const lines = [`**${name}**: ${status.description ?? status.state.toLowerCase()}`];
+  if (status.buildNumber !== undefined) lines.push(`PipelineRun [${status.buildNumber}](${status.url})`);
+  if (status.duration !== undefined) lines.push(`Took ${Math.round(status.duration / 1000)} s.`);
+  return lines.join("\n\n");
 }
 
 function repoOf(scope: HookScope): RepoRef {

@@ -1,0 +1,33 @@
+// The credential Baton uses for its own REST calls on a Repository, whichever way the Repository names it: a
+// BitbucketProjectToken or a plain Secret (a bearer token, read fresh each time), or a GitHub App (its installation
+// token, minted and renewed in memory). One function, so the runner and the status reporter never disagree.
+import type { Repository } from "../api/repository.ts";
+import type { Credential } from "../providers/http/auth.ts";
+import { providerKindOf } from "../providers/registry.ts";
+import type { RepositoryLocation } from "../repositories/decisions.ts";
+import { operatorToken } from "../repositories/resource.ts";
+import type { KubeClient } from "../runtime/kube.ts";
+import type { AppProblem, GitHubAppCredentials } from "./github-app.ts";
+
+export async function operatorCredential(
+  kube: KubeClient,
+  repository: Repository,
+  location: RepositoryLocation,
+  apps: GitHubAppCredentials | undefined,
+  signal?: AbortSignal,
+): Promise<{ credential: Credential } | AppProblem> {
+  const spec = repository.spec;
+  if (spec.githubApp !== undefined) {
+    if (apps === undefined) return { reason: "UnsupportedProvider", problem: "this Baton cannot act as a GitHub App" };
+    return apps.operator(repository, location, signal);
+  }
+  // GitHub issues no named tokens Baton could manage: a BitbucketProjectToken there is a mistake, not a fallback.
+  if (spec.tokenRef !== undefined && providerKindOf(spec) === "github") {
+    return {
+      reason: "TokenKindMismatch",
+      problem: `spec.tokenRef names a BitbucketProjectToken, which is for Bitbucket; on GitHub set spec.githubApp (or spec.secretRef to a fine-grained personal access token)`,
+    };
+  }
+  const token = await operatorToken(kube, repository);
+  return "problem" in token ? token : { credential: { kind: "bearer", token: token.token } };
+}
