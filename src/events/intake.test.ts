@@ -12,7 +12,7 @@ describe("notJson", () => {
   it("names a form or multipart type, without its parameters", () => {
     assert.equal(
       notJson("application/x-www-form-urlencoded"),
-      "the body is not JSON (it was sent as application/x-www-form-urlencoded; Bitbucket sends application/json)",
+      "the body is not JSON (it was sent as application/x-www-form-urlencoded; set the webhook's content type to application/json)",
     );
     assert.match(notJson("multipart/form-data; boundary=secret-looking"), /sent as multipart\/form-data;/);
     assert.doesNotMatch(notJson("multipart/form-data; boundary=secret-looking"), /boundary/);

@@ -264,6 +264,11 @@ export class Intake {
         throw new HttpFailure(400, "malformed", notJson(headerValue(request.headers["content-type"])));
       }
       const target = intake.target(body);
+      // Events Baton never acts on may name no repository at all (a GitHub App's hook also delivers `installation`):
+      // an answer that they are ignored, not a 400 that shows as a failed delivery on the host.
+      if (target === undefined && !intake.knownEvents.includes(eventKey)) {
+        return answer(200, { outcome: "ignored", detail: `Baton does not act on ${eventKey || "this event"}` });
+      }
       if (target === undefined) {
         throw new HttpFailure(400, "malformed", `the ${eventKey || "webhook"} body names no repository`);
       }
@@ -404,7 +409,7 @@ export class Intake {
     this.#o.events.warning(
       repository,
       noSecret ? "WebhookSecretMissing" : "WebhookSignatureMismatch",
-      `refused a ${eventLabel(eventKey, intake.knownEvents)} delivery: ${why}; check the secret in Bitbucket's webhook settings`,
+      `refused a ${eventLabel(eventKey, intake.knownEvents)} delivery: ${why}; check the secret in the webhook's settings on the git host`,
     );
     throw new HttpFailure(401, "bad-signature", `Repository ${name}: ${why}`, unverified);
   }
@@ -462,7 +467,7 @@ export function notJson(contentType: string | undefined): string {
   const type = contentType?.split(";")[0]?.trim().toLowerCase() ?? "";
   if (type === "" || type === "application/json") return "the body is not JSON";
   const shown = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}$/.test(type) ? type : "another type";
-  return `the body is not JSON (it was sent as ${shown}; Bitbucket sends application/json)`;
+  return `the body is not JSON (it was sent as ${shown}; set the webhook's content type to application/json)`;
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

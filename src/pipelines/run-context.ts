@@ -101,7 +101,7 @@ export class RunContexts {
     const location = parseRepositoryUrl(repository.spec.url, repository.spec.provider);
     if (!location) {
       throw new Error(
-        `Repository ${repository.metadata.namespace}/${repository.metadata.name}: spec.url is not a Bitbucket repository URL`,
+        `Repository ${repository.metadata.namespace}/${repository.metadata.name}: spec.url is not a repository URL Baton can read`,
       );
     }
     return location;

@@ -105,7 +105,7 @@ export class StatusReporter {
     });
     this.#reports = deps.metrics.counter({
       name: "baton_build_status_reports_total",
-      help: "Build statuses sent to Bitbucket, by state and result.",
+      help: "Build statuses sent to the git host, by state and result.",
       labelNames: ["state", "result"],
     });
   }
