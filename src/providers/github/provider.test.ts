@@ -180,6 +180,50 @@ describe("GitHubProvider", () => {
     assert.deepEqual(await provider.buildStates(), ["INPROGRESS", "SUCCESSFUL", "FAILED", "CANCELLED"]);
   });
 
+  it("a token whose installation has checks: write also gets the pipeline's check run; any other token does not", async () => {
+    const grants = new Map([["ghs_checks", { checks: "write", statuses: "write" }]]);
+    const withChecks = new GitHubProvider({
+      server: { kind: "enterprise", webUrl: server.url, apiBase: server.url },
+      clock: new ManualClock(),
+      grantsOf: (token) => grants.get(token),
+    });
+    const posted: { path: string; body: unknown }[] = [];
+    routes = (req) => {
+      if (req.method === "POST") {
+        posted.push({ path: req.pathname, body: JSON.parse(req.body) });
+        return { status: 201, body: { id: 9, name: "unit", status: "in_progress" } };
+      }
+      if (req.pathname.endsWith("/check-runs")) return { body: { total_count: 0, check_runs: [] } };
+      return undefined;
+    };
+    const sha = "b".repeat(40);
+    const status = {
+      key: "baton-ci-hello-unit",
+      name: "unit",
+      state: "INPROGRESS" as const,
+      url: "https://k/r",
+      description: "running",
+      buildNumber: "hello-unit-x7k2p",
+    };
+    await withChecks.setBuildStatus(repo, sha, status, { auth: { kind: "bearer", token: "ghs_checks" } });
+    assert.deepEqual(
+      posted.map((p) => p.path.replace(/^.*\/(statuses|check-runs)\b.*$/, "$1")),
+      ["statuses", "check-runs"],
+    );
+    assert.deepEqual(posted[1]?.body, {
+      name: "unit",
+      details_url: "https://k/r",
+      external_id: "hello-unit-x7k2p",
+      status: "in_progress",
+      output: { title: "running", summary: "**unit**: running\n\nPipelineRun [hello-unit-x7k2p](https://k/r)" },
+      head_sha: sha,
+    });
+    posted.length = 0;
+    await withChecks.setBuildStatus(repo, sha, status, { auth: { kind: "bearer", token: "github_pat_other" } });
+    assert.equal(posted.length, 1, "a token without checks: write posts the commit status only");
+    await withChecks.close();
+  });
+
   it("the App's hook is listed, repaired through its config, and never deleted", async () => {
     const patches: unknown[] = [];
     routes = (req) => {
