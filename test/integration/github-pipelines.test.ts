@@ -1,0 +1,341 @@
+// GitHub end to end through the operator: a GitHub App Repository on the GitHub simulator (src/simulator/github/,
+// served as an Enterprise Server: `provider: github`). The App's signed deliveries reach Baton's /hooks/github;
+// Baton mints the App's installation token for its own calls, reads .tekton at the head, creates the PipelineRun
+// and a git Secret holding a token minted for that run alone (this repository, contents: read), and reports a commit
+// status and a check run. A fork's pull request runs only after /ok-to-test from a collaborator with write, and an
+// hour of simulated time later Baton's calls still go through with a renewed token.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { PipelineRuns } from "../../src/pipelines/tekton.ts";
+import { parseRepositoryUrl } from "../../src/repositories/decisions.ts";
+import { Repositories } from "../../src/repositories/resource.ts";
+import { realClock } from "../../src/runtime/clock.ts";
+import { type KubeClient, Secrets } from "../../src/runtime/kube.ts";
+import { type GitHubSimulator, startGitHubSimulator } from "../../src/simulator/github/index.ts";
+import { basicAuth, extraHeader, git, tempDir } from "../../src/simulator/testing.ts";
+import { createNamespace } from "../support/cluster.ts";
+import { startOperator, type TestOperator, testKube } from "../support/operator.ts";
+import { waitFor } from "../support/wait.ts";
+
+const pipeline = `apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata:
+  name: build
+  annotations:
+    pipelinesascode.tekton.dev/on-event: "[pull_request, push]"
+    pipelinesascode.tekton.dev/on-target-branch: "[main]"
+spec:
+  params:
+    - name: revision
+      value: "{{ revision }}"
+    - name: url
+      value: "{{ repo_url }}"
+  pipelineSpec:
+    params:
+      - name: revision
+      - name: url
+    tasks: []
+  workspaces:
+    - name: basic-auth
+`;
+
+const permissions = {
+  contents: "read",
+  metadata: "read",
+  statuses: "write",
+  checks: "write",
+  pull_requests: "write",
+  issues: "write",
+} as const;
+const webhookSecret = "hoọk-sécret-🔑";
+// The simulator's `Date` header is the machine's time, so its clock starts there (see simulator.test.ts).
+const START = Math.floor(Date.now() / 1000) * 1000;
+
+// GitHub URLs are read by the Repository URL parser of the provider kind (repositories/decisions.ts); until that
+// reads GitHub's, no Repository can name a GitHub repository.
+const githubUrls = parseRepositoryUrl("https://github.com/octo-org/hello", "github") !== undefined;
+
+describe("GitHub end to end through the operator", {
+  skip: githubUrls ? false : "spec.url is not read for GitHub yet",
+}, () => {
+  let sim: GitHubSimulator;
+  let kube: KubeClient;
+  let ns: string;
+  let op: TestOperator;
+  let home: { path: string; remove: () => Promise<void> };
+  const closers: (() => Promise<void> | void)[] = [];
+  const scope = { after: (fn: () => Promise<void> | void) => closers.push(fn) };
+
+  async function runsAt(sha: string) {
+    return waitFor(
+      async () => {
+        const { items } = await kube.list(PipelineRuns, { namespace: ns });
+        const at = items.filter((r) =>
+          ((r.spec?.params ?? []) as { name: string; value: string }[]).some(
+            (p) => p.name === "revision" && p.value === sha,
+          ),
+        );
+        return at.length > 0 ? at : undefined;
+      },
+      { message: `a PipelineRun at ${sha.slice(0, 8)}` },
+    );
+  }
+
+  async function runToken(run: { metadata?: { annotations?: Record<string, string> } }): Promise<string> {
+    const name = run.metadata?.annotations?.["pipelinesascode.tekton.dev/git-auth-secret"] ?? "";
+    const secret = await kube.get(Secrets, { namespace: ns, name });
+    const line = Buffer.from(secret?.data?.[".git-credentials"] ?? "", "base64").toString();
+    const match = /^https?:\/\/x-access-token:([^@]+)@/.exec(line);
+    assert.ok(match?.[1], "the git Secret holds Basic x-access-token credentials");
+    return decodeURIComponent(match[1]);
+  }
+
+  before(async () => {
+    ns = await createNamespace(scope);
+    home = await tempDir("baton-github-op-");
+    sim = await startGitHubSimulator({ clock: { start: START, frozen: true } });
+    kube = await testKube();
+    op = await startOperator(scope, ns, {
+      // Real timers, the simulator's "now": advancing it ages the App's tokens on both sides.
+      domainClock: { now: () => sim.clock.now(), setTimeout: realClock.setTimeout, sleep: realClock.sleep },
+      catchUp: async () => ({ started: false, detail: "off" }),
+    });
+    const port = await waitFor(() => op.intake.port, { message: "intake" });
+    sim.createAccount({ login: "octo-org", type: "Organization" });
+    sim.createAccount({ login: "mona" });
+    sim.createAccount({ login: "forker" });
+    const app = sim.createApp({
+      name: "Baton",
+      owner: "octo-org",
+      permissions,
+      events: ["push", "pull_request", "issue_comment"],
+      webhook: { url: `http://127.0.0.1:${port}/hooks/github`, secret: webhookSecret },
+    });
+    await sim.createRepository({
+      owner: "octo-org",
+      name: "hello",
+      files: { ".tekton/build.yaml": pipeline, "README.md": "# hello\n" },
+    });
+    await sim.createRepository({ owner: "octo-org", name: "secret-sauce", files: { "recipe.txt": "salt\n" } });
+    sim.install({ appId: app.id, account: "octo-org", permissions });
+    sim.setCollaborator({ owner: "octo-org", repo: "hello", login: "mona", role: "write" });
+    for (const [name, data] of [
+      ["app-key", { "private-key.pem": app.privateKey }],
+      ["hook", { secret: webhookSecret }],
+    ] as const) {
+      await kube.create(Secrets, {
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name, namespace: ns },
+        stringData: data,
+      });
+    }
+    await kube.create(Repositories, {
+      apiVersion: "baton.dev/v1alpha1",
+      kind: "Repository",
+      metadata: { name: "hello", namespace: ns },
+      spec: {
+        url: `${sim.url}/octo-org/hello`,
+        provider: "github",
+        githubApp: { appId: String(app.id), privateKeyRef: { name: "app-key" } },
+        webhook: { managed: false, scope: "repository", secretRef: { name: "hook", key: "secret" } },
+      },
+    } as never);
+    await sim.settled();
+  });
+
+  after(async () => {
+    for (const close of closers.reverse()) await close();
+    await sim.close();
+    await home.remove();
+  });
+
+  test("a signed pull_request → a run at the head whose git token reads only this repository → status and check run", async () => {
+    const pushed = await sim.push({
+      owner: "octo-org",
+      repo: "hello",
+      branch: "feature/ünï",
+      files: { "src/app.ts": "export {};\n" },
+      as: "mona",
+      startPoint: "main",
+    });
+    const mark = sim.markRequests();
+    await sim.openPullRequest({
+      owner: "octo-org",
+      repo: "hello",
+      head: "feature/ünï",
+      title: "Feature ✨",
+      as: "mona",
+    });
+    await sim.settled();
+    const [run] = await runsAt(pushed.sha);
+    assert.ok(run);
+    const params = (run.spec?.params ?? []) as { name: string; value: string }[];
+    assert.equal(params.find((p) => p.name === "url")?.value, `${sim.url}/octo-org/hello.git`);
+
+    // The run's token: minted for it, contents: read on this repository; another repository and a push are refused.
+    const token = await runToken(run);
+    const auth = extraHeader(basicAuth("x-access-token", token));
+    const at = { cwd: home.path, home: home.path };
+    const clone = await git([...auth, "clone", `${sim.url}/octo-org/hello.git`, "hello"], at);
+    assert.equal(clone.code, 0, clone.stderr);
+    const other = await git([...auth, "ls-remote", `${sim.url}/octo-org/secret-sauce.git`], at);
+    assert.notEqual(other.code, 0, "the run's token cannot read another repository of the installation");
+    const cwd = `${home.path}/hello`;
+    await git(["commit", "--allow-empty", "-m", "sneaky"], { cwd, home: home.path });
+    const push = await git([...auth, "push", "origin", "HEAD:main"], { cwd, home: home.path });
+    assert.notEqual(push.code, 0, "the run's token cannot push");
+
+    const status = await waitFor(
+      () => (sim.statuses({ owner: "octo-org", repo: "hello", sha: pushed.sha }) as { state: string }[])[0],
+      { message: "a commit status" },
+    );
+    assert.equal(status.state, "pending");
+    const check = await waitFor(
+      () => (sim.checkRuns({ owner: "octo-org", repo: "hello", sha: pushed.sha }) as { status: string }[])[0],
+      { message: "a check run (the App has checks: write)" },
+    );
+    assert.equal(check.status, "in_progress");
+    const calls = sim
+      .requests({ since: mark })
+      .filter((r) => r.group !== "git")
+      .map((r) => `${r.method} ${r.route ?? r.path} ${r.status}`);
+    console.log(`GitHub calls for one pull_request starting one pipeline: ${calls.length}\n${calls.join("\n")}`);
+  });
+
+  test("a push to main runs at the pushed commit", async () => {
+    const pushed = await sim.push({
+      owner: "octo-org",
+      repo: "hello",
+      branch: "main",
+      files: { "docs/guide.md": "# guide\n" },
+      as: "mona",
+    });
+    await sim.settled();
+    const [run] = await runsAt(pushed.sha);
+    assert.ok(run);
+    await runToken(run);
+  });
+
+  test("a fork's pull request runs only after /ok-to-test from a collaborator with write", async () => {
+    await sim.fork({ owner: "octo-org", repo: "hello", into: "forker" });
+    const pushed = await sim.push({
+      owner: "forker",
+      repo: "hello",
+      branch: "fix",
+      files: { "src/fix.ts": "export const fixed = true;\n" },
+      as: "forker",
+      startPoint: "main",
+    });
+    const pr = (await sim.openPullRequest({
+      owner: "octo-org",
+      repo: "hello",
+      head: "forker:fix",
+      title: "Fix from a fork",
+      as: "forker",
+    })) as { number: number };
+    await sim.settled();
+    // The untrusted author is told (a comment on the pull request); no run.
+    await waitFor(() => sim.comments({ owner: "octo-org", repo: "hello", number: pr.number })[0], {
+      message: "an approval notice",
+    });
+    const before = await kube.list(PipelineRuns, { namespace: ns });
+    assert.equal(
+      before.items.filter((r) => JSON.stringify(r.spec?.params).includes(pushed.sha)).length,
+      0,
+      "no run before /ok-to-test",
+    );
+    // A comment by the fork's author does not vouch for it.
+    sim.comment({ owner: "octo-org", repo: "hello", number: pr.number, body: "/ok-to-test", as: "forker" });
+    await sim.settled();
+    const afterOwn = await kube.list(PipelineRuns, { namespace: ns });
+    assert.equal(
+      afterOwn.items.filter((r) => JSON.stringify(r.spec?.params).includes(pushed.sha)).length,
+      0,
+      "the author's own /ok-to-test starts nothing",
+    );
+    sim.comment({ owner: "octo-org", repo: "hello", number: pr.number, body: "Looks safe.\n/ok-to-test", as: "mona" });
+    await sim.settled();
+    const [run] = await runsAt(pushed.sha);
+    assert.ok(run);
+    await runToken(run);
+  });
+
+  test("a Repository whose App key Secret is missing is answered 503 saying so, and runs nothing", async () => {
+    await sim.createRepository({ owner: "octo-org", name: "broken", files: { ".tekton/build.yaml": pipeline } });
+    await kube.create(Repositories, {
+      apiVersion: "baton.dev/v1alpha1",
+      kind: "Repository",
+      metadata: { name: "broken", namespace: ns },
+      spec: {
+        url: `${sim.url}/octo-org/broken`,
+        provider: "github",
+        githubApp: { appId: "1", privateKeyRef: { name: "missing-key" } },
+        webhook: { managed: false, scope: "repository", secretRef: { name: "hook", key: "secret" } },
+      },
+    } as never);
+    const mark = sim.deliveries().length;
+    const pushed = await waitFor(
+      async () => {
+        const attempt = await sim.push({
+          owner: "octo-org",
+          repo: "broken",
+          branch: "main",
+          files: { "x.txt": "x\n" },
+        });
+        await sim.settled();
+        const answered = sim
+          .deliveries()
+          .slice(mark)
+          .find((d) => d.body.includes(attempt.sha) && d.status !== 401);
+        return answered ? { attempt, answered } : undefined;
+      },
+      { message: "a delivery for the broken Repository once the intake knows it" },
+    );
+    assert.equal(pushed.answered.status, 503);
+    assert.match(pushed.answered.responseBody ?? "", /the Secret missing-key holding the App's key does not exist/);
+    const { items } = await kube.list(PipelineRuns, { namespace: ns });
+    assert.equal(items.filter((r) => JSON.stringify(r.spec?.params).includes(pushed.attempt.sha)).length, 0);
+  });
+
+  test("an hour of simulated time later the App's token was renewed: no call refused", async () => {
+    const contentReads = (since?: number) =>
+      new Set(
+        sim
+          .requests(since === undefined ? {} : { since })
+          .filter((r) => r.path.includes("/contents/") && r.status === 200)
+          .map((r) => r.tokenId),
+      );
+    const earlier = contentReads();
+    const mark = sim.markRequests();
+    sim.clock.advance(55 * 60_000);
+    const first = await sim.push({ owner: "octo-org", repo: "hello", branch: "main", files: { "a.txt": "1\n" } });
+    await sim.settled();
+    await runsAt(first.sha);
+    sim.clock.advance(20 * 60_000);
+    const second = await sim.push({ owner: "octo-org", repo: "hello", branch: "main", files: { "b.txt": "2\n" } });
+    await sim.settled();
+    await runsAt(second.sha);
+    await waitFor(() => sim.statuses({ owner: "octo-org", repo: "hello", sha: second.sha })[0], {
+      message: "a status after the renewal",
+    });
+    const later = contentReads(mark);
+    assert.ok(later.size > 0);
+    for (const token of later) assert.ok(!earlier.has(token), "Baton's own token was renewed past 50 minutes");
+    const refused = sim.requests({ since: mark }).filter((r) => r.status === 401 || r.status === 403);
+    assert.deepEqual(
+      refused.map((r) => `${r.method} ${r.path} ${r.status}`),
+      [],
+    );
+  });
+
+  test("every delivery of the App's hook to a working Repository was answered 2xx, installation events included", () => {
+    const failed = sim
+      .deliveries()
+      .filter((d) => !d.body.includes('"name":"broken"'))
+      .filter((d) => d.status === null || d.status >= 300)
+      .map((d) => `${d.eventKey} ${d.status}: ${d.responseBody}`);
+    assert.deepEqual(failed, []);
+    assert.ok(sim.deliveries().some((d) => d.eventKey === "installation"));
+  });
+});
