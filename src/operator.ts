@@ -337,6 +337,7 @@ export function createOperator(options: OperatorOptions): Operator {
   // prunes completed ones. The Repository controller's catch-up goes through the same runner, dedupe included:
   const pipelines = registerPipelineRunner(manager, {
     provider,
+    githubApps,
     instance: statusKeyPrefix,
     clock,
     signingKey,

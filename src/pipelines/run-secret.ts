@@ -65,6 +65,14 @@ export class RunSecrets {
     return undefined;
   }
 
+  /**
+   * The token a run's git uses: a GitHub App Repository's minted for this one run (this repository,
+   * `contents: read`), every other Repository's clone token.
+   */
+  async gitTokenOf(ctx: RunContext, signal?: AbortSignal): Promise<string> {
+    return ctx.runToken ? ctx.runToken(signal) : this.cloneTokenOf(ctx);
+  }
+
   /** Writes the git Secret of a run just created (`run` as the API server answered it), owned by the run. */
   async write(
     ctx: RunContext,
@@ -77,7 +85,7 @@ export class RunSecrets {
         name: secretName,
         namespace: ctx.namespace,
         serverUrl: ctx.location.server,
-        token: this.cloneTokenOf(ctx),
+        token: await this.gitTokenOf(ctx),
         tokenId: ctx.cloneTokenId,
         git: ctx.client.capabilities.git,
         owner: pipelineRunOwnerReference(run),
@@ -106,13 +114,13 @@ export class RunSecrets {
       if (await this.#o.kube.get(Secrets, { namespace, name: secretName })) continue;
       ctx ??= await this.#o.contexts.context(repository);
       // No clone token any more (cloneTokenRef removed): the run cannot get one, and the operator's is not for it.
-      if (ctx.cloneToken === undefined) return;
+      if (ctx.cloneToken === undefined && ctx.runToken === undefined) return;
       await this.#create(
         buildGitSecret({
           name: secretName,
           namespace,
           serverUrl: ctx.location.server,
-          token: ctx.cloneToken,
+          token: await this.gitTokenOf(ctx),
           tokenId: ctx.cloneTokenId,
           git: ctx.client.capabilities.git,
           owner: pipelineRunOwnerReference({

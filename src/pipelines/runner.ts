@@ -8,6 +8,7 @@
 // them: run-claims.ts (which runs this process may start), run-create.ts (admission, the PipelineRun, its Secret and
 // status, in that order), run-secret.ts (the clone token and the git Secret), fork-head.ts (can a fork's head be
 // built), feedback.ts (what the host hears), cancel.ts, and run-queue.ts (release and prune, leader only).
+
 import { randomBytes } from "node:crypto";
 import type { Repository } from "../api/repository.ts";
 import { headRunKey, runKey, SeenSet } from "../events/dedupe.ts";
@@ -23,6 +24,7 @@ import type { KubeClient } from "../runtime/kube.ts";
 import type { Logger } from "../runtime/logger.ts";
 import type { Manager } from "../runtime/manager.ts";
 import type { Metrics } from "../runtime/metrics.ts";
+import type { GitHubAppCredentials } from "../tokens/github-app.ts";
 import { Admission, repositoryIndex } from "./admission.ts";
 import { labels, labelValue } from "./build.ts";
 import { cancelRuns } from "./cancel.ts";
@@ -73,6 +75,8 @@ export interface PipelineRunnerOptions {
   refWait?: RefWait;
   /** How long a resolved token is reused before it is read again (a rotation takes effect within this). */
   tokenCacheMs?: number;
+  /** Repositories naming a GitHub App: its installation token for Baton's calls, a token minted per run for git. */
+  githubApps?: GitHubAppCredentials | undefined;
   /** Time and heap one pipeline's CEL matching or templating may use (default: defaultEvaluationBudget). */
   evaluationBudget?: EvaluationBudget;
   /**
@@ -293,7 +297,8 @@ export class PipelineRunner {
     };
     const settle = this.#claims.hold(fresh.flatMap((f) => (f.key ? [f.key] : [])));
     try {
-      if (fresh.length > 0 && ctx.cloneToken === undefined) {
+      // A GitHub App Repository has no clone token: each run gets a token minted for it (run-secret.ts).
+      if (fresh.length > 0 && ctx.cloneToken === undefined && ctx.runToken === undefined) {
         const missing = await this.#secrets.issueCloneToken(ctx);
         if (missing !== undefined) {
           releaseAll();
@@ -308,7 +313,7 @@ export class PipelineRunner {
         }
       }
       if (fresh.length > 0 && event.type !== "push" && event.pullRequest.fromRepository.fork) {
-        const unbuildable = await checkForkHead(ctx, event, this.#secrets.cloneTokenOf(ctx), this.#o);
+        const unbuildable = await checkForkHead(ctx, event, await this.#secrets.gitTokenOf(ctx), this.#o);
         if (unbuildable !== undefined) {
           releaseAll();
           await this.#feedback.refuseForkHead(
@@ -376,6 +381,7 @@ export interface RegisterPipelineRunnerOptions {
   clock?: Clock;
   refWait?: PipelineRunnerOptions["refWait"];
   signingKey: RunSigningKey;
+  githubApps?: GitHubAppCredentials | undefined;
 }
 
 /**
@@ -398,6 +404,7 @@ export function registerPipelineRunner(manager: Manager, options: RegisterPipeli
     consoleUrlTemplate: manager.config.consoleUrlTemplate,
     runs,
     signingKey: options.signingKey,
+    githubApps: options.githubApps,
     leads: () => manager.isLeader(),
     ...(options.refWait ? { refWait: options.refWait } : {}),
     evaluationBudget: { ...defaultEvaluationBudget, timeoutMs: manager.config.evaluationTimeout },
