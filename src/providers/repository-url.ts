@@ -3,6 +3,7 @@
 // table is where a kind's parser is found, and where a new kind adds its own.
 import { parseCloudRepositoryUrl } from "./bitbucket-cloud/paths.ts";
 import { parseDataCenterRepositoryUrl } from "./bitbucket-datacenter/url.ts";
+import { parseGitHubRepositoryUrl } from "./github/server.ts";
 import type { ProviderKind } from "./provider.ts";
 
 /** The repository a URL names: `server` is the base URL the provider is built from, no trailing slash. */
@@ -18,6 +19,7 @@ export type RepositoryUrlParser = (url: string) => ParsedRepositoryUrl | undefin
 const parsers = new Map<ProviderKind, RepositoryUrlParser>([
   ["bitbucket-datacenter", parseDataCenterRepositoryUrl],
   ["bitbucket-cloud", parseCloudRepositoryUrl],
+  ["github", parseGitHubRepositoryUrl],
 ]);
 
 /** Adds (or replaces) a kind's parser; the composition root calls it for each provider it registers. */

@@ -7,7 +7,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { PipelineRuns } from "../../src/pipelines/tekton.ts";
-import { parseRepositoryUrl } from "../../src/repositories/decisions.ts";
 import { Repositories } from "../../src/repositories/resource.ts";
 import { realClock } from "../../src/runtime/clock.ts";
 import { type KubeClient, Secrets } from "../../src/runtime/kube.ts";
@@ -51,13 +50,7 @@ const webhookSecret = "hoọk-sécret-🔑";
 // The simulator's `Date` header is the machine's time, so its clock starts there (see simulator.test.ts).
 const START = Math.floor(Date.now() / 1000) * 1000;
 
-// GitHub URLs are read by the Repository URL parser of the provider kind (repositories/decisions.ts); until that
-// reads GitHub's, no Repository can name a GitHub repository.
-const githubUrls = parseRepositoryUrl("https://github.com/octo-org/hello", "github") !== undefined;
-
-describe("GitHub end to end through the operator", {
-  skip: githubUrls ? false : "spec.url is not read for GitHub yet",
-}, () => {
+describe("GitHub end to end through the operator", () => {
   let sim: GitHubSimulator;
   let kube: KubeClient;
   let ns: string;
