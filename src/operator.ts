@@ -347,6 +347,7 @@ export function createOperator(options: OperatorOptions): Operator {
   // Repositories: token resolution, webhooks kept in sync on the shared budget, catch-up of lost deliveries.
   registerRepositoryController(manager, {
     provider,
+    githubApps,
     ledger: { ledger, deferred: () => cleanupController.enqueue(cleanupKey) },
     instance,
     statusKeyPrefix,

@@ -9,6 +9,7 @@ import type { CleanupLedger } from "../runtime/cleanup-ledger.ts";
 import { type Controller, mapped, objects, ownedBy, specChanged } from "../runtime/controller.ts";
 import { keyOf, Secrets } from "../runtime/kube.ts";
 import type { Manager } from "../runtime/manager.ts";
+import type { GitHubAppCredentials } from "../tokens/github-app.ts";
 import { Tokens } from "../tokens/reconciler.ts";
 import { watchedLabel } from "../tokens/secret.ts";
 import { CatchUp, type CatchUpDispatch } from "./catchup.ts";
@@ -39,6 +40,8 @@ export interface RepositoryControllerDeps {
   deletionPatienceMs?: number;
   /** Where webhooks a deletion could not remove are recorded, and how to wake the retries. */
   ledger?: { ledger: CleanupLedger; deferred(): void };
+  /** Credentials of Repositories that name a GitHub App. */
+  githubApps?: GitHubAppCredentials;
 }
 
 export interface RepositoryController {
@@ -91,6 +94,7 @@ export function registerRepositoryController(manager: Manager, deps: RepositoryC
     events: manager.events,
     metrics,
     provider: deps.provider,
+    githubApps: deps.githubApps,
     serverRefusal: (server) => serverRefusal(config.allowedServers, server),
     reconcileTimeoutMs: config.reconcileTimeout,
     repositories,

@@ -15,6 +15,7 @@ import type { Informer } from "../runtime/informer.ts";
 import { hasFinalizer, isDeleting, type KubeClient, keyOf } from "../runtime/kube.ts";
 import type { Secret } from "../runtime/kube-types.ts";
 import { keyString, type ObjectKey } from "../runtime/logger.ts";
+import type { GitHubAppCredentials } from "../tokens/github-app.ts";
 import { RepositoryListings, ServerFeatures } from "./cache.ts";
 import { cloneTokenConditions } from "./clonetoken.ts";
 import {
@@ -30,6 +31,7 @@ import {
 } from "./decisions.ts";
 import type { EventSink } from "./events.ts";
 import { failureOf } from "./failures.ts";
+import { appModeConditions } from "./github-app.ts";
 import { Members } from "./membership.ts";
 import type { RepositoryMetrics } from "./metrics.ts";
 import { checkReachability, type ReachabilityDeps, recheckToken } from "./reachability.ts";
@@ -47,6 +49,8 @@ export { reconcileRequestedAt } from "./webhook-sync.ts";
 
 export interface RepositoryReconcilerDeps {
   kube: KubeClient;
+  /** Credentials of Repositories that name a GitHub App; without it such a Repository is unsupported. */
+  githubApps?: GitHubAppCredentials | undefined;
   /** Drives drift intervals and status times. */
   clock: Clock;
   events: EventSink;
@@ -238,6 +242,8 @@ export class RepositoryReconciler {
       return {};
     }
 
+    if (repo.spec.githubApp !== undefined) return this.#appMode(repo, location, ctx);
+
     const managed = repo.spec.webhook.managed;
     if (managed && !hasFinalizer(repo, finalizer)) {
       // Before any webhook exists, so none can outlive its Repository.
@@ -253,6 +259,37 @@ export class RepositoryReconciler {
     step.conditions.push(...(await this.#cloneToken(repo)));
     await this.#writeStatus(repo, step.status, step.conditions);
     return step.requeueAfter === undefined ? {} : { requeueAfter: Math.max(1000, Math.round(step.requeueAfter)) };
+  }
+
+  /**
+   * A GitHub App Repository (github-app.ts): no hook of its own to keep, so no finalizer; reachability is the App's
+   * installation answering for the repository, checked again each drift interval.
+   */
+  async #appMode(repo: Repository, location: RepositoryLocation, ctx: ReconcileContext): Promise<ReconcileResult> {
+    if (hasFinalizer(repo, finalizer)) {
+      const patched = await this.#deps.kube.removeFinalizer(Repositories, repo, finalizer, { signal: ctx.signal });
+      repo = { ...repo, metadata: { ...repo.metadata, ...patched.metadata } };
+    }
+    const apps = this.#deps.githubApps;
+    const answer = apps
+      ? await apps.operator(repo, location, ctx.signal)
+      : { reason: "UnsupportedProvider", problem: "this Baton cannot act as a GitHub App" };
+    const conditions = appModeConditions(repo, location, answer);
+    const was = getCondition(repo.status?.conditions as Condition[] | undefined, "TokenReady");
+    if ("problem" in answer && was?.reason !== answer.reason)
+      this.#deps.events.warning(repo, answer.reason, answer.problem);
+    const status: RepositoryStatus = {
+      ...repo.status,
+      server: location.server,
+      project: location.project,
+      slug: location.slug,
+    };
+    await this.#writeStatus(repo, status, conditions);
+    if (!("problem" in answer)) {
+      this.#memberFailures.delete(keyOf(repo));
+      return { requeueAfter: this.#deps.driftInterval };
+    }
+    return { requeueAfter: retryDelay(this.#memberFailed(keyOf(repo)), this.#deps.driftInterval) };
   }
 
   /** CloneTokenReady and CloneTokenWarning (clonetoken.ts), with a Warning Event whenever either turns bad. */

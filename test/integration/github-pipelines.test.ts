@@ -50,6 +50,11 @@ const webhookSecret = "hoọk-sécret-🔑";
 // The simulator's `Date` header is the machine's time, so its clock starts there (see simulator.test.ts).
 const START = Math.floor(Date.now() / 1000) * 1000;
 
+const condition = (
+  r: { status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] } } | undefined,
+  type: string,
+) => r?.status?.conditions?.find((c) => c.type === type);
+
 describe("GitHub end to end through the operator", () => {
   let sim: GitHubSimulator;
   let kube: KubeClient;
@@ -141,6 +146,21 @@ describe("GitHub end to end through the operator", () => {
     for (const close of closers.reverse()) await close();
     await sim.close();
     await home.remove();
+  });
+
+  test("the App's Repository is Ready: the App is installed on it, each run gets its own token, no finalizer", async () => {
+    const repo = await waitFor(
+      async () => {
+        const r = await kube.get(Repositories, { namespace: ns, name: "hello" });
+        return condition(r, "Ready")?.status === "True" ? r : undefined;
+      },
+      { message: "the GitHub App Repository to be Ready" },
+    );
+    assert.equal(condition(repo, "TokenReady")?.reason, "AppInstalled");
+    assert.equal(condition(repo, "CloneTokenReady")?.reason, "PerRunAppToken");
+    assert.equal(condition(repo, "CloneTokenWarning")?.status, "False");
+    assert.equal(condition(repo, "WebhookSynced"), undefined, "webhook.managed: false says nothing of the webhook");
+    assert.deepEqual(repo.metadata?.finalizers ?? [], [], "no hook of its own to remove at deletion");
   });
 
   test("a signed pull_request → a run at the head whose git token reads only this repository → status and check run", async () => {
@@ -354,6 +374,16 @@ describe("GitHub end to end through the operator", () => {
     );
     assert.equal(pushed.answered.status, 503);
     assert.match(pushed.answered.responseBody ?? "", /the Secret missing-key holding the App's key does not exist/);
+    // kubectl describe says the same, on the Repository itself.
+    const broken = await waitFor(
+      async () => {
+        const r = await kube.get(Repositories, { namespace: ns, name: "broken" });
+        return condition(r, "TokenReady")?.reason === "SecretNotFound" ? r : undefined;
+      },
+      { message: "the broken Repository's TokenReady to name the missing Secret" },
+    );
+    assert.equal(condition(broken, "Ready")?.status, "False");
+    assert.match(condition(broken, "TokenReady")?.message ?? "", /missing-key/);
     const { items } = await kube.list(PipelineRuns, { namespace: ns });
     assert.equal(items.filter((r) => JSON.stringify(r.spec?.params).includes(pushed.attempt.sha)).length, 0);
   });
