@@ -126,3 +126,36 @@ describe("RepositoryListings", () => {
     assert.equal(calls.count, 2);
   });
 });
+
+describe("RepositoryListings shared by callers with their own deadlines", () => {
+  const where = { server: "https://bb.example.com", project: "PRJ" };
+
+  test("the first caller's deadline does not cancel the listing the others wait for, nor poison the cache", async () => {
+    let answer: (slugs: string[]) => void = () => {};
+    let calls = 0;
+    const provider = {
+      // Honours a signal as the real transport does: an aborted call fails.
+      listRepositories: (_owner: string, options: { signal?: AbortSignal }) => {
+        calls++;
+        return new Promise<string[]>((resolve, reject) => {
+          answer = resolve;
+          options.signal?.addEventListener("abort", () => reject(new Error("aborted")));
+        });
+      },
+    } as unknown as GitProvider;
+    const listings = new RepositoryListings({ now: () => 0, maxAge: 60_000 });
+    const impatient = new AbortController();
+    const first = listings.lookup(provider, where, "t", "a", impatient.signal);
+    const second = listings.lookup(provider, where, "t", "b", new AbortController().signal);
+    impatient.abort();
+    const gaveUp = await first;
+    assert.equal(gaveUp.ok, false);
+    assert.match(gaveUp.ok ? "" : gaveUp.detail, /within the reconcile deadline/);
+    answer(["a", "b"]);
+    const waited = await second;
+    assert.ok(waited.ok && waited.slugs.has("b"), "the patient caller got the listing");
+    const later = await listings.lookup(provider, where, "t", "a");
+    assert.ok(later.ok, "the listing is cached, not the impatient caller's failure");
+    assert.equal(calls, 1);
+  });
+});

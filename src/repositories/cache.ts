@@ -69,12 +69,22 @@ export class RepositoryListings {
         return cached;
       }
     }
-    entry.inflight ??= this.#fetch(provider, where.project, token, signal).finally(() => {
-      entry.inflight = undefined;
-    });
-    const result = await entry.inflight;
-    entry.result = result;
-    return result;
+    // The request is shared by every Repository of the project, so no one caller's deadline may cancel it: each
+    // caller stops waiting at its own deadline, and the answer is kept for the others and for the next lookup.
+    entry.inflight ??= this.#fetch(provider, where.project, token)
+      .then((result) => {
+        entry.result = result;
+        return result;
+      })
+      .finally(() => {
+        entry.inflight = undefined;
+      });
+    return untilAborted(entry.inflight, signal, () => ({
+      ok: false,
+      kind: "unavailable",
+      detail: `${where.server} did not list the repositories of ${where.project} within the reconcile deadline`,
+      fetchedAt: now,
+    }));
   }
 
   /** When a repository missing from `listing` will make the next lookup list the project again. */
@@ -97,14 +107,13 @@ export class RepositoryListings {
     return this.#entries.size;
   }
 
-  async #fetch(provider: GitProvider, project: string, token: string, signal?: AbortSignal): Promise<ListingResult> {
+  async #fetch(provider: GitProvider, project: string, token: string): Promise<ListingResult> {
     const fetchedAt = this.#options.now();
     try {
       const slugs = await provider.listRepositories(project, {
         auth: { kind: "bearer", token },
         pageSize: 1000,
         maxItems: 100_000,
-        ...(signal ? { signal } : {}),
       });
       return { ok: true, slugs: new Set(slugs.map((slug) => slug.toLowerCase())), fetchedAt };
     } catch (error) {
@@ -167,15 +176,18 @@ export class ServerFeatures {
       this.#entries.set(key, entry);
     }
     const current = entry;
+    // Shared by every Repository on the server: as with listings, a caller's deadline ends only its own wait.
     current.inflight ??= (async () => {
       try {
-        current.identity = await describe(signal ? { signal } : {});
+        current.identity = await describe({});
       } finally {
         current.at = this.#now();
         current.inflight = undefined;
       }
     })();
-    await current.inflight;
+    await untilAborted(current.inflight, signal, () => {
+      throw signal?.reason;
+    });
     return current.identity ?? { host: false, reason: "the server's version is unknown" };
   }
 
@@ -273,4 +285,25 @@ export class SyncSlots<R> {
   get size(): number {
     return this.#slots.size;
   }
+}
+
+/**
+ * The shared promise's outcome, or what `aborted` gives (or throws) once the caller's own signal aborts first. The
+ * shared work goes on, and its outcome still lands where it is kept.
+ */
+function untilAborted<T>(shared: Promise<T>, signal: AbortSignal | undefined, aborted: () => T): Promise<T> {
+  if (!signal) return shared;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      try {
+        resolve(aborted());
+      } catch (error) {
+        reject(error);
+      }
+    };
+    // Attached first, so the shared promise always has a handler, even for a caller that has already given up.
+    shared.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+  });
 }
