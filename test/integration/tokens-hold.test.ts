@@ -194,8 +194,14 @@ describe("a rotation while runs hold the previous token", () => {
     );
     assert.equal(warning.type, "Warning");
     assert.match(warning.message ?? "", new RegExp(`1 PipelineRun \\(${running.metadata?.name}\\) still used it`));
-    const after = await cloneTokenObject(w);
-    assert.equal(held(after)?.status, "False");
+    // The condition is written when the reconcile that revoked it ends, a moment after Bitbucket and the Event.
+    const after = await waitFor(
+      async () => {
+        const o = await cloneTokenObject(w);
+        return held(o)?.status === "False" ? o : undefined;
+      },
+      { message: "RevocationHeld to turn False" },
+    );
     assert.equal(held(after)?.reason, "HoldLimitReached");
   });
 });
