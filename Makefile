@@ -72,8 +72,10 @@ test: install testenv tekton bin/promtool
 test-unit: install
 	npm run test:unit
 
+# PROVIDER=bitbucket-cloud tells the story on the Bitbucket Cloud simulator instead of Data Center.
+PROVIDER ?= bitbucket-datacenter
 demo: install testenv tekton
-	npm run demo
+	npm run demo -- --provider $(PROVIDER)
 
 # Leaves a control plane with Baton's and Tekton's CRDs running; prints the kubeconfig to use with bin/kubectl.
 # TEKTON=real also runs the real Tekton controller and webhook with kwok's simulated Node (builds them first).

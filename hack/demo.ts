@@ -28,43 +28,29 @@ import {
   startControlPlane,
   stopControlPlaneAt,
 } from "./lib/controlplane.ts";
+import { runCloudDemo } from "./lib/demo-cloud.ts";
+import { bold, cell, dim, say, showing, step, waiting } from "./lib/narration.ts";
 import { freePort } from "./lib/net.ts";
 import { startTekton } from "./lib/tekton.ts";
 
 const { values: flags } = parseArgs({
-  options: { ci: { type: "boolean", default: false }, cleanup: { type: "boolean", default: false } },
+  options: {
+    ci: { type: "boolean", default: false },
+    cleanup: { type: "boolean", default: false },
+    provider: { type: "string", default: "bitbucket-datacenter" },
+  },
 });
 const dir = join(repoRoot, ".cache/demo");
 const namespace = "ci";
 
+if (!["bitbucket-datacenter", "bitbucket-cloud"].includes(flags.provider)) {
+  console.error(`--provider is bitbucket-datacenter (the default) or bitbucket-cloud, not ${flags.provider}`);
+  process.exit(2);
+}
 if (flags.cleanup) {
   console.log((await stopControlPlaneAt(dir)) ? "demo stopped" : "no demo was running");
   await rm(dir, { recursive: true, force: true });
   process.exit(0);
-}
-
-const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
-const dim = (s: string) => (process.stdout.isTTY ? `\x1b[2m${s}\x1b[0m` : s);
-let stepNumber = 0;
-function step(title: string, why: string): void {
-  stepNumber++;
-  console.log(`\n${bold(`${stepNumber}. ${title}`)}\n   ${dim(why)}`);
-}
-const say = (text: string) => console.log(`   ${text.replace(/\n/g, "\n   ")}`);
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  timeout = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline)
-      throw new Error(`the demo waited ${timeout / 1000}s for ${what}; see ${join(dir, "baton.log")}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 await stopControlPlaneAt(dir);
@@ -83,25 +69,61 @@ function kubectl(args: string[]): Promise<string> {
     );
   });
 }
-/**
- * One cell of kubectl's table, found by its header: columns start where their headers do (a header may hold one
- * space, "LAST RUN"; kubectl pads columns with at least three), and an empty cell reads as "".
- */
-function cell(table: string, row: string, column: string): string | undefined {
-  const [header = "", ...lines] = table.trimEnd().split("\n");
-  const starts = [...header.matchAll(/\S+(?: \S+)*/g)].map((m) => ({ name: m[0], at: m.index }));
-  const i = starts.findIndex((s) => s.name === column);
-  const line = lines.find((l) => l.split(/\s+/)[0] === row);
-  if (i < 0 || line === undefined) return undefined;
-  return line.slice(starts[i]?.at, starts[i + 1]?.at).trim();
+/** Step 3 for every provider: Baton in-process, as its least-privilege ServiceAccount, trusting `allowedServers`. */
+async function startBaton(allowedServers: string): Promise<{ metricsPort: number }> {
+  step(
+    "Start Baton",
+    "As the ServiceAccount baton, bound to exactly config/rbac: the least privilege a real install gets.",
+  );
+  const intakePort = await freePort();
+  const intakeUrl = `http://127.0.0.1:${intakePort}${intakePath}`;
+  const metricsPort = await freePort();
+  const operator = createOperator({
+    config: configSchema.parse({
+      kubeconfig: await operatorKubeconfig(kubeconfig),
+      podName: "baton-demo",
+      allowedServers,
+      podNamespace: "baton-system",
+      leaderElection: "false",
+      intakePort: String(intakePort),
+      intakeUrl,
+      metricsPort: String(metricsPort),
+      metricsBindAddress: "127.0.0.1",
+      logLevel: "info",
+    }),
+    logger: createLogger({ level: "info", destination: createWriteStream(join(dir, "baton.log")) }),
+  });
+  await operator.start();
+  cleanups.push(() => operator.stop());
+  say(
+    `webhook intake ${intakeUrl}\nmetrics        http://127.0.0.1:${metricsPort}/metrics\nlogs           ${join(dir, "baton.log")}`,
+  );
+  return { metricsPort };
 }
 
-async function show(args: string[]): Promise<string> {
-  console.log(`   $ kubectl ${args.join(" ")}`);
-  const out = await kubectl(args);
-  say(dim(out.trimEnd()));
-  return out;
+/** The end for every provider: `--ci` cleans up and fails on any failure; otherwise everything stays up to explore. */
+async function finish(failures: string[], tryThis: string): Promise<never> {
+  if (flags.ci) {
+    await cleanUp();
+    if (failures.length) {
+      console.error(`\ndemo failed:\n - ${failures.join("\n - ")}`);
+      process.exit(1);
+    }
+    console.log("\ndemo passed");
+    process.exit(0);
+  }
+  console.log(`\n${bold("Everything is still running.")} Try:\n\n${tryThis}`);
+  const stop = async () => {
+    await cleanUp();
+    process.exit(0);
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  return new Promise(() => setInterval(() => undefined, 1 << 30));
 }
+
+const until = waiting(join(dir, "baton.log"));
+const show = showing(kubectl);
 
 // 1 ─ Kubernetes
 step(
@@ -118,6 +140,9 @@ say("Pods are simulated: there is no container runtime, kwok plays the kubelet. 
 const kube = new KubeClient(kubeConfigFrom(kubeconfig), { fieldManager: "demo" });
 say(`API server at ${controlPlane.server}, with Baton's CRDs and Tekton Pipelines v1.15.1's real CRDs installed.`);
 
+if (flags.provider === "bitbucket-cloud")
+  await runCloudDemo({ dir, namespace, kube, kubeconfig, cleanups, startBaton, until, show, finish });
+
 // 2 ─ Bitbucket
 step(
   "A Bitbucket Data Center (the simulator)",
@@ -131,33 +156,7 @@ sim.grant({ permission: "REPO_WRITE", user: "alice", project: seed.project, repo
 say(`Bitbucket at ${sim.url}; repository ${sim.url}/projects/${seed.project}/repos/${seed.repo}`);
 
 // 3 ─ Baton
-step(
-  "Start Baton",
-  "As the ServiceAccount baton, bound to exactly config/rbac: the least privilege a real install gets.",
-);
-const intakePort = await freePort();
-const intakeUrl = `http://127.0.0.1:${intakePort}${intakePath}`;
-const metricsPort = await freePort();
-const operator = createOperator({
-  config: configSchema.parse({
-    kubeconfig: await operatorKubeconfig(kubeconfig),
-    podName: "baton-demo",
-    allowedServers: sim.url,
-    podNamespace: "baton-system",
-    leaderElection: "false",
-    intakePort: String(intakePort),
-    intakeUrl,
-    metricsPort: String(metricsPort),
-    metricsBindAddress: "127.0.0.1",
-    logLevel: "info",
-  }),
-  logger: createLogger({ level: "info", destination: createWriteStream(join(dir, "baton.log")) }),
-});
-await operator.start();
-cleanups.push(() => operator.stop());
-say(
-  `webhook intake ${intakeUrl}\nmetrics        http://127.0.0.1:${metricsPort}/metrics\nlogs           ${join(dir, "baton.log")}`,
-);
+const { metricsPort } = await startBaton(sim.url);
 
 // 4 ─ GitOps objects
 step("Commit a BitbucketProjectToken and a Repository", "What a platform team keeps in Git. Baton never writes spec.");
@@ -286,43 +285,26 @@ const lastRun = await until(
 );
 await show(["get", "bbrepo", "-n", namespace]);
 
-if (flags.ci) {
-  const failures: string[] = [];
-  if (cell(tokens, "demo-ci", "READY") !== "True" || !/^\d{4}-/.test(cell(tokens, "demo-ci", "EXPIRES") ?? ""))
-    failures.push("kubectl get bbtoken does not show demo-ci Ready with its expiry");
-  if (cell(repos, seed.repo, "READY") !== "True" || cell(repos, seed.repo, "WEBHOOK") !== "True")
-    failures.push("kubectl get bbrepo does not show hello Ready with its webhook synced");
-  // git writes the value quoted: extraHeader = "Authorization: Bearer <token>"
-  if (!/extraHeader = "?Authorization: Bearer [^\s"]+/i.test(gitconfig))
-    failures.push("the run's .gitconfig carries no Bearer header");
-  if (status.state !== "SUCCESSFUL") failures.push("Bitbucket did not receive SUCCESSFUL");
-  if (!/taskrun\.tekton\.dev\/\S+\s+True\s+Succeeded/.test(taskRuns) || !/Completed.*kwok-node/.test(taskRuns))
-    failures.push("kubectl shows no succeeded TaskRun with its Pod on the kwok node");
-  if (lastRun.status?.lastRun?.name !== runName) failures.push("the Repository's lastRun does not name the run");
-  await cleanUp();
-  if (failures.length) {
-    console.error(`\ndemo failed:\n - ${failures.join("\n - ")}`);
-    process.exit(1);
-  }
-  console.log("\ndemo passed");
-  process.exit(0);
-}
-
-console.log(`
-${bold("Everything is still running.")} Try:
-
-  export KUBECONFIG=${kubeconfig}
+const failures: string[] = [];
+if (cell(tokens, "demo-ci", "READY") !== "True" || !/^\d{4}-/.test(cell(tokens, "demo-ci", "EXPIRES") ?? ""))
+  failures.push("kubectl get bbtoken does not show demo-ci Ready with its expiry");
+if (cell(repos, seed.repo, "READY") !== "True" || cell(repos, seed.repo, "WEBHOOK") !== "True")
+  failures.push("kubectl get bbrepo does not show hello Ready with its webhook synced");
+// git writes the value quoted: extraHeader = "Authorization: Bearer <token>"
+if (!/extraHeader = "?Authorization: Bearer [^\s"]+/i.test(gitconfig))
+  failures.push("the run's .gitconfig carries no Bearer header");
+if (status.state !== "SUCCESSFUL") failures.push("Bitbucket did not receive SUCCESSFUL");
+if (!/taskrun\.tekton\.dev\/\S+\s+True\s+Succeeded/.test(taskRuns) || !/Completed.*kwok-node/.test(taskRuns))
+  failures.push("kubectl shows no succeeded TaskRun with its Pod on the kwok node");
+if (lastRun.status?.lastRun?.name !== runName) failures.push("the Repository's lastRun does not name the run");
+await finish(
+  failures,
+  `  export KUBECONFIG=${kubeconfig}
   ${kubectlPath} describe bbtoken demo-ci -n ${namespace}      # the token's story, as Events
   ${kubectlPath} get baton,pipelineruns -n ${namespace}
   curl -s http://127.0.0.1:${metricsPort}/metrics | grep ^baton_token
   ${seed.cloneCommand}
 
 Edit or delete the webhook in Bitbucket (${sim.url}/_sim/webhooks) and watch Baton repair it; delete the Repository
-and watch the webhook go. Press Ctrl-C to stop and clean up (or run: npm run demo -- --cleanup).`);
-const stop = async () => {
-  await cleanUp();
-  process.exit(0);
-};
-process.on("SIGINT", stop);
-process.on("SIGTERM", stop);
-setInterval(() => undefined, 1 << 30);
+and watch the webhook go. Press Ctrl-C to stop and clean up (or run: npm run demo -- --cleanup).`,
+);
