@@ -4,7 +4,7 @@
 // final state and cleans up; `--cleanup` stops a previous demo.
 import { execFile } from "node:child_process";
 import { createWriteStream } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { stringify } from "yaml";
@@ -27,6 +27,7 @@ import {
   repoRoot,
   startControlPlane,
   stopControlPlaneAt,
+  stopPid,
 } from "./lib/controlplane.ts";
 import { runCloudDemo } from "./lib/demo-cloud.ts";
 import { bold, cell, dim, say, showing, step, waiting } from "./lib/narration.ts";
@@ -47,15 +48,25 @@ if (!["bitbucket-datacenter", "bitbucket-cloud"].includes(flags.provider)) {
   console.error(`--provider is bitbucket-datacenter (the default) or bitbucket-cloud, not ${flags.provider}`);
   process.exit(2);
 }
+// A demo left running in another terminal is stopped as Ctrl-C stops it (its own clean-up); a control plane whose
+// demo died without one is stopped by its record.
+async function stopPrevious(): Promise<boolean> {
+  const pid = Number(await readFile(join(dir, "demo.pid"), "utf8").catch(() => ""));
+  // A pid recorded by a demo killed outright may belong to another program by now: only a demo is stopped.
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+  const demo = pid !== process.pid && cmdline.includes("hack/demo.ts") && (await stopPid(pid));
+  return (await stopControlPlaneAt(join(dir, "cluster"))) || demo;
+}
 if (flags.cleanup) {
-  console.log((await stopControlPlaneAt(dir)) ? "demo stopped" : "no demo was running");
+  console.log((await stopPrevious()) ? "demo stopped" : "no demo was running");
   await rm(dir, { recursive: true, force: true });
   process.exit(0);
 }
 
-await stopControlPlaneAt(dir);
+await stopPrevious();
 await rm(dir, { recursive: true, force: true });
 await mkdir(dir, { recursive: true });
+await writeFile(join(dir, "demo.pid"), String(process.pid));
 const cleanups: (() => Promise<void>)[] = [];
 const cleanUp = async () => {
   for (const fn of cleanups.reverse()) await fn().catch(() => undefined);

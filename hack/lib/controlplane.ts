@@ -95,6 +95,12 @@ export async function stopControlPlaneAt(dir: string): Promise<boolean> {
   const file = join(dir, "testenv.json");
   if (!existsSync(file)) return false;
   const { pid } = JSON.parse(await readFile(file, "utf8")) as { pid: number };
+  return stopPid(pid);
+}
+
+/** SIGTERM, up to 15 s to finish, then SIGKILL; false when `pid` was not running. */
+export async function stopPid(pid: number): Promise<boolean> {
+  if (!Number.isInteger(pid) || pid <= 1) return false;
   try {
     process.kill(pid, "SIGTERM");
   } catch {

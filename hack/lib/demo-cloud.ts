@@ -49,17 +49,29 @@ export async function runCloudDemo(stage: DemoStage): Promise<never> {
   // 4 ─ GitOps objects
   step(
     "Store a repository access token and commit a Repository",
-    "Cloud has no API that issues access tokens: a repository admin creates one by hand (Repository settings → Access tokens) and a Secret holds it. Baton reads it and never renews it; there is no BitbucketProjectToken on Cloud.",
+    "Cloud has no API that issues access tokens: a repository admin creates one by hand (Repository settings → Access tokens) and a Secret holds it. Baton only reads it: nothing on Cloud can issue or renew it.",
   );
-  say(
-    `token "${seed.token.name}", scopes ${seed.token.scopes.join(", ")}, expires ${seed.token.expiresAt === null ? "never" : new Date(seed.token.expiresAt).toISOString()}`,
-  );
+  // Runs get a second, read-only token: every pipeline step can read the one it clones with.
+  const clone = sim.createToken({
+    kind: "repository",
+    ...where,
+    name: "demo-read",
+    scopes: ["repository"],
+    expiresInDays: 90,
+  });
+  for (const [key, t] of [
+    ["token", seed.token],
+    ["clone", clone],
+  ] as const)
+    say(
+      `${key}: access token "${t.name}", scopes ${t.scopes.join(", ")}, expires ${t.expiresAt === null ? "never" : new Date(t.expiresAt).toISOString()}`,
+    );
   await kube.create(Namespaces, { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } });
   await kube.create(Secrets, {
     apiVersion: "v1",
     kind: "Secret",
     metadata: { name: "bitbucket-cloud-token", namespace },
-    stringData: { token: seed.token.token },
+    stringData: { token: seed.token.token, clone: clone.token },
   });
   await show(["get", "secret", "bitbucket-cloud-token", "-n", namespace]);
   const repository = {
@@ -70,7 +82,8 @@ export async function runCloudDemo(stage: DemoStage): Promise<never> {
       url: `${sim.url}/${seed.workspace}/${seed.repo}`,
       provider: "bitbucket-cloud",
       secretRef: { name: "bitbucket-cloud-token", key: "token" },
-      pipelines: { path: ".tekton", cloneWithOperatorToken: true },
+      cloneTokenRef: { kind: "Secret", name: "bitbucket-cloud-token", key: "clone" },
+      pipelines: { path: ".tekton" },
     },
   } as Repository;
   say(dim(stringify(repository.spec).trimEnd()));
@@ -132,7 +145,9 @@ export async function runCloudDemo(stage: DemoStage): Promise<never> {
   );
   say(dim(file(".gitconfig").trimEnd()));
   say(dim(credentials.replace(/(x-token-auth:)[^@\s]+@/, "$1******@").trimEnd()));
-  say("Basic credentials with the fixed user x-token-auth: the only way Cloud's git takes an access token.");
+  say(
+    "Basic credentials with the fixed user x-token-auth (the only way Cloud's git takes an access token), holding the read-only token.",
+  );
 
   // 7 ─ Build status
   step(
@@ -164,8 +179,8 @@ export async function runCloudDemo(stage: DemoStage): Promise<never> {
     failures.push("Cloud has no signed webhook to Baton's Cloud intake");
   if (!/^[0-9a-f]{40}$/.test(runSha) || !runSha.startsWith(head.slice(0, 12)))
     failures.push("the run's sha is not the pull request's full head hash");
-  if (!new RegExp(`^https?://x-token-auth:${encodeURIComponent(seed.token.token)}@`).test(credentials))
-    failures.push("the run's .git-credentials do not carry x-token-auth with the access token");
+  if (!new RegExp(`^https?://x-token-auth:${encodeURIComponent(clone.token)}@`).test(credentials))
+    failures.push("the run's .git-credentials do not carry x-token-auth with the read-only clone token");
   if (status.commit !== runSha) failures.push("Bitbucket Cloud's build status is not on the run's commit");
   if (!/taskrun\.tekton\.dev\/\S+\s+True\s+Succeeded/.test(taskRuns) || !/Completed.*kwok-node/.test(taskRuns))
     failures.push("kubectl shows no succeeded TaskRun with its Pod on the kwok node");
@@ -176,10 +191,10 @@ export async function runCloudDemo(stage: DemoStage): Promise<never> {
   ${kubectlPath} describe bbrepo ${seed.repo} -n ${namespace}      # the Repository's story, as Events
   ${kubectlPath} get baton,pipelineruns -n ${namespace}
   curl -s http://127.0.0.1:${metricsPort}/metrics | grep ^baton_
-  git clone ${seed.cloneUrl}      # user x-token-auth, password: the token in Secret bitbucket-cloud-token
+  git clone ${seed.cloneUrl}      # user x-token-auth, password: key clone of Secret bitbucket-cloud-token
 
-Edit or delete the webhook in Bitbucket Cloud (${sim.url}/2.0/repositories/${seed.workspace}/${seed.repo}/hooks) and
-watch Baton repair it; delete the Repository and watch the webhook go. Press Ctrl-C to stop and clean up (or run:
+Edit or delete the webhook in Bitbucket Cloud (${sim.url}/_sim/webhooks) and watch Baton
+repair it; delete the Repository and watch the webhook go. Press Ctrl-C to stop and clean up (or run:
 npm run demo -- --cleanup).`,
   );
 }
