@@ -2,11 +2,14 @@
 // holding `.tekton/` files, a repository access token written to a plain Secret (Cloud has no API to issue tokens,
 // so a user does), runs cloning with that operator token, Baton in-process with its Cloud intake on a real port, and
 // a repository webhook signed with the Repository's secret pointing at it.
+import { TektonStandIn } from "../../hack/lib/tekton-standin.ts";
 import type { Repository } from "../../src/api/repository.ts";
+import { PipelineRuns } from "../../src/pipelines/tekton.ts";
 import { subscribedEvents } from "../../src/providers/bitbucket-cloud/payloads.ts";
 import { Repositories } from "../../src/repositories/resource.ts";
 import { realClock } from "../../src/runtime/clock.ts";
-import { type KubeClient, Secrets } from "../../src/runtime/kube.ts";
+import { type KubeClient, type KubeObject, Secrets } from "../../src/runtime/kube.ts";
+import type { CloudAccountView } from "../../src/simulator/bitbucket-cloud/control.ts";
 import type { CreatedCloudToken } from "../../src/simulator/bitbucket-cloud/core.ts";
 import { type CloudSimulator, startCloudSimulator } from "../../src/simulator/bitbucket-cloud/index.ts";
 import { createNamespace } from "./cluster.ts";
@@ -43,16 +46,32 @@ export interface CloudWorld {
   op: TestOperator;
   /** The repository access token in Secret `bb-token` (key `token`): Baton's REST calls and the runs' clones. */
   token: CreatedCloudToken;
+  /** Finishes runs as Tekton would (no Tekton controller here). */
+  tekton: TektonStandIn;
+}
+
+/** The world's PipelineRuns. */
+export async function cloudRuns(w: Pick<CloudWorld, "kube" | "ns">): Promise<KubeObject[]> {
+  return (await w.kube.list(PipelineRuns, { namespace: w.ns })).items;
 }
 
 export async function cloudWorld(
   t: Parameters<typeof createNamespace>[0],
-  options: { files?: Record<string, string>; spec?: Partial<Repository["spec"]> } = {},
+  options: {
+    files?: Record<string, string>;
+    /** More users, made before the Repository so `spec` can name them by account_id. */
+    users?: string[];
+    spec?: Partial<Repository["spec"]> | ((accounts: Record<string, CloudAccountView>) => Partial<Repository["spec"]>);
+  } = {},
 ): Promise<CloudWorld> {
   const ns = await createNamespace(t);
   const sim = await startCloudSimulator({});
   t.after(() => sim.close());
   sim.createUser({ nickname: "dev" });
+  const accounts = Object.fromEntries(
+    (options.users ?? []).map((nickname) => [nickname, sim.createUser({ nickname })]),
+  );
+  const spec = typeof options.spec === "function" ? options.spec(accounts) : options.spec;
   sim.createWorkspace({ slug: "ws", owner: "dev", members: ["dev"] });
   await sim.createRepository({ workspace: "ws", slug: "app", isPrivate: true });
   await sim.push({
@@ -90,7 +109,7 @@ export async function cloudWorld(
       secretRef: { name: "bb-token", key: "token" },
       pipelines: { path: ".tekton", cloneWithOperatorToken: true },
       webhook: { managed: false, scope: "repository", secretRef: { name: "hook", key: "secret" } },
-      ...options.spec,
+      ...spec,
     },
   } as never);
   // Deliveries are followed through the intake; the Repository controller's catch-up would race them.
@@ -107,5 +126,5 @@ export async function cloudWorld(
     secret: "hook-secret",
     active: true,
   });
-  return { ns, sim, kube, op, token };
+  return { ns, sim, kube, op, token, tekton: new TektonStandIn(kube) };
 }
