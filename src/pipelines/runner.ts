@@ -213,9 +213,10 @@ export class PipelineRunner {
 
   async #startTrusted(ctx: Context, event: StartingEvent): Promise<DispatchResult> {
     const folder = pipelinesFolder(ctx.repository.spec);
-    const fetched = await this.#cache.fetch(ctx.identity, folder, event.sha, tektonSource(ctx));
+    const at = definitionsCommit(ctx, event);
+    const fetched = await this.#cache.fetch(ctx.identity, folder, at, tektonSource(ctx));
     if (!fetched.folderExists) {
-      return { outcome: "no-pipelines", runs: [], detail: `${folder}/ does not exist at ${event.sha.slice(0, 11)}` };
+      return { outcome: "no-pipelines", runs: [], detail: `${folder}/ does not exist at ${at.slice(0, 11)}` };
     }
     const params = repositoryParams(ctx.repository.spec);
     const { match, problems, filesUnknown } = await resolvePipelines({
@@ -423,4 +424,16 @@ export function registerPipelineRunner(manager: Manager, options: RegisterPipeli
     workers: 2,
   });
   return runner;
+}
+
+/**
+ * Where the definitions are read: the head, except for a fork pull request on a host that keeps no pull-request ref
+ * in the target (Bitbucket Cloud), whose head lives only in the fork, which the Repository's token reads only if the
+ * fork happens to be public or in its workspace; there the target branch's definitions are the ones Baton can read
+ * (reference bitbucket-cloud.md §7), and the fork's readability is checked before the run is created.
+ */
+function definitionsCommit(ctx: Context, event: StartingEvent): string {
+  if (event.type === "push" || !event.pullRequest.fromRepository.fork) return event.sha;
+  const target = event.pullRequest.targetCommit;
+  return target !== undefined && forkCloneUrl(ctx.client, ctx.ref, event).repoUrl !== undefined ? target : event.sha;
 }
