@@ -62,12 +62,17 @@ async function statusIs(w: CloudWorld, commit: string, state: string): Promise<R
 }
 
 /** An outsider's fork of ws/app in their own workspace, with one commit on `branch`, proposed to ws/app main. */
-async function forkPullRequest(w: CloudWorld, options: { isPrivate: boolean }) {
-  w.sim.createWorkspace({ slug: "outsider", owner: "outsider", members: ["outsider"], personal: true });
-  await w.sim.fork({ from: { workspace: "ws", repo: "app" }, workspace: "outsider", slug: "app", ...options });
+async function forkPullRequest(w: CloudWorld, fork: { workspace: string; repo: string }) {
+  if (fork.workspace !== "ws")
+    w.sim.createWorkspace({ slug: fork.workspace, owner: "outsider", members: ["outsider"], personal: true });
+  await w.sim.fork({
+    from: { workspace: "ws", repo: "app" },
+    workspace: fork.workspace,
+    slug: fork.repo,
+    isPrivate: true,
+  });
   const pushed = await w.sim.push({
-    workspace: "outsider",
-    repo: "app",
+    ...fork,
     branch,
     files: { "fix.txt": "ünïcode ✓\n" },
     as: "outsider",
@@ -77,7 +82,7 @@ async function forkPullRequest(w: CloudWorld, options: { isPrivate: boolean }) {
     repo: "app",
     title: "Fix ✓",
     sourceBranch: branch,
-    sourceRepo: { workspace: "outsider", repo: "app" },
+    sourceRepo: fork,
     author: "outsider",
   })) as { id: number };
   await w.sim.settled();
@@ -143,7 +148,7 @@ describe("Bitbucket Cloud stories", () => {
       users: ["outsider"],
       spec: (a) => ({ policy: { trustedUsers: [a.outsider?.accountId ?? ""] } }),
     });
-    const pr = await forkPullRequest(w, { isPrivate: true });
+    const pr = await forkPullRequest(w, { workspace: "outsider", repo: "app" });
     const comments = await waitFor(
       async () => {
         const list = await restComments(w, pr.id);
@@ -156,13 +161,15 @@ describe("Bitbucket Cloud stories", () => {
     assert.deepEqual(await cloudRuns(w), [], "no run");
   });
 
-  test("an untrusted fork runs only after /ok-to-test from a user in spec.policy.trustedUsers", async (t) => {
-    // None of them is a member of the workspace `ws`: only the list makes `lead` trusted.
+  test("an untrusted fork the token can read runs only after /ok-to-test from a user in spec.policy.trustedUsers", async (t) => {
+    // None of them is a member of the workspace `ws`: only the list makes `lead` trusted. The fork lives in `ws`,
+    // where the workspace token reads it.
     const w = await cloudWorld(t, {
+      tokenKind: "workspace",
       users: ["lead", "outsider", "stranger"],
       spec: (a) => ({ policy: { trustedUsers: [a.lead?.accountId ?? ""] } }),
     });
-    const pr = await forkPullRequest(w, { isPrivate: false });
+    const pr = await forkPullRequest(w, { workspace: "ws", repo: "app-fork" });
     const asked = await waitFor(
       async () => {
         const list = await restComments(w, pr.id);

@@ -59,6 +59,8 @@ export async function cloudWorld(
   t: Parameters<typeof createNamespace>[0],
   options: {
     files?: Record<string, string>;
+    /** The token's kind: a workspace token also reads the workspace's other repositories (forks included). */
+    tokenKind?: "repository" | "workspace";
     /** More users, made before the Repository so `spec` can name them by account_id. */
     users?: string[];
     spec?: Partial<Repository["spec"]> | ((accounts: Record<string, CloudAccountView>) => Partial<Repository["spec"]>);
@@ -81,10 +83,11 @@ export async function cloudWorld(
     files: { "README.md": "#\n", ...(options.files ?? { ".tekton/build.yaml": cloudRun }) },
     as: "dev",
   });
+  const kind = options.tokenKind ?? "repository";
   const token = sim.createToken({
-    kind: "repository",
+    kind,
     workspace: "ws",
-    repo: "app",
+    ...(kind === "repository" ? { repo: "app" } : {}),
     name: "baton",
     scopes: ["repository", "pullrequest", "webhook"],
   });
