@@ -41,10 +41,7 @@ export class LastRunRecorder {
     const newest = this.#newest.get(id);
     if (newest && newest.name !== summary.name && created < newest.created) return;
     this.#newest.set(id, { name: summary.name, created });
-    if (this.#written.get(id) === JSON.stringify(summary)) {
-      this.#pending.delete(id);
-      return;
-    }
+    if (this.#written.get(id) === JSON.stringify(summary)) return;
     this.#pending.set(id, { key: repository, summary });
     this.#schedule();
   }
