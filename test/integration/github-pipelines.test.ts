@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { PipelineRuns } from "../../src/pipelines/tekton.ts";
+import { openForkPullRequest } from "../../src/providers/github/testing.ts";
 import { Repositories } from "../../src/repositories/resource.ts";
 import { realClock } from "../../src/runtime/clock.ts";
 import { type KubeClient, Secrets } from "../../src/runtime/kube.ts";
@@ -231,22 +232,10 @@ describe("GitHub end to end through the operator", () => {
   });
 
   test("a fork's pull request runs only after /ok-to-test from a collaborator with write", async () => {
-    await sim.fork({ owner: "octo-org", repo: "hello", into: "forker" });
-    const pushed = await sim.push({
-      owner: "forker",
-      repo: "hello",
-      branch: "fix",
+    const { pushed, pr } = await openForkPullRequest(sim, {
       files: { "src/fix.ts": "export const fixed = true;\n" },
-      as: "forker",
-      startPoint: "main",
-    });
-    const pr = (await sim.openPullRequest({
-      owner: "octo-org",
-      repo: "hello",
-      head: "forker:fix",
       title: "Fix from a fork",
-      as: "forker",
-    })) as { number: number };
+    });
     await sim.settled();
     // The untrusted author is told (a comment on the pull request); no run.
     await waitFor(() => sim.comments({ owner: "octo-org", repo: "hello", number: pr.number })[0], {

@@ -8,7 +8,7 @@ import { NotFoundError } from "../http/errors.ts";
 import { AppJwtSigner, parseAppPrivateKey } from "./app-jwt.ts";
 import { AppTokens } from "./app-tokens.ts";
 import { GitHubProvider } from "./provider.ts";
-import { simulatorClock } from "./testing.ts";
+import { openForkPullRequest, simulatorClock } from "./testing.ts";
 import { githubTransport } from "./transport.ts";
 
 describe("GitHubProvider against the GitHub simulator", () => {
@@ -63,24 +63,10 @@ describe("GitHubProvider against the GitHub simulator", () => {
   it("reads .tekton at the head, trusts a maintainer, reports status, and fetches a fork's head by its ref", async () => {
     const auth = await tokens.credential(installation);
     const call = { auth };
-    await sim.fork({ owner: "octo-org", repo: "hello", into: "forker" });
-    const pushed = await sim.push({
-      owner: "forker",
-      repo: "hello",
-      branch: "fix",
+    const { pushed, pr } = await openForkPullRequest(sim, {
       files: { "src/fix.ts": "export {};\n" },
-      as: "forker",
-      startPoint: "main",
-    });
-    const pr = (await sim.openPullRequest({
-      owner: "octo-org",
-      repo: "hello",
-      head: "forker:fix",
       title: "Fix",
-      as: "forker",
-    })) as {
-      number: number;
-    };
+    });
 
     const snapshot = await provider.getPullRequest(repo, pr.number, call);
     assert.equal(snapshot.latestCommit, pushed.sha);

@@ -17,7 +17,7 @@ import { appHookDrift, getAppHookConfig, repairAppHookConfig } from "./hooks.ts"
 import { githubIntake, readDeliveryHeaders } from "./intake.ts";
 import { getPullRequest, hasWriteAccess } from "./repos.ts";
 import { canUseCheckRuns, getCommitStatus, setCheckRun, setCommitStatus } from "./status.ts";
-import { simulatorClock } from "./testing.ts";
+import { openForkPullRequest, simulatorClock } from "./testing.ts";
 import { githubTransport } from "./transport.ts";
 
 // The simulator's HTTP `Date` header is the machine's time, not its clock's, so its clock starts at the machine's
@@ -226,22 +226,10 @@ describe("GitHub provider against the GitHub simulator", () => {
 
   it("a fork's pull request waits for /ok-to-test from a writer; its head is fetched from refs/pull/N/head", async () => {
     const http = installationHttp();
-    await sim.fork({ owner: "octo-org", repo: "hello", into: "forker" });
-    const pushed = await sim.push({
-      owner: "forker",
-      repo: "hello",
-      branch: "fix",
+    const { pushed, pr } = await openForkPullRequest(sim, {
       files: { "src/fix.ts": "export const fixed = true;\n" },
-      as: "forker",
-      startPoint: "main",
-    });
-    const pr = (await sim.openPullRequest({
-      owner: "octo-org",
-      repo: "hello",
-      head: "forker:fix",
       title: "Fix from a fork",
-      as: "forker",
-    })) as { number: number };
+    });
     const opened = only(await deliveries(), "pull_request");
     assert.equal(opened.pullRequest.fromRepository.fork, true);
     assert.equal(opened.pullRequest.fromRepository.project, "forker");

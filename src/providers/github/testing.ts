@@ -16,3 +16,30 @@ export function simulatorClock(sim: GitHubSimulator): Clock {
     },
   };
 }
+
+/**
+ * A pull request into octo-org/hello from branch `fix` of `forker`'s fork, as a first-time contributor opens one:
+ * the fork, a commit of `files` on top of main, then the pull request.
+ */
+export async function openForkPullRequest(
+  sim: GitHubSimulator,
+  change: { files: Record<string, string>; title: string },
+): Promise<{ pushed: { sha: string }; pr: { number: number } }> {
+  await sim.fork({ owner: "octo-org", repo: "hello", into: "forker" });
+  const pushed = await sim.push({
+    owner: "forker",
+    repo: "hello",
+    branch: "fix",
+    files: change.files,
+    as: "forker",
+    startPoint: "main",
+  });
+  const pr = (await sim.openPullRequest({
+    owner: "octo-org",
+    repo: "hello",
+    head: "forker:fix",
+    title: change.title,
+    as: "forker",
+  })) as { number: number };
+  return { pushed, pr };
+}
