@@ -127,6 +127,7 @@ export async function requestCommand(request: Request, args: readonly string[], 
   if (live) io.out(`${namespace}/${name}: ${annotation}=${value}\n`);
   if (wait) {
     const deadline = Date.now() + timeoutMs;
+    let eventGrace = deadline;
     for (;;) {
       for (const e of await tokenEvents(kube, token)) {
         if (before.has(seenKey(e))) continue;
@@ -134,18 +135,27 @@ export async function requestCommand(request: Request, args: readonly string[], 
         const line = eventLine(e);
         report.events.push(line);
         if (live) io.out(`${line.type.padEnd(8)} ${line.reason.padEnd(16)} ${line.message}\n`);
-        if (line.type === "Warning" && failures.has(line.reason)) report.outcome = "failed";
+        if (line.type === "Warning" && failures.has(line.reason) && report.outcome !== "handled") {
+          report.outcome = "failed";
+        }
       }
-      const current = await kube.get(Tokens, { namespace, name });
-      report.status = current?.status;
-      if (current?.status?.requests?.[request] === value) {
-        report.outcome = "handled";
-        break;
-      }
-      if (report.outcome === "failed") break;
-      if (Date.now() >= deadline) {
-        report.outcome = "timeout";
-        break;
+      if (report.outcome === "handled") {
+        // The operator writes its Event without waiting for it, so status can say "handled" a moment before the
+        // Event naming this value is stored; give it a short while so the outcome is printed with its reason.
+        if (report.events.some((e) => e.message.includes(`${annotation}=${value}`)) || Date.now() >= eventGrace) break;
+      } else {
+        const current = await kube.get(Tokens, { namespace, name });
+        report.status = current?.status;
+        if (current?.status?.requests?.[request] === value) {
+          report.outcome = "handled";
+          eventGrace = Math.min(deadline, Date.now() + 5_000);
+          continue;
+        }
+        if (report.outcome === "failed") break;
+        if (Date.now() >= deadline) {
+          report.outcome = "timeout";
+          break;
+        }
       }
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
