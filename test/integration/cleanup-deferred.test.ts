@@ -11,8 +11,16 @@ import { realClock } from "../../src/runtime/clock.ts";
 import { Events, Secrets } from "../../src/runtime/kube.ts";
 import { startWebhookReceiver } from "../../src/simulator/index.ts";
 import { Tokens } from "../../src/tokens/reconciler.ts";
-import { getToken, isReady, poke, secretValue, type TokenWorld, tokenObject, tokenWorld } from "../support/faults.ts";
 import { simulatorClock, startOperator } from "../support/operator.ts";
+import {
+  getToken,
+  isReady,
+  poke,
+  secretValue,
+  type TokenWorld,
+  tokenObject,
+  tokenWorld,
+} from "../support/token-world.ts";
 import { waitFor } from "../support/wait.ts";
 
 const operatorFor = (t: Parameters<typeof tokenWorld>[0], w: TokenWorld) =>

@@ -16,9 +16,9 @@ import { Secrets } from "../../src/runtime/kube.ts";
 import { Tokens } from "../../src/tokens/reconciler.ts";
 import { kubectlWithPlugin, pluginDir } from "../support/cli.ts";
 import { createNamespace, useCluster } from "../support/cluster.ts";
-import { tokenObject, tokenWorld } from "../support/faults.ts";
 import { simulatorClock, startOperator } from "../support/operator.ts";
 import { gitWith, lintRun, listRuns, pipelinesWorld, prRun } from "../support/pipelines-world.ts";
+import { bitbucketAnswers, secretValue, tokenObject, tokenWorld } from "../support/token-world.ts";
 import { waitFor } from "../support/wait.ts";
 
 const json = (text: string) => JSON.parse(text) as Record<string, unknown> & Record<string, never>;
@@ -98,17 +98,8 @@ describe("kubectl baton", () => {
       },
       { message: "the first token", timeout: 30_000 },
     );
-    const secretToken = async () => {
-      const secret = await kube.get(Secrets, { namespace: ns, name: "ci-token" });
-      return Buffer.from(secret?.data?.token ?? "", "base64").toString();
-    };
-    const answers = async (token: string) => {
-      const res = await fetch(`${sim.url}/rest/api/latest/projects/PLATFORM/repos/api`, {
-        headers: { authorization: `Bearer ${token}` },
-      });
-      await res.body?.cancel();
-      return res.status;
-    };
+    const secretToken = async () => (await secretValue(w, "ci-token")) ?? "";
+    const answers = (token: string) => bitbucketAnswers(w, token);
     const oldToken = await secretToken();
 
     const renewed = await kubectlWithPlugin(plugins, ["baton", "renew", "ci", "-n", ns, "--timeout", "60s"]);

@@ -11,6 +11,8 @@ import { PipelineRuns, reportedAnnotation } from "../../src/status/reporter.ts";
 import { issueBackoff } from "../../src/tokens/lifecycle.ts";
 import { Tokens } from "../../src/tokens/reconciler.ts";
 import type { createNamespace } from "../support/cluster.ts";
+import { simulatorClock, startOperator } from "../support/operator.ts";
+import { createRun, statusWorld } from "../support/status-world.ts";
 import {
   day,
   getToken,
@@ -24,9 +26,7 @@ import {
   tokenWorld,
   waitForTokens,
   watchLiveTokens,
-} from "../support/faults.ts";
-import { simulatorClock, startOperator } from "../support/operator.ts";
-import { createRun, statusWorld } from "../support/status-world.ts";
+} from "../support/token-world.ts";
 import { waitFor } from "../support/wait.ts";
 
 // The Bitbucket client's retry policy (src/providers/http/http.ts defaults): an idempotent call makes at most 3 attempts

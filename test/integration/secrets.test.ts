@@ -16,6 +16,9 @@ import { realClock } from "../../src/runtime/clock.ts";
 import { Events, type KubeObject, Secrets } from "../../src/runtime/kube.ts";
 import { issueBackoff } from "../../src/tokens/lifecycle.ts";
 import { Tokens } from "../../src/tokens/reconciler.ts";
+import { simulatorClock, startOperator } from "../support/operator.ts";
+import { prRun } from "../support/pipelines-world.ts";
+import { createSignedRun } from "../support/status-world.ts";
 import {
   ADMIN_PASSWORD,
   day,
@@ -26,10 +29,7 @@ import {
   secretValue,
   tokenObject,
   tokenWorld,
-} from "../support/faults.ts";
-import { simulatorClock, startOperator } from "../support/operator.ts";
-import { prRun } from "../support/pipelines-world.ts";
-import { createSignedRun } from "../support/status-world.ts";
+} from "../support/token-world.ts";
 import { waitFor } from "../support/wait.ts";
 
 const ADMIN = ADMIN_PASSWORD;

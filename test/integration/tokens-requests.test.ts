@@ -4,10 +4,10 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { BitbucketProjectToken } from "../../src/api/token.ts";
 import { realClock } from "../../src/runtime/clock.ts";
-import { Events, Secrets } from "../../src/runtime/kube.ts";
+import { Events } from "../../src/runtime/kube.ts";
 import { Tokens } from "../../src/tokens/reconciler.ts";
-import { createNamespace } from "../support/cluster.ts";
-import { simulatorClock, startOperator, testKube, useSimulator } from "../support/operator.ts";
+import { simulatorClock, startOperator } from "../support/operator.ts";
+import { bitbucketAnswers, secretValue, tokenEvents, tokenObject, tokenWorld } from "../support/token-world.ts";
 import { waitFor } from "../support/wait.ts";
 
 const renew = "baton.dev/renew-requested-at";
@@ -15,36 +15,10 @@ const revokePrevious = "baton.dev/revoke-previous-requested-at";
 
 describe("renew now, revoke now", () => {
   test("renew-requested-at issues a new token at once with the old one in its grace period; revoke-previous-requested-at revokes the old one; each value once", async (t) => {
-    const ns = await createNamespace(t);
-    const sim = await useSimulator(t, {});
-    sim.createUser({ name: "root", password: "root-password", admin: true });
-    sim.createUser({ name: "admin", password: "admin-password" });
-    sim.createProject({ key: "PLATFORM" });
-    sim.grant({ permission: "PROJECT_ADMIN", user: "admin", project: "PLATFORM" });
-    await sim.createRepository({ project: "PLATFORM", slug: "api", files: { "README.md": "api\n" } });
-    const kube = await testKube();
-    await kube.create(Secrets, {
-      apiVersion: "v1",
-      kind: "Secret",
-      metadata: { name: "bb-admin", namespace: ns },
-      stringData: { username: "admin", password: "admin-password" },
-    });
-    await startOperator(t, ns, { domainClock: simulatorClock(sim, realClock), tokenValidationInterval: 0 });
-    await kube.create(Tokens, {
-      apiVersion: "baton.dev/v1alpha1",
-      kind: "BitbucketProjectToken",
-      metadata: { name: "ci", namespace: ns },
-      spec: {
-        server: sim.url,
-        project: "PLATFORM",
-        permissions: ["REPO_READ"],
-        lifetime: "720h",
-        revocationGracePeriod: "2h",
-        adminCredentialsRef: { name: "bb-admin" },
-        secretName: "ci-token",
-        deletionPolicy: "Revoke",
-      },
-    } as BitbucketProjectToken);
+    const w = await tokenWorld(t);
+    const { ns, kube } = w;
+    await startOperator(t, ns, { domainClock: simulatorClock(w.sim, realClock), tokenValidationInterval: 0 });
+    await kube.create(Tokens, tokenObject(w, "ci"));
 
     const get = () => kube.get(Tokens, { namespace: ns, name: "ci" });
     const waitForToken = (what: string, ok: (tk: BitbucketProjectToken) => boolean) =>
@@ -57,21 +31,9 @@ describe("renew now, revoke now", () => {
       );
     const annotate = (annotations: Record<string, string>) =>
       kube.patch(Tokens, { namespace: ns, name: "ci" }, { metadata: { annotations } });
-    const secretToken = async () => {
-      const secret = await kube.get(Secrets, { namespace: ns, name: "ci-token" });
-      return secret?.data?.token ? Buffer.from(secret.data.token, "base64").toString() : undefined;
-    };
-    const answers = async (token: string) => {
-      const res = await fetch(`${sim.url}/rest/api/latest/projects/PLATFORM/repos/api`, {
-        headers: { authorization: `Bearer ${token}` },
-      });
-      await res.body?.cancel();
-      return res.status;
-    };
-    const reasons = async () =>
-      (await kube.list(Events, { namespace: ns })).items
-        .filter((e) => (e as { involvedObject?: { name?: string } }).involvedObject?.name === "ci")
-        .map((e) => (e as { reason?: string }).reason);
+    const secretToken = () => secretValue(w, "ci-token");
+    const answers = (token: string) => bitbucketAnswers(w, token);
+    const reasons = async () => (await tokenEvents(w, "ci")).map((e) => e.reason);
 
     const first = await waitForToken("revision 1", (tk) => tk.status?.revision === 1);
     const token1 = (await secretToken()) as string;

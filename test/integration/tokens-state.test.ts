@@ -9,73 +9,27 @@ import type { Repository } from "../../src/api/repository.ts";
 import type { BitbucketProjectToken, TokenStatus } from "../../src/api/token.ts";
 import { Repositories } from "../../src/repositories/resource.ts";
 import { realClock } from "../../src/runtime/clock.ts";
-import { Events, type KubeClient, Secrets } from "../../src/runtime/kube.ts";
-import type { Event } from "../../src/runtime/kube-types.ts";
-import type { Simulator, SimulatorOptions } from "../../src/simulator/index.ts";
+import { Secrets } from "../../src/runtime/kube.ts";
 import { Tokens } from "../../src/tokens/reconciler.ts";
 import { createNamespace } from "../support/cluster.ts";
-import { simulatorClock, startOperator, testKube, useSimulator } from "../support/operator.ts";
+import { simulatorClock, startOperator, testKube } from "../support/operator.ts";
+import { ADMIN_PASSWORD, type TokenWorld, tokenEvents, tokenObject, tokenWorld } from "../support/token-world.ts";
 import { waitFor } from "../support/wait.ts";
 
 type T = Parameters<typeof createNamespace>[0];
 const day = 86_400_000;
 
-interface World {
-  ns: string;
-  sim: Simulator;
-  kube: KubeClient;
-}
-
-async function world(t: T, simulator: SimulatorOptions = {}, adminPassword = "admin-password"): Promise<World> {
-  const ns = await createNamespace(t);
-  const sim = await useSimulator(t, simulator);
-  // A system administrator acts for the simulator's set-up calls; Baton only ever uses the project admin.
-  sim.createUser({ name: "root", password: "root-password", admin: true });
-  sim.createUser({ name: "admin", password: "admin-password" });
-  sim.createProject({ key: "PLATFORM" });
-  sim.grant({ permission: "PROJECT_ADMIN", user: "admin", project: "PLATFORM" });
-  await sim.createRepository({ project: "PLATFORM", slug: "api", files: { "README.md": "api\n" } });
-  const kube = await testKube();
-  await kube.create(Secrets, {
-    apiVersion: "v1",
-    kind: "Secret",
-    metadata: { name: "bb-admin", namespace: ns },
-    stringData: { username: "admin", password: adminPassword },
-  });
-  return { ns, sim, kube };
-}
-
-function tokenObject(w: World, name: string, spec: Partial<BitbucketProjectToken["spec"]> = {}): BitbucketProjectToken {
-  return {
-    apiVersion: "baton.dev/v1alpha1",
-    kind: "BitbucketProjectToken",
-    metadata: { name, namespace: w.ns },
-    spec: {
-      server: w.sim.url,
-      project: "PLATFORM",
-      permissions: ["REPO_READ"],
-      lifetime: "720h",
-      renewBefore: "240h",
-      revocationGracePeriod: "2h",
-      adminCredentialsRef: { name: "bb-admin" },
-      secretName: "ci-token",
-      deletionPolicy: "Revoke",
-      ...spec,
-    },
-  };
-}
-
-function operatorFor(t: T, w: World, extra: Parameters<typeof startOperator>[2] = {}) {
+function operatorFor(t: T, w: TokenWorld, extra: Parameters<typeof startOperator>[2] = {}) {
   return startOperator(t, w.ns, { domainClock: simulatorClock(w.sim, realClock), ...extra });
 }
 
-const get = (w: World, name: string) => w.kube.get(Tokens, { namespace: w.ns, name });
+const get = (w: TokenWorld, name: string) => w.kube.get(Tokens, { namespace: w.ns, name });
 
 function ready(token: { status?: TokenStatus } | undefined) {
   return token?.status?.conditions?.find((c) => c.type === "Ready");
 }
 
-async function waitForToken(w: World, name: string, what: string, ok: (t: BitbucketProjectToken) => boolean) {
+async function waitForToken(w: TokenWorld, name: string, what: string, ok: (t: BitbucketProjectToken) => boolean) {
   return waitFor(
     async () => {
       const token = await get(w, name);
@@ -85,19 +39,19 @@ async function waitForToken(w: World, name: string, what: string, ok: (t: Bitbuc
   );
 }
 
-async function events(w: World, name: string): Promise<Event[]> {
-  const list = await w.kube.list(Events, { namespace: w.ns });
-  return list.items.filter((e) => (e as { involvedObject?: { name?: string } }).involvedObject?.name === name);
-}
+const events = tokenEvents;
 
-async function secretTokenId(w: World): Promise<string | undefined> {
+async function secretTokenId(w: TokenWorld): Promise<string | undefined> {
   return (await w.kube.get(Secrets, { namespace: w.ns, name: "ci-token" }))?.metadata?.annotations?.[
     "baton.dev/token-id"
   ];
 }
 
 /** Every status the API server stored for the object from now on, in order (a watch sees each write). */
-async function recordStatuses(w: World, name: string): Promise<{ seen: (TokenStatus | undefined)[]; stop(): void }> {
+async function recordStatuses(
+  w: TokenWorld,
+  name: string,
+): Promise<{ seen: (TokenStatus | undefined)[]; stop(): void }> {
   const abort = new AbortController();
   const seen: (TokenStatus | undefined)[] = [];
   const from = (await get(w, name))?.metadata?.resourceVersion;
@@ -115,12 +69,12 @@ async function recordStatuses(w: World, name: string): Promise<{ seen: (TokenSta
 
 describe("token state that must not lie", () => {
   test("two tokens naming one Secret: the younger is refused naming the older, one token is issued, and it takes over once the older is gone", async (t) => {
-    const w = await world(t);
+    const w = await tokenWorld(t);
     // Re-validated every second: the winner's validations are the clock that says reconcile intervals passed.
     await operatorFor(t, w, { tokenValidationInterval: 1000 });
-    await w.kube.create(Tokens, tokenObject(w, "first"));
+    await w.kube.create(Tokens, tokenObject(w, "first", { secretName: "ci-token" }));
     const first = await waitForToken(w, "first", "Ready", (tk) => ready(tk)?.status === "True");
-    await w.kube.create(Tokens, tokenObject(w, "second"));
+    await w.kube.create(Tokens, tokenObject(w, "second", { secretName: "ci-token" }));
     const refused = await waitForToken(w, "second", "refused", (tk) => ready(tk)?.reason === "SecretConflict");
     assert.equal(ready(refused)?.status, "False");
     assert.match(ready(refused)?.message ?? "", /BitbucketProjectToken first/);
@@ -157,7 +111,7 @@ describe("token state that must not lie", () => {
   });
 
   test("operator down across expiry: Ready=False Expired is recorded, with an Event, before the new token", async (t) => {
-    const w = await world(t);
+    const w = await tokenWorld(t);
     const before = await operatorFor(t, w);
     await w.kube.create(Tokens, tokenObject(w, "ci"));
     const first = await waitForToken(w, "ci", "Ready", (tk) => ready(tk)?.status === "True");
@@ -183,7 +137,7 @@ describe("token state that must not lie", () => {
   });
 
   test("a changed renewBefore moves renewalTime at once, with no new token", async (t) => {
-    const w = await world(t);
+    const w = await tokenWorld(t);
     await operatorFor(t, w);
     await w.kube.create(Tokens, tokenObject(w, "ci"));
     const first = await waitForToken(w, "ci", "Ready", (tk) => ready(tk)?.status === "True");
@@ -202,7 +156,7 @@ describe("token state that must not lie", () => {
   });
 
   test("a changed lifetime issues a token of the new lifetime (cert-manager re-issues on a changed duration)", async (t) => {
-    const w = await world(t);
+    const w = await tokenWorld(t);
     await operatorFor(t, w);
     await w.kube.create(Tokens, tokenObject(w, "ci"));
     await waitForToken(w, "ci", "Ready", (tk) => ready(tk)?.status === "True");
@@ -219,7 +173,7 @@ describe("token state that must not lie", () => {
   });
 
   test("a token Bitbucket refuses to another part of Baton is re-validated at once, not at the next interval", async (t) => {
-    const w = await world(t);
+    const w = await tokenWorld(t);
     const issued = w.sim.createToken({
       scope: { kind: "project", project: "PLATFORM" },
       name: "external",
@@ -254,7 +208,7 @@ describe("token state that must not lie", () => {
   });
 
   test("a managed token Bitbucket refuses to another part of Baton: Ready=False Unauthorized at once, then a new token", async (t) => {
-    const w = await world(t);
+    const w = await tokenWorld(t);
     await operatorFor(t, w, { tokenValidationInterval: day });
     await w.kube.create(Tokens, tokenObject(w, "ci"));
     const first = await waitForToken(w, "ci", "Ready", (tk) => ready(tk)?.status === "True");
@@ -277,14 +231,14 @@ describe("token state that must not lie", () => {
 
   test("a fixed admin password is used at once, not after the issue back-off", async (t) => {
     // A frozen clock: the back-off after the failure never runs out on its own.
-    const w = await world(t, { clock: { frozen: true } }, "not-the-password-5d1c");
+    const w = await tokenWorld(t, { clock: { frozen: true } }, { adminPassword: "not-the-password-5d1c" });
     await operatorFor(t, w);
     await w.kube.create(Tokens, tokenObject(w, "ci"));
     const failed = await waitForToken(w, "ci", "failed", (tk) => (tk.status?.failedIssueAttempts ?? 0) >= 1);
     assert.equal(ready(failed)?.status, "False");
     assert.equal(failed.status?.conditions?.find((c) => c.type === "Issuing")?.reason, "IssueFailed");
 
-    await w.kube.patch(Secrets, { namespace: w.ns, name: "bb-admin" }, { stringData: { password: "admin-password" } });
+    await w.kube.patch(Secrets, { namespace: w.ns, name: "bb-admin" }, { stringData: { password: ADMIN_PASSWORD } });
     const fixed = await waitForToken(w, "ci", "issued after the fix", (tk) => ready(tk)?.status === "True");
     assert.equal(fixed.status?.failedIssueAttempts, 0);
     assert.equal(fixed.status?.revision, 1);

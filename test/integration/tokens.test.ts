@@ -5,12 +5,20 @@ import { describe, test } from "node:test";
 import { fetch as undiciFetch } from "undici";
 import type { BitbucketProjectToken } from "../../src/api/token.ts";
 import { realClock } from "../../src/runtime/clock.ts";
-import { Events, type KubeClient, Secrets } from "../../src/runtime/kube.ts";
+import { Secrets } from "../../src/runtime/kube.ts";
 import type { Event, Secret } from "../../src/runtime/kube-types.ts";
-import type { Simulator } from "../../src/simulator/index.ts";
 import { Tokens } from "../../src/tokens/reconciler.ts";
-import { createNamespace } from "../support/cluster.ts";
-import { simulatorClock, startOperator, testKube, useSimulator } from "../support/operator.ts";
+import type { createNamespace } from "../support/cluster.ts";
+import { simulatorClock, startOperator } from "../support/operator.ts";
+import {
+  ADMIN_PASSWORD,
+  bitbucketAnswers,
+  secretValue,
+  type TokenWorld,
+  tokenEvents,
+  tokenObject,
+  tokenWorld,
+} from "../support/token-world.ts";
 import { waitFor } from "../support/wait.ts";
 
 const day = 86_400_000;
@@ -18,57 +26,9 @@ const day = 86_400_000;
 const isoSeconds = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "Z");
 const hour = 3_600_000;
 
-interface World {
-  ns: string;
-  sim: Simulator;
-  kube: KubeClient;
-}
-
-async function world(
-  t: Parameters<typeof createNamespace>[0],
-  options: Parameters<typeof useSimulator>[1] = {},
-): Promise<World> {
-  const ns = await createNamespace(t);
-  const sim = await useSimulator(t, options);
-  // A system administrator acts for the simulator's set-up calls; Baton only ever uses the project admin.
-  sim.createUser({ name: "root", password: "root-password", admin: true });
-  sim.createUser({ name: "admin", password: "admin-password" });
-  sim.createProject({ key: "PLATFORM" });
-  sim.grant({ permission: "PROJECT_ADMIN", user: "admin", project: "PLATFORM" });
-  await sim.createRepository({ project: "PLATFORM", slug: "api", files: { "README.md": "api\n" } });
-  const kube = await testKube();
-  await kube.create(Secrets, {
-    apiVersion: "v1",
-    kind: "Secret",
-    metadata: { name: "bb-admin", namespace: ns },
-    stringData: { username: "admin", password: "admin-password" },
-  });
-  return { ns, sim, kube };
-}
-
-function tokenObject(w: World, spec: Partial<BitbucketProjectToken["spec"]> = {}, name = "ci"): BitbucketProjectToken {
-  return {
-    apiVersion: "baton.dev/v1alpha1",
-    kind: "BitbucketProjectToken",
-    metadata: { name, namespace: w.ns },
-    spec: {
-      server: w.sim.url,
-      project: "PLATFORM",
-      permissions: ["REPO_READ"],
-      lifetime: "720h",
-      renewBefore: "240h",
-      revocationGracePeriod: "2h",
-      adminCredentialsRef: { name: "bb-admin" },
-      secretName: "ci-token",
-      deletionPolicy: "Revoke",
-      ...spec,
-    },
-  };
-}
-
 async function operatorFor(
   t: Parameters<typeof createNamespace>[0],
-  w: World,
+  w: TokenWorld,
   extra: Parameters<typeof startOperator>[2] = {},
 ) {
   return startOperator(t, w.ns, {
@@ -78,9 +38,9 @@ async function operatorFor(
   });
 }
 
-const get = (w: World, name = "ci") => w.kube.get(Tokens, { namespace: w.ns, name });
+const get = (w: TokenWorld, name = "ci") => w.kube.get(Tokens, { namespace: w.ns, name });
 
-async function waitForToken(w: World, what: string, ok: (t: BitbucketProjectToken) => boolean, name = "ci") {
+async function waitForToken(w: TokenWorld, what: string, ok: (t: BitbucketProjectToken) => boolean, name = "ci") {
   return waitFor(
     async () => {
       const token = await get(w, name);
@@ -95,7 +55,7 @@ function ready(token: BitbucketProjectToken): { status?: string; reason?: string
 }
 
 /** Flux's convention: touching this annotation asks for a reconcile now (after advancing the simulator's clock). */
-async function poke(w: World, name = "ci") {
+async function poke(w: TokenWorld, name = "ci") {
   await w.kube.patch(
     Tokens,
     { namespace: w.ns, name },
@@ -103,31 +63,16 @@ async function poke(w: World, name = "ci") {
   );
 }
 
-async function secretToken(w: World, name = "ci-token"): Promise<string | undefined> {
-  const secret = await w.kube.get(Secrets, { namespace: w.ns, name });
-  return secret?.data?.token ? Buffer.from(secret.data.token, "base64").toString() : undefined;
-}
+const secretToken = (w: TokenWorld, name = "ci-token") => secretValue(w, name);
 
-/** What a consumer (a pipeline) sees when it calls Bitbucket with a token. */
-async function bitbucketAnswers(w: World, token: string): Promise<number> {
-  const res = await fetch(`${w.sim.url}/rest/api/latest/projects/PLATFORM/repos/api`, {
-    headers: { authorization: `Bearer ${token}` },
-  });
-  await res.body?.cancel();
-  return res.status;
-}
-
-async function events(w: World, name = "ci"): Promise<Event[]> {
-  const list = await w.kube.list(Events, { namespace: w.ns });
-  return list.items.filter((e) => (e as { involvedObject?: { name?: string } }).involvedObject?.name === name);
-}
+const events = (w: TokenWorld, name = "ci"): Promise<Event[]> => tokenEvents(w, name);
 
 describe("managed BitbucketProjectToken", () => {
   test("issues a token, renews it before expiry, keeps the old one through the grace period, then revokes it", async (t) => {
-    const w = await world(t);
+    const w = await tokenWorld(t);
     await operatorFor(t, w);
     const issuedAt = w.sim.clock.now();
-    await w.kube.create(Tokens, tokenObject(w));
+    await w.kube.create(Tokens, tokenObject(w, "ci"));
 
     const first = await waitForToken(w, "first token Ready", (tk) => ready(tk).status === "True");
     const token1 = await secretToken(w);
@@ -171,9 +116,9 @@ describe("managed BitbucketProjectToken", () => {
   });
 
   test("a consumer using whatever the Secret holds sees no authentication failure across three rotations", async (t) => {
-    const w = await world(t);
+    const w = await tokenWorld(t);
     await operatorFor(t, w);
-    await w.kube.create(Tokens, tokenObject(w));
+    await w.kube.create(Tokens, tokenObject(w, "ci"));
     await waitForToken(w, "first token", (tk) => ready(tk).status === "True");
 
     let calls = 0;
@@ -211,9 +156,9 @@ describe("managed BitbucketProjectToken", () => {
 
   for (const policy of ["Revoke", "Retain"] as const) {
     test(`deletion with deletionPolicy ${policy}`, async (t) => {
-      const w = await world(t);
+      const w = await tokenWorld(t);
       await operatorFor(t, w);
-      await w.kube.create(Tokens, tokenObject(w, { deletionPolicy: policy }));
+      await w.kube.create(Tokens, tokenObject(w, "ci", { deletionPolicy: policy }));
       await waitForToken(w, "token", (tk) => ready(tk).status === "True");
       const value = (await secretToken(w)) ?? "";
       await w.kube.delete(Tokens, { namespace: w.ns, name: "ci" });
@@ -223,23 +168,23 @@ describe("managed BitbucketProjectToken", () => {
   }
 
   test("a token retained by a deleted object is not revoked as an orphan by a new object of the same name", async (t) => {
-    const w = await world(t);
+    const w = await tokenWorld(t);
     await operatorFor(t, w);
-    await w.kube.create(Tokens, tokenObject(w, { deletionPolicy: "Retain" }));
+    await w.kube.create(Tokens, tokenObject(w, "ci", { deletionPolicy: "Retain" }));
     await waitForToken(w, "token", (tk) => ready(tk).status === "True");
     const retained = (await secretToken(w)) ?? "";
     await w.kube.delete(Tokens, { namespace: w.ns, name: "ci" });
     await waitFor(async () => (await get(w)) === undefined, { message: "object gone (finalizer done)" });
     // The same name again, its token in another Secret: whoever kept the retained one keeps using it.
-    await w.kube.create(Tokens, tokenObject(w, { secretName: "ci-token-2" }));
+    await w.kube.create(Tokens, tokenObject(w, "ci", { secretName: "ci-token-2" }));
     await waitForToken(w, "the new object's token", (tk) => ready(tk).status === "True");
     assert.equal(await bitbucketAnswers(w, retained), 200, "the retained token still works");
   });
 
   test("a Secret deleted by hand is re-issued", async (t) => {
-    const w = await world(t);
+    const w = await tokenWorld(t);
     await operatorFor(t, w);
-    await w.kube.create(Tokens, tokenObject(w));
+    await w.kube.create(Tokens, tokenObject(w, "ci"));
     const first = await waitForToken(w, "token", (tk) => ready(tk).status === "True");
     await w.kube.delete(Secrets, { namespace: w.ns, name: "ci-token" });
     const second = await waitForToken(
@@ -258,9 +203,9 @@ describe("managed BitbucketProjectToken", () => {
   });
 
   test("a token revoked in Bitbucket by hand is detected and replaced", async (t) => {
-    const w = await world(t);
+    const w = await tokenWorld(t);
     await operatorFor(t, w);
-    await w.kube.create(Tokens, tokenObject(w));
+    await w.kube.create(Tokens, tokenObject(w, "ci"));
     const first = await waitForToken(w, "token", (tk) => ready(tk).status === "True");
     assert.ok(w.sim.revokeToken(first.status?.tokenId ?? ""));
     await poke(w);
@@ -269,25 +214,25 @@ describe("managed BitbucketProjectToken", () => {
   });
 
   test("wrong admin credentials: Ready False, IssueFailed, exponential back-off recorded", async (t) => {
-    const w = await world(t);
+    const w = await tokenWorld(t);
     await w.kube.patch(
       Secrets,
       { namespace: w.ns, name: "bb-admin" },
       { stringData: { password: "not-the-password-7f3a" } },
     );
     await operatorFor(t, w);
-    await w.kube.create(Tokens, tokenObject(w));
+    await w.kube.create(Tokens, tokenObject(w, "ci"));
     const failed = await waitForToken(w, "failure recorded", (tk) => (tk.status?.failedIssueAttempts ?? 0) >= 1);
     assert.equal(ready(failed).status, "False");
     const issuing = failed.status?.conditions?.find((c) => c.type === "Issuing");
     assert.equal(issuing?.reason, "IssueFailed");
     assert.match(issuing?.message ?? "", /401/);
-    assert.doesNotMatch(JSON.stringify(failed.status), /admin-password|not-the-password-7f3a/);
+    assert.doesNotMatch(JSON.stringify(failed.status), new RegExp(`${ADMIN_PASSWORD}|not-the-password-7f3a`));
     assert.ok(failed.status?.lastFailureTime);
     assert.ok((await events(w)).some((e) => (e as { reason?: string }).reason === "IssueFailed"));
 
     // Fixing the credentials and waiting out the back-off gets a token.
-    await w.kube.patch(Secrets, { namespace: w.ns, name: "bb-admin" }, { stringData: { password: "admin-password" } });
+    await w.kube.patch(Secrets, { namespace: w.ns, name: "bb-admin" }, { stringData: { password: ADMIN_PASSWORD } });
     w.sim.clock.advance(60_000);
     await poke(w);
     const fixed = await waitForToken(w, "issued after the fix", (tk) => ready(tk).status === "True");
@@ -295,19 +240,19 @@ describe("managed BitbucketProjectToken", () => {
   });
 
   test("Bitbucket unreachable: IssueFailed with the reason, nothing issued", async (t) => {
-    const w = await world(t);
+    const w = await tokenWorld(t);
     await operatorFor(t, w);
-    await w.kube.create(Tokens, tokenObject(w, { server: "http://127.0.0.1:9" }));
+    await w.kube.create(Tokens, tokenObject(w, "ci", { server: "http://127.0.0.1:9" }));
     const failed = await waitForToken(w, "failure recorded", (tk) => (tk.status?.failedIssueAttempts ?? 0) >= 1);
     assert.equal(ready(failed).status, "False");
     assert.match(failed.status?.conditions?.find((c) => c.type === "Issuing")?.message ?? "", /could not issue/);
   });
 
   test("an administrator's maximum expiry below the lifetime: clamped, and said so", async (t) => {
-    const w = await world(t);
+    const w = await tokenWorld(t);
     w.sim.setMaxTokenExpiryDays(7);
     await operatorFor(t, w);
-    await w.kube.create(Tokens, tokenObject(w, { lifetime: "720h", renewBefore: "48h" }));
+    await w.kube.create(Tokens, tokenObject(w, "ci", { lifetime: "720h", renewBefore: "48h" }));
     const token = await waitForToken(w, "token", (tk) => ready(tk).status === "True");
     const validity = Date.parse(token.status?.notAfter ?? "") - Date.parse(token.status?.notBefore ?? "");
     assert.equal(validity, 7 * day);
@@ -318,7 +263,7 @@ describe("managed BitbucketProjectToken", () => {
   });
 
   test("operator killed between creating a token and writing the Secret: the orphan is revoked on restart", async (t) => {
-    const w = await world(t);
+    const w = await tokenWorld(t);
     // The first operator's writes of the token Secret never complete, as if the process died right there.
     let blocked = 0;
     const hang: typeof undiciFetch = (input, init) => {
@@ -333,7 +278,7 @@ describe("managed BitbucketProjectToken", () => {
       kubeClientOptions: { fetch: hang as never },
       config: { shutdownTimeout: "1s" },
     });
-    await w.kube.create(Tokens, tokenObject(w));
+    await w.kube.create(Tokens, tokenObject(w, "ci"));
     await waitFor(() => blocked > 0, { message: "the first operator created a token and tried to store it" });
     const orphan = w.sim.tokens().find((tk) => tk.name.startsWith(`baton/${w.ns}/ci/`) && tk.name.endsWith("/1"));
     assert.ok(orphan, "a token exists in Bitbucket that nobody holds");
@@ -351,7 +296,7 @@ describe("managed BitbucketProjectToken", () => {
     assert.equal(await bitbucketAnswers(w, (await secretToken(w)) ?? ""), 200);
   });
   test("operator killed after writing the Secret but before recording the token: the token is adopted, not revoked", async (t) => {
-    const w = await world(t);
+    const w = await tokenWorld(t);
     // The first operator dies right after the token reached the Secret: its status writes never complete.
     let secretWritten = false;
     let blocked = 0;
@@ -369,7 +314,7 @@ describe("managed BitbucketProjectToken", () => {
       kubeClientOptions: { fetch: hang as never },
       config: { shutdownTimeout: "1s" },
     });
-    await w.kube.create(Tokens, tokenObject(w));
+    await w.kube.create(Tokens, tokenObject(w, "ci"));
     await waitFor(() => blocked > 0, { message: "the token reached the Secret; its status write hangs" });
     const handed = (await secretToken(w)) ?? "";
     await doomed.stop();
@@ -386,7 +331,7 @@ describe("managed BitbucketProjectToken", () => {
 
 describe("externally managed BitbucketProjectToken", () => {
   test("validated, expiry tracked and warned about, hot-swapped, 401 reported", async (t) => {
-    const w = await world(t);
+    const w = await tokenWorld(t);
     const issued = w.sim.createToken({
       scope: { kind: "project", project: "PLATFORM" },
       name: "external",
@@ -401,8 +346,8 @@ describe("externally managed BitbucketProjectToken", () => {
       stringData: { token: issued.token },
     });
     await operatorFor(t, w);
-    const { adminCredentialsRef: _none, ...spec } = tokenObject(w).spec;
-    await w.kube.create(Tokens, { ...tokenObject(w), spec: { ...spec, renewBefore: "168h" } });
+    const { adminCredentialsRef: _none, ...spec } = tokenObject(w, "ci").spec;
+    await w.kube.create(Tokens, { ...tokenObject(w, "ci"), spec: { ...spec, renewBefore: "168h" } });
 
     const valid = await waitForToken(w, "Ready", (tk) => ready(tk).status === "True");
     assert.equal(valid.status?.tokenUser, issued.user);
@@ -456,10 +401,10 @@ describe("externally managed BitbucketProjectToken", () => {
   });
 
   test("a missing Secret says what to do", async (t) => {
-    const w = await world(t);
+    const w = await tokenWorld(t);
     await operatorFor(t, w);
-    const { adminCredentialsRef: _none, ...spec } = tokenObject(w).spec;
-    await w.kube.create(Tokens, { ...tokenObject(w), spec });
+    const { adminCredentialsRef: _none, ...spec } = tokenObject(w, "ci").spec;
+    await w.kube.create(Tokens, { ...tokenObject(w, "ci"), spec });
     const token = await waitForToken(w, "SecretNotFound", (tk) => ready(tk).reason === "SecretNotFound");
     assert.match(ready(token).message ?? "", /create it with the token under the key "token"/);
   });

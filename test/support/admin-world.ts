@@ -5,8 +5,8 @@ import type { Repository } from "../../src/api/repository.ts";
 import type { BitbucketProjectToken } from "../../src/api/token.ts";
 import { type KubeClient, Secrets } from "../../src/runtime/kube.ts";
 import type { Simulator } from "../../src/simulator/index.ts";
-import { tokenObject } from "./faults.ts";
 import { testKube, useSimulator } from "./operator.ts";
+import { tokenObject } from "./token-world.ts";
 
 type T = Parameters<typeof useSimulator>[0];
 

@@ -1,7 +1,8 @@
-// A BitbucketProjectToken world for the fault and secret-leak tests: a namespace, a simulator with a project and
-// its admin, the admin credentials Secret, and helpers to watch tokens on both sides.
+// A BitbucketProjectToken world for the token tests: a namespace, a simulator with a project and its admin, the
+// admin credentials Secret, and helpers to watch tokens on both sides.
 import type { BitbucketProjectToken } from "../../src/api/token.ts";
-import { type KubeClient, Secrets } from "../../src/runtime/kube.ts";
+import { Events, type KubeClient, Secrets } from "../../src/runtime/kube.ts";
+import type { Event } from "../../src/runtime/kube-types.ts";
 import type { Simulator, SimulatorOptions, TokenView } from "../../src/simulator/index.ts";
 import { Tokens } from "../../src/tokens/reconciler.ts";
 import { createNamespace } from "./cluster.ts";
@@ -25,7 +26,14 @@ type TestContext = Parameters<typeof createNamespace>[0];
 export async function tokenWorld(
   t: TestContext,
   options: SimulatorOptions = {},
-  projects: string[] = ["PLATFORM"],
+  {
+    projects = ["PLATFORM"],
+    adminPassword = ADMIN_PASSWORD,
+  }: {
+    projects?: string[];
+    /** What the admin credentials Secret holds: another value than the admin's password makes it wrong. */
+    adminPassword?: string;
+  } = {},
 ): Promise<TokenWorld> {
   const ns = await createNamespace(t);
   const sim = await useSimulator(t, options);
@@ -41,7 +49,7 @@ export async function tokenWorld(
     apiVersion: "v1",
     kind: "Secret",
     metadata: { name: "bb-admin", namespace: ns },
-    stringData: { username: "admin", password: ADMIN_PASSWORD },
+    stringData: { username: "admin", password: adminPassword },
   });
   return { ns, sim, kube };
 }
@@ -82,6 +90,12 @@ export async function getToken(w: TokenWorld, name: string): Promise<BitbucketPr
   return w.kube.get(Tokens, { namespace: w.ns, name });
 }
 
+/** The Events recorded on one object, oldest first as the API server lists them. */
+export async function tokenEvents(w: TokenWorld, name: string): Promise<Event[]> {
+  const list = await w.kube.list(Events, { namespace: w.ns });
+  return list.items.filter((e) => e.involvedObject?.name === name);
+}
+
 /** Waits until every named object satisfies `ok`; returns them in the same order. */
 export async function waitForTokens(
   w: TokenWorld,
@@ -114,6 +128,15 @@ export async function secretValue(w: TokenWorld, secretName: string, key = "toke
   const secret = await w.kube.get(Secrets, { namespace: w.ns, name: secretName });
   const data = secret?.data?.[key];
   return data ? Buffer.from(data, "base64").toString("utf8") : undefined;
+}
+
+/** What a consumer (a pipeline) sees when it calls Bitbucket with a token: the HTTP status of a repository read. */
+export async function bitbucketAnswers(w: Pick<TokenWorld, "sim">, token: string): Promise<number> {
+  const res = await fetch(`${w.sim.url}/rest/api/latest/projects/PLATFORM/repos/api`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  await res.body?.cancel();
+  return res.status;
 }
 
 /** Tokens Baton issued for one object that still work in Bitbucket: neither revoked nor expired. */
