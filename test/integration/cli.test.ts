@@ -17,7 +17,14 @@ import { Tokens } from "../../src/tokens/reconciler.ts";
 import { kubectlWithPlugin, pluginDir } from "../support/cli.ts";
 import { createNamespace, useCluster } from "../support/cluster.ts";
 import { simulatorClock, startOperator } from "../support/operator.ts";
-import { gitWith, lintRun, listRuns, pipelinesWorld, prRun } from "../support/pipelines-world.ts";
+import {
+  gitWith,
+  lintRun,
+  listRuns,
+  openFeaturePullRequest,
+  pipelinesWorld,
+  prRun,
+} from "../support/pipelines-world.ts";
 import { bitbucketAnswers, secretValue, tokenObject, tokenWorld } from "../support/token-world.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -143,15 +150,7 @@ describe("kubectl baton", () => {
   test("status shows a failed run with the build status key Bitbucket got, and exits 1", async (t) => {
     const plugins = await pluginDir(t);
     const w = await pipelinesWorld(t);
-    await w.sim.push({ project: "PRJ", repo: "app", branch: "feature", files: { "src.txt": "v1\n" }, as: "dev" });
-    const pr = await w.sim.openPullRequest({
-      project: "PRJ",
-      repo: "app",
-      from: { branch: "feature" },
-      title: "x",
-      as: "dev",
-    });
-    await w.sim.settled();
+    const pr = await openFeaturePullRequest(w, { files: { "src.txt": "v1\n" }, title: "x" });
     const [run] = await listRuns(w);
     assert.ok(run?.metadata?.name);
     const healthy = await kubectlWithPlugin(plugins, ["baton", "status", "app", "-n", w.ns, "-o", "json"]);
@@ -281,15 +280,7 @@ spec:
       ".tekton/README.md": "not a pipeline\n",
     };
     const w = await pipelinesWorld(t, { files, events: ["pr:opened", "pr:comment:added"] });
-    await w.sim.push({ project: "PRJ", repo: "app", branch: "feature", files: { "src.txt": "v1\n" }, as: "dev" });
-    const pr = await w.sim.openPullRequest({
-      project: "PRJ",
-      repo: "app",
-      from: { branch: "feature" },
-      title: "Add src",
-      as: "dev",
-    });
-    await w.sim.settled();
+    const pr = await openFeaturePullRequest(w, { files: { "src.txt": "v1\n" }, title: "Add src" });
     const head = pr.fromRef.latestCommit;
 
     // What the operator did.

@@ -14,6 +14,7 @@ import {
   gitWith,
   listRuns,
   managedWorld,
+  openFeaturePullRequest,
   pipelinesWorld,
   runGitconfig,
   type World,
@@ -40,15 +41,7 @@ async function repositoryEvents(w: World): Promise<{ type?: string; reason?: str
 }
 
 async function openPullRequest(w: World) {
-  await w.sim.push({ project: "PRJ", repo: "app", branch: "feature", files: { "src.txt": "v1\n" }, as: "dev" });
-  const pr = await w.sim.openPullRequest({
-    project: "PRJ",
-    repo: "app",
-    from: { branch: "feature" },
-    title: "Add src",
-    as: "dev",
-  });
-  await w.sim.settled();
+  const pr = await openFeaturePullRequest(w, { files: { "src.txt": "v1\n" }, title: "Add src" });
   return pr;
 }
 

@@ -14,7 +14,14 @@ import { Events } from "../../src/runtime/kube.ts";
 import { formatWebhookDate } from "../../src/simulator/clock.ts";
 import { type DeliveryRecord, signBody } from "../../src/simulator/index.ts";
 import { createNamespace } from "../support/cluster.ts";
-import { listRuns, param, pipelinesWorld, prRun, type World } from "../support/pipelines-world.ts";
+import {
+  listRuns,
+  openFeaturePullRequest,
+  param,
+  pipelinesWorld,
+  prRun,
+  type World,
+} from "../support/pipelines-world.ts";
 import { waitFor } from "../support/wait.ts";
 
 type Counts = Map<string, number>;
@@ -111,15 +118,7 @@ const labelValuePattern = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 describe("hostile input", () => {
   test("replayed, tampered, stale, cut-off and oddly typed deliveries are refused or deduplicated, and counted", async (t) => {
     const w = await pipelinesWorld(t);
-    await w.sim.push({ project: "PRJ", repo: "app", branch: "feature", files: { "a.txt": "a\n" }, as: "dev" });
-    const pr = await w.sim.openPullRequest({
-      project: "PRJ",
-      repo: "app",
-      from: { branch: "feature" },
-      title: "A",
-      as: "dev",
-    });
-    await w.sim.settled();
+    const pr = await openFeaturePullRequest(w);
     const original = w.sim.deliveries({ eventKey: "pr:opened" })[0];
     assert.ok(original);
     assert.equal(original.status, 200);

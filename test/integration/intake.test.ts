@@ -7,7 +7,7 @@ import type { Repository } from "../../src/api/repository.ts";
 import { deliveryTarget } from "../../src/providers/bitbucket-datacenter/route.ts";
 import { Repositories } from "../../src/repositories/resource.ts";
 import { Events } from "../../src/runtime/kube.ts";
-import { answers, deliver, listRuns, pipelinesWorld } from "../support/pipelines-world.ts";
+import { answers, deliver, listRuns, openFeaturePullRequest, pipelinesWorld } from "../support/pipelines-world.ts";
 import { waitFor } from "../support/wait.ts";
 
 const fixtures = new URL("../fixtures/bitbucket-dc/", import.meta.url);
@@ -116,9 +116,7 @@ describe("webhook intake", () => {
     assert.deepEqual([ping.status, ping.json.outcome], [200, "ping"]);
 
     // Still serving: a real pull request from the simulator creates its run.
-    await w.sim.push({ project: "PRJ", repo: "app", branch: "feature", files: { "a.txt": "a\n" }, as: "dev" });
-    await w.sim.openPullRequest({ project: "PRJ", repo: "app", from: { branch: "feature" }, title: "A", as: "dev" });
-    await w.sim.settled();
+    await openFeaturePullRequest(w);
     assert.equal(answers(w, "pr:opened")[0]?.status, 200);
     assert.equal((await listRuns(w)).length, 1);
 

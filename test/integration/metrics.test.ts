@@ -11,7 +11,7 @@ import { endpointGroups } from "../../src/providers/bitbucket-datacenter/index.t
 import { createNamespace } from "../support/cluster.ts";
 import { sampleSum } from "../support/exposition.ts";
 import { startOperator } from "../support/operator.ts";
-import { listRuns, pipelinesWorld } from "../support/pipelines-world.ts";
+import { listRuns, openFeaturePullRequest, pipelinesWorld } from "../support/pipelines-world.ts";
 import { promtool } from "../support/promtool.ts";
 
 const root = join(import.meta.dirname, "../..");
@@ -108,9 +108,7 @@ test("deliveries are timed from their arrival: webhook duration and event → Pi
   const w = await pipelinesWorld(t);
   // The wall time around the deliveries bounds what the intake may have measured for them.
   const started = performance.now();
-  await w.sim.push({ project: "PRJ", repo: "app", branch: "feature", files: { "a.txt": "a\n" }, as: "dev" });
-  await w.sim.openPullRequest({ project: "PRJ", repo: "app", from: { branch: "feature" }, title: "A", as: "dev" });
-  await w.sim.settled();
+  await openFeaturePullRequest(w);
   const wall = (performance.now() - started) / 1000;
   assert.equal((await listRuns(w)).length, 1);
   const deliveries = w.sim.deliveries();

@@ -7,7 +7,14 @@ import { labels, pendingStatus } from "../../src/pipelines/build.ts";
 import { PipelineRuns } from "../../src/pipelines/tekton.ts";
 import { Secrets } from "../../src/runtime/kube.ts";
 import { startOperator } from "../support/operator.ts";
-import { answers, deliver, listRuns, param, pipelinesWorld } from "../support/pipelines-world.ts";
+import {
+  answers,
+  deliver,
+  listRuns,
+  openFeaturePullRequest,
+  param,
+  pipelinesWorld,
+} from "../support/pipelines-world.ts";
 import { waitFor } from "../support/wait.ts";
 
 const bothRun = `apiVersion: tekton.dev/v1
@@ -31,15 +38,7 @@ spec:
 describe("deduplication", () => {
   test("the same delivery twice, the push + PR pair for one commit, and a restart each run a pipeline once", async (t) => {
     const w = await pipelinesWorld(t, { files: { ".tekton/both.yaml": bothRun } });
-    await w.sim.push({ project: "PRJ", repo: "app", branch: "feature", files: { "a.txt": "a\n" }, as: "dev" });
-    const pr = await w.sim.openPullRequest({
-      project: "PRJ",
-      repo: "app",
-      from: { branch: "feature" },
-      title: "A",
-      as: "dev",
-    });
-    await w.sim.settled();
+    const pr = await openFeaturePullRequest(w);
     // The push of `feature` and the pull request at the same commit: one run.
     assert.equal((await listRuns(w)).length, 1);
     // No concurrency limit: the run waits for nothing but Tekton, and the pull request says so.
@@ -104,15 +103,7 @@ describe("the push + pull request pair shares one run, built as the pull request
   ]) {
     test(`delivered ${order.join(" then ")}`, async (t) => {
       const w = await pipelinesWorld(t, { files: { ".tekton/both.yaml": bothWithPr } });
-      await w.sim.push({ project: "PRJ", repo: "app", branch: "feature", files: { "a.txt": "a\n" }, as: "dev" });
-      const pr = await w.sim.openPullRequest({
-        project: "PRJ",
-        repo: "app",
-        from: { branch: "feature" },
-        title: "A",
-        as: "dev",
-      });
-      await w.sim.settled();
+      const pr = await openFeaturePullRequest(w);
       // A push to the pull request's branch; its two deliveries are held and then handed to Baton in this order.
       const since = w.sim.deliveries().length;
       w.sim.dropNextDeliveries(2);

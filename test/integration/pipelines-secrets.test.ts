@@ -8,7 +8,7 @@ import { Repositories } from "../../src/repositories/resource.ts";
 import { Secrets } from "../../src/runtime/kube.ts";
 import { createNamespace } from "../support/cluster.ts";
 import { testKube } from "../support/operator.ts";
-import { listRuns, pipelinesWorld, prRun } from "../support/pipelines-world.ts";
+import { listRuns, openFeaturePullRequest, pipelinesWorld, prRun } from "../support/pipelines-world.ts";
 import { waitFor } from "../support/wait.ts";
 
 const onPullRequest = `  annotations:
@@ -59,14 +59,7 @@ test("a Secret named through Tekton's $(params…) is refused before any run exi
   await secret("admin-credentials", { username: "admin", password: "admin-password" });
   await secret("registry-creds", { ".dockerconfigjson": "{}" });
 
-  await w.sim.push({ project: "PRJ", repo: "app", branch: "feature", files: { "a.txt": "a\n" }, as: "dev" });
-  const pr = await w.sim.openPullRequest({
-    project: "PRJ",
-    repo: "app",
-    from: { branch: "feature" },
-    title: "x",
-    as: "dev",
-  });
+  const pr = await openFeaturePullRequest(w, { title: "x" });
   const commit = pr.fromRef.latestCommit;
   const failed = await waitFor(
     () => w.sim.buildStatuses({ commit }).find((s) => s.name === "substituted" && s.state === "FAILED"),

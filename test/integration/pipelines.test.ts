@@ -17,6 +17,7 @@ import {
   gitWith,
   lintRun,
   listRuns,
+  openFeaturePullRequest,
   param,
   pipelinesWorld,
   prRun,
@@ -28,15 +29,7 @@ describe("pull request → PipelineRun", () => {
   test("a pull request creates the run with substituted params, its git Secret, and an INPROGRESS status", async (t) => {
     const w = await pipelinesWorld(t);
     const mark = w.sim.markRequests();
-    await w.sim.push({ project: "PRJ", repo: "app", branch: "feature", files: { "src.txt": "v1\n" }, as: "dev" });
-    const pr = await w.sim.openPullRequest({
-      project: "PRJ",
-      repo: "app",
-      from: { branch: "feature" },
-      title: "Add src",
-      as: "dev",
-    });
-    await w.sim.settled();
+    const pr = await openFeaturePullRequest(w, { files: { "src.txt": "v1\n" }, title: "Add src" });
     const [answer] = answers(w, "pr:opened");
     assert.equal(answer?.status, 200, JSON.stringify(answer?.body));
     assert.equal(answer?.body.outcome, "accepted");
@@ -114,15 +107,7 @@ describe("pull request → PipelineRun", () => {
 
   test("a new commit that leaves .tekton alone costs one folder listing and no file reads", async (t) => {
     const w = await pipelinesWorld(t, { files: { ".tekton/build.yaml": prRun, ".tekton/lint/lint.yaml": lintRun } });
-    await w.sim.push({ project: "PRJ", repo: "app", branch: "feature", files: { "a.txt": "1\n" }, as: "dev" });
-    await w.sim.openPullRequest({
-      project: "PRJ",
-      repo: "app",
-      from: { branch: "feature" },
-      title: "A",
-      as: "dev",
-    });
-    await w.sim.settled();
+    await openFeaturePullRequest(w, { files: { "a.txt": "1\n" } });
     assert.equal((await listRuns(w)).length, 2);
 
     const mark = w.sim.markRequests();
@@ -146,9 +131,7 @@ describe("pull request → PipelineRun", () => {
 
   test("the git Secret is garbage-collected with its PipelineRun", async (t) => {
     const w = await pipelinesWorld(t);
-    await w.sim.push({ project: "PRJ", repo: "app", branch: "feature", files: { "a.txt": "a\n" }, as: "dev" });
-    await w.sim.openPullRequest({ project: "PRJ", repo: "app", from: { branch: "feature" }, title: "A", as: "dev" });
-    await w.sim.settled();
+    await openFeaturePullRequest(w);
     const [run] = await listRuns(w);
     assert.ok(run);
     const secretName = run.metadata?.annotations?.["pipelinesascode.tekton.dev/git-auth-secret"] ?? "";
@@ -162,9 +145,7 @@ describe("pull request → PipelineRun", () => {
 
   test("a run left without its git Secret by a stopped operator gets it back at the next start", async (t) => {
     const w = await pipelinesWorld(t);
-    await w.sim.push({ project: "PRJ", repo: "app", branch: "feature", files: { "a.txt": "a\n" }, as: "dev" });
-    await w.sim.openPullRequest({ project: "PRJ", repo: "app", from: { branch: "feature" }, title: "A", as: "dev" });
-    await w.sim.settled();
+    await openFeaturePullRequest(w);
     const [run] = await listRuns(w);
     assert.ok(run);
     const secretName = run.metadata?.annotations?.["pipelinesascode.tekton.dev/git-auth-secret"] ?? "";
@@ -185,15 +166,7 @@ describe("pull request → PipelineRun", () => {
 
   test("/retest re-runs only failed pipelines, /cancel cancels what still runs, a decline cancels the rest", async (t) => {
     const w = await pipelinesWorld(t, { files: { ".tekton/build.yaml": prRun, ".tekton/lint.yaml": lintRun } });
-    await w.sim.push({ project: "PRJ", repo: "app", branch: "feature", files: { "a.txt": "a\n" }, as: "dev" });
-    const pr = await w.sim.openPullRequest({
-      project: "PRJ",
-      repo: "app",
-      from: { branch: "feature" },
-      title: "A",
-      as: "dev",
-    });
-    await w.sim.settled();
+    const pr = await openFeaturePullRequest(w);
     const first = await listRuns(w);
     assert.deepEqual(first.map((r) => r.metadata?.labels?.[labels.pipeline]).sort(), ["build", "lint"]);
     const byPipeline = (runs: typeof first, p: string) =>

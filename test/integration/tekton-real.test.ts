@@ -13,6 +13,7 @@ import {
   answers,
   deliver,
   listRuns,
+  openFeaturePullRequest,
   openForkPullRequest,
   pipelinesWorld,
   prRun,
@@ -53,15 +54,7 @@ ${
 }
 
 async function openPullRequest(w: World): Promise<{ sha: string; id: number }> {
-  await w.sim.push({ project: "PRJ", repo: "app", branch: "feature", files: { "src.txt": "v1\n" }, as: "dev" });
-  const pr = await w.sim.openPullRequest({
-    project: "PRJ",
-    repo: "app",
-    from: { branch: "feature" },
-    title: "Add src",
-    as: "dev",
-  });
-  await w.sim.settled();
+  const pr = await openFeaturePullRequest(w, { files: { "src.txt": "v1\n" }, title: "Add src" });
   return { sha: pr.fromRef.latestCommit, id: pr.id };
 }
 

@@ -296,6 +296,26 @@ export async function restStatus(
 }
 
 /**
+ * `dev`'s pull request from a `feature` branch of PRJ/app (created with `files`), returned once the simulator's
+ * deliveries of the push and the pull request are answered.
+ */
+export async function openFeaturePullRequest(
+  w: Pick<World, "sim">,
+  { files = { "a.txt": "a\n" }, title = "A" }: { files?: Record<string, string>; title?: string } = {},
+): ReturnType<Simulator["openPullRequest"]> {
+  await w.sim.push({ project: "PRJ", repo: "app", branch: "feature", files, as: "dev" });
+  const pr = await w.sim.openPullRequest({
+    project: "PRJ",
+    repo: "app",
+    from: { branch: "feature" },
+    title,
+    as: "dev",
+  });
+  await w.sim.settled();
+  return pr;
+}
+
+/**
  * `user`'s personal fork of PRJ/app with `files` committed on `branch`, and the pull request from it into PRJ/app,
  * returned once the simulator's deliveries of it are answered.
  */
