@@ -6,7 +6,6 @@
 // one INPROGRESS status each, a `/retest` of a finished run runs once more, and `concurrencyLimit` holds across
 // replicas in every state the API server stored, releasing the queue in the order runs joined it.
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import { test } from "node:test";
 import { TektonStandIn } from "../../hack/lib/tekton-standin.ts";
 import type { Repository } from "../../src/api/repository.ts";
@@ -16,9 +15,9 @@ import { Repositories } from "../../src/repositories/resource.ts";
 import { realClock } from "../../src/runtime/clock.ts";
 import { Secrets } from "../../src/runtime/kube.ts";
 import type { DeliveryRecord } from "../../src/simulator/deliveries.ts";
-import { createNamespace } from "../support/cluster.ts";
-import { simulatorClock, startOperator, testKube, useSimulator } from "../support/operator.ts";
-import { allEvents, deliver, lintRun, prRun } from "../support/pipelines-world.ts";
+import type { createNamespace } from "../support/cluster.ts";
+import { simulatorClock, startOperator, type testKube, type useSimulator } from "../support/operator.ts";
+import { deliver, hookTo, lintRun, prRun, repositorySide } from "../support/pipelines-world.ts";
 import { waitFor } from "../support/wait.ts";
 
 /** Runs for pushes and pull requests alike: the push + pull request pair of one commit shares its run. */
@@ -47,51 +46,13 @@ async function twoReplicas(
   spec: Partial<Repository["spec"]>,
   pipelines: Record<string, string>,
 ) {
-  const ns = await createNamespace(t);
-  const sim = await useSimulator(t);
-  sim.createUser({ name: "admin", password: "admin-password", admin: true });
-  sim.createUser({ name: "dev", password: "dev-password" });
-  sim.createProject({ key: "PRJ" });
-  await sim.createRepository({
-    project: "PRJ",
-    slug: "app",
-    files: { "README.md": "# app\n", ...pipelines },
+  const side = await repositorySide(t, {
+    files: pipelines,
+    spec: { params: [{ name: "greeting", value: "two replicas" }], ...spec },
   });
-  sim.grant({ permission: "REPO_WRITE", user: "dev", project: "PRJ", repo: "app" });
-  const token = sim.createToken({
-    scope: { kind: "project", project: "PRJ" },
-    name: "baton",
-    permissions: ["REPO_READ"],
-  });
-  const webhookSecret = randomBytes(20).toString("hex");
-  const kube = await testKube();
-  const secret = (name: string, data: Record<string, string>) =>
-    kube.create(Secrets, { apiVersion: "v1", kind: "Secret", metadata: { name, namespace: ns }, stringData: data });
-  await Promise.all([secret("bb-token", { token: token.token }), secret("hook", { secret: webhookSecret })]);
-  await kube.create(Repositories, {
-    apiVersion: "baton.dev/v1alpha1",
-    kind: "Repository",
-    metadata: { name: "app", namespace: ns },
-    spec: {
-      url: `${sim.url}/projects/PRJ/repos/app`,
-      secretRef: { name: "bb-token", key: "token" },
-      // The operator's token here is REPO_READ already; runs get it named as their clone token, not by opt-in.
-      cloneTokenRef: { kind: "Secret", name: "bb-token", key: "token" },
-      webhook: { managed: false, scope: "repository", secretRef: { name: "hook", key: "secret" } },
-      pipelines: { path: ".tekton" },
-      params: [{ name: "greeting", value: "two replicas" }],
-      ...spec,
-    },
-  } as Repository);
+  const { ns, sim, kube, webhookSecret } = side;
   // The deliveries are captured, never sent: the test hands them to the replicas itself.
-  sim.createWebhook({
-    project: "PRJ",
-    repo: "app",
-    name: "baton",
-    url: "http://127.0.0.1:9/unused",
-    events: allEvents,
-    configuration: { secret: webhookSecret },
-  });
+  hookTo(side, "http://127.0.0.1:9/unused");
   sim.dropNextDeliveries(1_000_000);
   const replica = (name: string) =>
     startOperator(t, ns, {
