@@ -80,12 +80,15 @@ async function waitForReadyLine(child: ChildProcess, dir: string): Promise<{ kub
   }
 }
 
-async function stopProcess(child: ChildProcess): Promise<void> {
+/**
+ * Stops a child process: SIGTERM, then SIGKILL after `graceMs`. Test and demo data are disposable, so nothing is
+ * worth waiting longer for (Tekton's webhook alone would take ~45 s to drain).
+ */
+export async function stopProcess(child: ChildProcess, graceMs = 3_000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
   child.kill("SIGTERM");
-  // Test data is disposable: a few seconds of graceful shutdown, then no more waiting.
-  const timer = setTimeout(() => child.kill("SIGKILL"), 3_000);
+  const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
   await exited;
   clearTimeout(timer);
 }

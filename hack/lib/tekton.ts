@@ -9,7 +9,7 @@ import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
-import { binDir, kubectlPath, repoRoot, serviceAccountKubeconfig, tektonCrdDir } from "./controlplane.ts";
+import { binDir, kubectlPath, repoRoot, serviceAccountKubeconfig, stopProcess, tektonCrdDir } from "./controlplane.ts";
 import { freePort } from "./net.ts";
 
 const run = promisify(execFile);
@@ -72,7 +72,7 @@ export async function startTekton(
 
   const processes: ChildProcess[] = [];
   const stop = async () => {
-    await Promise.all(processes.map(stopProcess));
+    await Promise.all(processes.map((child) => stopProcess(child)));
   };
   const start = async (name: string, command: string, args: string[], env: Record<string, string> = {}) => {
     const log = await open(join(dir, `${name}.log`), "w");
@@ -286,14 +286,4 @@ async function waitUntilAdmitting(
     if (Date.now() > deadline) throw new Error(`Tekton's webhook did not start admitting: ${last}`);
     await new Promise((r) => setTimeout(r, 500));
   }
-}
-
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  child.kill("SIGTERM");
-  // The webhook takes ~45 s to drain on SIGTERM; test state is disposable.
-  const timer = setTimeout(() => child.kill("SIGKILL"), 3_000);
-  await exited;
-  clearTimeout(timer);
 }
