@@ -211,7 +211,7 @@ export class HostFeedback {
     why: string,
   ): Promise<void> {
     const description = oneLine(
-      `not run: no clone token for Repository ${ctx.namespace}/${ctx.name} (its CloneTokenReady condition says why); set spec.cloneTokenRef to a REPO_READ token`,
+      `not run: no clone token for Repository ${ctx.namespace}/${ctx.name} (its CloneTokenReady condition says why); set spec.cloneTokenRef to a token that can only read the repository`,
     );
     for (const pipeline of pipelines) {
       if (!this.#o.noticed.add(`clone|${ctx.identity}|${event.sha}|${pipeline}`)) continue;
@@ -282,6 +282,7 @@ export class HostFeedback {
     pipeline: string,
     status: { state: "INPROGRESS" | "SUCCESSFUL" | "FAILED"; description: string; runName?: string },
   ): Promise<boolean> {
+    // Only old Data Center payloads lack the repository's links; Cloud's and GitHub's always carry them.
     const browse =
       event.repository.browseUrl ??
       `${ctx.location.server}/projects/${ctx.location.project}/repos/${ctx.location.slug}`;

@@ -57,7 +57,7 @@ async function advertisement(
       return {
         ok: false,
         unreadable: res.status === 401 || res.status === 403 || res.status === 404,
-        message: `the git server answered ${res.status} to the ref advertisement${res.status === 401 || res.status === 403 ? " (does the clone token have REPO_READ?)" : ""}`,
+        message: `the git server answered ${res.status} to the ref advertisement${res.status === 401 || res.status === 403 ? " (can the clone token read this repository?)" : ""}`,
       };
     }
     // Bytes, not text: pkt-line lengths count bytes, and a ref name need not be UTF-8 (decoding would change it).

@@ -189,7 +189,7 @@ describe("waitForPullRequestRef", () => {
       delaysMs: [],
       fetch: async () => ({ status: 401, arrayBuffer: async () => new ArrayBuffer(0) }),
     });
-    assert.match(denied.ok ? "" : denied.message, /401.*REPO_READ/);
+    assert.match(denied.ok ? "" : denied.message, /401.*can the clone token read this repository/);
     assert.ok(!JSON.stringify(denied).includes("t0k3n-value"));
   });
 });
