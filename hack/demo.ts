@@ -12,6 +12,7 @@ import type { Repository } from "../src/api/repository.ts";
 import type { BitbucketProjectToken } from "../src/api/token.ts";
 import { intakePath } from "../src/events/intake.ts";
 import { createOperator } from "../src/operator.ts";
+import { managedCloneTokenName } from "../src/repositories/clonetoken.ts";
 import { Repositories } from "../src/repositories/resource.ts";
 import { configSchema } from "../src/runtime/config.ts";
 import { KubeClient, Secrets } from "../src/runtime/kube.ts";
@@ -314,7 +315,8 @@ await finish(
   ${kubectlPath} describe bbtoken demo-ci -n ${namespace}      # the token's story, as Events
   ${kubectlPath} get baton,pipelineruns -n ${namespace}
   curl -s http://127.0.0.1:${metricsPort}/metrics | grep ^baton_token
-  ${seed.cloneCommand}
+  # clone as the runs do: with the read-only clone token Baton issued for ${seed.repo}, read from its Secret
+  git -c http.extraHeader="Authorization: Bearer $(${kubectlPath} get secret ${managedCloneTokenName(seed.repo)}-token -n ${namespace} -o jsonpath='{.data.token}' | base64 -d)" clone ${seed.cloneUrl}
 
 Edit or delete the webhook in Bitbucket (${sim.url}/_sim/webhooks) and watch Baton repair it; delete the Repository
 and watch the webhook go. Press Ctrl-C to stop and clean up (or run: npm run demo -- --cleanup).`,
