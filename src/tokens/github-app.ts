@@ -9,9 +9,10 @@ import type { Repository } from "../api/repository.ts";
 import { AppKeyError } from "../providers/github/app-jwt.ts";
 import { AppTokenError, type AppTokens } from "../providers/github/app-tokens.ts";
 import type { Credential } from "../providers/http/auth.ts";
+import { UnauthorizedError } from "../providers/http/errors.ts";
 import type { RepositoryLocation } from "../repositories/decisions.ts";
 import { type KubeClient, Secrets } from "../runtime/kube.ts";
-import { tokenIn } from "./secret.ts";
+import { fingerprint, tokenIn } from "./secret.ts";
 
 export type AppProblem = { reason: string; problem: string };
 
@@ -35,7 +36,26 @@ export class GitHubAppCredentials {
   ): Promise<{ credential: Credential } | AppProblem> {
     const app = await this.#installation(repository, location, signal);
     if ("problem" in app) return app;
-    return { credential: await app.tokens.credential(app.installationId) };
+    try {
+      return { credential: await app.tokens.credential(app.installationId) };
+    } catch (err) {
+      if (err instanceof UnauthorizedError) return keyRefused(repository);
+      throw err;
+    }
+  }
+
+  /**
+   * The App's own credential (its JWT) for the endpoints that act as the App itself (its hook config), with the
+   * fingerprint of the key it is signed with: a changed key is a new App credential. No call is made.
+   */
+  async app(
+    repository: Repository,
+    location: RepositoryLocation,
+    signal?: AbortSignal,
+  ): Promise<{ credential: Credential; keyPrint: string } | AppProblem> {
+    const app = await this.#app(repository, location, signal);
+    if ("problem" in app) return app;
+    return { credential: app.tokens.appCredential(), keyPrint: app.keyPrint };
   }
 
   /** A token for one PipelineRun: `contents: read` on this repository only, refused if GitHub grants more. */
@@ -51,15 +71,17 @@ export class GitHubAppCredentials {
       return { token: minted.token, expiresAt: minted.expiresAt };
     } catch (err) {
       if (err instanceof AppTokenError) return { reason: "RunTokenRefused", problem: err.message };
+      if (err instanceof UnauthorizedError) return keyRefused(repository);
       throw err;
     }
   }
 
-  async #installation(
+  /** The App's tokens, from the key in its Secret (read at every use). */
+  async #app(
     repository: Repository,
     location: RepositoryLocation,
     signal?: AbortSignal,
-  ): Promise<{ tokens: AppTokens; installationId: number } | AppProblem> {
+  ): Promise<{ tokens: AppTokens; keyPrint: string } | AppProblem> {
     const app = repository.spec.githubApp;
     if (app === undefined) return { reason: "TokenNotConfigured", problem: "spec.githubApp is not set" };
     const namespace = repository.metadata.namespace ?? "";
@@ -69,9 +91,8 @@ export class GitHubAppCredentials {
       return { reason: "SecretNotFound", problem: `the Secret ${name} holding the App's key does not exist` };
     const pem = tokenIn(secret, key);
     if (!pem) return { reason: "SecretKeyMissing", problem: `the Secret ${name} has no key "${key}"` };
-    let tokens: AppTokens;
     try {
-      tokens = this.#tokens(location.server, app.appId, pem);
+      return { tokens: this.#tokens(location.server, app.appId, pem), keyPrint: fingerprint(pem) };
     } catch (err) {
       if (err instanceof AppKeyError) {
         return { reason: "InvalidPrivateKey", problem: `the Secret ${name} key "${key}": ${err.message}` };
@@ -80,12 +101,34 @@ export class GitHubAppCredentials {
         return { reason: "ServerNotAllowed", problem: (err as Error).message };
       throw err;
     }
-    if (app.installationId !== undefined) return { tokens, installationId: app.installationId };
+  }
+
+  async #installation(
+    repository: Repository,
+    location: RepositoryLocation,
+    signal?: AbortSignal,
+  ): Promise<{ tokens: AppTokens; installationId: number } | AppProblem> {
+    const app = await this.#app(repository, location, signal);
+    if ("problem" in app) return app;
+    const { tokens } = app;
+    const installationId = repository.spec.githubApp?.installationId;
+    if (installationId !== undefined) return { tokens, installationId };
     try {
       return { tokens, installationId: await tokens.installationId(location.project, location.slug, signal) };
     } catch (err) {
       if (err instanceof AppTokenError) return { reason: "AppNotInstalled", problem: err.message };
+      if (err instanceof UnauthorizedError) return keyRefused(repository);
       throw err;
     }
   }
+}
+
+/** GitHub answered the App's JWT with 401: the key is not the App's (rotated, another App's) or the id is wrong. */
+export function keyRefused(repository: Pick<Repository, "spec">): AppProblem {
+  const app = repository.spec.githubApp;
+  const where = app ? `the Secret ${app.privateKeyRef.name} key "${app.privateKeyRef.key}"` : "the Secret";
+  return {
+    reason: "AppKeyRefused",
+    problem: `GitHub refused the JWT of App ${app?.appId ?? ""} (401): ${where} does not hold that App's current private key, or spec.githubApp.appId names another App`,
+  };
 }

@@ -126,6 +126,14 @@ export class AppTokens {
     return { kind: "bearer", token: this.#signer.jwt() };
   }
 
+  /**
+   * The App's own credential, its JWT (signed afresh before it has a minute left), for the endpoints that act as
+   * the App rather than an installation: its hook config. Call it before each request, like `credential()`.
+   */
+  appCredential(): Credential {
+    return this.#jwt();
+  }
+
   /** The installation of this App on `owner/name` (cached; `forgetInstallation` after a 404 or 401). */
   installationId(owner: string, name: string, signal?: AbortSignal): Promise<number> {
     const key = `${owner}/${name}`.toLowerCase();
