@@ -171,6 +171,10 @@ export interface Hook {
   secretSet?: boolean;
   /** DC only: the secret as returned, so drift can be judged exactly. Never logged. */
   secret?: string;
+  /** How deliveries are encoded, where the host lets it be chosen (GitHub: `json` or `form`). */
+  contentType?: string;
+  /** Whether deliveries skip TLS verification, where the host lets it be turned off (GitHub's `insecure_ssl`). */
+  insecureSsl?: boolean;
 }
 
 // ─── Tokens ────────────────────────────────────────────────────────────────────────────────────────────────

@@ -140,19 +140,6 @@ export async function getAppHookConfig(http: HttpTransport, call: CallOptions): 
   return data;
 }
 
-/**
- * What is wrong with the App's hook config, compared with what Baton wants; [] when nothing is. `secretCurrent`
- * is Baton's own record: whether the secret it last wrote is the one it verifies deliveries with. Pure.
- */
-export function appHookDrift(current: HookConfig, desired: { url: string }, secretCurrent: boolean): string[] {
-  const drift: string[] = [];
-  if (current.url !== desired.url) drift.push("url");
-  if (current.content_type !== "json") drift.push("content_type");
-  if (String(current.insecure_ssl ?? "0") !== "0") drift.push("insecure_ssl");
-  if (current.secret === undefined || current.secret === "" || !secretCurrent) drift.push("secret");
-  return drift;
-}
-
 /** Rewrites the App's hook config as Baton wants it; `call.auth` must be the App JWT. */
 export async function repairAppHookConfig(
   http: HttpTransport,

@@ -245,6 +245,8 @@ describe("GitHubProvider", () => {
       events: [],
       active: true,
       secretSet: false,
+      contentType: "json",
+      insecureSsl: false,
     });
     const input = { name: "baton", url: "https://baton/hooks/github", events: ["push"], active: true, secret: "s" };
     await provider.updateHook({ kind: "app" }, "app", input, jwt);

@@ -49,6 +49,7 @@ import {
   createRepoHook,
   deleteRepoHook,
   getAppHookConfig,
+  type HookConfig,
   listRepoHooks,
   repairAppHookConfig,
   updateRepoHook,
@@ -356,7 +357,14 @@ export class GitHubProvider implements GitProvider {
 
   async listHooks(scope: HookScope, call: ListCallOptions = {}): Promise<Hook[]> {
     if (scope.kind === "app") {
-      const config = await getAppHookConfig(this.#http, call);
+      let config: HookConfig;
+      try {
+        config = await getAppHookConfig(this.#http, call);
+      } catch (err) {
+        // An App without a webhook has no config to read.
+        if (isNotFound(err)) return [];
+        throw err;
+      }
       if (!config.url) return [];
       return [
         {
@@ -366,6 +374,8 @@ export class GitHubProvider implements GitProvider {
           events: [],
           active: true,
           secretSet: config.secret !== undefined && config.secret !== "",
+          ...(config.content_type === undefined ? {} : { contentType: config.content_type }),
+          insecureSsl: String(config.insecure_ssl ?? "0") !== "0",
         },
       ];
     }

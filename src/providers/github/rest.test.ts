@@ -6,7 +6,7 @@ import { ManualClock } from "../../runtime/clock.ts";
 import { ForbiddenError, NotFoundError, RateLimitedError, TooManyResultsError } from "../http/errors.ts";
 import { type Recorded, type Reply, startServer, type TestServer } from "../http/test-server.ts";
 import { listFolder, pullRequestFiles, pushFiles, readFile } from "./content.ts";
-import { appHookDrift, createRepoHook, deleteRepoHook, listRepoHooks, updateRepoHook } from "./hooks.ts";
+import { createRepoHook, deleteRepoHook, listRepoHooks, updateRepoHook } from "./hooks.ts";
 import { RateLimitGate } from "./ratelimit.ts";
 import { commentOnPullRequest, hasWriteAccess } from "./repos.ts";
 import { getCommitStatus, setCheckRun, setCommitStatus, statusDescription } from "./status.ts";
@@ -395,18 +395,6 @@ describe("hooks", () => {
       return err instanceof Error && !err.message.includes(secret) && !JSON.stringify(err).includes(secret);
     });
     await http.close();
-  });
-
-  it("the App's hook config drifts on URL, content type, TLS check and secret", () => {
-    const good = { url: "https://baton/hooks/github", content_type: "json", insecure_ssl: "0", secret: "********" };
-    assert.deepEqual(appHookDrift(good, { url: good.url }, true), []);
-    assert.deepEqual(appHookDrift({ ...good, url: "https://old" }, { url: good.url }, true), ["url"]);
-    assert.deepEqual(appHookDrift({ ...good, content_type: "form", insecure_ssl: "1" }, { url: good.url }, true), [
-      "content_type",
-      "insecure_ssl",
-    ]);
-    assert.deepEqual(appHookDrift({ url: good.url, content_type: "json" }, { url: good.url }, true), ["secret"]);
-    assert.deepEqual(appHookDrift(good, { url: good.url }, false), ["secret"]);
   });
 });
 

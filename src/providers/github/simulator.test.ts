@@ -13,7 +13,7 @@ import { AppJwtSigner, parseAppPrivateKey } from "./app-jwt.ts";
 import { AppTokens } from "./app-tokens.ts";
 import { commentEvent, type GitHubClassifyResult } from "./classify.ts";
 import { listFolder, pushFiles, readFile } from "./content.ts";
-import { appHookDrift, getAppHookConfig, repairAppHookConfig } from "./hooks.ts";
+import { getAppHookConfig, repairAppHookConfig } from "./hooks.ts";
 import { githubIntake, readDeliveryHeaders } from "./intake.ts";
 import { getPullRequest, hasWriteAccess } from "./repos.ts";
 import { canUseCheckRuns, getCommitStatus, setCheckRun, setCommitStatus } from "./status.ts";
@@ -292,9 +292,14 @@ describe("GitHub provider against the GitHub simulator", () => {
     closers.push(() => http.close());
     const jwt = () => ({ auth: { kind: "bearer" as const, token: signer.jwt() } });
     const moved = `${hookUrl}?moved`;
-    assert.deepEqual(appHookDrift(await getAppHookConfig(http, jwt()), { url: moved }, true), ["url"]);
-    await repairAppHookConfig(http, { url: moved, secret: webhookSecret }, jwt());
-    assert.deepEqual(appHookDrift(await getAppHookConfig(http, jwt()), { url: moved }, true), []);
+    const shown = { url: hookUrl, content_type: "json", insecure_ssl: "0", secret: "********" };
+    assert.deepEqual(await getAppHookConfig(http, jwt()), shown, "the secret is masked, as GitHub does");
+    assert.deepEqual(await repairAppHookConfig(http, { url: moved, secret: webhookSecret }, jwt()), {
+      ...shown,
+      url: moved,
+    });
+    assert.deepEqual(await getAppHookConfig(http, jwt()), { ...shown, url: moved });
+    await assert.rejects(getAppHookConfig(http, {}), { status: 401 }, "only the App's JWT reads it");
     await repairAppHookConfig(http, { url: hookUrl, secret: webhookSecret }, jwt());
   });
 
