@@ -104,6 +104,33 @@ export class GitHubSimulatorControl extends MachineryControl {
   }
 
   /**
+   * The App's webhook config as GitHub holds it, secret included (the API only ever shows `********`); null when the
+   * App has no webhook.
+   */
+  appHook(
+    appId: number,
+  ): { url: string; contentType: "json" | "form"; secret: string | null; insecureSsl: "0" | "1" } | null {
+    const hook = this.core.appById(appId).hook;
+    return hook
+      ? { url: hook.url, contentType: hook.content_type, secret: hook.secret, insecureSsl: hook.insecure_ssl }
+      : null;
+  }
+
+  /** Someone edits the App's webhook in its settings on GitHub (no API call, nothing in the request log). */
+  editAppHook(
+    appId: number,
+    edit: { url?: string; contentType?: "json" | "form"; secret?: string | null; insecureSsl?: "0" | "1" },
+  ): void {
+    const app = this.core.appById(appId);
+    const hook = app.hook ?? { url: "", content_type: "json", secret: null, insecure_ssl: "0" };
+    if (edit.url !== undefined) hook.url = edit.url;
+    if (edit.contentType !== undefined) hook.content_type = edit.contentType;
+    if (edit.secret !== undefined) hook.secret = edit.secret;
+    if (edit.insecureSsl !== undefined) hook.insecure_ssl = edit.insecureSsl;
+    app.hook = hook;
+  }
+
+  /**
    * Signs an App JWT with the App's current key on the simulator clock (default: iat 60 s ago, exp in 9 min);
    * `iat`/`exp` (epoch seconds) override, to produce the refused ones.
    */

@@ -31,6 +31,12 @@ const schemas = {
       .nullable()
       .optional(),
   }),
+  appHook: z.object({
+    url: z.string().min(1).optional(),
+    contentType: z.enum(["json", "form"]).optional(),
+    secret: z.string().nullable().optional(),
+    insecureSsl: z.enum(["0", "1"]).optional(),
+  }),
   jwt: z.object({
     iat: z.number().int().optional(),
     exp: z.number().optional(),
@@ -117,6 +123,11 @@ export function githubControlRoutes(sim: GitHubControlTarget) {
     app.post("/apps/:id/jwt", cfg, async (r) =>
       sim.appJwt({ appId: Number(param(r, "id")), ...parseBody(schemas.jwt, r.body) }),
     );
+    app.get("/apps/:id/hook", cfg, async (r) => sim.appHook(Number(param(r, "id"))));
+    app.patch("/apps/:id/hook", cfg, async (r) => {
+      sim.editAppHook(Number(param(r, "id")), parseBody(schemas.appHook, r.body));
+      return sim.appHook(Number(param(r, "id")));
+    });
     app.post("/installations", cfg, async (r) => sim.install(parseBody(schemas.installation, r.body)));
     app.get("/installations/:id", cfg, async (r) => sim.installationView(Number(param(r, "id"))));
     app.post("/installations/:id/suspend", cfg, async (r) =>
