@@ -15,6 +15,7 @@ import { watchedLabel } from "../tokens/secret.ts";
 import { CatchUp, type CatchUpDispatch } from "./catchup.ts";
 import { projectIdentity, type RepositoryLocation, repositoryIdentity } from "./decisions.ts";
 import { deferWebhookRemoval } from "./deferred-webhooks.ts";
+import { appOf } from "./membership.ts";
 import { RepositoryMetrics } from "./metrics.ts";
 import { indexes, locate, RepositoryReconciler } from "./reconciler.ts";
 import { projectWebhookSecretName, Repositories } from "./resource.ts";
@@ -85,9 +86,15 @@ export function registerRepositoryController(manager: Manager, deps: RepositoryC
       ? [`${operatorNamespace}/${projectWebhookSecretName(location.server, location.project)}`]
       : [];
   });
+  repositories.addIndex(indexes.app, (r) => {
+    const app = appOf(r);
+    return app ? [app] : [];
+  });
   tokens.addIndex(tokenSecretIndex, (t) => [`${t.metadata?.namespace}/${t.spec?.secretName}`]);
 
   const ledger = deps.ledger;
+  // The controller is made after the reconciler, which may ask for a Repository to be looked at again.
+  let controller: Controller | undefined;
   const reconciler = new RepositoryReconciler({
     kube: manager.kube,
     clock: manager.clock,
@@ -103,6 +110,7 @@ export function registerRepositoryController(manager: Manager, deps: RepositoryC
     operatorNamespace,
     driftInterval,
     cachedSecret: (namespace, name) => secrets.get(namespace, name),
+    wake: (key) => controller?.enqueue(key),
     ...(deps.deletionPatienceMs === undefined ? {} : { deletionPatienceMs: deps.deletionPatienceMs }),
     ...(ledger
       ? {
@@ -118,7 +126,7 @@ export function registerRepositoryController(manager: Manager, deps: RepositoryC
   const byToken = (namespace: string | undefined, name: string | undefined) =>
     repositories.byIndex(indexes.tokenRef, `${namespace ?? ""}/${name ?? ""}`).map(keyOf);
 
-  const controller = manager.addController({
+  controller = manager.addController({
     name: "repository",
     reconcile: reconciler.reconcile,
     sources: [
@@ -155,6 +163,15 @@ export function registerRepositoryController(manager: Manager, deps: RepositoryC
           update: (before, after) => JSON.stringify(before.data) !== JSON.stringify(after.data),
           delete: () => true,
         },
+      ),
+      // A Repository leaving a GitHub App: it may have held the claim on the App's webhook another one waits for.
+      mapped(
+        repositories,
+        (r) => {
+          const app = appOf(r);
+          return app ? repositories.byIndex(indexes.app, app).map(keyOf) : [];
+        },
+        { add: () => false, update: () => false, delete: () => true },
       ),
       // A BitbucketProjectToken appearing or becoming ready.
       mapped(tokens, (t) => byToken(t.metadata?.namespace, t.metadata?.name)),

@@ -15,13 +15,32 @@ const spec = (over: Record<string, unknown> = {}) =>
 const byType = (conditions: ReturnType<typeof appModeConditions>) =>
   Object.fromEntries(conditions.map((c) => [c.type, c]));
 
-test("an installed App makes the Repository Ready, with a read-only token per run and the webhook left to the App", () => {
-  const c = byType(appModeConditions(spec(), location, { credential: {} }));
+const synced = { kind: "synced", url: "https://baton/hooks/github", print: "p", repaired: [], expiresAt: 0 } as const;
+
+test("an installed App with its webhook in sync makes the Repository Ready, with a read-only token per run", () => {
+  const c = byType(appModeConditions(spec(), location, { credential: {} }, synced));
   assert.equal(c.Ready?.status, "True");
   assert.equal(c.TokenReady?.reason, "AppInstalled");
   assert.equal(c.CloneTokenReady?.reason, "PerRunAppToken");
   assert.equal(c.CloneTokenWarning?.status, "False");
-  assert.equal(c.WebhookSynced?.status, "Unknown", "Baton does not claim the App's webhook is right");
+  assert.deepEqual([c.WebhookSynced?.status, c.WebhookSynced?.reason], ["True", "AppWebhookSynced"]);
+  assert.match(c.WebhookSynced?.message ?? "", /App 42's webhook delivers to https:\/\/baton\/hooks\/github/);
+});
+
+test("another Repository holding the App's secret: WebhookSynced=False naming it, and not Ready", () => {
+  const c = byType(
+    appModeConditions(spec(), location, { credential: {} }, { kind: "conflict", holder: "team-a/hello" }),
+  );
+  assert.deepEqual([c.WebhookSynced?.status, c.WebhookSynced?.reason], ["False", "AppWebhookConflict"]);
+  assert.match(c.WebhookSynced?.message ?? "", /Repository team-a\/hello/);
+  assert.deepEqual([c.Ready?.status, c.Ready?.reason], ["False", "WebhookNotSynced"]);
+});
+
+test("GitHub refusing the App's JWT names the key's Secret, never the key", () => {
+  const refused = { kind: "failed", failure: "unauthorized", detail: "401 Bad credentials", expiresAt: 0 } as const;
+  const c = byType(appModeConditions(spec(), location, { credential: {} }, refused));
+  assert.deepEqual([c.WebhookSynced?.status, c.WebhookSynced?.reason], ["False", "AppKeyRefused"]);
+  assert.match(c.WebhookSynced?.message ?? "", /Secret k key "private-key.pem" does not hold that App's current/);
 });
 
 test("a problem reaching the App is TokenReady=False with its reason, and nothing about clone tokens", () => {

@@ -5,6 +5,7 @@ import type { Repository } from "../api/repository.ts";
 import { oldestClaim } from "../runtime/claims.ts";
 import type { Informer } from "../runtime/informer.ts";
 import { isDeleting, keyOf } from "../runtime/kube.ts";
+import { appIdentity } from "./app-hook.ts";
 import { parseRepositoryUrl, projectIdentity, type RepositoryLocation, repositoryIdentity } from "./decisions.ts";
 
 /** Informer indexes the reconciler and the controller's event mapping rely on. */
@@ -19,6 +20,8 @@ export const indexes = {
   tokenRef: "repositories.tokenRef",
   /** `namespace/name` of the shared webhook Secret of a project-scope Repository's project. */
   projectSecret: "repositories.projectSecret",
+  /** appIdentity of the GitHub App a Repository names: the Repositories sharing the App's one webhook. */
+  app: "repositories.app",
 } as const;
 
 /** Where a cached object points, tolerating objects the reconciler has not validated. */
@@ -61,6 +64,23 @@ export class Members {
     }
     return members;
   }
+
+  /** Live Repositories with a managed webhook naming the App `app` that keep their repository (no duplicates). */
+  app(app: string): Repository[] {
+    return this.#repositories.byIndex(indexes.app, app).filter((other) => {
+      if (isDeleting(other) || other.spec?.webhook?.managed === false || appOf(other) !== app) return false;
+      const location = locate(other);
+      const winner = location ? this.winner(other, location) : undefined;
+      return winner !== undefined && keyOf(winner) === keyOf(other);
+    });
+  }
+}
+
+/** The appIdentity of the GitHub App a cached Repository names, if it names one. */
+export function appOf(repository: Pick<Repository, "spec"> | undefined): string | undefined {
+  const appId = repository?.spec?.githubApp?.appId;
+  const location = locate(repository);
+  return typeof appId === "string" && location ? appIdentity(location.server, appId) : undefined;
 }
 
 function sameIdentity(repo: Repository, identity: string): boolean {

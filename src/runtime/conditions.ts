@@ -23,7 +23,7 @@ export interface ConditionUpdate {
 
 const MAX_MESSAGE = 32768;
 
-function rfc3339(now: Date | number): string {
+export function rfc3339(now: Date | number): string {
   // metav1.Time has second precision; writing milliseconds would make every comparison see a change.
   return new Date(Math.floor(new Date(now).getTime() / 1000) * 1000).toISOString().replace(".000Z", "Z");
 }
