@@ -9,14 +9,15 @@ import { Repository, type RepositoryStatus } from "../api/repository.ts";
 import type { GitProvider, ProviderLookup } from "../providers/provider.ts";
 import { providerKindOf, UnsupportedProviderError } from "../providers/registry.ts";
 import type { Clock } from "../runtime/clock.ts";
-import { type Condition, getCondition, rfc3339 } from "../runtime/conditions.ts";
+import { type Condition, getCondition } from "../runtime/conditions.ts";
 import type { ReconcileContext, ReconcileResult } from "../runtime/controller.ts";
 import type { Informer } from "../runtime/informer.ts";
 import { hasFinalizer, isDeleting, type KubeClient, keyOf } from "../runtime/kube.ts";
 import type { Secret } from "../runtime/kube-types.ts";
 import { keyString, type ObjectKey } from "../runtime/logger.ts";
 import type { GitHubAppCredentials } from "../tokens/github-app.ts";
-import { type AppHookOutcome, AppHooks, appIdentity } from "./app-hook.ts";
+import { AppHooks } from "./app-hook.ts";
+import { AppMode } from "./app-mode.ts";
 import { RepositoryListings, ServerFeatures } from "./cache.ts";
 import { cloneTokenConditions } from "./clonetoken.ts";
 import {
@@ -26,14 +27,12 @@ import {
   parseRepositoryUrl,
   type RepositoryLocation,
   retryDelay,
-  syncTimeDue,
   urlCarriesCredential,
   webhookFailure,
   webhookName,
 } from "./decisions.ts";
 import type { EventSink } from "./events.ts";
 import { failureOf } from "./failures.ts";
-import { appHookRepaired, appModeConditions } from "./github-app.ts";
 import { Members } from "./membership.ts";
 import type { RepositoryMetrics } from "./metrics.ts";
 import { checkReachability, type ReachabilityDeps, recheckToken } from "./reachability.ts";
@@ -95,7 +94,7 @@ export class RepositoryReconciler {
   readonly #report: HookReport;
   readonly #release: Release;
   readonly #reach: ReachabilityDeps;
-  readonly #appHooks: AppHooks;
+  readonly #appMode: AppMode;
   /** Consecutive failures per Repository before any webhook call (token, reachability). */
   readonly #memberFailures = new Map<string, number>();
   /** Last token each Repository resolved: a namespace being deleted may take the token Secret first. */
@@ -118,13 +117,21 @@ export class RepositoryReconciler {
       members: this.#members,
     });
     this.#report = new HookReport(deps.events, now);
-    this.#appHooks = new AppHooks({
-      now,
-      driftInterval: deps.driftInterval,
-      ...(deps.random ? { random: deps.random } : {}),
-      members: (app) => this.#members.app(app),
-      ...(deps.wake ? { wake: deps.wake } : {}),
-      count: (result) => deps.metrics.sync(result),
+    this.#appMode = new AppMode({
+      ...deps,
+      hooks: new AppHooks({
+        now,
+        driftInterval: deps.driftInterval,
+        ...(deps.random ? { random: deps.random } : {}),
+        members: (app) => this.#members.app(app),
+        ...(deps.wake ? { wake: deps.wake } : {}),
+        count: (result) => deps.metrics.sync(result),
+      }),
+      webhookSecret: (location, ctx) => this.#sync.webhookSecret(location, undefined, ctx),
+      watch: (namespace, name, ctx) => this.#watch(namespace, name, ctx),
+      memberFailed: (key) => this.#memberFailed(key),
+      memberSucceeded: (key) => this.#memberFailures.delete(key),
+      writeStatus: (repo, status, updates) => this.#writeStatus(repo, status, updates),
     });
     this.#release = new Release({
       ...deps,
@@ -255,7 +262,7 @@ export class RepositoryReconciler {
       return {};
     }
 
-    if (repo.spec.githubApp !== undefined) return this.#appMode(repo, location, ctx);
+    if (repo.spec.githubApp !== undefined) return this.#appMode.reconcile(repo, location, ctx);
 
     const managed = repo.spec.webhook.managed;
     if (managed && !hasFinalizer(repo, finalizer)) {
@@ -272,107 +279,6 @@ export class RepositoryReconciler {
     step.conditions.push(...(await this.#cloneToken(repo)));
     await this.#writeStatus(repo, step.status, step.conditions);
     return step.requeueAfter === undefined ? {} : { requeueAfter: Math.max(1000, Math.round(step.requeueAfter)) };
-  }
-
-  /**
-   * A GitHub App Repository (github-app.ts): no hook of its own to keep, so no finalizer (deleting it never touches
-   * the App's hook); reachability is the App's installation answering for the repository, and a managed webhook is
-   * the App's own, checked once per App (app-hook.ts). Both are checked again each drift interval.
-   */
-  async #appMode(repo: Repository, location: RepositoryLocation, ctx: ReconcileContext): Promise<ReconcileResult> {
-    if (hasFinalizer(repo, finalizer)) {
-      const patched = await this.#deps.kube.removeFinalizer(Repositories, repo, finalizer, { signal: ctx.signal });
-      repo = { ...repo, metadata: { ...repo.metadata, ...patched.metadata } };
-    }
-    const apps = this.#deps.githubApps;
-    const answer = apps
-      ? await apps.operator(repo, location, ctx.signal)
-      : { reason: "UnsupportedProvider", problem: "this Baton cannot act as a GitHub App" };
-    const status: RepositoryStatus = {
-      ...repo.status,
-      server: location.server,
-      project: location.project,
-      slug: location.slug,
-    };
-    const hook = repo.spec.webhook.managed ? await this.#appHook(repo, location, status, ctx) : undefined;
-    if (!repo.spec.webhook.managed) delete status.webhook;
-    const conditions = appModeConditions(repo, location, answer, hook);
-    const was = (type: string) => getCondition(repo.status?.conditions as Condition[] | undefined, type);
-    if ("problem" in answer && was("TokenReady")?.reason !== answer.reason)
-      this.#deps.events.warning(repo, answer.reason, answer.problem);
-    const webhook = conditions.find((c) => c.type === "WebhookSynced");
-    if (webhook?.status === "False" && was("WebhookSynced")?.reason !== webhook.reason)
-      this.#deps.events.warning(repo, webhook.reason, webhook.message);
-    if (hook?.kind === "synced" && hook.repaired.length > 0)
-      this.#deps.events.normal(repo, ...appHookRepaired(repo, hook));
-    await this.#writeStatus(repo, status, conditions);
-    const now = this.#deps.clock.now();
-    const failed = "problem" in answer || hook?.kind === "failed" || hook?.kind === "problem";
-    if (!failed) this.#memberFailures.delete(keyOf(repo));
-    const next = failed
-      ? retryDelay(this.#memberFailed(keyOf(repo)), this.#deps.driftInterval)
-      : jittered(this.#deps.driftInterval, this.#deps.random);
-    // The App's next check is when its shared result runs out, not a whole interval after this reconcile.
-    const due = hook?.kind === "synced" || hook?.kind === "failed" ? Math.max(1000, hook.expiresAt - now + 250) : next;
-    return { requeueAfter: Math.min(next, due) };
-  }
-
-  /** The App's own webhook, through the check every Repository of the App shares; status.webhook follows it. */
-  async #appHook(
-    repo: Repository,
-    location: RepositoryLocation,
-    status: RepositoryStatus,
-    ctx: ReconcileContext,
-  ): Promise<AppHookOutcome> {
-    const failed = (reason: string, message: string): AppHookOutcome => {
-      delete status.webhook;
-      return { kind: "problem", reason, message };
-    };
-    const apps = this.#deps.githubApps;
-    const intakeUrl = this.#deps.intakeUrl;
-    const ref = repo.spec.webhook.secretRef;
-    if (!apps) return failed("UnsupportedProvider", "this Baton cannot act as a GitHub App");
-    if (!intakeUrl)
-      return failed(
-        "IntakeUrlNotConfigured",
-        "the operator has no intake URL, so Baton cannot tell GitHub where to deliver: set --intake-url (BATON_INTAKE_URL) to the address GitHub reaches Baton's intake at",
-      );
-    if (!ref)
-      return failed(
-        "WebhookSecretRequired",
-        "the GitHub App's one webhook serves every repository it is installed on, so Baton cannot make up a secret for it: set spec.webhook.secretRef to a Secret holding the secret the App's webhook is to sign with",
-      );
-    const app = await apps.app(repo, location, ctx.signal);
-    if ("problem" in app) return failed(app.reason, app.problem);
-    const secretLocation = {
-      namespace: repo.metadata.namespace ?? "",
-      name: ref.name,
-      keys: [ref.key],
-      generated: false,
-    };
-    await this.#watch(secretLocation.namespace, secretLocation.name, ctx);
-    const secret = await this.#sync.webhookSecret(secretLocation, undefined, ctx);
-    if ("problem" in secret) return failed(secret.reason, secret.problem);
-    const provider = this.#deps.provider(location.server, providerKindOf(repo.spec));
-    const outcome = await this.#appHooks.check(appIdentity(location.server, repo.spec.githubApp?.appId ?? ""), {
-      repo,
-      provider,
-      credential: app.credential,
-      keyPrint: app.keyPrint,
-      url: intakeUrlOf(intakeUrl, provider.intake.path),
-      secret: secret.secret,
-      signal: ctx.signal,
-    });
-    if (outcome.kind !== "synced") {
-      delete status.webhook;
-      return outcome;
-    }
-    const before = repo.status?.webhook;
-    const changed = before?.secretPrint !== outcome.print || outcome.repaired.length > 0;
-    const now = this.#deps.clock.now();
-    const lastSyncTime = syncTimeDue(before?.lastSyncTime, now, changed) ? rfc3339(now) : before?.lastSyncTime;
-    status.webhook = { secretPrint: outcome.print, ...(lastSyncTime ? { lastSyncTime } : {}) };
-    return outcome;
   }
 
   /** CloneTokenReady and CloneTokenWarning (clonetoken.ts), with a Warning Event whenever either turns bad. */
