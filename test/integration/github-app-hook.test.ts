@@ -87,7 +87,7 @@ describe("the GitHub App's own webhook through the operator", () => {
 
   test("a URL changed in the App's settings stops deliveries; Baton repairs it within a drift interval", async () => {
     const mark = w.sim.markRequests();
-    w.sim.editAppHook(w.app.id, { url: "http://127.0.0.1:9/moved", insecureSsl: "1" });
+    w.sim.editAppHook(w.app.id, { url: "http://127.0.0.1:9/moved", contentType: "form", insecureSsl: "1" });
     const lost = await w.sim.push({ owner: "octo-org", repo: "hello", branch: "main", files: { "a.txt": "a\n" } });
     await w.sim.settled();
     const missed = w.sim.deliveries().find((d) => d.body.includes(lost.sha));
@@ -101,6 +101,7 @@ describe("the GitHub App's own webhook through the operator", () => {
     });
     console.log(`App hook URL repaired ${Date.now() - started} ms after the edit (drift interval ${driftInterval} ms)`);
     assert.equal(w.sim.appHook(w.app.id)?.insecureSsl, "0");
+    assert.equal(w.sim.appHook(w.app.id)?.contentType, "json");
     assert.equal(w.sim.appHook(w.app.id)?.secret, webhookSecret);
     assert.equal(hookWrites(mark), 1, "one PATCH repairs every drifted field");
     const told = await waitFor(
@@ -108,7 +109,7 @@ describe("the GitHub App's own webhook through the operator", () => {
       { message: "a Normal Event naming url" },
     );
     assert.equal(told.type, "Normal");
-    assert.match(told.message, /url, insecure_ssl/);
+    assert.match(told.message, /url, content_type, insecure_ssl/);
 
     const pushed = await w.sim.push({ owner: "octo-org", repo: "hello", branch: "main", files: { "b.txt": "b\n" } });
     await w.sim.settled();

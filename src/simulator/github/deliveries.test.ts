@@ -91,6 +91,7 @@ describe("GitHub simulator: signed deliveries shaped like GitHub's", () => {
   let home: { path: string; remove: () => Promise<void> };
   const secret = "s3cr3t-ünïcode-🔑";
   let installationId: number;
+  let appId: number;
 
   before(async () => {
     sim = await startGitHubSimulator({ clock: { start: Date.UTC(2026, 11, 3, 12), frozen: true } });
@@ -113,6 +114,7 @@ describe("GitHub simulator: signed deliveries shaped like GitHub's", () => {
     });
     await sim.createRepository({ owner: "octo-org", name: "svc", files: { "README.md": "# svc\n" } });
     installationId = sim.install({ appId: app.id, account: "octo-org" }).id;
+    appId = app.id;
   });
 
   after(async () => {
@@ -340,5 +342,25 @@ describe("GitHub simulator: signed deliveries shaped like GitHub's", () => {
     );
     // Few examples per action: a run's shape does not depend on the action, so all of them are the reference.
     for (const e of events) assert.deepEqual(payloadProblems(e, examplesOf("check_run")), [], e.action);
+  });
+
+  it("delivers as the App's hook config says: its URL, its secret, and a form body for content type form", async () => {
+    const elsewhere = await startWebhookReceiver();
+    try {
+      sim.editAppHook(appId, { url: elsewhere.url, contentType: "form", secret: "rötated-🔑" });
+      const pushed = await sim.push({ owner: "octo-org", repo: "svc", branch: "main", files: { "f.txt": "f\n" } });
+      await sim.settled();
+      const [form] = elsewhere.received.filter((r) => r.headers["x-github-event"] === "push");
+      assert.ok(form, "the delivery went to the config's new URL");
+      const app = (r: ReceivedRequest) => r.headers["x-github-hook-installation-target-type"] === "integration";
+      assert.ok(!receiver.received.some((r) => app(r) && r.body.includes(pushed.sha)), "and not to the old one");
+      assert.equal(form.headers["content-type"], "application/x-www-form-urlencoded");
+      verifySignature(form, "rötated-🔑");
+      const payload = JSON.parse(new URLSearchParams(form.body).get("payload") ?? "{}") as { after: string };
+      assert.equal(payload.after, pushed.sha);
+    } finally {
+      sim.editAppHook(appId, { url: receiver.url, contentType: "json", secret });
+      await elsewhere.close();
+    }
   });
 });

@@ -3,7 +3,7 @@ import { type DeliveryStyle, signBody } from "../deliveries.ts";
 import { type CommitInfo, EMPTY_TREE, ZERO_SHA } from "../git.ts";
 import type { GitHubCore, RefChange } from "./core.ts";
 import { type Json, nodeId } from "./presenter.ts";
-import type { Account, CheckRun, Installation, RepoHook, Repository } from "./state.ts";
+import type { Account, CheckRun, HookConfig, Installation, RepoHook, Repository } from "./state.ts";
 
 /**
  * GitHub's webhook headers: X-GitHub-Event, X-GitHub-Delivery, X-Hub-Signature(-256), the hook's target and
@@ -12,7 +12,7 @@ import type { Account, CheckRun, Installation, RepoHook, Repository } from "./st
 export const githubDeliveryStyle: DeliveryStyle = {
   headers: ({ target, eventKey, requestId, body, secret }) => {
     const headers: Record<string, string> = {
-      "Content-Type": "application/json",
+      "Content-Type": target.hook.configuration.contentType === "form" ? formType : "application/json",
       "X-GitHub-Event": eventKey,
       "X-GitHub-Delivery": requestId,
       "X-GitHub-Hook-ID": String(target.hook.id),
@@ -30,6 +30,16 @@ export const githubDeliveryStyle: DeliveryStyle = {
     return { headers, signature };
   },
 };
+
+const formType = "application/x-www-form-urlencoded";
+
+/**
+ * The body of a delivery as the hook's content type has it: the JSON itself, or (`form`) a form with the JSON in
+ * its `payload` field. Either way the signature covers the bytes sent.
+ */
+export function deliveryBody(contentType: HookConfig["content_type"], json: string): string {
+  return contentType === "form" ? new URLSearchParams({ payload: json }).toString() : json;
+}
 
 /** Webhook events: built from the model, delivered to repository hooks and to the Apps installed on the repository. */
 export class Events {
@@ -126,13 +136,18 @@ export class Events {
         hook: {
           id: hook.id,
           url: hook.config.url,
-          configuration: { secret: hook.config.secret, targetType: "repository", targetId: hook.repositoryId },
+          configuration: {
+            secret: hook.config.secret,
+            contentType: hook.config.content_type,
+            targetType: "repository",
+            targetId: hook.repositoryId,
+          },
           credentials: null,
           scope: { kind: "repository" },
         },
       },
       event,
-      JSON.stringify(payload),
+      deliveryBody(hook.config.content_type, JSON.stringify(payload)),
     );
   }
 
@@ -162,13 +177,18 @@ export class Events {
         hook: {
           id: app.hookId,
           url: app.hook.url,
-          configuration: { secret: app.hook.secret, targetType: "integration", targetId: app.id },
+          configuration: {
+            secret: app.hook.secret,
+            contentType: app.hook.content_type,
+            targetType: "integration",
+            targetId: app.id,
+          },
           credentials: null,
           scope: { kind: "app" },
         },
       },
       event,
-      JSON.stringify(payload),
+      deliveryBody(app.hook.content_type, JSON.stringify(payload)),
     );
   }
 
