@@ -180,4 +180,18 @@ describe("the GitHub App's own webhook through the operator", () => {
     for (const secret of [webhookSecret, otherSecret, w.app.privateKey.split("\n")[1] ?? "-----"])
       assert.ok(!everything.includes(secret), "no secret or key in Events or status");
   });
+
+  test("when every Repository reading the claimed Secret is deleted, the one refused takes the hook over", async () => {
+    const { items } = await w.kube.list(Repositories, { namespace: w.ns });
+    const holders = items.filter((r) => r.spec.webhook?.secretRef?.name === "hook" && r.metadata.name !== "wrong");
+    assert.equal(holders.length, 51);
+    const mark = w.sim.markRequests();
+    for (const r of holders) await w.kube.delete(Repositories, { namespace: w.ns, name: r.metadata.name });
+    // The claim passes on: the last deletion wakes the App's other Repositories (or their next drift check finds it).
+    const taken = await synced("other");
+    assert.equal(condition(taken, "Ready")?.status, "True");
+    assert.equal(w.sim.appHook(w.app.id)?.secret, otherSecret);
+    assert.equal(w.sim.appHook(w.app.id)?.url, w.intakeUrl, "deleting Repositories did not touch the hook otherwise");
+    assert.equal(hookWrites(mark), 1, "one write: the new holder's secret");
+  });
 });

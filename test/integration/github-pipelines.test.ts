@@ -9,12 +9,10 @@ import { after, before, describe, test } from "node:test";
 import { PipelineRuns } from "../../src/pipelines/tekton.ts";
 import { openForkPullRequest } from "../../src/providers/github/testing.ts";
 import { Repositories } from "../../src/repositories/resource.ts";
-import { realClock } from "../../src/runtime/clock.ts";
 import { type KubeClient, Secrets } from "../../src/runtime/kube.ts";
-import { type GitHubSimulator, startGitHubSimulator } from "../../src/simulator/github/index.ts";
+import type { GitHubSimulator } from "../../src/simulator/github/index.ts";
 import { basicAuth, extraHeader, git, tempDir } from "../../src/simulator/testing.ts";
-import { createNamespace } from "../support/cluster.ts";
-import { startOperator, type TestOperator, testKube } from "../support/operator.ts";
+import { githubAppWorld } from "../support/github-world.ts";
 import { waitFor } from "../support/wait.ts";
 
 const pipeline = `apiVersion: tekton.dev/v1
@@ -39,14 +37,6 @@ spec:
     - name: basic-auth
 `;
 
-const permissions = {
-  contents: "read",
-  metadata: "read",
-  statuses: "write",
-  checks: "write",
-  pull_requests: "write",
-  issues: "write",
-} as const;
 const webhookSecret = "hoọk-sécret-🔑";
 // The simulator's `Date` header is the machine's time, so its clock starts there (see simulator.test.ts).
 const START = Math.floor(Date.now() / 1000) * 1000;
@@ -60,7 +50,6 @@ describe("GitHub end to end through the operator", () => {
   let sim: GitHubSimulator;
   let kube: KubeClient;
   let ns: string;
-  let op: TestOperator;
   let home: { path: string; remove: () => Promise<void> };
   const closers: (() => Promise<void> | void)[] = [];
   const scope = { after: (fn: () => Promise<void> | void) => closers.push(fn) };
@@ -90,62 +79,27 @@ describe("GitHub end to end through the operator", () => {
   }
 
   before(async () => {
-    ns = await createNamespace(scope);
     home = await tempDir("baton-github-op-");
-    sim = await startGitHubSimulator({ clock: { start: START, frozen: true } });
-    kube = await testKube();
-    op = await startOperator(scope, ns, {
-      // Real timers, the simulator's "now": advancing it ages the App's tokens on both sides.
-      domainClock: { now: () => sim.clock.now(), setTimeout: realClock.setTimeout, sleep: realClock.sleep },
-      catchUp: async () => ({ started: false, detail: "off" }),
+    const world = await githubAppWorld(scope, {
+      webhookSecret,
+      simulator: { clock: { start: START, frozen: true } },
     });
-    const port = await waitFor(() => op.intake.port, { message: "intake" });
-    sim.createAccount({ login: "octo-org", type: "Organization" });
+    ({ sim, kube, ns } = world);
     sim.createAccount({ login: "mona" });
     sim.createAccount({ login: "forker" });
-    const app = sim.createApp({
-      name: "Baton",
-      owner: "octo-org",
-      permissions,
-      events: ["push", "pull_request", "issue_comment"],
-      webhook: { url: `http://127.0.0.1:${port}/hooks/github`, secret: webhookSecret },
-    });
-    await sim.createRepository({
-      owner: "octo-org",
-      name: "hello",
-      files: { ".tekton/build.yaml": pipeline, "README.md": "# hello\n" },
-    });
     await sim.createRepository({ owner: "octo-org", name: "secret-sauce", files: { "recipe.txt": "salt\n" } });
-    sim.install({ appId: app.id, account: "octo-org", permissions });
+    await world.secret("hook", { secret: webhookSecret });
+    await world.repository(
+      "hello",
+      { webhook: { managed: false, scope: "repository", secretRef: { name: "hook", key: "secret" } } },
+      { ".tekton/build.yaml": pipeline, "README.md": "# hello\n" },
+    );
     sim.setCollaborator({ owner: "octo-org", repo: "hello", login: "mona", role: "write" });
-    for (const [name, data] of [
-      ["app-key", { "private-key.pem": app.privateKey }],
-      ["hook", { secret: webhookSecret }],
-    ] as const) {
-      await kube.create(Secrets, {
-        apiVersion: "v1",
-        kind: "Secret",
-        metadata: { name, namespace: ns },
-        stringData: data,
-      });
-    }
-    await kube.create(Repositories, {
-      apiVersion: "baton.dev/v1alpha1",
-      kind: "Repository",
-      metadata: { name: "hello", namespace: ns },
-      spec: {
-        url: `${sim.url}/octo-org/hello`,
-        provider: "github",
-        githubApp: { appId: String(app.id), privateKeyRef: { name: "app-key" } },
-        webhook: { managed: false, scope: "repository", secretRef: { name: "hook", key: "secret" } },
-      },
-    } as never);
     await sim.settled();
   });
 
   after(async () => {
     for (const close of closers.reverse()) await close();
-    await sim.close();
     await home.remove();
   });
 

@@ -7,7 +7,11 @@ import { Repositories } from "../../src/repositories/resource.ts";
 import { realClock } from "../../src/runtime/clock.ts";
 import { Events, type KubeClient, Secrets } from "../../src/runtime/kube.ts";
 import type { AppView } from "../../src/simulator/github/control.ts";
-import { type GitHubSimulator, startGitHubSimulator } from "../../src/simulator/github/index.ts";
+import {
+  type GitHubSimulator,
+  type GitHubSimulatorOptions,
+  startGitHubSimulator,
+} from "../../src/simulator/github/index.ts";
 import type { PermissionSet } from "../../src/simulator/github/permissions.ts";
 import { createNamespace } from "./cluster.ts";
 import { startOperator, type TestOperator, testKube } from "./operator.ts";
@@ -48,10 +52,11 @@ export async function githubAppWorld(
     /** The App's webhook URL at the start; default Baton's intake. */
     webhookUrl?: (intakeUrl: string) => string;
     operator?: Partial<Omit<OperatorOptions, "config">> & { config?: Record<string, string> };
+    simulator?: GitHubSimulatorOptions;
   },
 ): Promise<GitHubAppWorld> {
   const ns = await createNamespace(scope);
-  const sim = await startGitHubSimulator({});
+  const sim = await startGitHubSimulator(options.simulator ?? {});
   scope.after(() => sim.close());
   const kube = await testKube();
   const port = await freePort();
