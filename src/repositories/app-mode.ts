@@ -66,7 +66,11 @@ export class AppMode {
       slug: location.slug,
     };
     const hook = repo.spec.webhook.managed ? await this.#hook(repo, location, status, ctx) : undefined;
-    if (!repo.spec.webhook.managed) delete status.webhook;
+    if (!repo.spec.webhook.managed) {
+      // Hands off: nothing is said of the webhook, including what was said while it was managed.
+      delete status.webhook;
+      status.conditions = status.conditions?.filter((c) => c.type !== "WebhookSynced");
+    }
     const conditions = appModeConditions(repo, location, answer, hook);
     const was = (type: string) => getCondition(repo.status?.conditions as Condition[] | undefined, type);
     if ("problem" in answer && was("TokenReady")?.reason !== answer.reason)

@@ -179,6 +179,16 @@ describe("the GitHub App's own webhook through the operator", () => {
     ]);
     for (const secret of [webhookSecret, otherSecret, w.app.privateKey.split("\n")[1] ?? "-----"])
       assert.ok(!everything.includes(secret), "no secret or key in Events or status");
+
+    // webhook.managed: false is hands off: what was said of the webhook goes too.
+    await w.kube.patch(Repositories, { namespace: w.ns, name: "wrong" }, { spec: { webhook: { managed: false } } });
+    await waitFor(
+      async () => {
+        const r = await w.kube.get(Repositories, { namespace: w.ns, name: "wrong" });
+        return r?.status?.observedGeneration === r?.metadata?.generation && !condition(r, "WebhookSynced");
+      },
+      { message: "no WebhookSynced once the webhook is unmanaged" },
+    );
   });
 
   test("when every Repository reading the claimed Secret is deleted, the one refused takes the hook over", async () => {

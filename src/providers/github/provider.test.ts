@@ -252,6 +252,9 @@ describe("GitHubProvider", () => {
     await provider.updateHook({ kind: "app" }, "app", input, jwt);
     assert.deepEqual(patches, [{ url: input.url, content_type: "json", insecure_ssl: "0", secret: "s" }]);
     assert.equal(await provider.deleteHook({ kind: "app" }, "app", jwt), false);
+    routes = (req) =>
+      req.pathname === "/app/hook/config" ? { status: 404, body: { message: "Not Found" } } : undefined;
+    assert.deepEqual(await provider.listHooks({ kind: "app" }, jwt), [], "an App without a webhook lists none");
     await assert.rejects(provider.createHook({ kind: "owner", owner: "octo" }, input), /organisation hooks/);
     await assert.rejects(provider.createHook({ kind: "repository", repo }, { ...input, secret: "" }), /needs a secret/);
   });
