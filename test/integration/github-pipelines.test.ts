@@ -11,35 +11,9 @@ import { openForkPullRequest } from "../../src/providers/github/testing.ts";
 import { Repositories } from "../../src/repositories/resource.ts";
 import { type KubeClient, Secrets } from "../../src/runtime/kube.ts";
 import type { GitHubSimulator } from "../../src/simulator/github/index.ts";
-import { basicAuth, extraHeader, git, tempDir } from "../../src/simulator/testing.ts";
-import { githubAppWorld } from "../support/github-world.ts";
+import { basicAuth, extraHeader, git } from "../../src/simulator/testing.ts";
+import { type GitHubWorld, githubWorld, githubPipeline as pipeline } from "../support/github-world.ts";
 import { waitFor } from "../support/wait.ts";
-
-const pipeline = `apiVersion: tekton.dev/v1
-kind: PipelineRun
-metadata:
-  name: build
-  annotations:
-    pipelinesascode.tekton.dev/on-event: "[pull_request, push]"
-    pipelinesascode.tekton.dev/on-target-branch: "[main]"
-spec:
-  params:
-    - name: revision
-      value: "{{ revision }}"
-    - name: url
-      value: "{{ repo_url }}"
-  pipelineSpec:
-    params:
-      - name: revision
-      - name: url
-    tasks: []
-  workspaces:
-    - name: basic-auth
-`;
-
-const webhookSecret = "hoọk-sécret-🔑";
-// The simulator's `Date` header is the machine's time, so its clock starts there (see simulator.test.ts).
-const START = Math.floor(Date.now() / 1000) * 1000;
 
 const condition = (
   r: { status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] } } | undefined,
@@ -47,60 +21,24 @@ const condition = (
 ) => r?.status?.conditions?.find((c) => c.type === type);
 
 describe("GitHub end to end through the operator", () => {
+  let w: GitHubWorld;
   let sim: GitHubSimulator;
   let kube: KubeClient;
   let ns: string;
-  let home: { path: string; remove: () => Promise<void> };
+  let home: { path: string };
   const closers: (() => Promise<void> | void)[] = [];
   const scope = { after: (fn: () => Promise<void> | void) => closers.push(fn) };
-
-  async function runsAt(sha: string) {
-    return waitFor(
-      async () => {
-        const { items } = await kube.list(PipelineRuns, { namespace: ns });
-        const at = items.filter((r) =>
-          ((r.spec?.params ?? []) as { name: string; value: string }[]).some(
-            (p) => p.name === "revision" && p.value === sha,
-          ),
-        );
-        return at.length > 0 ? at : undefined;
-      },
-      { message: `a PipelineRun at ${sha.slice(0, 8)}` },
-    );
-  }
-
-  async function runToken(run: { metadata?: { annotations?: Record<string, string> } }): Promise<string> {
-    const name = run.metadata?.annotations?.["pipelinesascode.tekton.dev/git-auth-secret"] ?? "";
-    const secret = await kube.get(Secrets, { namespace: ns, name });
-    const line = Buffer.from(secret?.data?.[".git-credentials"] ?? "", "base64").toString();
-    const match = /^https?:\/\/x-access-token:([^@]+)@/.exec(line);
-    assert.ok(match?.[1], "the git Secret holds Basic x-access-token credentials");
-    return decodeURIComponent(match[1]);
-  }
+  const runsAt = (sha: string) => w.runsAt(sha);
+  const runToken = (run: { metadata?: { annotations?: Record<string, string> } }) => w.runToken(run);
 
   before(async () => {
-    home = await tempDir("baton-github-op-");
-    const world = await githubAppWorld(scope, {
-      webhookSecret,
-      simulator: { clock: { start: START, frozen: true } },
-    });
-    ({ sim, kube, ns } = world);
-    sim.createAccount({ login: "mona" });
-    sim.createAccount({ login: "forker" });
-    await sim.createRepository({ owner: "octo-org", name: "secret-sauce", files: { "recipe.txt": "salt\n" } });
-    await world.secret("hook", { secret: webhookSecret });
-    await world.repository(
-      "hello",
-      { webhook: { managed: false, scope: "repository", secretRef: { name: "hook", key: "secret" } } },
-      { ".tekton/build.yaml": pipeline, "README.md": "# hello\n" },
-    );
-    sim.setCollaborator({ owner: "octo-org", repo: "hello", login: "mona", role: "write" });
-    await sim.settled();
+    w = await githubWorld(scope);
+    ({ sim, kube, ns } = w);
+    home = { path: w.home };
   });
 
   after(async () => {
     for (const close of closers.reverse()) await close();
-    await home.remove();
   });
 
   test("the App's Repository is Ready: the App is installed on it, each run gets its own token, no finalizer", async () => {

@@ -1,8 +1,11 @@
-// A GitHub App world for operator tests: the GitHub simulator (served as an Enterprise Server, `provider: github`),
+// GitHub App worlds for operator tests: the GitHub simulator (served as an Enterprise Server, `provider: github`),
 // an organisation with an App installed on it, the App's key in a Secret, and Baton started against a real API
-// server with the simulator's clock as its domain clock (real timers, simulated "now").
+// server with the simulator's clock as its domain clock (real timers, simulated "now"). `githubWorld` adds the
+// end-to-end tests' cast: a Repository `hello` naming the App, its collaborator, another repository, a frozen clock.
+import assert from "node:assert/strict";
 import { freePort } from "../../hack/lib/net.ts";
 import type { OperatorOptions } from "../../src/operator.ts";
+import { type PipelineRun, PipelineRuns } from "../../src/pipelines/tekton.ts";
 import { Repositories } from "../../src/repositories/resource.ts";
 import { realClock } from "../../src/runtime/clock.ts";
 import { Events, type KubeClient, Secrets } from "../../src/runtime/kube.ts";
@@ -13,8 +16,10 @@ import {
   startGitHubSimulator,
 } from "../../src/simulator/github/index.ts";
 import type { PermissionSet } from "../../src/simulator/github/permissions.ts";
+import { tempDir } from "../../src/simulator/testing.ts";
 import { createNamespace } from "./cluster.ts";
 import { startOperator, type TestOperator, testKube } from "./operator.ts";
+import { waitFor } from "./wait.ts";
 
 interface HasAfter {
   after(fn: () => Promise<void> | void): void;
@@ -118,6 +123,92 @@ export async function githubAppWorld(
         .map((e) => e as { type?: string; involvedObject?: { name?: string }; reason?: string; message?: string })
         .filter((e) => e.involvedObject?.name === name)
         .map((e) => ({ type: e.type ?? "", reason: e.reason ?? "", message: e.message ?? "" }));
+    },
+  };
+}
+
+/** One pipeline for pull requests and pushes to main, with the run's git Secret bound as `basic-auth`. */
+export const githubPipeline = `apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata:
+  name: build
+  annotations:
+    pipelinesascode.tekton.dev/on-event: "[pull_request, push]"
+    pipelinesascode.tekton.dev/on-target-branch: "[main]"
+spec:
+  params:
+    - name: revision
+      value: "{{ revision }}"
+    - name: url
+      value: "{{ repo_url }}"
+  pipelineSpec:
+    params:
+      - name: revision
+      - name: url
+    tasks: []
+  workspaces:
+    - name: basic-auth
+`;
+
+export const webhookSecret = "hoọk-sécret-🔑";
+
+export interface GitHubWorld extends GitHubAppWorld {
+  /** A scratch directory (git's HOME and clones). */
+  home: string;
+  /** The PipelineRuns whose `revision` param is `sha` (waits for at least one). */
+  runsAt(sha: string): Promise<PipelineRun[]>;
+  /** The token in a run's git Secret (Basic `x-access-token`, as GitHub's git takes it). */
+  runToken(run: { metadata?: { annotations?: Record<string, string> } }): Promise<string>;
+}
+
+/**
+ * The App world with its clock frozen (the test advances it), `mona` a writer on `octo-org/hello`, `forker`, and
+ * `octo-org/secret-sauce` that no run may read. `spec` is merged into the `hello` Repository's spec (e.g.
+ * `pipelines.concurrencyLimit`).
+ */
+export async function githubWorld(t: HasAfter, options: { spec?: Record<string, unknown> } = {}): Promise<GitHubWorld> {
+  const home = await tempDir("baton-github-op-");
+  t.after(() => home.remove());
+  const world = await githubAppWorld(t, {
+    webhookSecret,
+    // The simulator's `Date` header is the machine's time, so its clock starts there (see simulator.test.ts).
+    simulator: { clock: { start: Math.floor(Date.now() / 1000) * 1000, frozen: true } },
+  });
+  const { sim, kube, ns } = world;
+  sim.createAccount({ login: "mona" });
+  sim.createAccount({ login: "forker" });
+  await sim.createRepository({ owner: "octo-org", name: "secret-sauce", files: { "recipe.txt": "salt\n" } });
+  await world.secret("hook", { secret: webhookSecret });
+  await world.repository(
+    "hello",
+    { webhook: { managed: false, scope: "repository", secretRef: { name: "hook", key: "secret" } }, ...options.spec },
+    { ".tekton/build.yaml": githubPipeline, "README.md": "# hello\n" },
+  );
+  sim.setCollaborator({ owner: "octo-org", repo: "hello", login: "mona", role: "write" });
+  await sim.settled();
+  return {
+    ...world,
+    home: home.path,
+    runsAt: (sha) =>
+      waitFor(
+        async () => {
+          const { items } = await kube.list(PipelineRuns, { namespace: ns });
+          const at = items.filter((r) =>
+            ((r.spec?.params ?? []) as { name: string; value: string }[]).some(
+              (p) => p.name === "revision" && p.value === sha,
+            ),
+          );
+          return at.length > 0 ? at : undefined;
+        },
+        { message: `a PipelineRun at ${sha.slice(0, 8)}` },
+      ),
+    runToken: async (run) => {
+      const name = run.metadata?.annotations?.["pipelinesascode.tekton.dev/git-auth-secret"] ?? "";
+      const secret = await kube.get(Secrets, { namespace: ns, name });
+      const line = Buffer.from(secret?.data?.[".git-credentials"] ?? "", "base64").toString();
+      const match = /^https?:\/\/x-access-token:([^@]+)@/.exec(line);
+      assert.ok(match?.[1], "the git Secret holds Basic x-access-token credentials");
+      return decodeURIComponent(match[1]);
     },
   };
 }
