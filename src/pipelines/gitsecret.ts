@@ -35,6 +35,13 @@ export const gitSecretLabel = "baton.dev/git-auth";
  */
 export const cloneTokenIdLabel = "baton.dev/clone-token-id";
 
+/**
+ * When the token a git Secret holds lapses (ISO 8601, on Baton's clock), for tokens that lapse within a run's life
+ * (a GitHub App's per-run token, one hour): the release of a queued run reads it to decide whether the run needs a
+ * fresh token, without decoding the Secret. Never the token itself.
+ */
+export const gitTokenExpiresAnnotation = "baton.dev/git-token-expires-at";
+
 /** A token id as a label value: Bitbucket's ids are digits; anything else is hashed into a valid value. */
 export function tokenIdLabelValue(id: string): string {
   if (/^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/.test(id)) return id;
@@ -117,6 +124,8 @@ export interface GitSecretInput {
   token: string;
   /** Bitbucket's id of that token, when known (`cloneTokenIdLabel`). */
   tokenId?: string | undefined;
+  /** When the token lapses (epoch ms on Baton's clock), for a short-lived one (`gitTokenExpiresAnnotation`). */
+  expiresAt?: number | undefined;
   /** How the host's git takes the token (GitProvider.capabilities.git). */
   git: GitAuth;
   /** The PipelineRun, once created (`pipelineRunOwnerReference`). */
@@ -133,6 +142,7 @@ export const SecretObject = z.object({
     name: z.string(),
     namespace: z.string(),
     labels: z.record(z.string(), z.string()),
+    annotations: z.record(z.string(), z.string()).optional(),
     ownerReferences: z
       .array(
         z.object({
@@ -165,6 +175,9 @@ export function buildGitSecret(input: GitSecretInput): SecretObject {
         "app.kubernetes.io/managed-by": "baton",
         ...(input.tokenId ? { [cloneTokenIdLabel]: tokenIdLabelValue(input.tokenId) } : {}),
       },
+      ...(input.expiresAt === undefined
+        ? {}
+        : { annotations: { [gitTokenExpiresAnnotation]: new Date(input.expiresAt).toISOString() } }),
       ...(input.owner === undefined ? {} : { ownerReferences: [input.owner] }),
     },
     stringData:

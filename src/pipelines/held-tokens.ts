@@ -1,6 +1,7 @@
-// Which token each run's git Secret holds, for the two moments a rotation meets a run: a queued run starts (its
-// Secret then gets the token current now, not the one current when it was queued), and a previous token is due for
-// revocation (the token reconciler asks which runs still use it, and holds the revocation for them, bounded).
+// Which token each run's git Secret holds, for the moments a rotation or an expiry meets a run: a queued run starts
+// (its Secret then gets the token current now, not the one current when it was queued, and a short-lived token that
+// would lapse during the run is replaced by a fresh one), and a previous token is due for revocation (the token
+// reconciler asks which runs still use it, and holds the revocation for them, bounded).
 import type { Repository } from "../api/repository.ts";
 import type { GitAuth, ProviderLookup } from "../providers/provider.ts";
 import { providerKindOf } from "../providers/registry.ts";
@@ -12,6 +13,7 @@ import {
   buildGitSecret,
   cloneTokenIdLabel,
   gitSecretLabel,
+  gitTokenExpiresAnnotation,
   pipelineRunOwnerReference,
   tokenIdLabelValue,
 } from "./gitsecret.ts";
@@ -24,6 +26,27 @@ export interface CurrentCloneToken {
   tokenId?: string | undefined;
   /** How the Repository's host takes the token in git (GitProvider.capabilities.git). */
   git: GitAuth;
+  /** When the token lapses (epoch ms), for a short-lived one. */
+  expiresAt?: number | undefined;
+}
+
+/**
+ * How long the token in a run's git Secret must still live when the run starts; a shorter-lived one is replaced.
+ * A GitHub App's run token lives one hour, and Tekton's default timeout is an hour too, so covering the whole run
+ * would mean minting anew at every release; but a run's git work sits at its start (the clone, a fork head's
+ * fetch), so 45 minutes left at release is ample, and a run queued less than a quarter of an hour keeps its token.
+ */
+export const runTokenMinLifeMs = 45 * 60_000;
+
+/**
+ * Whether a run started at `now` needs a fresh token: its Secret says when its token lapses (`expiresAt`, ISO
+ * 8601) and that is less than `minLifeMs` away. A Secret that says nothing holds a long-lived token. Pure.
+ */
+export function lapsesTooSoon(expiresAt: string | undefined, now: number, minLifeMs = runTokenMinLifeMs): boolean {
+  if (expiresAt === undefined) return false;
+  const at = Date.parse(expiresAt);
+  // Unreadable: not a date Baton wrote, so the token's life is unknown and a fresh one is the safe side.
+  return Number.isNaN(at) || at - now < minLifeMs;
 }
 
 export async function currentCloneToken(
@@ -50,9 +73,10 @@ export function gitSecretLabelsOf(run: PipelineRun): Record<string, string> {
 }
 
 /**
- * Rewrites a queued run's git Secret with the current clone token before the run starts: it was written when the
- * run was queued, and a rotation since then leaves it holding a token due for revocation. A Secret that is gone is
- * written anew (owned by the run, as at creation).
+ * Rewrites a queued run's git Secret before the run starts: with the current clone token (it was written when the
+ * run was queued, and a rotation since then leaves it holding a token due for revocation), or with a fresh run
+ * token when the one it holds would lapse too soon. A Secret that is gone is written anew (owned by the run, as at
+ * creation).
  */
 export async function refreshGitSecret(
   kube: KubeClient,
@@ -69,6 +93,7 @@ export async function refreshGitSecret(
     serverUrl: current.serverUrl,
     token: current.token,
     tokenId: current.tokenId,
+    expiresAt: current.expiresAt,
     git: current.git,
     owner: pipelineRunOwnerReference({
       apiVersion: run.apiVersion ?? "tekton.dev/v1",
@@ -86,6 +111,10 @@ export async function refreshGitSecret(
       {
         metadata: {
           labels: { [cloneTokenIdLabel]: current.tokenId ? tokenIdLabelValue(current.tokenId) : null },
+          annotations: {
+            [gitTokenExpiresAnnotation]:
+              current.expiresAt === undefined ? null : new Date(current.expiresAt).toISOString(),
+          },
         },
         stringData: secret.stringData,
       },

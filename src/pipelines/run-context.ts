@@ -45,8 +45,14 @@ export interface RunContext {
    * A GitHub App Repository's runs: mints a token for one run (this repository, `contents: read`), used in place
    * of a clone token, which such a Repository has only with cloneWithOperatorToken.
    */
-  runToken?: ((signal?: AbortSignal) => Promise<string>) | undefined;
+  runToken?: ((signal?: AbortSignal) => Promise<GitToken>) | undefined;
   forbiddenSecrets: string[];
+}
+
+/** The token a run's git uses, and when it lapses (epoch ms on Baton's clock) when it is short-lived. */
+export interface GitToken {
+  token: string;
+  expiresAt?: number | undefined;
 }
 
 interface Credentials {
@@ -114,13 +120,13 @@ export class RunContexts {
     const credentials = await this.#resolveCredentials(repository, location);
     const apps = this.#o.githubApps;
     const runToken =
-      repository.spec.githubApp !== undefined && credentials.clone === undefined && apps !== undefined
+      this.mintsRunTokens(repository) && credentials.clone === undefined && apps !== undefined
         ? async (signal?: AbortSignal) => {
             const run = await apps.runToken(repository, location, signal);
             if ("problem" in run) {
               throw new RepositoryNotReady(`Repository ${namespace}/${name}: no token for the run: ${run.problem}`);
             }
-            return run.token;
+            return { token: run.token, expiresAt: run.expiresAt };
           }
         : undefined;
     return {
@@ -139,6 +145,18 @@ export class RunContexts {
       runToken,
       forbiddenSecrets: credentials.forbidden,
     };
+  }
+
+  /**
+   * Whether this Repository's runs get a token minted each (a GitHub App's, unless cloneWithOperatorToken), which
+   * lapses within the hour and so may need renewing before a queued run starts. Reads nothing.
+   */
+  mintsRunTokens(repository: Repository): boolean {
+    return (
+      repository.spec.githubApp !== undefined &&
+      repository.spec.pipelines?.cloneWithOperatorToken !== true &&
+      this.#o.githubApps !== undefined
+    );
   }
 
   /** The operator's and the clone token, and the Secrets no run may reference; reused briefly. */

@@ -1,5 +1,6 @@
 // The leader's side of the concurrency limit: pending runs start, oldest first, while the Repository has free slots
-// (build.ts `releasable`), each with the clone token current now; completed runs beyond max-keep-runs are pruned.
+// (build.ts `releasable`), each with the clone token current now, or a freshly minted run token when the one it was
+// queued with would lapse too soon (a GitHub App's, one hour); completed runs beyond max-keep-runs are pruned.
 // Serialised per Repository with creation (admission.ts), so the two never count the same slot.
 import type { Repository } from "../api/repository.ts";
 import type { ProviderLookup } from "../providers/provider.ts";
@@ -59,6 +60,8 @@ export class RunQueue {
           const fresh = await current;
           const queued = runs.find((r) => r.metadata?.name === run.name);
           if (fresh && queued) await refreshGitSecret(this.#o.kube, queued, fresh, gitSecretLabelsOf(queued));
+          // Queued longer than its minted token can cover: it starts with one minted now.
+          if (queued) await this.#o.secrets.renewLapsing(repository, queued);
           // A merge patch with null removes spec.status; Tekton then starts the run.
           await this.#o.kube.patch(PipelineRuns, { namespace, name: run.name }, { spec: { status: null } });
           this.#o.admission.remember(repositoryKey, run.name, "active");

@@ -1,7 +1,8 @@
 // The credentials a run clones with and its git Secret: which token a run gets (the Repository's clone token,
 // issued on the first run that needs it when it is managed), the Secret written after the run exists and owned by
-// it (so it is garbage-collected with the run and never exists without one), and, once per Repository after a
-// restart, the Secrets of runs whose process stopped between creating the run and its Secret.
+// it (so it is garbage-collected with the run and never exists without one), a fresh minted token for a queued run
+// whose own would lapse too soon after it starts, and, once per Repository after a restart, the Secrets of runs
+// whose process stopped between creating the run and its Secret.
 import type { Repository } from "../api/repository.ts";
 import { issueManagedCloneToken } from "../repositories/resource.ts";
 import type { Clock } from "../runtime/clock.ts";
@@ -9,9 +10,14 @@ import { type KubeClient, Secrets } from "../runtime/kube.ts";
 import type { Logger } from "../runtime/logger.ts";
 import { labels, labelValue, pac } from "./build.ts";
 import type { RepositoryEvents } from "./dispatch.ts";
-import { buildGitSecret, pipelineRunOwnerReference, type SecretObject } from "./gitsecret.ts";
-import { gitSecretLabelsOf } from "./held-tokens.ts";
-import { RepositoryNotReady, type RunContext, type RunContexts } from "./run-context.ts";
+import {
+  buildGitSecret,
+  gitTokenExpiresAnnotation,
+  pipelineRunOwnerReference,
+  type SecretObject,
+} from "./gitsecret.ts";
+import { gitSecretLabelsOf, lapsesTooSoon, refreshGitSecret } from "./held-tokens.ts";
+import { type GitToken, RepositoryNotReady, type RunContext, type RunContexts } from "./run-context.ts";
 import { type PipelineRun, runPhase } from "./tekton.ts";
 
 export interface RunSecretDeps {
@@ -69,8 +75,46 @@ export class RunSecrets {
    * The token a run's git uses: a GitHub App Repository's minted for this one run (this repository,
    * `contents: read`), every other Repository's clone token.
    */
-  async gitTokenOf(ctx: RunContext, signal?: AbortSignal): Promise<string> {
-    return ctx.runToken ? ctx.runToken(signal) : this.cloneTokenOf(ctx);
+  async gitTokenOf(ctx: RunContext, signal?: AbortSignal): Promise<GitToken> {
+    return ctx.runToken ? ctx.runToken(signal) : { token: this.cloneTokenOf(ctx) };
+  }
+
+  /**
+   * Before a queued run starts: when its Repository's runs get minted tokens and the one in its git Secret lapses
+   * in less than `runTokenMinLifeMs` (held-tokens.ts; read from the Secret's annotation, never from the token), a
+   * token is minted for it now and the Secret rewritten. Long-lived clone tokens are left alone (their rotation is
+   * `refreshGitSecret`'s business). Returns whether it renewed.
+   */
+  async renewLapsing(repository: Repository, run: PipelineRun): Promise<boolean> {
+    if (!this.#o.contexts.mintsRunTokens(repository)) return false;
+    const namespace = run.metadata?.namespace ?? repository.metadata.namespace ?? "";
+    const name = run.metadata?.annotations?.[pac.gitAuthSecret];
+    if (!name) return false;
+    const secret = await this.#o.kube.get(Secrets, { namespace, name });
+    // A Secret that is gone is restoreMissing's business.
+    if (secret === undefined) return false;
+    // Without the annotation (written by a Baton that did not record it) the minted token's age is unknown.
+    const expiresAt = secret.metadata?.annotations?.[gitTokenExpiresAnnotation] ?? "unknown";
+    if (!lapsesTooSoon(expiresAt, this.#o.clock.now())) return false;
+    const ctx = await this.#o.contexts.context(repository);
+    if (ctx.runToken === undefined) return false;
+    const fresh = await ctx.runToken();
+    await refreshGitSecret(
+      this.#o.kube,
+      run,
+      {
+        serverUrl: ctx.location.server,
+        token: fresh.token,
+        expiresAt: fresh.expiresAt,
+        git: ctx.client.capabilities.git,
+      },
+      gitSecretLabelsOf(run),
+    );
+    this.#o.log.info(
+      { pipelineRun: run.metadata?.name, secret: name, expiredAt: expiresAt },
+      "a queued run's git token would lapse too soon after it starts: minted a fresh one",
+    );
+    return true;
   }
 
   /** Writes the git Secret of a run just created (`run` as the API server answered it), owned by the run. */
@@ -80,12 +124,14 @@ export class RunSecrets {
     run: { apiVersion: string; name: string; uid: string },
     sha: string,
   ): Promise<void> {
+    const git = await this.gitTokenOf(ctx);
     await this.#create(
       buildGitSecret({
         name: secretName,
         namespace: ctx.namespace,
         serverUrl: ctx.location.server,
-        token: await this.gitTokenOf(ctx),
+        token: git.token,
+        expiresAt: git.expiresAt,
         tokenId: ctx.cloneTokenId,
         git: ctx.client.capabilities.git,
         owner: pipelineRunOwnerReference(run),
@@ -115,12 +161,14 @@ export class RunSecrets {
       ctx ??= await this.#o.contexts.context(repository);
       // No clone token any more (cloneTokenRef removed): the run cannot get one, and the operator's is not for it.
       if (ctx.cloneToken === undefined && ctx.runToken === undefined) return;
+      const git = await this.gitTokenOf(ctx);
       await this.#create(
         buildGitSecret({
           name: secretName,
           namespace,
           serverUrl: ctx.location.server,
-          token: await this.gitTokenOf(ctx),
+          token: git.token,
+          expiresAt: git.expiresAt,
           tokenId: ctx.cloneTokenId,
           git: ctx.client.capabilities.git,
           owner: pipelineRunOwnerReference({

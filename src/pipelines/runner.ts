@@ -314,7 +314,7 @@ export class PipelineRunner {
         }
       }
       if (fresh.length > 0 && event.type !== "push" && event.pullRequest.fromRepository.fork) {
-        const unbuildable = await checkForkHead(ctx, event, await this.#secrets.gitTokenOf(ctx), this.#o);
+        const unbuildable = await checkForkHead(ctx, event, (await this.#secrets.gitTokenOf(ctx)).token, this.#o);
         if (unbuildable !== undefined) {
           releaseAll();
           await this.#feedback.refuseForkHead(
