@@ -42,6 +42,30 @@ describe("GitHub simulator: the /_sim/ control API and the REST it arranges", ()
     return (res.json as { token: string }).token;
   };
 
+  it("lists the installation tokens minted, how narrow each is and when it lapses, never the secret", async () => {
+    const before = await ctl<unknown[]>("GET", `/tokens/installation?installationId=${installationId}`);
+    const broad = await appToken();
+    const narrow = await appToken({ repositories: ["api"], permissions: { contents: "read" } });
+    const listed = await ctl<
+      { repositories: string[] | null; permissions: object; issuedAt: number; expiresAt: number }[]
+    >("GET", `/tokens/installation?installationId=${installationId}`);
+    const now = (await ctl<{ now: number }>("GET", "/clock")).now;
+    assert.deepEqual(
+      listed.slice(before.length).map((t) => [t.repositories, t.permissions, t.issuedAt, t.expiresAt]),
+      [
+        [
+          null,
+          { contents: "write", pull_requests: "write", checks: "write", repository_hooks: "write", metadata: "read" },
+          now,
+          now + 3_600_000,
+        ],
+        [["api"], { contents: "read", metadata: "read" }, now, now + 3_600_000],
+      ],
+    );
+    const text = JSON.stringify(listed);
+    assert.ok(!text.includes(broad) && !text.includes(narrow));
+  });
+
   it("signs refused JWTs on request, so a client's error handling can be tested", async () => {
     const now = (await ctl<{ now: number }>("GET", "/clock")).now / 1000;
     const { jwt } = await ctl<{ jwt: string }>("POST", `/apps/${appId}/jwt`, { iat: now - 700, exp: now - 60 });

@@ -6,6 +6,7 @@ import { signAppJwt } from "./jwt.ts";
 import type { PermissionSet, Role } from "./permissions.ts";
 import { isoSeconds, type Json } from "./presenter.ts";
 import type { Repository } from "./state.ts";
+import { INSTALLATION_TOKEN_TTL_MS } from "./tokens.ts";
 
 export interface AccountView {
   id: number;
@@ -53,6 +54,18 @@ export interface IssuedToken {
   id: string;
   /** ISO 8601, as `expires_at` of the REST answer. */
   expiresAt: string;
+}
+
+/** An installation token as the simulator keeps it (never the secret): who minted it for what, and when. */
+export interface InstallationTokenView {
+  id: string;
+  installationId: number;
+  /** The repositories it was narrowed to by name, or null: every repository of the installation. */
+  repositories: string[] | null;
+  permissions: PermissionSet;
+  /** Epoch ms on the simulator clock. */
+  issuedAt: number;
+  expiresAt: number;
 }
 
 /**
@@ -209,6 +222,30 @@ export class GitHubSimulatorControl extends MachineryControl {
     if (!inst) throw new Error(`No installation ${input.installationId}`);
     const { secret, token } = this.core.tokens.createForInstallation(inst, input);
     return { token: secret, id: token.id, expiresAt: isoSeconds(token.expiresAt) };
+  }
+
+  /**
+   * Every installation token minted (through REST or the control API) and not revoked, oldest first: how many a
+   * client minted, and how narrow each was (a client's own calls vs. tokens it hands on narrowed).
+   */
+  installationTokens(filter: { installationId?: number } = {}): InstallationTokenView[] {
+    const views: InstallationTokenView[] = [];
+    for (const token of this.core.state.tokens.values()) {
+      if (token.kind !== "installation") continue;
+      if (filter.installationId !== undefined && token.installationId !== filter.installationId) continue;
+      views.push({
+        id: token.id,
+        installationId: token.installationId,
+        repositories:
+          token.repositoryIds === null
+            ? null
+            : token.repositoryIds.map((id) => this.core.state.repositories.get(id)?.name ?? String(id)),
+        permissions: { ...token.permissions },
+        issuedAt: token.expiresAt - INSTALLATION_TOKEN_TTL_MS,
+        expiresAt: token.expiresAt,
+      });
+    }
+    return views;
   }
 
   /** A fine-grained personal access token (`github_pat_…`). */

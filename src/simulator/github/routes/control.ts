@@ -136,6 +136,10 @@ export function githubControlRoutes(sim: GitHubControlTarget) {
     app.post("/tokens/installation", cfg, async (r) =>
       sim.installationToken(parseBody(schemas.installationToken, r.body)),
     );
+    app.get("/tokens/installation", cfg, async (r) => {
+      const id = q(r, "installationId");
+      return sim.installationTokens(id === undefined ? {} : { installationId: Number(id) });
+    });
     app.post("/tokens/pat", cfg, async (r) => sim.personalToken(parseBody(schemas.pat, r.body)));
 
     app.post("/repos", cfg, async (r) => sim.createRepository(parseBody(schemas.repo, r.body)));
