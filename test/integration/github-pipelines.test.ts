@@ -300,6 +300,72 @@ describe("GitHub end to end through the operator", () => {
     );
   });
 
+  test("a simulated day: Baton's token renewed ahead of expiry about once an hour, no call refused, every run reported", async () => {
+    // Every 20 minutes of a day something is pushed: a branch no pipeline builds (Baton still lists .tekton, one
+    // call with its own token), and every fourth step a push to main or to the pull request's branch, each a run.
+    const step = 20 * 60_000;
+    const steps = (24 * 3_600_000) / step;
+    const own = () => sim.installationTokens().filter((token) => token.repositories === null);
+    const perRun = () => sim.installationTokens().filter((token) => token.repositories !== null);
+    const [ownBefore, perRunBefore] = [own().length, perRun().length];
+    const mark = sim.markRequests();
+    await sim.push({
+      owner: "octo-org",
+      repo: "hello",
+      branch: "daily",
+      files: { "d.txt": "0\n" },
+      startPoint: "main",
+    });
+    await sim.openPullRequest({ owner: "octo-org", repo: "hello", head: "daily", title: "A day's work", as: "mona" });
+    const built: string[] = [];
+    for (let i = 1; i <= steps; i++) {
+      sim.clock.advance(step);
+      const branch = i % 8 === 0 ? "main" : i % 8 === 4 ? "daily" : `scratch-${i}`;
+      const pushed = await sim.push({
+        owner: "octo-org",
+        repo: "hello",
+        branch,
+        files: { "day.txt": `${i}\n` },
+        ...(branch.startsWith("scratch") ? { startPoint: "main" } : {}),
+      });
+      await sim.settled();
+      if (branch.startsWith("scratch")) continue;
+      await runsAt(pushed.sha);
+      await waitFor(() => sim.statuses({ owner: "octo-org", repo: "hello", sha: pushed.sha })[0], {
+        message: `a status at step ${i} (${branch})`,
+      });
+      built.push(pushed.sha);
+    }
+    assert.equal(built.length, steps / 4);
+
+    const calls = sim.requests({ since: mark }).filter((r) => r.group !== "git");
+    assert.deepEqual(
+      calls.filter((r) => r.status === 401 || r.status === 403).map((r) => `${r.method} ${r.path} ${r.status}`),
+      [],
+      "no call refused all day",
+    );
+    const minted = own().slice(ownBefore);
+    // A call every 20 minutes, renewal at the first call with under 10 minutes left: one mint an hour, not per call.
+    assert.ok(
+      minted.length >= 22 && minted.length <= 30,
+      `${minted.length} mints of Baton's own token in a day of ${calls.length} calls`,
+    );
+    console.log(
+      `a simulated day: ${calls.length} GitHub calls, ${minted.length} mints of Baton's own token, ${built.length + 1} runs`,
+    );
+    const expiryOf = new Map(own().map((token) => [token.id, token.expiresAt]));
+    for (const call of calls) {
+      const expiresAt = call.tokenId === null ? undefined : expiryOf.get(call.tokenId);
+      if (expiresAt === undefined) continue;
+      assert.ok(
+        expiresAt - call.time >= 10 * 60_000,
+        `${call.method} ${call.path} went with ${Math.round((expiresAt - call.time) / 60_000)} minutes of its token left`,
+      );
+    }
+    // Each run got its own token, and nothing else was minted narrowed.
+    assert.equal(perRun().length - perRunBefore, built.length + 1);
+  });
+
   test("every delivery of the App's hook to the first Repository was answered 2xx, installation events included", () => {
     const failed = sim
       .deliveries()
