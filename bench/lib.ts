@@ -78,7 +78,7 @@ export async function startBenchCluster(): Promise<BenchCluster> {
 }
 
 /** The simulator's clock as the operator's domain clock: real timers, simulated "now" (as the tests do). */
-export function simulatorClock(sim: Simulator, base: Clock): Clock {
+export function simulatorClock(sim: Pick<Simulator, "clock">, base: Clock): Clock {
   return { now: () => sim.clock.now(), setTimeout: base.setTimeout.bind(base), sleep: base.sleep.bind(base) };
 }
 
@@ -161,10 +161,13 @@ export function peakRate(entries: readonly Pick<RequestLogEntry, "time">[], seco
   return round(best / seconds);
 }
 
-/** Counts by "<group> <method>". */
-export function byGroup(entries: readonly RequestLogEntry[]): Record<string, number> {
+/** Counts by "<group> <method>", or by another key of each entry (e.g. its method and route). */
+export function byGroup(
+  entries: readonly RequestLogEntry[],
+  keyOf: (e: RequestLogEntry) => string = (e) => `${e.group} ${e.method}`,
+): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const e of entries) out[`${e.group} ${e.method}`] = (out[`${e.group} ${e.method}`] ?? 0) + 1;
+  for (const e of entries) out[keyOf(e)] = (out[keyOf(e)] ?? 0) + 1;
   return Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b)));
 }
 
