@@ -111,7 +111,7 @@ export class RunSecrets {
       gitSecretLabelsOf(run),
     );
     this.#o.log.info(
-      { pipelineRun: run.metadata?.name, secret: name, expiredAt: expiresAt },
+      { pipelineRun: run.metadata?.name, secret: name, lapsesAt: expiresAt },
       "a queued run's git token would lapse too soon after it starts: minted a fresh one",
     );
     return true;
