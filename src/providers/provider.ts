@@ -239,8 +239,15 @@ export interface TokenApi {
   revoke(scope: TokenScope, id: string, call: CallOptions): Promise<boolean>;
 }
 
-/** "Does this token work, and as whom?" — every host can answer it (`user` absent for project/repo tokens). */
-export type TokenValidation = { valid: true; user?: string | undefined } | { valid: false; reason: string };
+/**
+ * "Does this token work, as whom, and until when?" — every host can answer the first (`user` absent for
+ * project/repo tokens). `expiresAt` (epoch milliseconds) is the expiry the host itself states with the answer
+ * (`capabilities.tokens.expiry` kind `header`: GitHub); absent where the host says nothing. `neverExpires`: the
+ * host states expiry on such answers and said none, so the token has no expiry.
+ */
+export type TokenValidation =
+  | { valid: true; user?: string | undefined; expiresAt?: number | undefined; neverExpires?: boolean | undefined }
+  | { valid: false; reason: string };
 
 // ─── Git ───────────────────────────────────────────────────────────────────────────────────────────────────
 

@@ -47,8 +47,15 @@ describe("validatePersonalToken", () => {
       valid: true,
       expiresAt: Date.UTC(2030, 2, 1),
     });
-    assert.deepEqual(await validatePersonalToken(http, noExpiry, { owner: "octo", name: "hello" }), { valid: true });
+    assert.deepEqual(await validatePersonalToken(http, noExpiry, { owner: "octo", name: "hello" }), {
+      valid: true,
+      neverExpires: true,
+    });
     assert.equal(server.requests.length, 2, "one call per validation");
+    assert.deepEqual(
+      server.requests.map((r) => r.pathname),
+      ["/repos/octo/hello", "/repos/octo/hello"],
+    );
     await http.close();
   });
 

@@ -9,6 +9,7 @@ import type { IncomingHttpHeaders } from "node:http";
 import { z } from "zod";
 import { isNotFound, UnauthorizedError } from "../http/errors.ts";
 import type { CallOptions, HttpTransport } from "../http/http.ts";
+import type { TokenValidation } from "../provider.ts";
 import { type RepoRef, repoPath } from "./content.ts";
 
 export const expirationHeader = "github-authentication-token-expiration";
@@ -38,39 +39,39 @@ export function personalTokenProblem(token: string): string | undefined {
   return "the Secret does not hold a GitHub fine-grained personal token (github_pat_…)";
 }
 
-export type PersonalTokenValidation =
-  | { valid: true; user?: string | undefined; expiresAt?: number | undefined }
-  | { valid: false; reason: string };
-
-const RepositoryAccess = z.object({ full_name: z.string(), permissions: z.record(z.string(), z.boolean()).optional() });
+const RepositoryAccess = z.object({ full_name: z.string() });
 
 /**
- * Checks a fine-grained token reaches `repo` and reads when it expires: one call. (Whose it is would cost a
- * second call, `GET /user`, for a name GitHub's UI shows anyway.) GitHub refusing the token
- * (401) or not showing it the repository (404) is an invalid token; anything else (network, 5xx) throws, since it
- * says nothing about the token.
+ * Checks a fine-grained token works and reads when it expires: one call. With `repo`, `GET /repos/{o}/{r}`, which
+ * also proves the token reaches that repository (a 404 means it was not given access to it); without one,
+ * `GET /rate_limit`, which proves only that GitHub accepts the token and does not count against the limit. (Whose
+ * token it is would cost a second call, `GET /user`, for a name GitHub's UI shows anyway.) GitHub refusing the
+ * token (401) is an invalid token; anything else (network, 5xx) throws, since it says nothing about the token.
  */
 export async function validatePersonalToken(
   http: HttpTransport,
   token: string,
-  repo: RepoRef,
+  repo: RepoRef | undefined,
   call: Omit<CallOptions, "auth"> = {},
-): Promise<PersonalTokenValidation> {
+): Promise<TokenValidation> {
   const problem = personalTokenProblem(token);
   if (problem !== undefined) return { valid: false, reason: problem };
   const auth = { kind: "bearer" as const, token };
   let expiresAt: number | undefined;
   try {
-    const { headers } = await http.json({ group: "repos", method: "GET", path: repoPath(repo) }, RepositoryAccess, {
-      ...call,
-      auth,
-    });
+    const { headers } =
+      repo === undefined
+        ? await http.send({ group: "server", method: "GET", path: "/rate_limit" }, { ...call, auth })
+        : await http.json({ group: "repos", method: "GET", path: repoPath(repo) }, RepositoryAccess, {
+            ...call,
+            auth,
+          });
     expiresAt = parseTokenExpiration(headers);
   } catch (err) {
     if (err instanceof UnauthorizedError) {
       return { valid: false, reason: "GitHub refuses the token: it is expired, revoked or mistyped" };
     }
-    if (isNotFound(err)) {
+    if (repo !== undefined && isNotFound(err)) {
       return {
         valid: false,
         reason: `the token cannot see ${repo.owner}/${repo.name}; give it access to that repository (Repository access)`,
@@ -81,5 +82,5 @@ export async function validatePersonalToken(
   if (expiresAt !== undefined && Number.isNaN(expiresAt)) {
     return { valid: false, reason: `GitHub's ${expirationHeader} header is unreadable; the expiry cannot be tracked` };
   }
-  return { valid: true, ...(expiresAt === undefined ? {} : { expiresAt }) };
+  return expiresAt === undefined ? { valid: true, neverExpires: true } : { valid: true, expiresAt };
 }

@@ -9,7 +9,7 @@ import { z } from "zod";
 import type { BatonEvent, PullRequestEvent } from "../../events/model.ts";
 import type { Clock } from "../../runtime/clock.ts";
 import type { Credential } from "../http/auth.ts";
-import { isNotFound, UnauthorizedError } from "../http/errors.ts";
+import { isNotFound } from "../http/errors.ts";
 import type { RequestBudgetLike, ResponseEvent } from "../http/http.ts";
 import { segment } from "../http/url.ts";
 import type {
@@ -31,6 +31,7 @@ import type {
   PullRequestEventOptions,
   PullRequestSnapshot,
   RepoRef,
+  TokenScope,
   TokenValidation,
   WebhookIntake,
   WriteAccessAnswer,
@@ -63,7 +64,7 @@ import {
   verifyGitHubSignature,
 } from "./intake.ts";
 import { listAll } from "./paging.ts";
-import { expirationHeader, personalTokenProblem } from "./pat.ts";
+import { expirationHeader, validatePersonalToken } from "./pat.ts";
 import { PullRequest, User } from "./payloads.ts";
 import { commentOnPullRequest, getPullRequest, hasWriteAccess, listOpenPullRequests } from "./repos.ts";
 import type { GitHubServer } from "./server.ts";
@@ -413,24 +414,14 @@ export class GitHubProvider implements GitProvider {
   }
 
   /**
-   * A personal token: fine-grained only, and one authenticated call that does not count against the rate limit
-   * (`GET /rate_limit`). A 401 means revoked, expired or mistyped; other failures are thrown for a retry.
+   * A personal token: fine-grained only, one call (pat.ts): the scope's repository when it names one, which proves
+   * the token reaches it, else `GET /rate_limit`. GitHub states the expiry on the answer. A 401 means revoked,
+   * expired or mistyped; other failures are thrown for a retry.
    */
-  async validateToken(token: string, call: CallOptions = {}): Promise<TokenValidation> {
-    const problem = personalTokenProblem(token);
-    if (problem !== undefined) return { valid: false, reason: problem };
-    try {
-      await this.#http.send(
-        { group: "server", method: "GET", path: "/rate_limit" },
-        { ...call, auth: { kind: "bearer", token } },
-      );
-      return { valid: true };
-    } catch (error) {
-      if (error instanceof UnauthorizedError) {
-        return { valid: false, reason: "GitHub answered 401: the token is revoked, expired or mistyped" };
-      }
-      throw error;
-    }
+  validateToken(token: string, call: CallOptions & { scope?: TokenScope } = {}): Promise<TokenValidation> {
+    const { scope, ...rest } = call;
+    const repo = scope?.repository === undefined ? undefined : { owner: scope.owner, name: scope.repository };
+    return validatePersonalToken(this.#http, token, repo, rest);
   }
 
   cloneUrl(serverUrl: string, repo: RepoRef): string {
