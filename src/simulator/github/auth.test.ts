@@ -230,7 +230,7 @@ describe("GitHub simulator: App JWTs and installation tokens", () => {
     assert.equal(res.status, 200);
     assert.equal(
       res.headers.get("github-authentication-token-expiration"),
-      `${pat.expiresAt.replace("T", " ").replace("Z", "")} UTC`,
+      `${pat.expiresAt?.replace("T", " ").replace("Z", "")} UTC`,
     );
     const write = await http(sim.url, "POST", "/repos/octo-org/svc-a/statuses/main", {
       auth: bearerAuth(pat.token),
@@ -247,6 +247,41 @@ describe("GitHub simulator: App JWTs and installation tokens", () => {
       },
       { permission: "read", role: "read" },
     );
+  });
+
+  it("a PAT without expiry gets no expiry header; one past its expiry on the simulator clock is refused 401", async () => {
+    sim.setCollaborator({ owner: "octo-org", repo: "svc-a", login: "alice", role: "read" });
+    const forever = sim.personalToken({
+      user: "alice",
+      owner: "octo-org",
+      repositories: ["svc-a"],
+      permissions: { contents: "read" },
+      expiresInDays: null,
+    });
+    assert.equal(forever.expiresAt, null);
+    const open = await http(sim.url, "GET", "/repos/octo-org/svc-a", { auth: bearerAuth(forever.token) });
+    assert.equal(open.status, 200);
+    assert.equal(open.headers.get("github-authentication-token-expiration"), null);
+
+    const at = sim.clock.now() + 3_600_000;
+    const brief = sim.personalToken({
+      user: "alice",
+      owner: "octo-org",
+      repositories: ["svc-a"],
+      permissions: { contents: "read" },
+      expiresAt: at,
+    });
+    assert.equal(brief.expiresAt, new Date(at - (at % 1000)).toISOString().replace(/\.\d{3}Z$/, "Z"));
+    const before = await http(sim.url, "GET", "/rate_limit", { auth: bearerAuth(brief.token) });
+    assert.equal(before.status, 200, "an authenticated answer that costs no rate limit carries the header too");
+    assert.match(
+      before.headers.get("github-authentication-token-expiration") ?? "",
+      /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/,
+    );
+    sim.clock.advance(3_600_000);
+    const after = await http(sim.url, "GET", "/repos/octo-org/svc-a", { auth: bearerAuth(brief.token) });
+    assert.equal(after.status, 401);
+    assert.equal((after.json as { message: string }).message, "Bad credentials");
   });
 
   it("reports the primary rate limit and answers the secondary one with retry-after", async () => {

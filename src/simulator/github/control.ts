@@ -68,6 +68,9 @@ export interface InstallationTokenView {
   expiresAt: number;
 }
 
+/** A fine-grained personal token: `expiresAt` null when it was made with "No expiration". */
+export type PersonalToken = Omit<IssuedToken, "expiresAt"> & { expiresAt: string | null };
+
 /**
  * The in-process control handle of the GitHub personality: arrange a GitHub world (accounts, Apps, installations,
  * repositories, pushes, pull requests from forks, comments) and observe what a client did to it. Every method
@@ -255,10 +258,13 @@ export class GitHubSimulatorControl extends MachineryControl {
     name?: string;
     repositories?: string[] | null;
     permissions: PermissionSet;
-    expiresInDays?: number;
-  }): IssuedToken {
+    /** Default 30; null: "No expiration". */
+    expiresInDays?: number | null;
+    /** Epoch milliseconds on the simulator clock; wins over expiresInDays. */
+    expiresAt?: number;
+  }): PersonalToken {
     const { secret, token } = this.core.tokens.createPersonal(input);
-    return { token: secret, id: token.id, expiresAt: isoSeconds(token.expiresAt) };
+    return { token: secret, id: token.id, expiresAt: token.expiresAt === null ? null : isoSeconds(token.expiresAt) };
   }
 
   // ---- repositories and git -------------------------------------------------------------------------------------

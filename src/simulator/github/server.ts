@@ -104,7 +104,8 @@ export function buildGitHubServer(
       reply.header("x-github-media-type", "github.v3; format=json");
       reply.header("x-github-api-version-selected", "2022-11-28");
     }
-    if (principal?.kind === "pat")
+    // On every authenticated answer, git's included; a token without expiry gets no header at all.
+    if (principal?.kind === "pat" && principal.token.expiresAt !== null)
       reply.header("github-authentication-token-expiration", tokenExpirationHeader(principal.token.expiresAt));
     if (isGit) return;
 

@@ -154,7 +154,8 @@ export type Token =
       repositoryIds: number[] | null;
       ownerId: number;
       permissions: PermissionSet;
-      expiresAt: number;
+      /** null: a token made with "No expiration". */
+      expiresAt: number | null;
     };
 
 export function hashToken(secret: string): string {

@@ -84,7 +84,10 @@ export class Tokens {
     name?: string;
     repositories?: string[] | null;
     permissions: PermissionSet;
-    expiresInDays?: number;
+    /** Default 30; null: "No expiration". */
+    expiresInDays?: number | null;
+    /** Epoch milliseconds on the simulator clock; wins over expiresInDays. */
+    expiresAt?: number;
   }): { secret: string; token: Token & { kind: "pat" } } {
     const user = this.core.accountNamed(input.user);
     const owner = this.core.accountNamed(input.owner ?? input.user);
@@ -101,7 +104,11 @@ export class Tokens {
       repositoryIds,
       ownerId: owner.id,
       permissions: withMetadata(input.permissions),
-      expiresAt: this.core.clock.now() + (input.expiresInDays ?? 30) * 24 * 60 * 60 * 1000,
+      expiresAt:
+        input.expiresAt ??
+        (input.expiresInDays === null
+          ? null
+          : this.core.clock.now() + (input.expiresInDays ?? 30) * 24 * 60 * 60 * 1000),
     };
     this.core.state.tokens.set(hashToken(secret), token);
     return { secret, token };
@@ -110,7 +117,7 @@ export class Tokens {
   /** The token a secret names, if it exists and has not expired on the simulator clock. */
   find(secret: string): Token | undefined {
     const token = this.core.state.tokens.get(hashToken(secret));
-    if (!token || token.expiresAt <= this.core.clock.now()) return undefined;
+    if (!token || (token.expiresAt !== null && token.expiresAt <= this.core.clock.now())) return undefined;
     return token;
   }
 

@@ -62,7 +62,8 @@ const schemas = {
     name: z.string().optional(),
     repositories: z.array(z.string()).nullable().optional(),
     permissions: permissionSetSchema,
-    expiresInDays: z.number().positive().optional(),
+    expiresInDays: z.number().positive().nullable().optional(),
+    expiresAt: z.number().int().positive().optional(),
   }),
   repo: z.object({
     owner: z.string().min(1),
