@@ -349,6 +349,12 @@ export interface ProviderCapabilities {
   tokens: { issuing: TokenIssuing; expiry: ExpirySource };
   /** Whether a token may ask another user's permission at all (false: `hasWriteAccess` answers `cannot-ask`). */
   permissionLookup: boolean;
+  /**
+   * How Baton tells its own hook among a scope's hooks. `name`: the host keeps the name Baton gives it (DC's name,
+   * Cloud's description). `url`: it keeps none (every GitHub repository hook is named `web`), so Baton's hook is
+   * the one its status records by id, or one delivering to Baton's intake URL.
+   */
+  hookIdentity: "name" | "url";
   /** Payload commit hashes may be abbreviated (Cloud: 12 hex) and must go through `resolveCommit`. */
   shortCommitHashes: boolean;
   git: GitAuth;

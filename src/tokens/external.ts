@@ -1,5 +1,12 @@
 // Externally managed tokens (no adminCredentialsRef): the user writes the token to the Secret; Baton validates it,
-// tracks its expiry from the Secret's annotation, warns before it, and picks up a new value when the Secret changes.
+// tracks its expiry, warns before it, and picks up a new value when the Secret changes.
+//
+// Where the expiry comes from: a host that states it with every answer (GitHub's
+// `github-authentication-token-expiration`, in the validation) is believed over the Secret's `baton.dev/expires-at`
+// annotation, since it is the host that will refuse the token; an annotation saying otherwise gets a Warning Event
+// (someone wrote the wrong date, or regenerated the token with another expiry). A host stating no expiry means the
+// token has none: no expiry warning, and a condition saying so. Hosts that state nothing (Bitbucket Cloud) use the
+// annotation, as before.
 import { parseDuration } from "../api/common.ts";
 import { type BitbucketProjectToken, secretAnnotations, type TokenStatus } from "../api/token.ts";
 import type { Clock } from "../runtime/clock.ts";
@@ -20,6 +27,50 @@ export interface ExternalDeps {
   validationInterval: number;
   /** Checks the value against Bitbucket (cached for the validation interval); throws when Bitbucket is unreachable. */
   validate(value: string): Promise<Validation>;
+  /** The expiry the host last stated for this very value, when it did (a refused token's answer states none). */
+  lastStated(value: string): number | undefined;
+  /** The host's name in messages ("Bitbucket", "GitHub"). */
+  host: string;
+}
+
+/** Apart by less than this, the annotation and the host agree (GitHub states seconds; people write minutes). */
+const expiryTolerance = 60_000;
+
+/**
+ * The expiry to track: the host's stated one when there is one, else the annotation's. `mismatch` says why the
+ * annotation was overruled. Pure.
+ */
+export function trackedExpiry(
+  annotation: string | undefined,
+  validation: Validation | undefined,
+  lastStated: number | undefined,
+  host: string,
+): { notAfter: number; source: "host" | "annotation" | "none"; mismatch?: string } {
+  const annotated = annotation === undefined ? Number.NaN : Date.parse(annotation);
+  const valid = validation?.valid ? validation : undefined;
+  if (valid?.neverExpires) {
+    return {
+      notAfter: Number.NaN,
+      source: "none",
+      ...(annotation === undefined
+        ? {}
+        : {
+            mismatch: `the Secret's ${secretAnnotations.expiresAt} says ${annotation}, but ${host} states the token never expires`,
+          }),
+    };
+  }
+  const stated = valid?.expiresAt ?? (validation?.valid === false ? lastStated : undefined);
+  if (stated === undefined) return { notAfter: annotated, source: "annotation" };
+  const differs = annotation !== undefined && !(Math.abs(annotated - stated) < expiryTolerance);
+  return {
+    notAfter: stated,
+    source: "host",
+    ...(differs
+      ? {
+          mismatch: `the Secret's ${secretAnnotations.expiresAt} says ${annotation}, but ${host} states the token expires at ${iso(stated)}; Baton follows ${host}`,
+        }
+      : {}),
+  };
 }
 
 export async function reconcileExternal(
@@ -53,8 +104,7 @@ export async function reconcileExternal(
   if (secret.metadata?.labels?.[watchedLabel] !== "true") await labelWatched(kube, secret, ctx.signal);
 
   const conditions: ConditionUpdate[] = [];
-  const expiry = secret.metadata?.annotations?.[secretAnnotations.expiresAt];
-  const notAfter = expiry === undefined ? Number.NaN : Date.parse(expiry);
+  const annotation = secret.metadata?.annotations?.[secretAnnotations.expiresAt];
   let validation: Validation | undefined;
   try {
     validation = await deps.validate(value);
@@ -66,6 +116,14 @@ export async function reconcileExternal(
       message: `could not validate the token: ${describeError(error)}`,
     });
   }
+  const tracked = trackedExpiry(annotation, validation, deps.lastStated(value), deps.host);
+  const notAfter = tracked.notAfter;
+  const by = tracked.source === "host" ? ` (as ${deps.host} states)` : "";
+  if (
+    tracked.mismatch !== undefined &&
+    token.status?.notAfter !== (Number.isFinite(notAfter) ? iso(notAfter) : undefined)
+  )
+    events.warning(token, "ExpiryMismatch", tracked.mismatch);
   status.tokenUser = validation?.valid ? (validation.user ?? status.tokenUser) : status.tokenUser;
   if (Number.isFinite(notAfter)) {
     const warnBefore = token.spec.renewBefore ? parseDuration(token.spec.renewBefore) : defaultExternalWarning;
@@ -78,24 +136,37 @@ export async function reconcileExternal(
             type: "ExpiringSoon",
             status: "True",
             reason: notAfter <= now ? "Expired" : "ExpiringSoon",
-            message: `the token in ${token.spec.secretName} expires at ${iso(notAfter)}; write a new one to the Secret`,
+            message: `the token in ${token.spec.secretName} expires at ${iso(notAfter)}${by}; write a new one to the Secret`,
           }
         : {
             type: "ExpiringSoon",
             status: "False",
             reason: "NotExpiring",
-            message: `the token expires at ${iso(notAfter)}`,
+            message: `the token expires at ${iso(notAfter)}${by}`,
           },
     );
     if (expiring)
-      events.warning(token, "ExpiringSoon", `the token in Secret ${token.spec.secretName} expires at ${iso(notAfter)}`);
+      events.warning(
+        token,
+        "ExpiringSoon",
+        `the token in Secret ${token.spec.secretName} expires at ${iso(notAfter)}${by}`,
+      );
+  } else if (tracked.source === "none") {
+    delete status.notAfter;
+    delete status.renewalTime;
+    conditions.push({
+      type: "ExpiringSoon",
+      status: "False",
+      reason: "NoExpiry",
+      message: `${deps.host} states the token has no expiry; nothing to warn about (a token without expiry is one to rotate by hand)`,
+    });
   } else {
     delete status.notAfter;
     delete status.renewalTime;
     conditions.push({
       type: "ExpiringSoon",
       status: "Unknown",
-      reason: expiry === undefined ? "ExpiryUnknown" : "ExpiryInvalid",
+      reason: annotation === undefined ? "ExpiryUnknown" : "ExpiryInvalid",
       message: `annotate the Secret with ${secretAnnotations.expiresAt}: <RFC 3339 time> so Baton can warn before the token expires`,
     });
   }
@@ -108,9 +179,16 @@ export async function reconcileExternal(
               type: "Ready",
               status: "True",
               reason: "Valid",
-              message: `Bitbucket accepts the token (acting as ${validation.user ?? "unknown"})`,
+              message: `${deps.host} accepts the token (acting as ${validation.user ?? "unknown"})`,
             }
-        : { type: "Ready", status: "False", reason: "Unauthorized", message: validation.reason },
+        : notAfter <= now
+          ? {
+              type: "Ready",
+              status: "False",
+              reason: "Expired",
+              message: `the token in ${token.spec.secretName} expired at ${iso(notAfter)}${by} and ${deps.host} refuses it; write a new one to the Secret`,
+            }
+          : { type: "Ready", status: "False", reason: "Unauthorized", message: validation.reason },
     );
   }
   const wakeAt = Math.min(

@@ -5,6 +5,7 @@ import { permissionProblems } from "../api/permissions.ts";
 import { BitbucketProjectToken, kind, secretAnnotations, type TokenSpec, type TokenStatus } from "../api/token.ts";
 import type { GitProvider, ProviderLookup } from "../providers/provider.ts";
 import { providerKindOf } from "../providers/registry.ts";
+import { hostTerms } from "../repositories/decisions.ts";
 import { oldestClaim } from "../runtime/claims.ts";
 import { type CleanupLedger, cleanupLedgerName } from "../runtime/cleanup-ledger.ts";
 import type { Clock } from "../runtime/clock.ts";
@@ -78,7 +79,15 @@ const revocationPatience = 10 * 60_000;
 export class TokenReconciler {
   readonly #deps: TokenReconcilerDeps;
   /** key → when the current token last passed validation, and which value: cheap re-checks, no status churn. */
-  readonly #validated = new Map<string, { at: number; fingerprint: string; user?: string | undefined }>();
+  readonly #validated = new Map<
+    string,
+    { at: number; fingerprint: string; user?: string | undefined; expiresAt?: number; neverExpires?: boolean }
+  >();
+  /**
+   * key → the expiry the host last stated for a value, kept when that value is later refused: the refusal states
+   * none, and "it expired at …" is what the user needs to read then.
+   */
+  readonly #stated = new Map<string, { fingerprint: string; expiresAt: number }>();
   /** key → fingerprint of the admin credentials the last failed issue attempt used ("" when there were none). */
   readonly #failedWith = new Map<string, string>();
 
@@ -117,6 +126,7 @@ export class TokenReconciler {
     if (!raw) {
       metrics.forget(key);
       this.#validated.delete(keyOf(key));
+      this.#stated.delete(keyOf(key));
       this.#failedWith.delete(keyOf(key));
       return {};
     }
@@ -198,6 +208,11 @@ export class TokenReconciler {
           {
             ...this.#deps,
             validate: (value) => this.#validate(keyOf(token.metadata), token.spec, value, ctx),
+            lastStated: (value) => {
+              const stated = this.#stated.get(keyOf(token.metadata));
+              return stated?.fingerprint === fingerprint(value) ? stated.expiresAt : undefined;
+            },
+            host: hostTerms(this.#provider(token.spec).kind).host,
           },
           token,
           ctx,
@@ -450,12 +465,23 @@ export class TokenReconciler {
     const seen = this.#validated.get(key);
     const print = fingerprint(value);
     if (seen && seen.fingerprint === print && now - seen.at < this.#deps.validationInterval) {
-      return { valid: true, user: seen.user };
+      const { at: _at, fingerprint: _print, ...cached } = seen;
+      return { valid: true, ...cached };
     }
     // Forgotten before asking: a 401 to this very call must not come back through refused() as news.
     this.#validated.delete(key);
     const result = await validateToken(client, value, spec, ctx.signal);
-    if (result.valid) this.#validated.set(key, { at: now, fingerprint: print, user: result.user });
+    if (result.valid) {
+      this.#validated.set(key, {
+        at: now,
+        fingerprint: print,
+        user: result.user,
+        ...(result.expiresAt === undefined ? {} : { expiresAt: result.expiresAt }),
+        ...(result.neverExpires ? { neverExpires: true } : {}),
+      });
+      if (result.expiresAt === undefined) this.#stated.delete(key);
+      else this.#stated.set(key, { fingerprint: print, expiresAt: result.expiresAt });
+    }
     ctx.log.debug({ valid: result.valid }, "validated the token against Bitbucket");
     return result;
   }
