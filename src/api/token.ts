@@ -26,13 +26,16 @@ export const ServerURL = matching(
 /** A Data Center project key: a letter, then letters, digits or `_`. */
 export const dataCenterProjectKey = /^[A-Za-z][A-Za-z0-9_]*$/;
 
+/** A GitHub owner: a user or organisation login (letters of either case, digits and `-`). */
+export const gitHubOwner = /^[A-Za-z0-9][A-Za-z0-9-]*$/;
+
 /**
- * A Data Center project key (`PLATFORM`) or a Bitbucket Cloud workspace slug (`acme-ci`, `team_2`: lower case,
- * digits, `-` and `_`); which of them a server takes is checked by a rule on the spec.
+ * A Data Center project key (`PLATFORM`), a Bitbucket Cloud workspace slug (`acme-ci`, `team_2`: lower case,
+ * digits, `-` and `_`) or a GitHub owner (`Octo-Org`); which of them a server takes is checked by a rule on the spec.
  */
 export const ProjectKey = matching(
-  new RegExp(`^(${dataCenterProjectKey.source.slice(1, -1)}|[a-z0-9][a-z0-9_-]*)$`),
-  "must be a Bitbucket project key (a letter, then letters, digits or _) or a Bitbucket Cloud workspace slug (lower-case letters, digits, - or _)",
+  new RegExp(`^(${dataCenterProjectKey.source.slice(1, -1)}|[a-z0-9][a-z0-9_-]*|${gitHubOwner.source.slice(1, -1)})$`),
+  "must be a Bitbucket project key (a letter, then letters, digits or _), a Bitbucket Cloud workspace slug (lower-case letters, digits, - or _) or a GitHub owner (letters, digits or -)",
 ).max(128);
 
 export const RepositorySlug = matching(
@@ -54,12 +57,15 @@ export const TokenSpec = z
     server: ServerURL,
     provider: Provider.optional().meta({
       description:
-        "The git host's kind. Unset: from server's host (bitbucket.org: bitbucket-cloud; anything else: " +
-        "bitbucket-datacenter). Bitbucket Cloud tokens are made in Bitbucket only: Baton validates them and warns " +
-        "before they expire, and refuses adminCredentialsRef.",
+        "The git host's kind. Unset: from server's host (bitbucket.org: bitbucket-cloud; github.com: github; " +
+        "anything else: bitbucket-datacenter; a GitHub Enterprise Server needs github). Bitbucket Cloud tokens and " +
+        "GitHub fine-grained personal tokens are made by people only: Baton validates them and warns before they " +
+        "expire (GitHub states the expiry itself), and refuses adminCredentialsRef.",
     }),
     project: ProjectKey.meta({
-      description: "Key of the project that owns the token (Bitbucket Cloud: the workspace the token is for).",
+      description:
+        "Key of the project that owns the token (Bitbucket Cloud: the workspace the token is for; GitHub: the " +
+        "owner of the repositories the token is for).",
     }),
     repository: RepositorySlug.optional().meta({
       description: "Slug of a repository: makes the token repository-scoped instead of project-scoped.",
@@ -119,10 +125,11 @@ export const TokenSpec = z
     "x-kubernetes-validations": [
       ...permissionRules,
       {
-        // Data Center unless the provider or bitbucket.org says Cloud, as providers/registry.ts decides.
+        // Data Center unless the provider or the host (bitbucket.org, github.com) says otherwise, as
+        // providers/registry.ts decides.
         rule:
           "(has(self.provider) ? self.provider == 'bitbucket-datacenter' : " +
-          "!self.server.matches('^(?i)https?://(www[.])?bitbucket[.]org([:/]|$)')) ? " +
+          "!self.server.matches('^(?i)https?://(www[.])?(bitbucket[.]org|github[.]com)([:/]|$)')) ? " +
           `self.project.matches('${dataCenterProjectKey.source}') : true`,
         message: "project must be a Bitbucket Data Center project key: a letter, then letters, digits or _",
         fieldPath: ".project",

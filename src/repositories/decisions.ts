@@ -228,6 +228,24 @@ export function isOurs(hook: Pick<Hook, "id" | "name">, name: string, recorded?:
 
 const legacyWebhookName = "baton";
 
+/**
+ * On a host that keeps no hook names (`capabilities.hookIdentity: "url"`, GitHub), Baton's hook is the one its
+ * status records (`recorded`, by id) or one delivering to Baton's intake URL; those carry `name` from here on, so
+ * planWebhook and removal judge them like any named hook. Another tool's hook keeps the host's name. Pure.
+ */
+export function identifyHooks(
+  hooks: readonly Hook[],
+  identity: "name" | "url",
+  name: string,
+  intakeUrl: string | undefined,
+  recorded?: string,
+): Hook[] {
+  if (identity === "name") return [...hooks];
+  return hooks.map((hook) =>
+    hook.id === recorded || (intakeUrl !== undefined && hook.url === intakeUrl) ? { ...hook, name } : hook,
+  );
+}
+
 /** A project webhook serves several Repositories: it subscribes to every event any of them asks for. */
 export function projectWebhookEvents(
   members: readonly (RepositorySpec["webhook"]["events"] | undefined)[],
@@ -310,6 +328,17 @@ const dataCenterTerms: HostTerms = {
 };
 
 const terms: Partial<Record<ProviderKind, HostTerms>> = {
+  github: {
+    host: "GitHub",
+    owner: "owner",
+    readPermission:
+      "access to the repository with the repository permissions Contents: Read-only and Metadata: Read-only (fine-grained token)",
+    repositoryHookRefused: (where) =>
+      `the token may not manage the webhooks of ${where}: GitHub answered "Resource not accessible by personal access token"; give the fine-grained token the repository permission Webhooks: Read and write (or set spec.webhook.managed: false and create the hook by hand)`,
+    ownerHookRefused: (where) =>
+      `Baton does not keep organisation webhooks on GitHub (${where}): set spec.webhook.scope: repository, or use a GitHub App, whose own webhook serves every repository it is installed on`,
+    ownerHooksMissing: "Baton does not keep organisation webhooks on GitHub",
+  },
   "bitbucket-datacenter": dataCenterTerms,
   "bitbucket-cloud": {
     host: "Bitbucket Cloud",

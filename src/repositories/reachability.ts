@@ -78,7 +78,7 @@ export async function checkReachability(
     type: "TokenReady",
     status: "True",
     reason: "Valid",
-    message: `Bitbucket accepts the token from ${resolved.source}`,
+    message: `${hostTerms(provider.kind).host} accepts the token from ${resolved.source}`,
   });
   if (!listing.slugs.has(location.slug)) {
     const message = `repository ${where} does not exist on ${location.server}, or the token from ${resolved.source} cannot read it (it needs ${hostTerms(provider.kind).readPermission})`;
@@ -148,10 +148,11 @@ function listingFailure(
   location: RepositoryLocation,
   provider: GitProvider,
 ) {
-  const project = `${hostTerms(provider.kind).owner} ${location.project} on ${location.server}`;
+  const terms = hostTerms(provider.kind);
+  const project = `${terms.owner} ${location.project} on ${location.server}`;
   switch (kind) {
     case "unauthorized": {
-      const message = `Bitbucket refused the token from ${source} (401): it is invalid, expired or revoked, or may not see ${project}`;
+      const message = `${terms.host} refused the token from ${source} (401): it is invalid, expired or revoked, or may not see ${project}`;
       return {
         tokenReady: { type: "TokenReady", status: "False", reason: "Unauthorized", message } as ConditionUpdate,
         ready: { type: "Ready", status: "False", reason: "TokenNotReady", message } as ConditionUpdate,
@@ -164,13 +165,13 @@ function listingFailure(
           type: "TokenReady",
           status: "True",
           reason: "Valid",
-          message: `Bitbucket accepts the token from ${source}`,
+          message: `${terms.host} accepts the token from ${source}`,
         } as ConditionUpdate,
         ready: { type: "Ready", status: "False", reason: "ProjectNotFound", message } as ConditionUpdate,
       };
     }
     default: {
-      const message = `could not reach Bitbucket to check ${location.project}/${location.slug}; will retry: ${detail}`;
+      const message = `could not reach ${terms.host} to check ${location.project}/${location.slug}; will retry: ${detail}`;
       const reason = kind === "rateLimited" ? "RateLimited" : "BitbucketUnavailable";
       return {
         tokenReady: { type: "TokenReady", status: "Unknown", reason, message } as ConditionUpdate,

@@ -223,6 +223,7 @@ export class HookSync {
         this.#deps.name,
         { auth: { kind: "bearer", token }, signal: ctx.signal },
         recorded,
+        this.#deps.intakeUrl === undefined ? undefined : intakeUrlOf(this.#deps.intakeUrl, provider.intake.path),
       );
       this.count(outcome);
       return outcome;

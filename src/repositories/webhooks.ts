@@ -1,7 +1,7 @@
 // The host side of one webhook: list the scope's hooks, decide with planWebhook, and create, replace or remove.
 // Only hooks carrying Baton's name are ever touched.
 import type { Credential, GitProvider, Hook, HookInput, HookScope } from "../providers/provider.ts";
-import { type HookMemory, isOurs, planWebhook, secretPrintOf } from "./decisions.ts";
+import { type HookMemory, identifyHooks, isOurs, planWebhook, secretPrintOf } from "./decisions.ts";
 
 export type HookAction = "created" | "replaced" | "deduplicated" | "unchanged" | "deleted" | "absent";
 
@@ -38,7 +38,8 @@ export async function syncHook(
   recorded?: HookMemory,
 ): Promise<HookOutcome> {
   const options = callOptions(call);
-  const hooks = await provider.listHooks(scope, options);
+  const listed = await provider.listHooks(scope, options);
+  const hooks = identifyHooks(listed, provider.capabilities.hookIdentity, desired.name, desired.url, recorded?.id);
   let plan = planWebhook(hooks, desired, recorded);
   const removed: string[] = [];
   if (plan.action === "deduplicate") {
@@ -75,16 +76,23 @@ export async function syncHook(
   }
 }
 
-/** Deletes every hook of this installation's in the scope (isOurs); "absent" when there was none. */
+/**
+ * Deletes every hook of this installation's in the scope (isOurs); "absent" when there was none. `intakeUrl`
+ * identifies Baton's hooks on a host that keeps no hook names (identifyHooks).
+ */
 export async function removeHooks(
   provider: GitProvider,
   scope: HookScope,
   name: string,
   call: Call,
   recorded?: string,
+  intakeUrl?: string,
 ): Promise<HookOutcome> {
   const options = callOptions(call);
-  const ours = (await provider.listHooks(scope, options)).filter((hook) => isOurs(hook, name, recorded));
+  const listed = await provider.listHooks(scope, options);
+  const ours = identifyHooks(listed, provider.capabilities.hookIdentity, name, intakeUrl, recorded).filter((hook) =>
+    isOurs(hook, name, recorded),
+  );
   const removed: string[] = [];
   for (const hook of ours) if (await provider.deleteHook(scope, hook.id, options)) removed.push(hook.id);
   return removed.length > 0 ? { action: "deleted", removed } : { action: "absent" };

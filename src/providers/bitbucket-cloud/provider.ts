@@ -107,6 +107,7 @@ const capabilities: ProviderCapabilities = {
   // `owner` is a workspace hook: owners only, so used only when a Repository opts in.
   hookScopes: ["repository", "owner"],
   tokens: { issuing: "validate-only", expiry: { kind: "annotation" } },
+  hookIdentity: "name",
   permissionLookup: false,
   shortCommitHashes: true,
   git: { kind: "basic", username: gitUsername },

@@ -74,6 +74,7 @@ export const dataCenterIntake: WebhookIntake = {
 const capabilities: ProviderCapabilities = {
   hookScopes: ["repository", "owner"],
   tokens: { issuing: "issue", expiry: { kind: "issued" } },
+  hookIdentity: "name",
   permissionLookup: true,
   shortCommitHashes: false,
   git: { kind: "header" },

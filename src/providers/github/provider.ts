@@ -109,6 +109,7 @@ export const githubWebhookIntake: WebhookIntake = {
 const capabilities: ProviderCapabilities = {
   hookScopes: ["repository", "app"],
   tokens: { issuing: "validate-only", expiry: { kind: "header", header: expirationHeader } },
+  hookIdentity: "url",
   permissionLookup: true,
   shortCommitHashes: false,
   git: { kind: "basic", username: "x-access-token" },
