@@ -5,6 +5,7 @@ import { WebhookSchema } from "../providers/bitbucket-datacenter/schemas.ts";
 import type { Hook } from "../providers/provider.ts";
 import {
   desiredWebhook,
+  identifyHooks,
   intakeUrlOf,
   jittered,
   parseRepositoryUrl,
@@ -343,4 +344,32 @@ test("each host's webhook delivers to its own intake path beside the configured 
     intakeUrlOf("https://ci.example.com/baton/", "/hooks/bitbucket-cloud"),
     "https://ci.example.com/baton/hooks/bitbucket-cloud",
   );
+});
+
+describe("identifyHooks", () => {
+  const hook = (id: string, url: string) => ({ id, name: "web", url, events: ["push"], active: true, secretSet: true });
+  const intake = "https://baton.example/hooks/github";
+
+  test("on a host without hook names, the recorded hook and one delivering to the intake become Baton's", () => {
+    const hooks = [hook("1", "https://elsewhere/ci"), hook("2", "https://moved.example/x"), hook("3", intake)];
+    const named = identifyHooks(hooks, "url", "baton", intake, "2");
+    assert.deepEqual(
+      named.map((h) => h.name),
+      ["web", "baton", "baton"],
+    );
+    // The plan keeps the oldest of Baton's and repairs its URL; the other tool's hook is never touched.
+    const plan = planWebhook(
+      named,
+      { name: "baton", url: intake, events: ["push"], active: true, secret: "s" },
+      {
+        id: "2",
+      },
+    );
+    assert.equal(plan.action, "deduplicate");
+  });
+
+  test("leaves named hosts' hooks as they are", () => {
+    const hooks = [hook("1", intake)];
+    assert.deepEqual(identifyHooks(hooks, "name", "baton", intake, "1"), hooks);
+  });
 });
