@@ -284,6 +284,26 @@ describe("GitHub simulator: App JWTs and installation tokens", () => {
     assert.equal((after.json as { message: string }).message, "Bad credentials");
   });
 
+  it("lists an organisation's repositories the token covers; a user's public ones only; 404 for the wrong kind", async () => {
+    sim.setCollaborator({ owner: "octo-org", repo: "svc-a", login: "alice", role: "read" });
+    const pat = sim.personalToken({
+      user: "alice",
+      owner: "octo-org",
+      repositories: ["svc-a"],
+      permissions: { contents: "read" },
+    });
+    const auth = bearerAuth(pat.token);
+    const org = await http(sim.url, "GET", "/orgs/octo-org/repos", { auth });
+    assert.equal(org.status, 200);
+    assert.deepEqual(
+      (org.json as { name: string }[]).map((r) => r.name),
+      ["svc-a"],
+    );
+    assert.equal((await http(sim.url, "GET", "/orgs/alice/repos", { auth })).status, 404);
+    const user = await http(sim.url, "GET", "/users/octo-org/repos", { auth });
+    assert.equal(user.status, 404, "an organisation is not a user");
+  });
+
   it("reports the primary rate limit and answers the secondary one with retry-after", async () => {
     const { token } = sim.installationToken({ installationId });
     const auth = bearerAuth(token);

@@ -1,10 +1,11 @@
 import type { FastifyInstance } from "fastify";
 import { EMPTY_TREE, isSafeRevision } from "../../git.ts";
+import { canSee } from "../auth.ts";
 import type { GitHubCore } from "../core.ts";
 import { GhError, notFound } from "../errors.ts";
 import { legacyPermission } from "../permissions.ts";
 import type { Repository } from "../state.ts";
-import { param, repoFor } from "./context.ts";
+import { paginate, param, type Reply, type Req, repoFor } from "./context.ts";
 
 /** A revision of a request, as a commit id (404 when it names nothing). */
 export async function commitOf(core: GitHubCore, repo: Repository, rev: string): Promise<string> {
@@ -19,6 +20,20 @@ export function repoRoutes(core: GitHubCore) {
   return async (app: FastifyInstance): Promise<void> => {
     const repos = { config: { group: "repos" as const } };
     app.get("/repos/:owner/:repo", repos, async (r) => core.presenter.repository(repoFor(core, r, "metadata", "read")));
+
+    // An owner's repositories, as far as the caller sees them: an organisation's (404 for a user or nobody), with
+    // the private ones the token covers; a user's, public ones only (GitHub lists a user's private repositories
+    // only at `/user/repos`, for the user themself). Oldest first, paged like every list.
+    const ownerRepos = (login: string, type: "Organization" | "User", r: Req, reply: Reply) => {
+      const owner = core.state.accountNamed(login);
+      if (!owner || owner.type !== type) throw notFound();
+      const visible = [...core.state.repositories.values()].filter(
+        (repo) => repo.ownerId === owner.id && (type === "User" ? !repo.private : canSee(core, r.ghPrincipal, repo)),
+      );
+      return paginate(r, reply, core.baseUrl, visible).map((repo) => core.presenter.repository(repo));
+    };
+    app.get("/orgs/:org/repos", repos, async (r, reply) => ownerRepos(param(r, "org"), "Organization", r, reply));
+    app.get("/users/:username/repos", repos, async (r, reply) => ownerRepos(param(r, "username"), "User", r, reply));
 
     app.get("/repos/:owner/:repo/collaborators/:username/permission", { config: { group: "users" } }, async (r) => {
       const repo = repoFor(core, r, "metadata", "read");
