@@ -95,7 +95,7 @@ export class HookReport {
         message: `events from ${where} reach Baton through the ${described}`,
       },
     );
-    this.#tell(repo, record, described);
+    this.#tell(repo, record, described, terms.host);
     return requeueAfter;
   }
 
@@ -107,7 +107,7 @@ export class HookReport {
    * Events once per change: the Repository whose reconcile made the change tells it, and so does every member of a
    * shared hook that sees the change for the first time (a member joining later does not hear about old changes).
    */
-  #tell(repo: Repository, record: HookRecord, described: string): void {
+  #tell(repo: Repository, record: HookRecord, described: string, host: string): void {
     const result = record.result;
     if (!result.ok) return;
     const key = keyOf(repo);
@@ -127,7 +127,7 @@ export class HookReport {
           events.normal(
             repo,
             "DriftRepaired",
-            `repaired the ${described}: ${outcome.drift?.join(", ")} had been changed in Bitbucket${outcome.removed ? `; removed duplicate webhooks ${outcome.removed.join(", ")}` : ""}`,
+            `repaired the ${described}: ${outcome.drift?.join(", ")} had been changed in ${host}${outcome.removed ? `; removed duplicate webhooks ${outcome.removed.join(", ")}` : ""}`,
           );
         break;
       case "deduplicated":

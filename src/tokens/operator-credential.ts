@@ -3,7 +3,6 @@
 // token, minted and renewed in memory). One function, so the runner and the status reporter never disagree.
 import type { Repository } from "../api/repository.ts";
 import type { Credential } from "../providers/http/auth.ts";
-import { providerKindOf } from "../providers/registry.ts";
 import type { RepositoryLocation } from "../repositories/decisions.ts";
 import { operatorToken } from "../repositories/resource.ts";
 import type { KubeClient } from "../runtime/kube.ts";
@@ -21,13 +20,8 @@ export async function operatorCredential(
     if (apps === undefined) return { reason: "UnsupportedProvider", problem: "this Baton cannot act as a GitHub App" };
     return apps.operator(repository, location, signal);
   }
-  // GitHub issues no named tokens Baton could manage: a BitbucketProjectToken there is a mistake, not a fallback.
-  if (spec.tokenRef !== undefined && providerKindOf(spec) === "github") {
-    return {
-      reason: "TokenKindMismatch",
-      problem: `spec.tokenRef names a BitbucketProjectToken, which is for Bitbucket; on GitHub set spec.githubApp (or spec.secretRef to a fine-grained personal access token)`,
-    };
-  }
+  // A BitbucketProjectToken on GitHub is an externally managed fine-grained token (the token reconciler refuses
+  // adminCredentialsRef there), read like any other.
   const token = await operatorToken(kube, repository);
   return "problem" in token ? token : { credential: { kind: "bearer", token: token.token } };
 }

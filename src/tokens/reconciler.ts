@@ -173,8 +173,14 @@ export class TokenReconciler {
       return step.result;
     }
 
-    // A host whose tokens are made by people only (Bitbucket Cloud) has nothing admin credentials could do.
-    if (managed && this.#provider(token.spec).capabilities.tokens.issuing !== "issue") {
+    // A host whose tokens are made by people only (Bitbucket Cloud, GitHub) has nothing admin credentials could do.
+    const host = this.#provider(token.spec);
+    if (managed && host.capabilities.tokens.issuing !== "issue") {
+      // Where the host states the expiry itself (GitHub), nobody needs to write it down.
+      const expiry =
+        host.capabilities.tokens.expiry.kind === "header"
+          ? ""
+          : " with its expiry in the annotation baton.dev/expires-at";
       await this.#writeStatus(token, { ...token.status }, [
         {
           type: "Ready",
@@ -182,8 +188,8 @@ export class TokenReconciler {
           reason: "IssuingUnsupported",
           message:
             `${token.spec.server} cannot issue access tokens through its API, so adminCredentialsRef is refused: ` +
-            `create the token in Bitbucket, write it to the Secret ${token.spec.secretName} under the key "token" ` +
-            "with its expiry in the annotation baton.dev/expires-at, and remove adminCredentialsRef",
+            `create the token in ${hostTerms(host.kind).host}, write it to the Secret ${token.spec.secretName} under ` +
+            `the key "token"${expiry}, and remove adminCredentialsRef`,
         },
       ]);
       return {};
