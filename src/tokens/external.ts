@@ -10,6 +10,7 @@
 import { parseDuration } from "../api/common.ts";
 import { type BitbucketProjectToken, secretAnnotations, type TokenStatus } from "../api/token.ts";
 import type { Clock } from "../runtime/clock.ts";
+import { getCondition } from "../runtime/conditions.ts";
 import type { ReconcileContext } from "../runtime/controller.ts";
 import { type KubeClient, Secrets } from "../runtime/kube.ts";
 import type { Validation } from "./issuer.ts";
@@ -119,11 +120,6 @@ export async function reconcileExternal(
   const tracked = trackedExpiry(annotation, validation, deps.lastStated(value), deps.host);
   const notAfter = tracked.notAfter;
   const by = tracked.source === "host" ? ` (as ${deps.host} states)` : "";
-  if (
-    tracked.mismatch !== undefined &&
-    token.status?.notAfter !== (Number.isFinite(notAfter) ? iso(notAfter) : undefined)
-  )
-    events.warning(token, "ExpiryMismatch", tracked.mismatch);
   status.tokenUser = validation?.valid ? (validation.user ?? status.tokenUser) : status.tokenUser;
   if (Number.isFinite(notAfter)) {
     const warnBefore = token.spec.renewBefore ? parseDuration(token.spec.renewBefore) : defaultExternalWarning;
@@ -170,6 +166,11 @@ export async function reconcileExternal(
       message: `annotate the Secret with ${secretAnnotations.expiresAt}: <RFC 3339 time> so Baton can warn before the token expires`,
     });
   }
+  // Once per expiry tracked (a new token, a new expiry), not on every pass: the ExpiringSoon condition says which.
+  const expiringSoon = conditions.find((c) => c.type === "ExpiringSoon");
+  const recorded = getCondition(token.status?.conditions, "ExpiringSoon");
+  if (tracked.mismatch !== undefined && recorded?.message !== expiringSoon?.message)
+    events.warning(token, "ExpiryMismatch", tracked.mismatch);
   if (validation) {
     conditions.push(
       validation.valid
