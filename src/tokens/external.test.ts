@@ -34,11 +34,13 @@ describe("trackedExpiry", () => {
     );
   });
 
-  test("a refused token keeps the expiry last stated for it; hosts that state nothing use the annotation", () => {
+  test("a refused token, or one GitHub could not be asked about, keeps the expiry last stated for it; hosts that state nothing use the annotation", () => {
     assert.deepEqual(trackedExpiry(undefined, { valid: false, reason: "401" }, stated, "GitHub"), {
       notAfter: stated,
       source: "host",
     });
+    // GitHub unreachable: no answer, and the last one still holds.
+    assert.deepEqual(trackedExpiry(undefined, undefined, stated, "GitHub"), { notAfter: stated, source: "host" });
     assert.deepEqual(trackedExpiry("2030-01-01T00:00:00Z", { valid: true }, undefined, "Bitbucket Cloud"), {
       notAfter: Date.UTC(2030, 0, 1),
       source: "annotation",

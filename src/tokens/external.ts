@@ -26,7 +26,7 @@ export interface ExternalDeps {
   clock: Clock;
   events: EventSink;
   validationInterval: number;
-  /** Checks the value against Bitbucket (cached for the validation interval); throws when Bitbucket is unreachable. */
+  /** Checks the value against the host (cached for the validation interval); throws when it is unreachable. */
   validate(value: string): Promise<Validation>;
   /** The expiry the host last stated for this very value, when it did (a refused token's answer states none). */
   lastStated(value: string): number | undefined;
@@ -60,7 +60,8 @@ export function trackedExpiry(
           }),
     };
   }
-  const stated = valid?.expiresAt ?? (validation?.valid === false ? lastStated : undefined);
+  // Refused (no header on a 401) or not asked (an outage): what the host last said of this value still holds.
+  const stated = valid?.expiresAt ?? (valid === undefined ? lastStated : undefined);
   if (stated === undefined) return { notAfter: annotated, source: "annotation" };
   const differs = annotation !== undefined && !(Math.abs(annotated - stated) < expiryTolerance);
   return {
