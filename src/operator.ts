@@ -345,7 +345,7 @@ export function createOperator(options: OperatorOptions): Operator {
   const intake = registerIntake(manager, { dispatcher: pipelines, intakes: providers.intakes() });
 
   // Repositories: token resolution, webhooks kept in sync on the shared budget, catch-up of lost deliveries.
-  registerRepositoryController(manager, {
+  const repositories = registerRepositoryController(manager, {
     provider,
     githubApps,
     ledger: { ledger, deferred: () => cleanupController.enqueue(cleanupKey) },
@@ -363,6 +363,11 @@ export function createOperator(options: OperatorOptions): Operator {
       ? {}
       : { deletionPatienceMs: options.repositoryDeletionPatience }),
   });
+  for (const factory of [bitbucket, cloud, github]) {
+    factory.onRefused((auth) => {
+      if (auth.kind === "bearer") repositories.reconciler.forgetToken(auth.token);
+    });
+  }
 
   return {
     manager,

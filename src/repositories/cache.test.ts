@@ -97,6 +97,25 @@ describe("RepositoryListings", () => {
     assert.equal(calls.count, 3, "t2 was never confirmed: listed again");
   });
 
+  test("a token the host refused elsewhere is listed again at once, in every project; other tokens' listings stay", async () => {
+    const listings = new RepositoryListings({ now: () => 0, maxAge: 60_000 });
+    const { client, calls } = listingClient(async () => [{ slug: "a" }]);
+    const other = { ...where, project: "OPS" };
+    for (const [at, token] of [
+      [where, "t1"],
+      [other, "t1"],
+      [where, "t2"],
+    ] as const)
+      await listings.lookup(client, at, token, "a");
+    assert.equal(calls.count, 3);
+    listings.invalidateToken("t1");
+    await listings.lookup(client, where, "t2", "a");
+    assert.equal(calls.count, 3, "t2's listing still holds");
+    await listings.lookup(client, where, "t1", "a");
+    await listings.lookup(client, other, "t1", "a");
+    assert.equal(calls.count, 5, "both of t1's listings were dropped");
+  });
+
   test("a repository missing from a recent listing is not re-listed at once; later it is", async () => {
     let now = 0;
     const listings = new RepositoryListings({ now: () => now, maxAge: 600_000, missRefetchAge: 30_000 });

@@ -103,6 +103,12 @@ export class RepositoryListings {
     this.#entries.delete(listingKey(server, project, token));
   }
 
+  /** The host refused this token (a 401 to any call): every listing made with it is news to no one any more. */
+  invalidateToken(token: string): void {
+    const suffix = `|${fingerprint(token)}`;
+    for (const key of this.#entries.keys()) if (key.endsWith(suffix)) this.#entries.delete(key);
+  }
+
   get size(): number {
     return this.#entries.size;
   }

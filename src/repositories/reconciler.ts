@@ -160,6 +160,14 @@ export class RepositoryReconciler {
     this.#listings.invalidate(location.server, location.project, token);
   }
 
+  /**
+   * The host refused this token on some call (an expired GitHub token its BitbucketProjectToken found refused): the
+   * listings made with it no longer vouch for anyone, so the next reconcile asks again and says so.
+   */
+  forgetToken(token: string): void {
+    this.#listings.invalidateToken(token);
+  }
+
   /** Whether this process has reconciled the Repository at least once. */
   reconciled(key: string): boolean {
     return this.#reconciled.has(key);
