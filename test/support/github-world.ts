@@ -25,20 +25,108 @@ interface HasAfter {
   after(fn: () => Promise<void> | void): void;
 }
 
-export interface GitHubAppWorld {
+type Conditioned = { status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] } };
+
+export const condition = (r: Conditioned | undefined, type: string) =>
+  r?.status?.conditions?.find((c) => c.type === type);
+
+/** The simulator's `Date` header is the machine's time, so a frozen clock starts there (see simulator.test.ts). */
+export function frozenClock(): GitHubSimulatorOptions {
+  return { clock: { start: Math.floor(Date.now() / 1000) * 1000, frozen: true } };
+}
+
+/** The GitHub simulator and Baton against the test's namespace; accounts, Apps and tokens are each test's own. */
+export interface GitHubOperatorWorld {
   sim: GitHubSimulator;
   kube: KubeClient;
   ns: string;
   op: TestOperator;
-  app: AppView;
-  /** Where Baton's intake takes GitHub's deliveries. */
+  /** Where Baton's intake takes GitHub's deliveries (BATON_INTAKE_URL's origin with `/hooks/github`). */
   intakeUrl: string;
   /** A Secret in the test's namespace. */
-  secret(name: string, data: Record<string, string>): Promise<void>;
+  secret(name: string, data: Record<string, string>, annotations?: Record<string, string>): Promise<void>;
+  /** The Events on an object, as `reason: message`. */
+  events(name: string): Promise<{ type: string; reason: string; message: string }[]>;
+  /** The PipelineRuns whose `revision` param is `sha` (waits for at least one). */
+  runsAt(sha: string): Promise<PipelineRun[]>;
+  /** The token in a run's git Secret (Basic `x-access-token`, as GitHub's git takes it). */
+  runToken(run: { metadata?: { annotations?: Record<string, string> } }): Promise<string>;
+}
+
+export type OperatorWorldOptions = {
+  operator?: Partial<Omit<OperatorOptions, "config">> & { config?: Record<string, string> };
+  simulator?: GitHubSimulatorOptions;
+};
+
+export async function githubOperatorWorld(
+  scope: HasAfter,
+  options: OperatorWorldOptions = {},
+): Promise<GitHubOperatorWorld> {
+  const ns = await createNamespace(scope);
+  const sim = await startGitHubSimulator(options.simulator ?? {});
+  scope.after(() => sim.close());
+  const kube = await testKube();
+  const port = await freePort();
+  const op = await startOperator(scope, ns, {
+    domainClock: { now: () => sim.clock.now(), setTimeout: realClock.setTimeout, sleep: realClock.sleep },
+    catchUp: async () => ({ started: false, detail: "off" }),
+    ...options.operator,
+    config: {
+      intakeUrl: `http://127.0.0.1:${port}/hooks/bitbucket`,
+      intakePort: String(port),
+      podNamespace: ns,
+      ...options.operator?.config,
+    },
+  });
+  return {
+    sim,
+    kube,
+    ns,
+    op,
+    intakeUrl: `http://127.0.0.1:${port}/hooks/github`,
+    async secret(name, data, annotations) {
+      await kube.create(Secrets, {
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name, namespace: ns, ...(annotations ? { annotations } : {}) },
+        stringData: data,
+      });
+    },
+    async events(name) {
+      const { items } = await kube.list(Events, { namespace: ns });
+      return items
+        .filter((e) => e.involvedObject?.name === name)
+        .map((e) => ({ type: e.type ?? "", reason: e.reason ?? "", message: e.message ?? "" }));
+    },
+    runsAt: (sha) =>
+      waitFor(
+        async () => {
+          const { items } = await kube.list(PipelineRuns, { namespace: ns });
+          const at = items.filter((r) =>
+            ((r.spec?.params ?? []) as { name: string; value: string }[]).some(
+              (p) => p.name === "revision" && p.value === sha,
+            ),
+          );
+          return at.length > 0 ? at : undefined;
+        },
+        { message: `a PipelineRun at ${sha.slice(0, 8)}` },
+      ),
+    async runToken(run) {
+      const name = run.metadata?.annotations?.["pipelinesascode.tekton.dev/git-auth-secret"] ?? "";
+      const secret = await kube.get(Secrets, { namespace: ns, name });
+      const line = Buffer.from(secret?.data?.[".git-credentials"] ?? "", "base64").toString();
+      const match = /^https?:\/\/x-access-token:([^@]+)@/.exec(line);
+      assert.ok(match?.[1], "the git Secret holds Basic x-access-token credentials");
+      return decodeURIComponent(match[1]);
+    },
+  };
+}
+
+/** The operator world with the organisation `octo-org`, an App installed on it, and the App's key in a Secret. */
+export interface GitHubAppWorld extends GitHubOperatorWorld {
+  app: AppView;
   /** A Repository of the App on a new `octo-org/<name>` (created in the simulator first, with `files`). */
   repository(name: string, spec?: Record<string, unknown>, files?: Record<string, string>): Promise<void>;
-  /** The Events on a Repository, as `reason: message`. */
-  events(name: string): Promise<{ type: string; reason: string; message: string }[]>;
 }
 
 export const appPermissions: PermissionSet = {
@@ -52,31 +140,14 @@ export const appPermissions: PermissionSet = {
 
 export async function githubAppWorld(
   scope: HasAfter,
-  options: {
+  options: OperatorWorldOptions & {
     webhookSecret: string;
     /** The App's webhook URL at the start; default Baton's intake. */
     webhookUrl?: (intakeUrl: string) => string;
-    operator?: Partial<Omit<OperatorOptions, "config">> & { config?: Record<string, string> };
-    simulator?: GitHubSimulatorOptions;
   },
 ): Promise<GitHubAppWorld> {
-  const ns = await createNamespace(scope);
-  const sim = await startGitHubSimulator(options.simulator ?? {});
-  scope.after(() => sim.close());
-  const kube = await testKube();
-  const port = await freePort();
-  const intakeUrl = `http://127.0.0.1:${port}/hooks/github`;
-  const op = await startOperator(scope, ns, {
-    domainClock: { now: () => sim.clock.now(), setTimeout: realClock.setTimeout, sleep: realClock.sleep },
-    catchUp: async () => ({ started: false, detail: "off" }),
-    ...options.operator,
-    config: {
-      intakeUrl: `http://127.0.0.1:${port}/hooks/bitbucket`,
-      intakePort: String(port),
-      podNamespace: ns,
-      ...options.operator?.config,
-    },
-  });
+  const world = await githubOperatorWorld(scope, options);
+  const { sim, kube, ns, intakeUrl } = world;
   sim.createAccount({ login: "octo-org", type: "Organization" });
   const app = sim.createApp({
     name: "Baton",
@@ -86,23 +157,10 @@ export async function githubAppWorld(
     webhook: { url: options.webhookUrl?.(intakeUrl) ?? intakeUrl, secret: options.webhookSecret },
   });
   sim.install({ appId: app.id, account: "octo-org", permissions: appPermissions });
-  const secret = async (name: string, data: Record<string, string>) => {
-    await kube.create(Secrets, {
-      apiVersion: "v1",
-      kind: "Secret",
-      metadata: { name, namespace: ns },
-      stringData: data,
-    });
-  };
-  await secret("app-key", { "private-key.pem": app.privateKey });
+  await world.secret("app-key", { "private-key.pem": app.privateKey });
   return {
-    sim,
-    kube,
-    ns,
-    op,
+    ...world,
     app,
-    intakeUrl,
-    secret,
     async repository(name, spec = {}, files = { "README.md": `# ${name}\n` }) {
       await sim.createRepository({ owner: "octo-org", name, files });
       await kube.create(Repositories, {
@@ -116,13 +174,6 @@ export async function githubAppWorld(
           ...spec,
         },
       } as never);
-    },
-    async events(name) {
-      const { items } = await kube.list(Events, { namespace: ns });
-      return items
-        .map((e) => e as { type?: string; involvedObject?: { name?: string }; reason?: string; message?: string })
-        .filter((e) => e.involvedObject?.name === name)
-        .map((e) => ({ type: e.type ?? "", reason: e.reason ?? "", message: e.message ?? "" }));
     },
   };
 }
@@ -155,10 +206,6 @@ export const webhookSecret = "hoọk-sécret-🔑";
 export interface GitHubWorld extends GitHubAppWorld {
   /** A scratch directory (git's HOME and clones). */
   home: string;
-  /** The PipelineRuns whose `revision` param is `sha` (waits for at least one). */
-  runsAt(sha: string): Promise<PipelineRun[]>;
-  /** The token in a run's git Secret (Basic `x-access-token`, as GitHub's git takes it). */
-  runToken(run: { metadata?: { annotations?: Record<string, string> } }): Promise<string>;
 }
 
 /**
@@ -171,10 +218,9 @@ export async function githubWorld(t: HasAfter, options: { spec?: Record<string, 
   t.after(() => home.remove());
   const world = await githubAppWorld(t, {
     webhookSecret,
-    // The simulator's `Date` header is the machine's time, so its clock starts there (see simulator.test.ts).
-    simulator: { clock: { start: Math.floor(Date.now() / 1000) * 1000, frozen: true } },
+    simulator: frozenClock(),
   });
-  const { sim, kube, ns } = world;
+  const { sim } = world;
   sim.createAccount({ login: "mona" });
   sim.createAccount({ login: "forker" });
   await sim.createRepository({ owner: "octo-org", name: "secret-sauce", files: { "recipe.txt": "salt\n" } });
@@ -186,29 +232,5 @@ export async function githubWorld(t: HasAfter, options: { spec?: Record<string, 
   );
   sim.setCollaborator({ owner: "octo-org", repo: "hello", login: "mona", role: "write" });
   await sim.settled();
-  return {
-    ...world,
-    home: home.path,
-    runsAt: (sha) =>
-      waitFor(
-        async () => {
-          const { items } = await kube.list(PipelineRuns, { namespace: ns });
-          const at = items.filter((r) =>
-            ((r.spec?.params ?? []) as { name: string; value: string }[]).some(
-              (p) => p.name === "revision" && p.value === sha,
-            ),
-          );
-          return at.length > 0 ? at : undefined;
-        },
-        { message: `a PipelineRun at ${sha.slice(0, 8)}` },
-      ),
-    runToken: async (run) => {
-      const name = run.metadata?.annotations?.["pipelinesascode.tekton.dev/git-auth-secret"] ?? "";
-      const secret = await kube.get(Secrets, { namespace: ns, name });
-      const line = Buffer.from(secret?.data?.[".git-credentials"] ?? "", "base64").toString();
-      const match = /^https?:\/\/x-access-token:([^@]+)@/.exec(line);
-      assert.ok(match?.[1], "the git Secret holds Basic x-access-token credentials");
-      return decodeURIComponent(match[1]);
-    },
-  };
+  return { ...world, home: home.path };
 }
