@@ -261,7 +261,7 @@ describe("GitHub token mode through the operator", () => {
       condition(expired, "Ready")?.message ?? "",
       new RegExp(`expired at ${token.expiresAt}.*GitHub refuses it; write a new one`),
     );
-    await poke(Repositories, "expiring");
+    // No poke: the refusal drops the listings made with the token, and the token's new status wakes the Repository.
     const refused = await waitFor(
       async () => {
         const r = await repository("expiring");

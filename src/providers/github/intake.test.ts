@@ -3,7 +3,8 @@ import { createHmac } from "node:crypto";
 import { describe, it } from "node:test";
 import { deliveryKeys, SeenSet } from "../../events/dedupe.ts";
 import { examplesOf } from "./examples.ts";
-import { githubIntake, readDeliveryHeaders, verifyGitHubSignature } from "./intake.ts";
+import { classifyGitHubDelivery } from "./classify.ts";
+import { readDeliveryHeaders, verifyGitHubSignature } from "./intake.ts";
 
 const secret = "It's a Secret to Everybody";
 
@@ -69,7 +70,7 @@ describe("dedupe by X-GitHub-Delivery", () => {
   const receivedAt = new Date("2030-01-01T00:00:00Z");
 
   function keys(body: unknown, delivery: string): string[] {
-    const result = githubIntake.classify(
+    const result = classifyGitHubDelivery(
       "push",
       body,
       { "x-github-event": "push", "x-github-delivery": delivery },

@@ -11,7 +11,6 @@
 
 import { type Body, type SignatureCheck, verifySignature } from "../../events/signature.ts";
 import { type HeaderInput, normalizeHeaders } from "../delivery.ts";
-import { classifyGitHubDelivery, type GitHubClassifyDeliveryResult } from "./classify.ts";
 
 export const githubIntakePath = "/hooks/github";
 export const eventHeader = "x-github-event";
@@ -50,22 +49,3 @@ export function verifyGitHubSignature(
   const key = Object.keys(headers).find((name) => name.toLowerCase() === signatureHeader);
   return verifySignature(body, key === undefined ? undefined : headers[key], secrets);
 }
-
-/** The intake's view of GitHub, in the shape of the provider layer's WebhookIntake. */
-export const githubIntake = {
-  kind: "github" as const,
-  path: githubIntakePath,
-  eventHeader,
-  signatureHeader,
-  deliveryHeaders: [deliveryHeader] as const,
-  knownEvents: [...githubEvents, "ping"] as const,
-  verify: verifyGitHubSignature,
-  classify(
-    eventKey: string,
-    body: unknown,
-    headers: HeaderInput,
-    options: { receivedAt: Date },
-  ): GitHubClassifyDeliveryResult {
-    return classifyGitHubDelivery(eventKey, body, headers, options);
-  },
-};

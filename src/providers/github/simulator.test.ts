@@ -11,10 +11,10 @@ import { type GitHubSimulator, startGitHubSimulator } from "../../simulator/gith
 import { basicAuth, extraHeader, git, tempDir } from "../../simulator/testing.ts";
 import { AppJwtSigner, parseAppPrivateKey } from "./app-jwt.ts";
 import { AppTokens } from "./app-tokens.ts";
-import { commentEvent, type GitHubClassifyResult } from "./classify.ts";
+import { classifyGitHubDelivery, commentEvent, type GitHubClassifyResult } from "./classify.ts";
 import { listFolder, pushFiles, readFile } from "./content.ts";
 import { getAppHookConfig, repairAppHookConfig } from "./hooks.ts";
-import { githubIntake, readDeliveryHeaders } from "./intake.ts";
+import { readDeliveryHeaders, verifyGitHubSignature } from "./intake.ts";
 import { getPullRequest, hasWriteAccess } from "./repos.ts";
 import { canUseCheckRuns, getCommitStatus, setCheckRun, setCommitStatus } from "./status.ts";
 import { openForkPullRequest, simulatorClock } from "./testing.ts";
@@ -65,9 +65,9 @@ describe("GitHub provider against the GitHub simulator", () => {
     return batch.map((d) => {
       const headers = readDeliveryHeaders(d.headers);
       assert.ok(headers.ok);
-      const check = githubIntake.verify(d.body, d.headers, [webhookSecret]);
+      const check = verifyGitHubSignature(d.body, d.headers, [webhookSecret]);
       assert.deepEqual(check, { ok: true }, `${headers.event} is signed with the App's webhook secret`);
-      const result = githubIntake.classify(headers.event, JSON.parse(d.body.toString("utf8")), d.headers, {
+      const result = classifyGitHubDelivery(headers.event, JSON.parse(d.body.toString("utf8")), d.headers, {
         receivedAt: new Date(clock.now()),
       });
       assert.ok(result.ok, result.ok ? "" : result.error);
