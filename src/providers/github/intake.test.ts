@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { describe, it } from "node:test";
 import { deliveryKeys, SeenSet } from "../../events/dedupe.ts";
-import { examplesOf } from "./examples.ts";
 import { classifyGitHubDelivery } from "./classify.ts";
+import { examplesOf } from "./examples.ts";
 import { readDeliveryHeaders, verifyGitHubSignature } from "./intake.ts";
 
 const secret = "It's a Secret to Everybody";
