@@ -21,7 +21,11 @@ export const ServerURL = matching(
   "must be the Bitbucket base URL, e.g. https://bitbucket.example.com or https://example.com/bitbucket",
 )
   .max(2048)
-  .meta({ description: "Base URL of the Bitbucket Data Center server, e.g. https://bitbucket.example.com." });
+  .meta({
+    description:
+      "Base URL of the server: a Bitbucket Data Center server (https://bitbucket.example.com), " +
+      "https://bitbucket.org, https://github.com or a GitHub Enterprise Server (with provider: github).",
+  });
 
 /** A Data Center project key: a letter, then letters, digits or `_`. */
 export const dataCenterProjectKey = /^[A-Za-z][A-Za-z0-9_]*$/;
