@@ -30,15 +30,23 @@ export const ServerURL = matching(
 /** A Data Center project key: a letter, then letters, digits or `_`. */
 export const dataCenterProjectKey = /^[A-Za-z][A-Za-z0-9_]*$/;
 
+/** A Bitbucket Cloud workspace slug: lower case, digits, `-` and `_`. */
+export const cloudWorkspace = /^[a-z0-9][a-z0-9_-]*$/;
+
 /** A GitHub owner: a user or organisation login (letters of either case, digits and `-`). */
 export const gitHubOwner = /^[A-Za-z0-9][A-Za-z0-9-]*$/;
+
+/** CEL: the spec's host kind is `kind`, decided as providers/registry.ts does (spec.provider, else the host). */
+function kindIs(kind: "bitbucket-cloud" | "github", host: string): string {
+  return `(has(self.provider) ? self.provider == '${kind}' : self.server.matches('^(?i)https?://(www[.])?${host}([:/]|$)'))`;
+}
 
 /**
  * A Data Center project key (`PLATFORM`), a Bitbucket Cloud workspace slug (`acme-ci`, `team_2`: lower case,
  * digits, `-` and `_`) or a GitHub owner (`Octo-Org`); which of them a server takes is checked by a rule on the spec.
  */
 export const ProjectKey = matching(
-  new RegExp(`^(${dataCenterProjectKey.source.slice(1, -1)}|[a-z0-9][a-z0-9_-]*|${gitHubOwner.source.slice(1, -1)})$`),
+  new RegExp(`^(${[dataCenterProjectKey, cloudWorkspace, gitHubOwner].map((r) => r.source.slice(1, -1)).join("|")})$`),
   "must be a Bitbucket project key (a letter, then letters, digits or _), a Bitbucket Cloud workspace slug (lower-case letters, digits, - or _) or a GitHub owner (letters, digits or -)",
 ).max(128);
 
@@ -136,6 +144,16 @@ export const TokenSpec = z
           "!self.server.matches('^(?i)https?://(www[.])?(bitbucket[.]org|github[.]com)([:/]|$)')) ? " +
           `self.project.matches('${dataCenterProjectKey.source}') : true`,
         message: "project must be a Bitbucket Data Center project key: a letter, then letters, digits or _",
+        fieldPath: ".project",
+      },
+      {
+        rule: `${kindIs("bitbucket-cloud", "bitbucket[.]org")} ? self.project.matches('${cloudWorkspace.source}') : true`,
+        message: "project must be a Bitbucket Cloud workspace slug: lower-case letters, digits, - or _",
+        fieldPath: ".project",
+      },
+      {
+        rule: `${kindIs("github", "github[.]com")} ? self.project.matches('${gitHubOwner.source}') : true`,
+        message: "project must be a GitHub owner: the user or organisation login (letters, digits or -)",
         fieldPath: ".project",
       },
       {

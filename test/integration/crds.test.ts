@@ -249,7 +249,22 @@ describe("CRDs on the real API server", () => {
     assert.match(dc.stderr, /spec\.project: Invalid value: .*project must be a Bitbucket Data Center project key/);
     const upper = await apply(token(ns, { server: "https://bitbucket.org", project: "Acme-CI" }, "upper"));
     assert.notEqual(upper.code, 0, "a Cloud slug is lower case");
-    assert.match(upper.stderr, /must be a Bitbucket project key .* or a Bitbucket Cloud workspace slug/);
+    assert.match(upper.stderr, /project must be a Bitbucket Cloud workspace slug/);
+  });
+
+  test("a GitHub token names its owner by login, whose case and hyphens Data Center keys would refuse", async (t) => {
+    const ns = await createNamespace(t);
+    const cases = [
+      { server: "https://github.com", project: "Octo-Org", repository: "hello.js" },
+      { server: "https://ghe.example.com", provider: "github", project: "0ctocat" },
+    ];
+    for (const [i, spec] of cases.entries()) {
+      const result = await apply(token(ns, spec, `github-${i}`));
+      assert.equal(result.code, 0, `${JSON.stringify(spec)}: ${result.stderr}`);
+    }
+    const underscore = await apply(token(ns, { server: "https://github.com", project: "octo_org" }, "underscore"));
+    assert.notEqual(underscore.code, 0, "GitHub logins have no _");
+    assert.match(underscore.stderr, /project must be a GitHub owner/);
   });
 
   test("defaults come from the schema, so GitOps tools see no drift from Baton", async (t) => {
