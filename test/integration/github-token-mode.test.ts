@@ -88,6 +88,7 @@ describe("GitHub token mode through the operator", () => {
     const clone = pat("hooked", { contents: "read", metadata: "read" });
     await w.secret("hooked-pat", { token: token.token });
     await w.secret("hooked-clone", { token: clone.token });
+    const mark = w.sim.markRequests();
     await managedRepository("hooked", "hooked-pat", "hooked-clone");
     const synced = await waitFor(
       async () => {
@@ -101,6 +102,10 @@ describe("GitHub token mode through the operator", () => {
     assert.deepEqual(synced.metadata?.finalizers, ["baton.dev/webhook"]);
     const hooks = hooksOf("hooked");
     assert.equal(hooks.length, 1, JSON.stringify(hooks));
+    const calls = w.sim.requests({ since: mark }).map((r) => `${r.method} ${r.route ?? r.path} ${r.status}`);
+    console.log(
+      `GitHub calls from a token-mode Repository's creation to a synced webhook: ${calls.length}\n${calls.join("\n")}`,
+    );
     const [hook] = hooks;
     assert.equal(hook?.config.url, intake);
     assert.deepEqual([...(hook?.events ?? [])].sort(), ["issue_comment", "pull_request", "push"]);
@@ -134,6 +139,7 @@ describe("GitHub token mode through the operator", () => {
       body: JSON.stringify({ active: false, events: ["push"], config: { url: "https://elsewhere.example/ci" } }),
     });
     assert.equal(edit.status, 200);
+    const mark = w.sim.markRequests();
     await poke(Repositories, "hooked");
     const repaired = await waitFor(
       () => {
@@ -143,6 +149,8 @@ describe("GitHub token mode through the operator", () => {
       { message: "the hook repaired" },
     );
     assert.equal(repaired.id, before.id, "the same hook, rewritten, not a second one");
+    const calls = w.sim.requests({ since: mark }).map((r) => `${r.method} ${r.route ?? r.path} ${r.status}`);
+    console.log(`GitHub calls for one repair: ${calls.length}\n${calls.join("\n")}`);
     assert.equal(hooksOf("hooked").length, 1);
     assert.equal(repaired.config.secret, webhookSecret);
     const told = await waitFor(async () => (await events("hooked")).find((e) => e.reason === "DriftRepaired"), {
