@@ -12,32 +12,13 @@ import { type KubeClient, type KubeObject, Secrets } from "../../src/runtime/kub
 import type { CloudAccountView } from "../../src/simulator/bitbucket-cloud/control.ts";
 import type { CreatedCloudToken } from "../../src/simulator/bitbucket-cloud/core.ts";
 import { type CloudSimulator, startCloudSimulator } from "../../src/simulator/bitbucket-cloud/index.ts";
+import { cloneRun } from "./clone-run.ts";
 import { createNamespace } from "./cluster.ts";
 import { startOperator, type TestOperator, testKube } from "./operator.ts";
 import { waitFor } from "./wait.ts";
 
 /** A pull request and push run that clones with `basic-auth`, as the catalog git-clone task does. */
-export const cloudRun = `apiVersion: tekton.dev/v1
-kind: PipelineRun
-metadata:
-  name: build
-  annotations:
-    pipelinesascode.tekton.dev/on-event: "[pull_request, push]"
-    pipelinesascode.tekton.dev/on-target-branch: "[main, feature]"
-spec:
-  params:
-    - name: revision
-      value: "{{ revision }}"
-    - name: url
-      value: "{{ repo_url }}"
-  pipelineSpec:
-    params:
-      - name: revision
-      - name: url
-    tasks: []
-  workspaces:
-    - name: basic-auth
-`;
+export const cloudRun = cloneRun(["main", "feature"]);
 
 export interface CloudWorld {
   ns: string;

@@ -17,6 +17,7 @@ import {
 } from "../../src/simulator/github/index.ts";
 import type { PermissionSet } from "../../src/simulator/github/permissions.ts";
 import { tempDir } from "../../src/simulator/testing.ts";
+import { cloneRun } from "./clone-run.ts";
 import { createNamespace } from "./cluster.ts";
 import { startOperator, type TestOperator, testKube } from "./operator.ts";
 import { waitFor } from "./wait.ts";
@@ -179,27 +180,7 @@ export async function githubAppWorld(
 }
 
 /** One pipeline for pull requests and pushes to main, with the run's git Secret bound as `basic-auth`. */
-export const githubPipeline = `apiVersion: tekton.dev/v1
-kind: PipelineRun
-metadata:
-  name: build
-  annotations:
-    pipelinesascode.tekton.dev/on-event: "[pull_request, push]"
-    pipelinesascode.tekton.dev/on-target-branch: "[main]"
-spec:
-  params:
-    - name: revision
-      value: "{{ revision }}"
-    - name: url
-      value: "{{ repo_url }}"
-  pipelineSpec:
-    params:
-      - name: revision
-      - name: url
-    tasks: []
-  workspaces:
-    - name: basic-auth
-`;
+export const githubPipeline = cloneRun(["main"]);
 
 export const webhookSecret = "hoọk-sécret-🔑";
 
