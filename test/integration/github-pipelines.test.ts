@@ -317,8 +317,19 @@ describe("GitHub end to end through the operator", () => {
       startPoint: "main",
     });
     await sim.openPullRequest({ owner: "octo-org", repo: "hello", head: "daily", title: "A day's work", as: "mona" });
+    const quiet = async () => {
+      for (let seen = -1; ; ) {
+        const now = sim.requests().length;
+        if (now === seen) return;
+        seen = now;
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+    };
     const built: string[] = [];
     for (let i = 1; i <= steps; i++) {
+      // A real clock never jumps 20 minutes under a call that already holds its credential: the clock moves only
+      // once Baton has made no call for a while (the status reporter may still be posting after the check run).
+      await quiet();
       sim.clock.advance(step);
       const branch = i % 8 === 0 ? "main" : i % 8 === 4 ? "daily" : `scratch-${i}`;
       const pushed = await sim.push({
@@ -334,8 +345,6 @@ describe("GitHub end to end through the operator", () => {
       await waitFor(() => sim.statuses({ owner: "octo-org", repo: "hello", sha: pushed.sha })[0], {
         message: `a status at step ${i} (${branch})`,
       });
-      // The check run is Baton's last call for the event: the clock jumps 20 minutes only once nothing is in
-      // flight, as a real clock never would under a call that already holds its credential.
       await waitFor(() => sim.checkRuns({ owner: "octo-org", repo: "hello", sha: pushed.sha })[0], {
         message: `a check run at step ${i} (${branch})`,
       });
