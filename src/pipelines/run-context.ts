@@ -4,7 +4,7 @@
 import type { Repository } from "../api/repository.ts";
 import type { BitbucketProjectToken } from "../api/token.ts";
 import type { BatonEvent, ChangedFiles } from "../events/model.ts";
-import type { Credential } from "../providers/http/auth.ts";
+import { type AuthSource, resolveAuth } from "../providers/http/auth.ts";
 import {
   isNotFound as isProviderNotFound,
   ResponseTooLargeError,
@@ -35,7 +35,7 @@ export interface RunContext {
   label: string;
   client: GitProvider;
   ref: RepoRef;
-  auth: Credential;
+  auth: AuthSource;
   /** Undefined until a managed clone token is issued (with the first run), or when there is none (`cloneMissing`). */
   cloneToken: string | undefined;
   /** Bitbucket's id of the clone token, when its Secret records one (labelled on git Secrets: held-tokens.ts). */
@@ -56,7 +56,7 @@ export interface GitToken {
 }
 
 interface Credentials {
-  operator: Credential;
+  operator: AuthSource;
   clone: string | undefined;
   cloneId?: string | undefined;
   cloneMissing: Extract<CloneResolution, { problem: string }> | undefined;
@@ -184,10 +184,9 @@ export class RunContexts {
     }
     // A GitHub App's runs get a token minted each (RunContext.runToken); only the visible opt-in
     // cloneWithOperatorToken hands them the installation token instead.
-    const appClone =
-      app && spec.pipelines?.cloneWithOperatorToken === true && operator.credential.kind === "bearer"
-        ? operator.credential.token
-        : undefined;
+    const appCredential =
+      app && spec.pipelines?.cloneWithOperatorToken === true ? await resolveAuth(operator.credential) : undefined;
+    const appClone = appCredential?.kind === "bearer" ? appCredential.token : undefined;
     // No clone token at all, or a managed one not issued yet, is the business of the run that needs one (#start).
     const missing = clone !== undefined && "problem" in clone ? clone : undefined;
     if (missing && missing.reason !== "CloneTokenRequired" && missing.reason !== "CloneTokenNotIssued") {

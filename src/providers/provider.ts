@@ -13,7 +13,7 @@
 // No message, JSON form or stack of a thrown error contains a credential.
 import type { BatonEvent, ChangedFiles, Provider as ProviderKind, PullRequestEvent } from "../events/model.ts";
 
-import type { Credential } from "./http/auth.ts";
+import type { AuthSource, Credential } from "./http/auth.ts";
 
 export type { Credential, ProviderKind };
 
@@ -27,7 +27,8 @@ export interface RepoRef {
 
 /** Options every call takes. Credentials are per call so a token rotated in a Secret applies at once. */
 export interface CallOptions {
-  auth?: Credential;
+  /** A credential, or a function giving it before each HTTP attempt (a token renewed in memory). */
+  auth?: AuthSource;
   signal?: AbortSignal;
   /** Per-call timeout in milliseconds (the transport's default otherwise). */
   timeoutMs?: number;

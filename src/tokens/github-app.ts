@@ -8,7 +8,7 @@
 import type { Repository } from "../api/repository.ts";
 import { AppKeyError } from "../providers/github/app-jwt.ts";
 import { AppTokenError, type AppTokens } from "../providers/github/app-tokens.ts";
-import type { Credential } from "../providers/http/auth.ts";
+import type { AuthProvider, Credential } from "../providers/http/auth.ts";
 import { UnauthorizedError } from "../providers/http/errors.ts";
 import type { RepositoryLocation } from "../repositories/decisions.ts";
 import { type KubeClient, Secrets } from "../runtime/kube.ts";
@@ -28,16 +28,23 @@ export class GitHubAppCredentials {
     this.#tokens = tokens;
   }
 
-  /** Baton's own credential for REST calls on the repository: the installation's token, renewed ahead of expiry. */
+  /**
+   * Baton's own credential for REST calls on the repository: the installation's token, renewed ahead of expiry.
+   * Given as a function the transport calls before each attempt, so a caller holding it across several calls (or a
+   * long rate-limit wait) never sends a token that lapsed meanwhile; it is resolved once here, so a key GitHub
+   * refuses is a problem to report now.
+   */
   async operator(
     repository: Repository,
     location: RepositoryLocation,
     signal?: AbortSignal,
-  ): Promise<{ credential: Credential } | AppProblem> {
+  ): Promise<{ credential: AuthProvider } | AppProblem> {
     const app = await this.#installation(repository, location, signal);
     if ("problem" in app) return app;
+    const { tokens, installationId } = app;
     try {
-      return { credential: await app.tokens.credential(app.installationId) };
+      await tokens.credential(installationId);
+      return { credential: () => tokens.credential(installationId) };
     } catch (err) {
       if (err instanceof UnauthorizedError) return keyRefused(repository);
       throw err;

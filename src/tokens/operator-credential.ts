@@ -2,7 +2,7 @@
 // BitbucketProjectToken or a plain Secret (a bearer token, read fresh each time), or a GitHub App (its installation
 // token, minted and renewed in memory). One function, so the runner and the status reporter never disagree.
 import type { Repository } from "../api/repository.ts";
-import type { Credential } from "../providers/http/auth.ts";
+import type { AuthSource } from "../providers/http/auth.ts";
 import type { RepositoryLocation } from "../repositories/decisions.ts";
 import { operatorToken } from "../repositories/resource.ts";
 import type { KubeClient } from "../runtime/kube.ts";
@@ -14,7 +14,7 @@ export async function operatorCredential(
   location: RepositoryLocation,
   apps: GitHubAppCredentials | undefined,
   signal?: AbortSignal,
-): Promise<{ credential: Credential } | AppProblem> {
+): Promise<{ credential: AuthSource } | AppProblem> {
   const spec = repository.spec;
   if (spec.githubApp !== undefined) {
     if (apps === undefined) return { reason: "UnsupportedProvider", problem: "this Baton cannot act as a GitHub App" };

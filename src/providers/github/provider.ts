@@ -8,7 +8,7 @@ import type { Dispatcher } from "undici";
 import { z } from "zod";
 import type { BatonEvent, PullRequestEvent } from "../../events/model.ts";
 import type { Clock } from "../../runtime/clock.ts";
-import type { Credential } from "../http/auth.ts";
+import { type Credential, resolveAuth } from "../http/auth.ts";
 import { isNotFound } from "../http/errors.ts";
 import type { RequestBudgetLike, ResponseEvent } from "../http/http.ts";
 import { segment } from "../http/url.ts";
@@ -317,7 +317,8 @@ export class GitHubProvider implements GitProvider {
       },
       call,
     );
-    const token = call?.auth?.kind === "bearer" ? call.auth.token : undefined;
+    const auth = await resolveAuth(call?.auth);
+    const token = auth?.kind === "bearer" ? auth.token : undefined;
     if (token === undefined || !canUseCheckRuns(this.#grantsOf?.(token))) return;
     const name = status.name ?? status.key;
     await setCheckRun(
