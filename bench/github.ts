@@ -28,6 +28,7 @@ import { TektonStandIn } from "../hack/lib/tekton-standin.ts";
 import { createOperator } from "../src/operator.ts";
 import { labels } from "../src/pipelines/build.ts";
 import { PipelineRuns } from "../src/pipelines/tekton.ts";
+import { appPermissionsUsed } from "../src/providers/github/app-tokens.ts";
 import { Repositories } from "../src/repositories/resource.ts";
 import { realClock } from "../src/runtime/clock.ts";
 import { configSchema } from "../src/runtime/config.ts";
@@ -62,14 +63,7 @@ const eventsPerRepositoryHour = 2;
 const owner = "bench-org";
 const slugOf = (i: number) => `r${String(i).padStart(3, "0")}`;
 const pipeline = pullRequestPipeline.replace("[pull_request]", "[pull_request, push]");
-const permissions = {
-  contents: "read",
-  metadata: "read",
-  statuses: "write",
-  checks: "write",
-  pull_requests: "write",
-  issues: "write",
-} as const;
+const permissions = appPermissionsUsed;
 const webhookSecret = "bench-hook-secret";
 
 const cluster = await startBenchCluster();

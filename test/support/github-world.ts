@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { freePort } from "../../hack/lib/net.ts";
 import type { OperatorOptions } from "../../src/operator.ts";
 import { type PipelineRun, PipelineRuns } from "../../src/pipelines/tekton.ts";
+import { appPermissionsUsed } from "../../src/providers/github/app-tokens.ts";
 import { Repositories } from "../../src/repositories/resource.ts";
 import { realClock } from "../../src/runtime/clock.ts";
 import { Events, type KubeClient, Secrets } from "../../src/runtime/kube.ts";
@@ -130,14 +131,7 @@ export interface GitHubAppWorld extends GitHubOperatorWorld {
   repository(name: string, spec?: Record<string, unknown>, files?: Record<string, string>): Promise<void>;
 }
 
-export const appPermissions: PermissionSet = {
-  contents: "read",
-  metadata: "read",
-  statuses: "write",
-  checks: "write",
-  pull_requests: "write",
-  issues: "write",
-};
+export const appPermissions: PermissionSet = { ...appPermissionsUsed };
 
 export async function githubAppWorld(
   scope: HasAfter,

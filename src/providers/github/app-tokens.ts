@@ -68,6 +68,19 @@ export function localExpiry(expiresAt: string, serverDate: string | undefined, l
   return Math.min(expires, localNow + lifetime);
 }
 
+/**
+ * The repository permissions Baton's GitHub App uses (README "Permissions"): reading code and `.tekton`, commit
+ * statuses, check runs, and pull-request comments. A run's token gets only `contents: read` of them.
+ */
+export const appPermissionsUsed = {
+  contents: "read",
+  metadata: "read",
+  statuses: "write",
+  checks: "write",
+  pull_requests: "write",
+  issues: "write",
+} as const;
+
 /** The permissions a run's token may carry: exactly what it asked for, and the metadata every token has. */
 export const runTokenPermissions = { contents: "read" } as const;
 const alwaysGranted: Record<string, string> = { metadata: "read" };
