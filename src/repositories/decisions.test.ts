@@ -248,6 +248,11 @@ describe("webhooks on a host that never shows the secret (Cloud's secret_set)", 
     assert.equal(planWebhook([cloud()], desired).action, "replace");
   });
   test("the record is a print, not the secret", () => assert.ok(!record.secretPrint.includes("s3cret")));
+  test("a host that says its encoding and TLS check (GitHub): form bodies or an unchecked certificate → replace", () => {
+    assert.equal(planWebhook([cloud({ contentType: "json", insecureSsl: false })], desired, record).action, "none");
+    assert.deepEqual(webhookDrift(cloud({ contentType: "form" }), desired, record.secretPrint), ["content_type"]);
+    assert.deepEqual(webhookDrift(cloud({ insecureSsl: true }), desired, record.secretPrint), ["insecure_ssl"]);
+  });
 });
 
 describe("webhooks after an upgrade from the fixed instance name", () => {

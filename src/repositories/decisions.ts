@@ -117,6 +117,9 @@ export function webhookDrift(actual: Hook, desired: HookInput, secretPrint?: str
   if (!actual.active) drift.push("active");
   const actualEvents = [...new Set(actual.events)].sort().join(",");
   if (actualEvents !== [...desired.events].sort().join(",")) drift.push("events");
+  // Only hosts that let the encoding and TLS check be chosen say them (GitHub); Baton signs JSON, over checked TLS.
+  if (actual.contentType !== undefined && actual.contentType !== "json") drift.push("content_type");
+  if (actual.insecureSsl === true) drift.push("insecure_ssl");
   const wanted = desired.secret ?? "";
   if (actual.secret !== undefined || actual.secretSet === false) {
     if ((actual.secret ?? "") !== wanted) drift.push("secret");

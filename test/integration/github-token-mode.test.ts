@@ -31,7 +31,12 @@ const basePermissions = {
   issues: "write",
 } as const;
 
-type Hook = { id: number; active: boolean; events: string[]; config: { url: string; secret: string | null } };
+type Hook = {
+  id: number;
+  active: boolean;
+  events: string[];
+  config: { url: string; secret: string | null; content_type: string; insecure_ssl: string };
+};
 
 describe("GitHub token mode through the operator", () => {
   let w: GitHubOperatorWorld;
@@ -129,14 +134,18 @@ describe("GitHub token mode through the operator", () => {
     assert.equal(delivery?.status, 200);
   });
 
-  test("a hook edited behind Baton's back (URL, events, deactivated) is repaired in place", async () => {
+  test("a hook edited behind Baton's back (URL, events, deactivated, form bodies, TLS unchecked) is repaired in place", async () => {
     const [before] = hooksOf("hooked");
     assert.ok(before);
     const admin = pat("hooked", { repository_hooks: "write" });
     const edit = await fetch(`${w.sim.url}/api/v3/repos/octo-org/hooked/hooks/${before.id}`, {
       method: "PATCH",
       headers: { authorization: `Bearer ${admin.token}`, "content-type": "application/json" },
-      body: JSON.stringify({ active: false, events: ["push"], config: { url: "https://elsewhere.example/ci" } }),
+      body: JSON.stringify({
+        active: false,
+        events: ["push"],
+        config: { url: "https://elsewhere.example/ci", content_type: "form", insecure_ssl: "1" },
+      }),
     });
     assert.equal(edit.status, 200);
     const mark = w.sim.markRequests();
@@ -144,7 +153,12 @@ describe("GitHub token mode through the operator", () => {
     const repaired = await waitFor(
       () => {
         const [hook] = hooksOf("hooked");
-        return hook?.config.url === intake && hook.active && hook.events.length === 3 ? hook : undefined;
+        return hook?.config.url === intake &&
+          hook.active &&
+          hook.events.length === 3 &&
+          hook.config.content_type === "json"
+          ? hook
+          : undefined;
       },
       { message: "the hook repaired" },
     );
@@ -156,7 +170,8 @@ describe("GitHub token mode through the operator", () => {
     const told = await waitFor(async () => (await events("hooked")).find((e) => e.reason === "DriftRepaired"), {
       message: "an Event naming the repair",
     });
-    assert.match(told.message ?? "", /url, active, events had been changed in GitHub/);
+    assert.match(told.message ?? "", /url, active, events, content_type, insecure_ssl had been changed in GitHub/);
+    assert.equal(repaired.config.insecure_ssl, "0");
   });
 
   test("a token without Webhooks: write gets WebhookSynced False naming the permission to add, and no hook", async () => {

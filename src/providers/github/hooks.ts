@@ -34,6 +34,8 @@ export interface Hook {
   active: boolean;
   /** GitHub masks the secret; this says only whether one is set. */
   secretSet: boolean;
+  contentType?: string;
+  insecureSsl: boolean;
 }
 
 export interface HookInput {
@@ -50,6 +52,8 @@ function toHook(hook: z.infer<typeof RepoHook>): Hook {
     events: hook.events,
     active: hook.active,
     secretSet: hook.config.secret !== undefined && hook.config.secret !== "",
+    ...(hook.config.content_type === undefined ? {} : { contentType: hook.config.content_type }),
+    insecureSsl: String(hook.config.insecure_ssl ?? "0") !== "0",
   };
 }
 

@@ -372,6 +372,8 @@ describe("hooks", () => {
       events: ["push", "pull_request"],
       active: true,
       secretSet: true,
+      contentType: "json",
+      insecureSsl: false,
     });
     assert.deepEqual(JSON.parse(server.requests[0]?.body ?? "").config, {
       url: input.url,
