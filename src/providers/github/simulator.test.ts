@@ -10,7 +10,7 @@ import type { Clock } from "../../runtime/clock.ts";
 import { type GitHubSimulator, startGitHubSimulator } from "../../simulator/github/index.ts";
 import { basicAuth, extraHeader, git, tempDir } from "../../simulator/testing.ts";
 import { AppJwtSigner, parseAppPrivateKey } from "./app-jwt.ts";
-import { AppTokens } from "./app-tokens.ts";
+import { AppTokens, appPermissionsUsed } from "./app-tokens.ts";
 import { classifyGitHubDelivery, commentEvent, type GitHubClassifyResult } from "./classify.ts";
 import { listFolder, pushFiles, readFile } from "./content.ts";
 import { getAppHookConfig, repairAppHookConfig } from "./hooks.ts";
@@ -25,14 +25,7 @@ import { githubTransport } from "./transport.ts";
 // agree), and Baton would rightly renew it at every call.
 const START = Math.floor(Date.now() / 1000) * 1000;
 const webhookSecret = "hoọk-sécret-🔑";
-const permissions = {
-  contents: "read",
-  metadata: "read",
-  statuses: "write",
-  checks: "write",
-  pull_requests: "write",
-  issues: "write",
-} as const;
+const permissions = appPermissionsUsed;
 
 interface Received {
   headers: IncomingHttpHeaders;
