@@ -257,8 +257,18 @@ describe("Repositories on Bitbucket Cloud", () => {
       name: "baton-app",
       scopes: ["repository", "pullrequest", "webhook"],
     });
-    // The scope first: a reconcile between the two changes must not make a repository hook.
-    await w.kube.patch(Repositories, { namespace: w.ns, name: "app" }, { spec: { webhook: { scope: "project" } } });
+    // The scope first, and seen by the operator (its conditions observe the new generation) before the token can
+    // make a reconcile act: a reconcile between the two changes must not make a repository hook.
+    const rescoped = await w.kube.patch(
+      Repositories,
+      { namespace: w.ns, name: "app" },
+      { spec: { webhook: { scope: "project" } } },
+    );
+    await waitForApp(
+      w,
+      "the new scope observed",
+      (r) => condition(r, "Ready")?.observedGeneration === rescoped.metadata?.generation,
+    );
     await w.kube.patch(Secrets, { namespace: w.ns, name: "bb-token" }, { stringData: { token } });
     const refused = await waitForApp(
       w,
