@@ -25,19 +25,24 @@ export interface ResolvedToken {
   source: string;
 }
 
+/** One Repository's reconcile, as both checks see it: conditions are pushed onto `conditions`. */
+export interface ReachabilityCheck {
+  provider: GitProvider;
+  repo: Repository;
+  location: RepositoryLocation;
+  resolved: ResolvedToken;
+  status: RepositoryStatus;
+  conditions: ConditionUpdate[];
+  ctx: ReconcileContext;
+}
+
 /**
  * Pushes TokenReady (and, on failure, Ready and WebhookSynced) onto `conditions`. Returns the Step to end the
  * reconcile with when the repository is not reachable, undefined when it is.
  */
 export async function checkReachability(
   deps: ReachabilityDeps,
-  provider: GitProvider,
-  repo: Repository,
-  location: RepositoryLocation,
-  resolved: ResolvedToken,
-  status: RepositoryStatus,
-  conditions: ConditionUpdate[],
-  ctx: ReconcileContext,
+  { provider, repo, location, resolved, status, conditions, ctx }: ReachabilityCheck,
 ): Promise<Step | undefined> {
   const key = keyOf(repo);
   const managed = repo.spec.webhook.managed;
@@ -101,13 +106,7 @@ export async function checkReachability(
  */
 export async function recheckToken(
   deps: ReachabilityDeps,
-  provider: GitProvider,
-  repo: Repository,
-  location: RepositoryLocation,
-  resolved: ResolvedToken,
-  status: RepositoryStatus,
-  conditions: ConditionUpdate[],
-  ctx: ReconcileContext,
+  { provider, repo, location, resolved, status, conditions, ctx }: ReachabilityCheck,
 ): Promise<Step | undefined> {
   deps.listings.invalidate(location.server, location.project, resolved.token);
   const again = await deps.listings.lookup(provider, location, resolved.token, location.slug, ctx.signal);

@@ -348,16 +348,8 @@ export class RepositoryReconciler {
     const terms = hostTerms(provider.kind);
 
     // Reachability, from the owner's shared listing.
-    const unreachable = await checkReachability(
-      this.#reach,
-      provider,
-      repo,
-      location,
-      resolved,
-      status,
-      conditions,
-      ctx,
-    );
+    const reach = { provider, repo, location, resolved, status, conditions, ctx };
+    const unreachable = await checkReachability(this.#reach, reach);
     if (unreachable) return unreachable;
 
     if (!managed) {
@@ -445,7 +437,7 @@ export class RepositoryReconciler {
     if (!record) throw new Error("no webhook result; this is a bug");
     const hook = record;
     if (!hook.result.ok && hook.result.kind === "unauthorized" && !hook.reused) {
-      const refused = await recheckToken(this.#reach, provider, repo, location, resolved, status, conditions, ctx);
+      const refused = await recheckToken(this.#reach, reach);
       if (refused) return refused;
     }
     const requeueAfter = this.#report.apply(
