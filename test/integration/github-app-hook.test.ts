@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { PipelineRuns } from "../../src/pipelines/tekton.ts";
 import { Repositories } from "../../src/repositories/resource.ts";
-import { type GitHubAppWorld, githubAppWorld } from "../support/github-world.ts";
+import { condition, type GitHubAppWorld, githubAppWorld } from "../support/github-world.ts";
 import { waitFor } from "../support/wait.ts";
 
 const pipeline = `apiVersion: tekton.dev/v1
@@ -29,9 +29,6 @@ spec:
 const webhookSecret = "äpp-hoοk-sécret-🔑";
 const otherSecret = "another-sëcret-🗝️";
 const driftInterval = 3_000;
-
-type Conditioned = { status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] } };
-const condition = (r: Conditioned | undefined, type: string) => r?.status?.conditions?.find((c) => c.type === type);
 
 describe("the GitHub App's own webhook through the operator", () => {
   let w: GitHubAppWorld;

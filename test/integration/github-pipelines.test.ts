@@ -12,13 +12,8 @@ import { Repositories } from "../../src/repositories/resource.ts";
 import { type KubeClient, Secrets } from "../../src/runtime/kube.ts";
 import type { GitHubSimulator } from "../../src/simulator/github/index.ts";
 import { basicAuth, extraHeader, git } from "../../src/simulator/testing.ts";
-import { type GitHubWorld, githubWorld, githubPipeline as pipeline } from "../support/github-world.ts";
+import { condition, type GitHubWorld, githubWorld, githubPipeline as pipeline } from "../support/github-world.ts";
 import { waitFor } from "../support/wait.ts";
-
-const condition = (
-  r: { status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] } } | undefined,
-  type: string,
-) => r?.status?.conditions?.find((c) => c.type === type);
 
 describe("GitHub end to end through the operator", () => {
   let w: GitHubWorld;
